@@ -1,0 +1,129 @@
+"""Allocation strategies (step tier): buy and hold, equal weight, inverse volatility, minimum variance.
+
+Conventions: weights decided at close t earn r_{t+1} at the earliest; ``t`` is the close index relative to
+the synthetic horizon (0 = last real close, which is when the first trade happens); rebalancing "every n
+days" means closes with ``t % n == 0``, and between them the engine lets the weights drift (no trade, no
+cost). Window lengths are ints (static); set ``max_window`` only when gridding them (``grid`` does it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from stressgen.engine import indicators as ind
+from stressgen.strategy import Obs, Rebalance, StepStrategy, window_capacity
+
+__all__ = ["BuyAndHold", "EqualWeight", "InverseVolatility", "MinimumVariance"]
+
+
+def _equal(n: int, gross) -> jnp.ndarray:
+    return jnp.full((n,), 1.0 / n, jnp.float32) * gross
+
+
+@dataclasses.dataclass(frozen=True)
+class BuyAndHold(StepStrategy):
+    """Buy at the last real close and never trade again.
+
+    Parameters:
+        weights: initial weight per asset (a tuple, one per asset); None for equal weights.
+        gross: fraction of equity invested (scales `weights`; 1.0 = fully invested).
+    """
+
+    weights: tuple[float, ...] | None = None
+    gross: float = 1.0
+
+    def init(self, n_assets):
+        return ()
+
+    def step(self, state, obs: Obs):
+        n = obs.log_return.shape[0]
+        w = _equal(n, 1.0) if self.weights is None else jnp.asarray(self.weights, jnp.float32)
+        return state, Rebalance(w * self.gross, obs.t == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EqualWeight(StepStrategy):
+    """Equal weight in every asset, rebalanced back to equal every `every` closes.
+
+    Parameters:
+        every: rebalancing period in closes (21 ~ monthly, 1 = daily).
+        gross: fraction of equity invested.
+    """
+
+    every: int = 21
+    gross: float = 1.0
+
+    def init(self, n_assets):
+        return ()
+
+    def step(self, state, obs: Obs):
+        return state, Rebalance(_equal(obs.log_return.shape[0], self.gross), obs.t % self.every == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseVolatility(StepStrategy):
+    """Naive risk parity: weight each asset by 1 / its rolling volatility, rebalanced every `every` closes.
+
+    Parameters:
+        window: days of log returns in the volatility estimate (sample std, ddof=1).
+        every: rebalancing period in closes.
+        gross: fraction of equity invested.
+        max_window: static ring-buffer size; needed only when `window` is gridded.
+    """
+
+    window: int = 63
+    every: int = 21
+    gross: float = 1.0
+    max_window: int = 0
+    window_fields = ("window",)
+
+    def init(self, n_assets):
+        return ind.rolling_init((n_assets,), window_capacity(self.window, self.max_window))
+
+    def step(self, state, obs: Obs):
+        state = ind.rolling_update(state, obs.log_return, self.window)
+        inv = 1.0 / jnp.maximum(ind.rolling_std(state, self.window), 1e-8)
+        return state, Rebalance(self.gross * inv / jnp.sum(inv), obs.t % self.every == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MinimumVariance(StepStrategy):
+    """Rolling minimum-variance portfolio ``w ~ inverse(S) 1`` from the sample covariance of the last
+    `window` log returns, shrunk toward its average variance, rebalanced every `every` closes.
+
+    Parameters:
+        window: days in the covariance estimate.
+        every: rebalancing period in closes.
+        shrink: weight of the shrinkage target ``mean(diag(S)) I`` (0 = sample covariance).
+        long_only: clip negative weights to 0 and renormalise (a heuristic, not a constrained QP).
+        gross: fraction of equity invested.
+        max_window: static ring-buffer size; needed only when `window` is gridded.
+    """
+
+    window: int = 126
+    every: int = 21
+    shrink: float = 0.1
+    long_only: bool = True
+    gross: float = 1.0
+    max_window: int = 0
+    window_fields = ("window",)
+
+    def init(self, n_assets):
+        return ind.rolling_cov_init(n_assets, window_capacity(self.window, self.max_window))
+
+    def step(self, state, obs: Obs):
+        state = ind.rolling_cov_update(state, obs.log_return, self.window)
+        cov = ind.rolling_cov(state, self.window)
+        n = cov.shape[0]
+        target = jnp.mean(jnp.diag(cov)) * jnp.eye(n, dtype=cov.dtype)
+        shrunk = (1.0 - self.shrink) * cov + self.shrink * target + 1e-10 * jnp.eye(n, dtype=cov.dtype)
+        raw = jnp.linalg.solve(shrunk, jnp.ones((n,), cov.dtype))
+        if self.long_only:
+            raw = jnp.maximum(raw, 0.0)
+        total = jnp.sum(raw)
+        # Before two observations (or if everything clipped) the covariance says nothing: hold equal weights.
+        ok = (state.ring.count >= 2) & (total > 0) & jnp.all(jnp.isfinite(raw))
+        w = jnp.where(ok, raw / jnp.where(ok, total, 1.0), 1.0 / n)
+        return state, Rebalance(self.gross * w, obs.t % self.every == 0)

@@ -1,0 +1,73 @@
+"""Data sets that ship with stressgen (no download at run time).
+
+* ``sp500-20``: vendored from the skfolio 1.12.2 wheel (BSD-3, see ``_files/LICENSE-skfolio.txt``).
+* ``sp500-index``: read from `arch.data.sp500`, which arch (a dependency) ships.
+
+Both go through the same parser and validator as user files, so they are held to the same rules; the
+parsed result is cached (`MarketData` is immutable, so sharing one object is safe).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from importlib import resources
+
+from ..errors import UnknownNameError
+from ..types import MarketData
+from ._io import from_frame
+from ._parse import to_table
+from ._read import read_raw
+from ._select import DateLike, select
+from ._validate import finish
+
+__all__ = ["datasets", "load"]
+
+_DESCRIPTIONS = {
+    "sp500-20": "daily prices of 20 large US stocks, 1990-01-02..2022-12-28 (8313 x 20; skfolio, BSD-3)",
+    "sp500-index": "S&P 500 index, daily adjusted close, 1999-01-04..2018-12-31 (5031 x 1; arch)",
+}
+
+
+def datasets() -> dict[str, str]:
+    """Bundled data set names, each with a one-line description."""
+    return dict(_DESCRIPTIONS)
+
+
+def _sp500_20() -> MarketData:
+    ref = resources.files(__package__).joinpath("_files", "sp500_20.csv.gz")
+    with resources.as_file(ref) as path:
+        raw = read_raw(path)
+    # Report the data set by name rather than by the install path of the vendored file.
+    raw = type(raw)("sp500-20", raw.header, raw.frame, raw.rows, raw.lines)
+    return finish(to_table(raw, layout="wide", date_column="Date"))
+
+
+def _sp500_index() -> MarketData:
+    from arch.data import sp500  # imported here: loading arch's data module is only needed for this set
+
+    frame = sp500.load()[["Adj Close"]].rename(columns={"Adj Close": "SP500"})
+    return from_frame(frame, source="sp500-index")
+
+
+_LOADERS = {"sp500-20": _sp500_20, "sp500-index": _sp500_index}
+
+
+@functools.lru_cache(maxsize=len(_LOADERS))
+def _full(name: str) -> MarketData:
+    return _LOADERS[name]()
+
+
+def load(name: str, *, start: DateLike | None = None, end: DateLike | None = None,
+         assets: str | Sequence[str] | None = None) -> MarketData:
+    """A bundled data set (see `datasets()`), optionally cut to dates `start`..`end` (inclusive) and `assets`.
+
+    Raises UnknownNameError for an unknown name, UnknownAssetError for an asset the set lacks,
+    InsufficientHistoryError when the window holds fewer than two dates.
+    """
+    if name not in _LOADERS:
+        raise UnknownNameError("dataset", name, list(_LOADERS))
+    full = _full(name)
+    if start is None and end is None and assets is None:
+        return full
+    return select(full, start=start, end=end, assets=assets)

@@ -1,0 +1,20 @@
+"""Backtest engine: one jitted, fused time-major program over worlds (x parameter sets).
+
+Conventions: 252 periods a year by default; weights decided at close t earn r_{t+1} at the earliest
+(``BacktestConfig.lag`` adds delay); costs in bps of traded notional (trades include the drift of weights
+between rebalances); equity compounds simple returns (``expm1`` of log returns); cash earns ``rf``.
+"""
+
+from . import indicators as indicators
+from ._causality import check_causality as check_causality
+from ._config import BacktestConfig as BacktestConfig
+from ._plugins import available_strategies as available_strategies
+from ._plugins import load_strategy as load_strategy
+from ._run import BacktestResult as BacktestResult
+from ._run import backtest as backtest
+from ._run import trace_world as trace_world
+from ._vbt import to_vectorbt as to_vectorbt
+from ._vbt import vectorbt_orders as vectorbt_orders
+
+__all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "backtest", "trace_world",
+           "to_vectorbt", "vectorbt_orders", "load_strategy", "available_strategies"]

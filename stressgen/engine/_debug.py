@@ -1,0 +1,61 @@
+"""Debug mode: one world, run eagerly under `jax.disable_jit`, day by day in a Python loop.
+
+It calls the very same `_core._day` and warm-up as the compiled engine (so the numbers agree with the
+jitted run), but every `step` / `weights` call sees concrete arrays: ``print`` and ``breakpoint()`` work.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError
+from ..strategy import ParamGrid, strategy_name
+from ..types import Scenarios
+from ._config import BacktestConfig
+from ._core import STEP, _Carry, _day, _warm_step, vector_decisions
+
+__all__ = ["debug_run"]
+
+
+def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int):
+    from ._run import BacktestResult, _prepare, _summary
+
+    if isinstance(strategy, ParamGrid):
+        raise ConfigError("debug mode runs one parameter set: pass grid.at(p) instead of the grid")
+    if not 0 <= world < scenarios.n_worlds:
+        raise ConfigError(f"debug_world {world} out of range 0..{scenarios.n_worlds - 1}")
+    _, base, tier, _, history, num = _prepare(strategy, scenarios, config)
+    name = strategy_name(base)
+    lag = config.lag
+    r = jnp.asarray(scenarios.log_returns[world], jnp.float32)
+    n_hist, n_assets = history.shape
+    with jax.disable_jit():
+        if tier == STEP:
+            if n_hist:
+                st, lp, qw, qt = _warm_step(base, history, lag, n_assets, name)
+            else:
+                st, lp = base.init(n_assets), jnp.zeros((n_assets,), jnp.float32)
+                qw, qt = jnp.zeros((lag + 1, n_assets), jnp.float32), jnp.zeros((lag + 1,), bool)
+            extras = [None] * r.shape[0]
+        else:
+            dw, dt = (a[0] for a in vector_decisions(base, history, r[None], name))
+            st, lp = (), jnp.sum(history, axis=0)
+            pad = max(0, lag + 1 - n_hist)
+            qw = jnp.pad(dw[max(0, n_hist - 1 - lag):n_hist], ((pad, 0), (0, 0)))
+            qt = jnp.pad(dt[max(0, n_hist - 1 - lag):n_hist], ((pad, 0),))
+            extras = [(dw[n_hist + i], dt[n_hist + i]) for i in range(r.shape[0])]
+        one, zero = jnp.float32(1.0), jnp.float32(0.0)
+        carry = _Carry(st, qw, qt, jnp.zeros((n_assets,), jnp.float32), one, lp, one, zero, zero, zero, zero, zero)
+        rows = []
+        for i in range(r.shape[0]):
+            carry, out = _day(base, tier, carry, r[i], jnp.int32(i + 1), extras[i], num, config.long_only,
+                              name, False)
+            rows.append({k: float(out[k]) for k in ("pnl", "equity", "turnover", "costs")})
+    daily = {k: jnp.asarray(np.array([row[k] for row in rows], np.float32))[None] for k in rows[0]}
+    sums = {"equity": carry.equity[None], "mdd": carry.mdd[None], "s1": carry.s1[None], "s2": carry.s2[None],
+            "turnover": carry.turn[None], "costs": carry.cost[None]}
+    return BacktestResult(pnl=daily["pnl"], equity=daily["equity"], turnover=daily["turnover"],
+                          costs=daily["costs"], summary=_summary(sums, r.shape[0], config), strategy=name,
+                          params=None, config=config)

@@ -1,0 +1,17 @@
+"""Generators of synthetic market histories: the protocol, the registry and the built-in families."""
+
+from ._base import AbstractGenerator as AbstractGenerator
+from ._base import HistoryContext as HistoryContext
+from ._base import iter_chunks as iter_chunks
+from ._registry import BUILTIN as BUILTIN
+from ._registry import available as available
+from ._registry import get as get
+from .bootstrap import BootstrapConfig as BootstrapConfig
+from .bootstrap import StationaryBootstrap as StationaryBootstrap
+from .garch import GarchConfig as GarchConfig
+from .garch import GjrGarch as GjrGarch
+
+__all__ = [
+    "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
+    "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch",
+]

@@ -1,0 +1,55 @@
+"""Shared fixtures. Sizes stay small: the whole suite must run in minutes on a 2-core CPU."""
+
+import logging
+
+import jax
+import pytest
+
+from stressgen import data, rng
+
+
+@pytest.fixture(scope="session")
+def sp500_20():
+    return data.load("sp500-20")
+
+
+@pytest.fixture(scope="session")
+def small_market():
+    """Four stocks over the last ~6 years: enough for every fit, small enough to be quick."""
+    return data.load("sp500-20", start="2017-01-01", assets=["AAPL", "JPM", "XOM", "WMT"])
+
+
+@pytest.fixture
+def key():
+    return rng.root(0)
+
+
+class CompileCounter(logging.Handler):
+    """Counts XLA compilations reported by `jax.log_compiles` (the Optax `log_compilations` idea)."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        if record.getMessage().startswith("Compiling "):
+            self.count += 1
+
+
+@pytest.fixture
+def count_compiles():
+    """Context manager factory: `with count_compiles() as c: ...; c.count` is the number of compilations."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def _count():
+        handler = CompileCounter()
+        logger = logging.getLogger("jax")
+        logger.addHandler(handler)
+        try:
+            with jax.log_compiles():
+                yield handler
+        finally:
+            logger.removeHandler(handler)
+
+    return _count

@@ -1,0 +1,174 @@
+"""Engine accounting against an independent NumPy loop, plus grids, lag, costs, summaries and errors."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stressgen.engine import BacktestConfig, backtest, trace_world
+from stressgen.errors import ConfigError, StrategyError
+from stressgen.strategy import StepStrategy, grid
+
+from .conftest import Constant, SoftMomentum
+
+
+def reference(r, decisions, trades, *, lag, cost, rf, long_only, cap):
+    """Slow loop written from the documented conventions: decision of close k trades at close k + lag."""
+    horizon, n = r.shape
+    e, h = 1.0, np.zeros(n)
+    pnl, equity = [], []
+    for i in range(horizon):
+        k = i - lag  # index of the decision executed at close i (decisions[0] is close 0)
+        trade = k >= 0 and trades[k]
+        w = h.copy()
+        if trade:
+            w = decisions[k].astype(np.float64)
+            w = np.maximum(w, 0) if long_only else w
+            w = w * min(1.0, cap / max(np.abs(w).sum(), 1e-30))
+        c = cost * np.abs(w - h).sum()
+        g = np.expm1(r[i].astype(np.float64))
+        gross = (w * (1 + g)).sum() + (1 - w.sum() - c) * (1 + rf)
+        h = w * (1 + g) / gross
+        e *= gross
+        pnl.append(gross - 1)
+        equity.append(e)
+    return np.array(pnl), np.array(equity)
+
+
+@pytest.mark.parametrize("lag,long_only", [(0, True), (2, False)])
+def test_matches_numpy_reference(scen, lag, long_only):
+    cfg = BacktestConfig(lag=lag, fee_bps=7, slippage_bps=3, rf=0.04, long_only=long_only, max_gross=0.8)
+    strat = SoftMomentum(gross=0.8)
+    res = backtest(strat, scen, cfg)
+    tr = trace_world(strat, scen, cfg, worlds=slice(0, 2))
+    for world in range(2):
+        pnl, eq = reference(np.asarray(scen.log_returns[world]), tr["decision"][0, world],
+                            tr["decision_trade"][0, world], lag=lag, cost=cfg.cost_rate, rf=cfg.rf_per_period,
+                            long_only=long_only, cap=cfg.max_gross)
+        np.testing.assert_allclose(res.pnl[world], pnl, atol=2e-6)
+        np.testing.assert_allclose(res.equity[world], eq, rtol=2e-6)
+
+
+def test_constant_weights_costs_and_cash(scen):
+    cfg = BacktestConfig(fee_bps=10, rf=0.05)
+    res = backtest(Constant(level=0.6), scen, cfg)
+    # the first trade buys 0.6 of equity: turnover 0.6, cost 0.6 * 10 bps
+    np.testing.assert_allclose(res.turnover[:, 0], 0.6, rtol=1e-6)
+    np.testing.assert_allclose(res.costs[:, 0], 0.6e-3, rtol=1e-5)
+    assert (res.turnover[:, 1:] > 0).all()  # drift makes every later rebalance trade a little
+    pnl, eq = reference(np.asarray(scen.log_returns[3]), np.full((41, 3), 0.2), np.ones(41, bool), lag=0,
+                        cost=1e-3, rf=cfg.rf_per_period, long_only=True, cap=1.0)
+    np.testing.assert_allclose(res.equity[3], eq, rtol=2e-6)
+
+
+def test_summaries_match_daily_series(scen):
+    cfg = BacktestConfig(fee_bps=5, rf=0.02)
+    full = backtest(SoftMomentum(), scen, cfg)
+    lean = backtest(SoftMomentum(), scen, cfg, metrics_only=True)
+    assert lean.pnl is None and lean.equity is None
+    pnl = np.asarray(full.pnl, np.float64)
+    eq = np.asarray(full.equity, np.float64)
+    peak = np.maximum.accumulate(np.concatenate([np.ones((len(eq), 1)), eq], axis=1), axis=1)[:, 1:]
+    expect = {"total_return": eq[:, -1] - 1, "max_drawdown": (1 - eq / peak).max(1),
+              "mean": pnl.mean(1), "std": pnl.std(1, ddof=1),
+              "sharpe": (pnl.mean(1) - cfg.rf_per_period) / pnl.std(1, ddof=1) * np.sqrt(252),
+              "turnover": np.asarray(full.turnover).sum(1), "costs": np.asarray(full.costs).sum(1)}
+    for k, v in expect.items():
+        np.testing.assert_allclose(lean.summary[k], v, rtol=2e-4, atol=2e-6, err_msg=k)
+        np.testing.assert_allclose(full.summary[k], lean.summary[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_grid_is_one_program_equal_to_single_runs(scen, count_compiles):
+    g = grid(SoftMomentum(), gross=[0.5, 0.9], temp=[50.0, 200.0])
+    assert g.size == 4 and g.strategy.gross.shape == (4,)
+    res = backtest(g, scen, metrics_only=True)
+    assert res.summary["total_return"].shape == (4, scen.n_worlds)
+    for p in range(4):
+        one = backtest(g.at(p), scen, metrics_only=True)
+        np.testing.assert_allclose(res.summary["total_return"][p], one.summary["total_return"], atol=1e-6)
+    with count_compiles() as c:
+        backtest(g, scen, metrics_only=True)
+        backtest(dataclasses.replace(SoftMomentum(), gross=0.3), scen, metrics_only=True)  # float: traced
+    assert c.count == 0
+
+
+def test_debug_mode_matches_compiled_run(scen, capsys):
+    @dataclasses.dataclass(frozen=True)
+    class Loud(StepStrategy):
+        def init(self, n_assets):
+            return ()
+
+        def step(self, state, obs):
+            if int(obs.t) == 3:  # concrete values: only possible without jit
+                print("day three", np.asarray(obs.holdings).round(3))
+            return state, jnp.full(obs.log_return.shape, 0.3)
+
+    dbg = backtest(Loud(), scen, BacktestConfig(fee_bps=5), debug=True, debug_world=2)
+    assert "day three" in capsys.readouterr().out
+    ref = backtest(Constant(level=0.9), scen, BacktestConfig(fee_bps=5))
+    np.testing.assert_allclose(dbg.equity[0], ref.equity[2], rtol=2e-6)
+    with pytest.raises(ConfigError, match="one parameter set"):
+        backtest(grid(Constant(), level=[0.1, 0.2]), scen, debug=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bad(StepStrategy):
+    kind: str = "nan"
+
+    def init(self, n_assets):
+        return ()
+
+    def step(self, state, obs):
+        n = obs.log_return.shape[0]
+        if self.kind == "shape":
+            return state, jnp.ones((n + 1,)) / n
+        if self.kind == "nan":
+            return state, jnp.where(obs.t >= 5, jnp.nan, 0.1) * jnp.ones(n)
+        if self.kind == "short":
+            return state, -jnp.ones(n) * 0.1
+        return state, jnp.ones(n)  # gross = n > 1
+
+
+@pytest.mark.parametrize("kind,match", [("shape", r"shape \(4,\), expected \(3,\)"), ("nan", "NaN.*t=5"),
+                                        ("short", "negative weights"), ("lever", "gross exposure cap 1.0")])
+def test_invalid_outputs_raise_typed_error_naming_strategy(scen, kind, match):
+    with pytest.raises(StrategyError, match=match) as err:
+        backtest(Bad(kind), scen)
+    assert "test_engine.Bad" in str(err.value)
+
+
+def test_not_a_frozen_dataclass_is_refused(scen):
+    class Plain(StepStrategy):
+        def init(self, n_assets):
+            return ()
+
+    with pytest.raises(StrategyError, match="frozen"):
+        backtest(Plain(), scen)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="lag"):
+        BacktestConfig(lag=-1)
+    with pytest.raises(ConfigError, match="max_gross"):
+        BacktestConfig(max_gross=0)
+
+
+def test_warmup_uses_history_and_shared_counter_fallback(scen):
+    @dataclasses.dataclass(frozen=True)
+    class PerWorldCounter(StepStrategy):
+        """Integer state that differs per world: the engine must fall back to per-world carries."""
+
+        def init(self, n_assets):
+            return jnp.int32(0)
+
+        def step(self, state, obs):
+            state = state + (obs.log_return[0] > 0).astype(jnp.int32)
+            return state, jnp.full(obs.log_return.shape, 0.1) * (state % 2)
+
+    res = backtest(PerWorldCounter(), scen)
+    assert np.isfinite(np.asarray(res.equity)).all()
+    short = backtest(Constant(), scen, BacktestConfig(warmup=0))
+    assert np.isfinite(np.asarray(short.equity)).all()
+    jax.block_until_ready(res.pnl)

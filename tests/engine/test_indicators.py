@@ -1,0 +1,82 @@
+"""Each running-state indicator against a slow NumPy loop, and the array tier against the step tier."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stressgen.engine import indicators as ind
+
+RNG = np.random.default_rng(1)
+X = (100 * np.exp(np.cumsum(RNG.normal(0, 0.01, (80, 3)), axis=0))).astype(np.float32)  # price-like levels
+R = RNG.normal(0, 0.01, (80, 3)).astype(np.float32)
+
+
+def _windows(x, w):
+    return [x[max(0, t - w + 1):t + 1].astype(np.float64) for t in range(len(x))]
+
+
+@pytest.mark.parametrize("window", [1, 7, 20])
+def test_rolling_mean_std_zscore_match_numpy(window):
+    ref_mean = np.array([v.mean(0) for v in _windows(X, window)])
+    ref_std = np.array([v.std(0, ddof=1) if len(v) > 1 else np.zeros(3) for v in _windows(X, window)])
+    np.testing.assert_allclose(ind.rolling_mean_array(jnp.asarray(X), window), ref_mean, rtol=2e-6)
+    got_std = np.asarray(ind.rolling_std_array(jnp.asarray(X), window))
+    np.testing.assert_allclose(got_std, ref_std, rtol=2e-3, atol=2e-4)
+    if window > 2:
+        z = np.asarray(ind.rolling_zscore_array(jnp.asarray(X), window))[window:]
+        ref_z = ((X[window:] - ref_mean[window:]) / ref_std[window:])
+        np.testing.assert_allclose(z, ref_z, rtol=5e-3, atol=5e-3)
+
+
+def test_traced_window_with_static_capacity_matches_static_window():
+    f = jax.jit(lambda w: ind.rolling_mean_array(jnp.asarray(X), w, capacity=20))
+    for w in (3, 11, 20):
+        np.testing.assert_allclose(f(w), ind.rolling_mean_array(jnp.asarray(X), w), rtol=1e-6)
+
+
+def test_ewma_matches_numpy_recursion():
+    alpha = ind.span_to_alpha(10.0)
+    mean, var = R[0].astype(np.float64), np.zeros(3)
+    means, stds = [mean.copy()], [np.zeros(3)]
+    for x in R[1:].astype(np.float64):
+        d = x - mean
+        mean = mean + alpha * d
+        var = (1 - alpha) * (var + alpha * d * d)
+        means.append(mean.copy()), stds.append(np.sqrt(var))
+    np.testing.assert_allclose(ind.ewma_mean_array(jnp.asarray(R), alpha), np.array(means), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ind.ewma_std_array(jnp.asarray(R), alpha), np.array(stds), rtol=1e-4, atol=1e-8)
+
+
+def test_momentum_matches_numpy():
+    lp = np.cumsum(R, axis=0)
+    got = np.asarray(ind.momentum_array(jnp.asarray(lp), 30, 5))
+    ref = np.zeros_like(lp)
+    for t in range(30, len(lp)):
+        ref[t] = lp[t - 5] - lp[t - 30]
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_rolling_cov_matches_numpy():
+    got = np.asarray(ind.rolling_cov_array(jnp.asarray(R), 15))
+    for t in (1, 10, 14, 40, 79):
+        v = R[max(0, t - 14):t + 1].astype(np.float64)
+        np.testing.assert_allclose(got[t], np.cov(v, rowvar=False), rtol=1e-4, atol=1e-9)
+
+
+def test_cs_rank_and_top_k():
+    x = jnp.asarray([0.3, -1.0, 2.0, 0.5])
+    np.testing.assert_array_equal(ind.cs_rank(x), [1, 0, 3, 2])
+    np.testing.assert_array_equal(ind.top_k_mask(x, 2), [False, False, True, True])
+    rows = RNG.normal(size=(20, 6)).astype(np.float32)
+    ranks = np.asarray(jax.vmap(ind.cs_rank)(jnp.asarray(rows)))
+    np.testing.assert_array_equal(ranks, np.argsort(np.argsort(rows, axis=1), axis=1))
+    masks = np.asarray(jax.vmap(lambda r: ind.top_k_mask(r, 3))(jnp.asarray(rows)))
+    np.testing.assert_array_equal(masks, ranks >= 3)
+
+
+def test_array_helpers_are_causal():
+    base = np.asarray(ind.rolling_std_array(jnp.asarray(X), 10))
+    changed = X.copy()
+    changed[50:] *= 3.0
+    np.testing.assert_array_equal(np.asarray(ind.rolling_std_array(jnp.asarray(changed), 10))[:50], base[:50])
