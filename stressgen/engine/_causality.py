@@ -20,7 +20,9 @@ from ._core import as_target
 
 __all__ = ["check_causality"]
 
-# Strategies already proven, keyed by (class, repr of fields, shapes): "on first use" means once per process.
+# Strategies already proven, keyed by (tree structure, shape): "on first use" means once per process for a
+# class and its static fields; traced (float) parameters are not re-proven for every value, so a grid or a
+# parameter change costs no new check and no compilation.
 _PROVEN: set[tuple] = set()
 
 
@@ -40,7 +42,7 @@ def check_causality(strategy, scenarios: Scenarios, *, n_points: int = 6, max_hi
     history = jnp.asarray(scenarios.history, jnp.float32)
     history = history[history.shape[0] - min(max_history, history.shape[0]):]
     x = jnp.concatenate([history, jnp.asarray(scenarios.log_returns[0], jnp.float32)], axis=0)
-    key = (type(strategy), repr(strategy), x.shape)
+    key = (jax.tree_util.tree_structure(strategy), x.shape)
     if key in _PROVEN:
         return
     n, n_assets = x.shape

@@ -232,6 +232,7 @@ def _draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.
         return p["resid"][rows]
     extra = 1 if kind == "t-copula" else 0  # the t copula's mixing variable gets one more normal
     z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + extra,), jnp.float32))(keys)
+    z = jax.lax.optimization_barrier(z)
     n = _correlate(z[:, :n_assets], p["copula_chol"], fence)  # rows ~ N(0, R)
     if kind == "gaussian-copula":
         return tb.interp(p["margin_table"], p["margin_grid"], n, fence)

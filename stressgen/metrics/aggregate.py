@@ -1,10 +1,10 @@
 """Aggregation of per-world metrics across worlds, weighted by scenario weights, with bootstrap intervals.
 
-Array functions are pure and jittable; `aggregate`, `head_to_head` and `rank_real_history` are the host-side
-entry points that return pandas tables for reporting. Weights ``w[worlds]`` are normalised to sum to 1
-(uniform when None). Quantiles, VaR and ES follow `stressgen.metrics.quantile` (inverted weighted CDF; VaR/ES
-positive = loss). A world whose metric is NaN (an undefined ratio) is left out of that metric's statistics
-and counted in ``undefined``, the weighted share of such worlds.
+Array functions are pure and jittable; `aggregate_metrics`, `head_to_head` and `rank_real_history` are the
+host-side entry points that return pandas tables for reporting. Weights ``w[worlds]`` are normalised to sum
+to 1 (uniform when None). Quantiles, VaR and ES follow `stressgen.metrics.quantile` (inverted weighted CDF;
+VaR/ES positive = loss). A world whose metric is NaN (an undefined ratio) is left out of that metric's
+statistics and counted in ``undefined``, the weighted share of such worlds.
 
 Bootstrap: the standard weighted bootstrap over worlds. Each replicate draws ``n`` world indices uniformly
 with replacement and carries their weights along (the replicate's statistics are weighted by the drawn
@@ -25,11 +25,12 @@ import pandas as pd
 
 from .. import rng
 from ..errors import ConfigError
-from .quantile import _CDF_SLACK, normalise_weights, percentile_rank, tail_risk, weighted_mean, weighted_quantile
+from .quantile import (_CDF_SLACK, normalise_weights, percentile_rank, tail_risk, weighted_mean,
+                       weighted_quantile)
 from .risk import level_name
 
-__all__ = ["AggregateConfig", "bootstrap", "cross_world_stats", "beat_matrix", "aggregate", "head_to_head",
-           "rank_real_history"]
+__all__ = ["AggregateConfig", "LOWER_IS_BETTER", "bootstrap", "cross_world_stats", "beat_matrix",
+           "aggregate_metrics", "head_to_head", "rank_real_history"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +254,7 @@ def _host_weights(weights, n: int) -> np.ndarray:
     return (w / w.sum()).astype(np.float32)
 
 
-def aggregate(metrics: Mapping[str, object], weights=None, *, key: jax.Array,
+def aggregate_metrics(metrics: Mapping[str, object], weights=None, *, key: jax.Array,
               config: AggregateConfig = AggregateConfig()) -> dict[str, pd.DataFrame]:
     """Cross-world tables of one strategy's per-world metrics (e.g. the output of `per_world_metrics`).
 
@@ -269,7 +270,7 @@ def aggregate(metrics: Mapping[str, object], weights=None, *, key: jax.Array,
     """
     for needed in ("total_return", "max_drawdown"):
         if needed not in metrics:
-            raise ConfigError(f"aggregate needs a {needed!r} metric; got {sorted(metrics)}")
+            raise ConfigError(f"aggregate_metrics needs a {needed!r} metric; got {sorted(metrics)}")
     names, x = _as_matrix(metrics)
     # always an array (uniform when None), so that weighted and unweighted calls share one compilation
     w = _host_weights(weights, x.shape[0])
@@ -294,20 +295,51 @@ def aggregate(metrics: Mapping[str, object], weights=None, *, key: jax.Array,
               + [f"P(total_return > {config.goal:g})"])
     probs = rows("probabilities", [((e,), i) for i, e in enumerate(events)])
     cols = ["value", "ci_low", "ci_high"]
+    summary = pd.DataFrame(summary, columns=["metric", "statistic", *cols]).set_index(["metric", "statistic"])
+    # metric-major order (all statistics of one metric together), metrics in the caller's order
+    summary = summary.reindex(pd.MultiIndex.from_product([names, ["mean", *qstat, "undefined"]],
+                                                         names=["metric", "statistic"]))
     return {
-        "summary": pd.DataFrame(summary, columns=["metric", "statistic", *cols]).set_index(["metric", "statistic"]),
-        "tails": pd.DataFrame(tails, columns=["quantity", "statistic", *cols]).set_index(["quantity", "statistic"]),
+        "summary": summary,
+        "tails": pd.DataFrame(tails, columns=["quantity", "statistic", *cols])
+        .set_index(["quantity", "statistic"]),
         "probabilities": pd.DataFrame(probs, columns=["event", *cols]).set_index("event"),
     }
 
 
-def head_to_head(metric_by_strategy: Mapping[str, object], weights=None) -> pd.DataFrame:
-    """``P(row beats column)`` on one metric (higher is better), strategies run on the same worlds.
+# Per-world metrics where a smaller value is the better outcome (head_to_head flips their sign).
+LOWER_IS_BETTER = frozenset({"volatility", "max_drawdown", "max_drawdown_duration", "turnover",
+                             "turnover_annual", "cost_drag"})
 
-    `metric_by_strategy` maps a strategy name to its ``[worlds]`` metric (e.g. total return). For a metric
-    where lower is better (max drawdown), pass its negative.
+
+def _lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER or metric.startswith(("var_", "es_"))
+
+
+def head_to_head(results: Mapping[str, object], weights=None, *, metric: str = "total_return",
+                 higher_is_better: bool | None = None) -> pd.DataFrame:
+    """``P(row beats column)`` on one metric, per world, for strategies run on the same worlds.
+
+    Args:
+        results: strategy name -> either its per-world metrics dict (as `per_world_metrics` returns; `metric`
+            is taken from it) or directly a ``[worlds]`` array of the metric.
+        weights: ``[worlds]`` scenario weights or None.
+        metric: the metric to compare (default total return).
+        higher_is_better: direction; None infers it from the name (drawdowns, VaR/ES, volatility,
+            turnover and cost drag are better when lower, see `LOWER_IS_BETTER`).
     """
-    names, m = _as_matrix(metric_by_strategy)
+    def pick(name, r):
+        if isinstance(r, Mapping):
+            if metric not in r:
+                raise ConfigError(f"strategy {name!r} has no metric {metric!r}; it has {sorted(r)}")
+            return r[metric]
+        return r
+
+    names, m = _as_matrix({name: pick(name, r) for name, r in results.items()})
+    if higher_is_better is None:
+        higher_is_better = not _lower_is_better(metric)
+    if not higher_is_better:
+        m = -m
     p = np.asarray(beat_matrix(m.T, _host_weights(weights, m.shape[0])))
     return pd.DataFrame(p, index=pd.Index(names, name="A"), columns=pd.Index(names, name="B"))
 
@@ -320,7 +352,8 @@ def rank_real_history(metrics: Mapping[str, object], real: Mapping[str, float], 
     """
     names = [k for k in metrics if k in real]
     if not names:
-        raise ConfigError(f"no metric in common between worlds {sorted(metrics)} and real history {sorted(real)}")
+        raise ConfigError(f"no metric in common between worlds {sorted(metrics)} "
+                          f"and real history {sorted(real)}")
     _, x = _as_matrix({k: metrics[k] for k in names})
     values = np.asarray([real[k] for k in names], np.float32)
     w = _host_weights(weights, x.shape[0])

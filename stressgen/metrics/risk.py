@@ -54,12 +54,14 @@ class RiskConfig:
     def __post_init__(self) -> None:
         if isinstance(self.periods_per_year, bool) or not isinstance(self.periods_per_year, int) \
                 or self.periods_per_year <= 0:
-            raise ConfigError(f"RiskConfig.periods_per_year must be a positive int, got {self.periods_per_year!r}")
+            raise ConfigError(f"RiskConfig.periods_per_year must be a positive int, "
+                              f"got {self.periods_per_year!r}")
         if not -1.0 < float(self.rf) < 1.0:
             raise ConfigError(f"RiskConfig.rf is an annual rate and must be in (-1, 1), got {self.rf!r}")
         levels = tuple(float(v) for v in self.var_levels)
         if not all(0.5 <= v < 1.0 for v in levels):
-            raise ConfigError(f"RiskConfig.var_levels must be confidence levels in [0.5, 1), got {self.var_levels!r}")
+            raise ConfigError(f"RiskConfig.var_levels must be confidence levels in [0.5, 1), "
+                              f"got {self.var_levels!r}")
         names = [level_name(v) for v in levels]
         if len(set(names)) != len(names):
             raise ConfigError(f"RiskConfig.var_levels {self.var_levels!r} give duplicate names {names}")
@@ -103,7 +105,7 @@ def sharpe_ratio(pnl: jax.Array, periods_per_year: int = 252, rf: float = 0.0) -
 
 
 def sortino_ratio(pnl: jax.Array, periods_per_year: int = 252, rf: float = 0.0) -> jax.Array:
-    """``mean(e) / sqrt(mean(min(e, 0)**2)) * sqrt(periods_per_year)`` with ``e = r - rf_p``, over ALL periods.
+    """``mean(e) / sqrt(mean(min(e, 0)**2)) * sqrt(periods_per_year)``, ``e = r - rf_p``, over ALL periods.
 
     The mean of squares divides by T (every period, positive ones contributing 0), as empyrical,
     quantstats and vectorbt do; this is not the standard deviation of the negative returns.
@@ -188,7 +190,7 @@ def worst_day(pnl: jax.Array) -> jax.Array:
 
 
 def hit_rate(pnl: jax.Array) -> jax.Array:
-    """Share of periods with ``r > 0`` among periods with ``r != 0`` (flat periods do not count; NaN if all flat)."""
+    """Share of periods with ``r > 0`` among those with ``r != 0`` (flat ones excluded; NaN if all flat)."""
     return jnp.sum(pnl > 0, axis=-1) / jnp.sum(pnl != 0, axis=-1)
 
 

@@ -11,8 +11,8 @@ the series when ``init`` is given the horizon, and `finalize` computes VaR/ES fr
 as the array version does. With ``horizon=None`` nothing is kept and `finalize` leaves VaR/ES out.
 
 The risk-free rate and periods per year are fixed at ``init`` (in the `RiskConfig` carried by the state as
-static metadata), because Sortino's downside sum of squares is taken on excess returns, ``min(r - rf_p, 0)**2``,
-and so needs the per-period rate at every update, not just at the end.
+static metadata), because Sortino's downside sum of squares is taken on excess returns,
+``min(r - rf_p, 0)**2``, and so needs the per-period rate at every update, not just at the end.
 """
 
 from __future__ import annotations

@@ -7,21 +7,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stressgen.engine import BacktestConfig, backtest, trace_world
+from stressgen.engine import BacktestConfig, backtest
 from stressgen.errors import ConfigError, StrategyError
 from stressgen.strategy import StepStrategy, grid
 
-from .conftest import Constant, SoftMomentum
+from enginekit import Constant, SoftMomentum
 
 
 def reference(r, decisions, trades, *, lag, cost, rf, long_only, cap):
-    """Slow loop written from the documented conventions: decision of close k trades at close k + lag."""
+    """Slow loop written from the documented conventions: the decision of close k trades at close k + lag.
+
+    ``decisions[j]`` is the decision of close ``j - lag`` (the first `lag` rows come from the warm-up)."""
     horizon, n = r.shape
     e, h = 1.0, np.zeros(n)
     pnl, equity = [], []
     for i in range(horizon):
-        k = i - lag  # index of the decision executed at close i (decisions[0] is close 0)
-        trade = k >= 0 and trades[k]
+        k = i  # row of the decision executed at close i
+        trade = trades[k]
         w = h.copy()
         if trade:
             w = decisions[k].astype(np.float64)
@@ -42,10 +44,11 @@ def test_matches_numpy_reference(scen, lag, long_only):
     cfg = BacktestConfig(lag=lag, fee_bps=7, slippage_bps=3, rf=0.04, long_only=long_only, max_gross=0.8)
     strat = SoftMomentum(gross=0.8)
     res = backtest(strat, scen, cfg)
-    tr = trace_world(strat, scen, cfg, worlds=slice(0, 2))
+    n_hist = scen.history.shape[0]
     for world in range(2):
-        pnl, eq = reference(np.asarray(scen.log_returns[world]), tr["decision"][0, world],
-                            tr["decision_trade"][0, world], lag=lag, cost=cfg.cost_rate, rf=cfg.rf_per_period,
+        full = jnp.concatenate([scen.history, scen.log_returns[world]])
+        decisions = np.asarray(strat.weights(full))[n_hist - 1 - lag:]  # closes -lag .. horizon
+        pnl, eq = reference(np.asarray(scen.log_returns[world]), decisions, np.ones(len(decisions), bool), lag=lag, cost=cfg.cost_rate, rf=cfg.rf_per_period,
                             long_only=long_only, cap=cfg.max_gross)
         np.testing.assert_allclose(res.pnl[world], pnl, atol=2e-6)
         np.testing.assert_allclose(res.equity[world], eq, rtol=2e-6)

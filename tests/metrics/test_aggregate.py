@@ -42,9 +42,11 @@ def test_integer_weights_equal_replicated_rows():
     np.testing.assert_allclose(mean, rep.mean(axis=0), rtol=1e-5)
     for i, level in enumerate((0.9, 0.95)):
         qa = np.quantile(rep[:, 0], 1 - level, method="inverted_cdf")
-        assert float(var[i]) == -qa and float(es[i]) == pytest.approx(-rep[rep[:, 0] <= qa, 0].mean(), rel=1e-5)
+        assert float(var[i]) == -qa
+        assert float(es[i]) == pytest.approx(-rep[rep[:, 0] <= qa, 0].mean(), rel=1e-5)
     v = x[3, 1]
-    assert float(rank) == pytest.approx(100 * ((rep[:, 1] < v).mean() + 0.5 * (rep[:, 1] == v).mean()), rel=1e-5)
+    want = 100 * ((rep[:, 1] < v).mean() + 0.5 * (rep[:, 1] == v).mean())
+    assert float(rank) == pytest.approx(want, rel=1e-5)
 
 
 def test_quantiles_of_a_normal_sample_within_their_standard_error():
@@ -59,7 +61,7 @@ def test_quantiles_of_a_normal_sample_within_their_standard_error():
 
 def test_importance_weights_recover_the_target_distribution():
     # worlds drawn from N(0, 1), weighted by the density ratio N(1, 1) / N(0, 1) = exp(x - 1/2): the weighted
-    # mean and median estimate those of N(1, 1). SE from the effective sample size n_eff = (sum w)^2 / sum w^2.
+    # mean and median estimate those of N(1, 1). SE from the effective sample size (sum w)^2 / sum w^2.
     x = np.random.default_rng(3).standard_normal(50_000).astype(np.float32)
     w = np.exp(x - 0.5)
     n_eff = w.sum() ** 2 / (w**2).sum()
@@ -72,9 +74,15 @@ def test_nan_worlds_are_dropped_and_counted():
     w = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
     np.testing.assert_allclose(weighted_mean(x, w), [3.0, (0.2 * 3 + 0.4 * 5) / 0.6], rtol=1e-6)
     np.testing.assert_array_equal(wq(x, np.array([0.0, 0.5, 1.0]), w), [[1, 3], [3, 5], [4, 5]])
-    out = agg.cross_world_stats(x, x[:, 0], x[:, 0] / 10, w, key=rng.root(0), config=agg.AggregateConfig(n_boot=0))
-    np.testing.assert_allclose(out["undefined"], [0.0, 0.4], rtol=1e-6)
     assert np.isnan(wq(np.full(3, np.nan, np.float32), 0.5, None))
+    metrics = _worlds()
+    metrics["sharpe"][:30] = np.nan  # e.g. worlds that stayed in cash
+    w = np.linspace(1.0, 2.0, N_WORLDS)
+    res = agg.aggregate_metrics(metrics, w, key=rng.root(2), config=CFG)["summary"]
+    assert res.loc[("sharpe", "undefined"), "value"] == pytest.approx(w[:30].sum() / w.sum(), rel=1e-5)
+    assert res.loc[("total_return", "undefined"), "value"] == 0.0
+    assert res.loc[("sharpe", "mean"), "value"] == pytest.approx(
+        (w[30:] * metrics["sharpe"][30:]).sum() / w[30:].sum(), rel=1e-5)
 
 
 def test_percentile_rank_extremes_and_ties():
@@ -83,7 +91,8 @@ def test_percentile_rank_extremes_and_ties():
     assert float(percentile_rank(x, -1.0)) == 0.0
     assert float(percentile_rank(x, 4.0)) == pytest.approx(45.0)  # 4 below, one tie counted half
     assert float(percentile_rank(jnp.ones(5), 1.0)) == pytest.approx(50.0)
-    s = agg.rank_real_history({"total_return": x, "sharpe": -x, "cagr": x}, {"total_return": 11.0, "sharpe": 0.0})
+    s = agg.rank_real_history({"total_return": x, "sharpe": -x, "cagr": x},
+                              {"total_return": 11.0, "sharpe": 0.0})
     assert s.to_dict() == {"total_return": 100.0, "sharpe": pytest.approx(95.0)}
 
 
@@ -101,6 +110,14 @@ def test_beat_matrix_is_antisymmetric_and_counts_ties_half():
     assert tied[0, 1] == pytest.approx((0.5 + 1 + 0.5 + 0) / 4)
     table = agg.head_to_head({"a": m[0], "b": m[1]}, w)
     assert table.loc["a", "b"] == pytest.approx(slow, rel=1e-5) and list(table.columns) == ["a", "b"]
+    # from per-world metric dicts, on a named metric; drawdown is better when lower
+    per = {k: {"max_drawdown": np.abs(m[i]), "sharpe": m[i]} for i, k in enumerate("ab")}
+    dd = agg.head_to_head(per, w, metric="max_drawdown")
+    slow_dd = sum(w[i] * (abs(m[0, i]) < abs(m[1, i])) for i in range(300)) / w.sum()
+    assert dd.loc["a", "b"] == pytest.approx(slow_dd, rel=1e-5)
+    assert agg.head_to_head(per, w, metric="sharpe").loc["a", "b"] == pytest.approx(slow, rel=1e-5)
+    with pytest.raises(ConfigError, match="no metric 'calmar'"):
+        agg.head_to_head(per, metric="calmar")
 
 
 # one shape and one config for every aggregate() call below, so that the suite compiles it once
@@ -112,13 +129,14 @@ def _worlds(seed=5):
     g = np.random.default_rng(seed)
     tr = g.normal(0.05, 0.15, N_WORLDS).astype(np.float32)
     mdd = np.abs(g.normal(0.15, 0.08, N_WORLDS)).astype(np.float32)
-    return {"total_return": tr, "max_drawdown": mdd, "sharpe": g.normal(0.4, 0.8, N_WORLDS).astype(np.float32)}
+    sharpe = g.normal(0.4, 0.8, N_WORLDS).astype(np.float32)
+    return {"total_return": tr, "max_drawdown": mdd, "sharpe": sharpe}
 
 
 def test_probabilities_and_tails_match_direct_formulas():
     metrics = _worlds()
     w = np.random.default_rng(6).uniform(0.5, 2.0, N_WORLDS).astype(np.float32)
-    res = agg.aggregate(metrics, w, key=rng.root(1), config=CFG)
+    res = agg.aggregate_metrics(metrics, w, key=rng.root(1), config=CFG)
     tr, mdd, wn = metrics["total_return"], metrics["max_drawdown"], w / w.sum()
     probs = res["probabilities"]["value"]
     assert list(probs.index) == ["P(total_return < 0)", "P(max_drawdown > 0.1)", "P(max_drawdown > 0.2)",
@@ -134,11 +152,13 @@ def test_probabilities_and_tails_match_direct_formulas():
     assert wn[mdd >= mdd_var].sum() >= 0.01 and wn[mdd > mdd_var].sum() <= 0.01  # the 99% quantile of depth
     summary = res["summary"]
     assert summary.loc[("sharpe", "q50"), "value"] == pytest.approx(float(wq(metrics["sharpe"], 0.5, w)))
-    assert summary.loc[("sharpe", "mean"), "value"] == pytest.approx(float((wn * metrics["sharpe"]).sum()), rel=1e-5)
+    want_mean = float((wn * metrics["sharpe"]).sum())
+    assert summary.loc[("sharpe", "mean"), "value"] == pytest.approx(want_mean, rel=1e-5)
     # every interval brackets its point estimate here (smooth statistics of 100 worlds)
     rows = summary.drop(index="undefined", level="statistic")
     for frame in (rows, res["tails"], res["probabilities"]):
-        assert np.all((frame["ci_low"] <= frame["value"] + 1e-6) & (frame["value"] <= frame["ci_high"] + 1e-6))
+        assert np.all(frame["ci_low"] <= frame["value"] + 1e-6)
+        assert np.all(frame["value"] <= frame["ci_high"] + 1e-6)
 
 
 def test_bootstrap_interval_of_a_normal_mean_covers_zero():
@@ -147,8 +167,8 @@ def test_bootstrap_interval_of_a_normal_mean_covers_zero():
     hits, widths = 0, []
     for rep in range(20):
         x = np.random.default_rng(100 + rep).standard_normal(N_WORLDS).astype(np.float32)
-        res = agg.aggregate({"total_return": x, "max_drawdown": np.abs(x), "sharpe": x}, key=rng.root(rep),
-                            config=CFG)
+        worlds = {"total_return": x, "max_drawdown": np.abs(x), "sharpe": x}
+        res = agg.aggregate_metrics(worlds, key=rng.root(rep), config=CFG)
         lo, hi = res["summary"].loc[("total_return", "mean"), ["ci_low", "ci_high"]]
         hits += lo <= 0.0 <= hi
         widths.append(hi - lo)
@@ -175,18 +195,18 @@ def test_bootstrap_is_deterministic_chunk_free_and_carries_weights():
 
 def test_aggregate_table_layout_and_single_compile(count_compiles):
     metrics = _worlds(seed=9)
-    res = agg.aggregate(metrics, key=rng.root(0), config=CFG)
-    stats_ = res["summary"].index.get_level_values("statistic").unique().tolist()
-    assert stats_ == ["mean", "q01", "q05", "q25", "q50", "q75", "q95", "q99", "undefined"]
+    res = agg.aggregate_metrics(metrics, key=rng.root(0), config=CFG)
+    stats_ = ["mean", "q01", "q05", "q25", "q50", "q75", "q95", "q99", "undefined"]
+    assert res["summary"].index.tolist() == [(m, s) for m in metrics for s in stats_]
     assert res["tails"].index.tolist() == [(k, f"{s}_{lv}") for lv in ("95", "99")
                                            for k in ("total_return", "max_drawdown") for s in ("var", "es")]
     with count_compiles() as counter:
-        again = agg.aggregate({k: v + 0.01 for k, v in metrics.items()}, np.ones(N_WORLDS), key=rng.root(1),
-                              config=CFG)
+        shifted = {k: v + 0.01 for k, v in metrics.items()}
+        again = agg.aggregate_metrics(shifted, np.ones(N_WORLDS), key=rng.root(1), config=CFG)
     assert counter.count == 0
     assert not again["summary"].equals(res["summary"])
     # no bootstrap: point estimates unchanged, intervals NaN
-    bare = agg.aggregate(metrics, key=rng.root(0), config=dataclasses.replace(CFG, n_boot=0))
+    bare = agg.aggregate_metrics(metrics, key=rng.root(0), config=dataclasses.replace(CFG, n_boot=0))
     np.testing.assert_allclose(bare["summary"]["value"], res["summary"]["value"], rtol=1e-6)
     assert bare["summary"]["ci_low"].isna().all()
 
@@ -199,6 +219,6 @@ def test_config_and_input_validation():
     with pytest.raises(ConfigError, match="n_boot"):
         agg.AggregateConfig(n_boot=-1)
     with pytest.raises(ConfigError, match="max_drawdown"):
-        agg.aggregate({"total_return": np.zeros(3)}, key=rng.root(0))
+        agg.aggregate_metrics({"total_return": np.zeros(3)}, key=rng.root(0))
     with pytest.raises(ConfigError, match="weights"):
-        agg.aggregate(_worlds(), np.ones(5), key=rng.root(0))
+        agg.aggregate_metrics(_worlds(), np.ones(5), key=rng.root(0))

@@ -1,0 +1,173 @@
+"""Engine throughput against vectorbt (numba engine) and a hand-written numba loop, measured in one run.
+
+Cases (each in a fresh subprocess so peak RSS is its own; compile/first call reported separately; rates
+are medians of `--repeats` calls after the first):
+  ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only), vectorbt
+          MA.run + crossed_above/below + from_signals, numba prange hand loop (same MA-on-price signal).
+  invvol  20 assets, inverse volatility (63-day std of log returns), rebalanced every 21 days, 252 days:
+          stressgen step tier vs vectorbt from_orders (targetpercent, group_by + cash_sharing, call_seq
+          auto) on weights computed with numpy. vectorbt runs `--vbt-worlds` worlds; rates are per world-day.
+
+Usage: python bench/bench_engine.py [--worlds 10000 100000] [--vbt-worlds 1000] [--repeats 3]
+Units: world-days/s = worlds x 252 / seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+T, HIST = 252, 300
+
+
+def _data(worlds, assets, seed=0):
+    rng = np.random.default_rng(seed)  # benchmark data only
+    return (rng.normal(0.0003, 0.012, (worlds, T, assets)).astype(np.float32),
+            rng.normal(0.0003, 0.012, (HIST, assets)).astype(np.float32))
+
+
+def _timeit(fn, repeats):
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return first, float(np.median(times))
+
+
+def case_stressgen(kind, worlds, repeats):
+    import jax
+    import jax.numpy as jnp
+
+    import strategies
+    from stressgen.engine import BacktestConfig, backtest
+    from stressgen.types import Scenarios
+
+    assets = 1 if kind == "ma" else 20
+    r, h = _data(worlds, assets)
+    sc = Scenarios(log_returns=jnp.asarray(r), history=jnp.asarray(h), anchor_prices=jnp.ones(assets))
+    strat = strategies.MACrossover(fast=10, slow=50) if kind == "ma" else strategies.InverseVolatility()
+    cfg = BacktestConfig(fee_bps=10)
+    return _timeit(lambda: jax.block_until_ready(backtest(strat, sc, cfg, metrics_only=True).summary), repeats)
+
+
+def case_vbt(kind, worlds, repeats):
+    import pandas as pd
+    import vectorbt as vbt
+
+    assets = 1 if kind == "ma" else 20
+    r, h = _data(worlds, assets)
+    if kind == "ma":
+        full = np.concatenate([np.broadcast_to(h[None], (worlds,) + h.shape), r], axis=1)[:, :, 0]
+        close = pd.DataFrame(np.exp(np.cumsum(full.astype(np.float64), axis=1)).T)
+
+        def run():
+            fast = vbt.MA.run(close, 10)
+            slow = vbt.MA.run(close, 50)
+            pf = vbt.Portfolio.from_signals(close.iloc[HIST - 1:], fast.ma_crossed_above(slow).iloc[HIST - 1:],
+                                            fast.ma_crossed_below(slow).iloc[HIST - 1:], fees=0.001, freq="1D")
+            return pf.total_return()
+    else:
+        full = np.concatenate([np.broadcast_to(h[None], (worlds,) + h.shape), r], axis=1).astype(np.float64)
+
+        def run():
+            win = np.lib.stride_tricks.sliding_window_view(full[:, HIST - 63:], 63, axis=1)[:, :T]
+            inv = 1.0 / win.std(axis=-1, ddof=1)                    # [worlds, T, assets], closes 0..T-1
+            w = inv / inv.sum(-1, keepdims=True)
+            w[:, np.arange(T) % 21 != 0] = np.nan
+            close = np.concatenate([np.ones((worlds, 1, assets)), np.exp(np.cumsum(full[:, HIST:], axis=1))], 1)
+            size = np.concatenate([w, np.full((worlds, 1, assets), np.nan)], axis=1)
+            cols = pd.MultiIndex.from_product([range(worlds), range(assets)])
+            flat = lambda a: pd.DataFrame(a.transpose(1, 0, 2).reshape(T + 1, -1), columns=cols)  # noqa: E731
+            pf = vbt.Portfolio.from_orders(flat(close), flat(size), size_type="targetpercent", fees=0.001,
+                                           group_by=cols.get_level_values(0), cash_sharing=True,
+                                           call_seq="auto", freq="1D")
+            return pf.total_return()
+    return _timeit(run, repeats)
+
+
+def case_numba(kind, worlds, repeats):
+    import numba
+
+    r, h = _data(worlds, 1)
+    full = np.concatenate([np.broadcast_to(h[None], (worlds,) + h.shape), r], axis=1)[:, :, 0].astype(np.float64)
+
+    @numba.njit(parallel=True, cache=False)
+    def loop(x, fast, slow, fee, start):
+        n_w, n_t = x.shape
+        out = np.empty(n_w)
+        for i in numba.prange(n_w):
+            lp, sf, ss, e, pos = 0.0, 0.0, 0.0, 1.0, 0.0
+            p = np.empty(n_t)
+            for t in range(n_t):
+                lp += x[i, t]
+                p[t] = np.exp(lp)
+                if t >= start:  # day t's return on yesterday's position
+                    e *= 1.0 + pos * (np.exp(x[i, t]) - 1.0)
+                sf += p[t] - (p[t - fast] if t >= fast else 0.0)
+                ss += p[t] - (p[t - slow] if t >= slow else 0.0)
+                new = 1.0 if (t + 1 >= slow and sf / fast > ss / slow) else 0.0
+                if t >= start - 1 and t < n_t - 1:
+                    e *= 1.0 - fee * abs(new - pos)
+                    pos = new
+            out[i] = e - 1.0
+        return out
+
+    return _timeit(lambda: loop(full, 10, 50, 0.001, HIST), repeats)
+
+
+CASES = {"stressgen": case_stressgen, "vectorbt": case_vbt, "numba": case_numba}
+
+
+def child(args):
+    first, median = CASES[args.engine](args.kind, args.worlds, args.repeats)
+    print(json.dumps({"engine": args.engine, "kind": args.kind, "worlds": args.worlds, "first_s": first,
+                      "median_s": median, "world_days_per_s": args.worlds * T / median,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run_case(engine, kind, worlds, repeats):
+    cmd = [sys.executable, __file__, "--child", engine, "--kind", kind, "--worlds", str(worlds),
+           "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worlds", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--vbt-worlds", type=int, default=1000, help="worlds vectorbt runs (rates are per world-day)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child")
+    ap.add_argument("--kind", default="ma")
+    ap.add_argument("--worlds-child", dest="worlds_child", type=int)
+    args, _ = ap.parse_known_args()
+    if args.child:
+        args.engine, args.worlds = args.child, args.worlds[0]
+        return child(args)
+    rows = []
+    for w in args.worlds:
+        rows += [run_case("stressgen", "ma", w, args.repeats), run_case("numba", "ma", w, args.repeats),
+                 run_case("vectorbt", "ma", min(w, args.vbt_worlds * 10), args.repeats)]
+    w = args.worlds[0]
+    rows += [run_case("stressgen", "invvol", w, args.repeats),
+             run_case("vectorbt", "invvol", min(w, args.vbt_worlds), args.repeats)]
+    print(f"{'case':8} {'engine':10} {'worlds':>7} {'world-days/s':>13} {'first call s':>12} {'peak RSS MiB':>12}"
+          f" {'x vectorbt':>10}")
+    vbt = {r["kind"]: r["world_days_per_s"] for r in rows if r["engine"] == "vectorbt"}
+    for r in rows:
+        print(f"{r['kind']:8} {r['engine']:10} {r['worlds']:>7} {r['world_days_per_s']:>13.3g} "
+              f"{r['first_s']:>12.2f} {r['peak_rss_mib']:>12.0f} {r['world_days_per_s'] / vbt[r['kind']]:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
