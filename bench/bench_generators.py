@@ -70,7 +70,7 @@ def _jax_case(kind: str, worlds: int, chunk: int) -> dict:
         kept.append(terminal(scen.log_returns))
     jax.block_until_ready(kept)
     seconds = time.perf_counter() - t0
-    return {"case": kind, "worlds": worlds, "seconds": seconds, "paths_per_s": worlds / seconds,
+    return {"case": "jax-" + kind, "worlds": worlds, "seconds": seconds, "paths_per_s": worlds / seconds,
             "compile_s": compile_s, "fit_s": fit_s, "chunk": chunk, "peak_mib": _peak_mib(), "extrapolated": False}
 
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 from arch import arch_model
+from arch.utility.exceptions import ConvergenceWarning
 from scipy import optimize, special, stats
 
 from ..errors import ConfigError
@@ -41,17 +42,26 @@ def _model(y100: np.ndarray):
 def arch_fit(y100: np.ndarray, asset: str) -> np.ndarray:
     """GJR-GARCH(1,1)-t with constant mean by arch's maximum likelihood; returns ``PARAM_NAMES`` values.
 
-    Silent (disp="off"); arch's warnings are caught (arch also switches its ConvergenceWarning filter to
-    "always" globally, which catch_warnings undoes) and re-issued as one warning naming the asset.
+    Silent (disp="off"). arch's own warnings are caught (arch also switches its ConvergenceWarning filter
+    to "always" globally, which catch_warnings undoes): a failed optimisation becomes one warning naming
+    the asset, arch's other warnings are re-issued naming the asset, anything else passes through as is.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = _model(y100).fit(disp="off")
-    messages = [f"{w.category.__name__}: {str(w.message).strip()}" for w in caught]
-    if res.convergence_flag != 0 or messages:
-        detail = "; ".join(messages) or f"optimizer code {res.convergence_flag}"
-        warnings.warn(f"GARCH fit of asset {asset!r} did not converge cleanly ({detail}); its estimates are "
-                      "used as they are, after the persistence and nu guards", GarchFitWarning, stacklevel=3)
+    if res.convergence_flag != 0:
+        message = " ".join(str(res.optimization_result.message).split())
+        warnings.warn(f"GARCH fit of asset {asset!r} did not converge (optimizer code "
+                      f"{res.convergence_flag}: {message}); its estimates are used as they are, after the "
+                      "persistence and nu guards", GarchFitWarning, stacklevel=3)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            continue  # reported above, from the optimizer's own flag
+        if w.category.__module__.startswith("arch."):
+            warnings.warn(f"GARCH fit of asset {asset!r}: {w.category.__name__}: {w.message}",
+                          GarchFitWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return np.asarray(res.params[list(_ARCH_NAMES)], dtype=np.float64)
 
 
@@ -69,8 +79,8 @@ def guard(params: np.ndarray, *, asset: str, sample_var: float, max_persistence:
     p = np.array(params, dtype=np.float64)
     mu, omega, alpha, gamma, beta, nu = p
     if not np.all(np.isfinite(p)) or omega < 0 or alpha < 0 or beta < 0 or alpha + gamma < 0:
-        raise ConfigError(f"asset {asset!r}: GARCH parameters must be finite with omega, alpha, beta >= 0 and "
-                         f"alpha + gamma >= 0, got {dict(zip(PARAM_NAMES, p.round(6)))}")
+        raise ConfigError(f"asset {asset!r}: GARCH parameters must be finite with omega, alpha, beta >= 0 "
+                          f"and alpha + gamma >= 0, got {dict(zip(PARAM_NAMES, p.round(6)))}")
     persistence = alpha + gamma / 2 + beta
     if persistence > max_persistence:
         factor = max_persistence / persistence
@@ -81,11 +91,11 @@ def guard(params: np.ndarray, *, asset: str, sample_var: float, max_persistence:
             f"(alpha={alpha:.4g}, gamma={gamma:.4g}, beta={beta:.4g}) above max_persistence "
             f"{max_persistence}; scaled alpha, gamma, beta by {factor:.6f} to persistence {max_persistence} "
             f"and set omega = {p[1]:.4g} so the unconditional variance equals the sample variance "
-            f"{sample_var:.4g} (%^2)", GarchFitWarning, stacklevel=3)
+            f"{sample_var:.4g} (%^2)", GarchFitWarning, stacklevel=4)
     if nu <= 2.0:
         p[5] = NU_FLOOR
         warnings.warn(f"GARCH fit of asset {asset!r} has nu = {nu:.4g} <= 2 (infinite variance); clamped "
-                      f"nu to {NU_FLOOR}", GarchFitWarning, stacklevel=3)
+                      f"nu to {NU_FLOOR}", GarchFitWarning, stacklevel=4)
     return p
 
 

@@ -71,7 +71,9 @@ def interp(table: jax.Array, grid: jax.Array, x: jax.Array, fence: jax.Array) ->
     table ``[G, 2]`` maps any `x`; table ``[assets, G, 2]`` maps ``x[..., assets]`` column by column.
     """
     n = table.shape[-2]
-    pos = jnp.clip((x - grid[0]) * grid[1], 0.0, n - 1.0)
+    # x is often a product (a normal draw is sqrt(2) * erfinv(u)); rounding it first keeps `x - lo` from
+    # being contracted with it into an FMA in some programs and not in others
+    pos = jnp.clip((rounded(x, fence) - grid[0]) * grid[1], 0.0, n - 1.0)
     i = jnp.minimum(pos.astype(jnp.int32), n - 2)  # pos >= 0, so the cast is a floor
     frac = pos - i
     if table.ndim == 3:  # one table per asset: offset each column into the flattened tables
