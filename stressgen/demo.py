@@ -40,24 +40,25 @@ def _equal_weight_annual_returns(r: np.ndarray) -> np.ndarray:
     return np.expm1(np.log1p(daily).sum(axis=-1))
 
 
+def _summary(blocks: np.ndarray, periods_per_year: int) -> dict[str, float]:
+    """Facts averaged over ``blocks[n, horizon, assets]`` (at most 500 of them), and EW return quantiles."""
+    facts = [_facts(b, periods_per_year) for b in blocks[:500]]
+    mean_facts = {k: float(np.nanmean([f[k] for f in facts])) for k in facts[0]}
+    return {**mean_facts, **_quantiles(_equal_weight_annual_returns(blocks))}
+
+
 def summarise_real(market: MarketData, horizon: int) -> dict[str, float]:
     """The same statistics as `summarise_worlds`, over real windows of `horizon` days (one a month).
 
     Facts of a 30-year series and of one-year worlds are not comparable (kurtosis and the ACF of |r| grow
     with the sample span), so the real history is cut into windows as long as the worlds.
     """
-    r = market.log_returns
-    windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(r, horizon, axis=0)[::21], -1, 1)
-    facts = [_facts(w, market.periods_per_year) for w in windows]
-    mean_facts = {k: float(np.nanmean([f[k] for f in facts])) for k in facts[0]}
-    return {**mean_facts, **_quantiles(_equal_weight_annual_returns(windows))}
+    windows = np.lib.stride_tricks.sliding_window_view(market.log_returns, horizon, axis=0)[::21]
+    return _summary(np.moveaxis(windows, -1, 1), market.periods_per_year)
 
 
 def summarise_worlds(scenarios: Scenarios, periods_per_year: int) -> dict[str, float]:
-    r = np.asarray(scenarios.log_returns, dtype=np.float64)
-    facts = [_facts(world, periods_per_year) for world in r[: min(len(r), 500)]]
-    mean_facts = {k: float(np.mean([f[k] for f in facts])) for k in facts[0]}
-    return {**mean_facts, **_quantiles(_equal_weight_annual_returns(r))}
+    return _summary(np.asarray(scenarios.log_returns, dtype=np.float64), periods_per_year)
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:

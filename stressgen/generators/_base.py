@@ -24,7 +24,7 @@ from flax import struct
 from ..errors import ConfigError
 from ..types import MarketData, Provenance, Scenarios
 
-__all__ = ["AbstractGenerator", "HistoryContext", "history_context", "digest", "iter_chunks", "check_horizon"]
+__all__ = ["AbstractGenerator", "HistoryContext", "history_context", "digest", "iter_chunks", "check_sizes"]
 
 
 @struct.dataclass
@@ -60,8 +60,9 @@ def digest(config: Any, *arrays: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def check_horizon(n_worlds: int, horizon: int) -> None:
-    for name, value in (("n_worlds", n_worlds), ("horizon", horizon)):
+def check_sizes(**sizes: int) -> None:
+    """Each keyword (n_worlds, horizon, chunk_size, ...) must be a positive integer; the error names it."""
+    for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
@@ -108,8 +109,7 @@ def iter_chunks(generator: AbstractGenerator, fitted: Any, *, key: jax.Array, n_
 
     Every full chunk has the same shape, so only the last (shorter) chunk can compile a second program.
     """
-    check_horizon(n_worlds, horizon)
-    check_horizon(chunk_size, horizon)
+    check_sizes(n_worlds=n_worlds, horizon=horizon, chunk_size=chunk_size)
     for start in range(first_world, first_world + n_worlds, chunk_size):
         size = min(chunk_size, first_world + n_worlds - start)
         yield generator.sample(fitted, key=key, n_worlds=size, horizon=horizon, condition=condition,

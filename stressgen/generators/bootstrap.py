@@ -27,7 +27,7 @@ from flax import struct
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError
 from ..types import MarketData, Scenarios
-from ._base import AbstractGenerator, HistoryContext, check_horizon, digest, history_context
+from ._base import AbstractGenerator, HistoryContext, check_sizes, digest, history_context
 
 __all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length"]
 
@@ -124,7 +124,7 @@ class StationaryBootstrap(AbstractGenerator):
     def sample(self, fitted: BootstrapFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
         self._no_condition(condition)
-        check_horizon(n_worlds, horizon)
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = _sample(fitted.returns, fitted.mean_block, key, jnp.uint32(first_world),
                               n_worlds=n_worlds, horizon=horizon)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)

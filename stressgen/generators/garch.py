@@ -45,7 +45,7 @@ from ..errors import ConfigError
 from ..types import MarketData, Scenarios
 from . import _garch_fit as gf
 from . import _tables as tb
-from ._base import AbstractGenerator, HistoryContext, check_horizon, digest, history_context
+from ._base import AbstractGenerator, HistoryContext, check_sizes, digest, history_context
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
 
@@ -313,7 +313,7 @@ class GjrGarch(AbstractGenerator):
     def sample(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
         self._no_condition(condition)
-        check_horizon(n_worlds, horizon)
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
         config = fitted.config
         p = _sim_params(fitted)
         log_returns = _simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
