@@ -3,7 +3,7 @@
 Conventions: weights decided at close t earn r_{t+1} at the earliest; ``t`` is the close index relative to
 the synthetic horizon (0 = last real close, which is when the first trade happens); rebalancing "every n
 days" means closes with ``t % n == 0``, and between them the engine lets the weights drift (no trade, no
-cost). Window lengths are ints (static); set ``max_window`` only when gridding them (``grid`` does it).
+cost). Window lengths may be gridded: rolling windows read their leaving value from the engine's tape.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from stressgen.engine import indicators as ind
-from stressgen.strategy import Obs, Rebalance, StepStrategy, window_capacity
+from stressgen.strategy import Obs, Rebalance, StepStrategy
 
 __all__ = ["BuyAndHold", "EqualWeight", "InverseVolatility", "MinimumVariance"]
 
@@ -70,20 +70,17 @@ class InverseVolatility(StepStrategy):
         window: days of log returns in the volatility estimate (sample std, ddof=1).
         every: rebalancing period in closes.
         gross: fraction of equity invested.
-        max_window: static ring-buffer size; needed only when `window` is gridded.
     """
 
     window: int = 63
     every: int = 21
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("window",)
 
     def init(self, n_assets):
-        return ind.rolling_init((n_assets,), window_capacity(self.window, self.max_window))
+        return ind.rolling_init((n_assets,))
 
     def step(self, state, obs: Obs):
-        state = ind.rolling_update(state, obs.log_return, self.window)
+        state = ind.rolling_update(state, obs.log_return, obs.log_return_ago(self.window), self.window)
         inv = 1.0 / jnp.maximum(ind.rolling_std(state, self.window), 1e-8)
         return state, Rebalance(self.gross * inv / jnp.sum(inv), obs.t % self.every == 0)
 
@@ -99,7 +96,6 @@ class MinimumVariance(StepStrategy):
         shrink: weight of the shrinkage target ``mean(diag(S)) I`` (0 = sample covariance).
         long_only: clip negative weights to 0 and renormalise (a heuristic, not a constrained QP).
         gross: fraction of equity invested.
-        max_window: static ring-buffer size; needed only when `window` is gridded.
     """
 
     window: int = 126
@@ -107,14 +103,12 @@ class MinimumVariance(StepStrategy):
     shrink: float = 0.1
     long_only: bool = True
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("window",)
 
     def init(self, n_assets):
-        return ind.rolling_cov_init(n_assets, window_capacity(self.window, self.max_window))
+        return ind.rolling_cov_init(n_assets)
 
     def step(self, state, obs: Obs):
-        state = ind.rolling_cov_update(state, obs.log_return, self.window)
+        state = ind.rolling_cov_update(state, obs.log_return, obs.log_return_ago(self.window), self.window)
         cov = ind.rolling_cov(state, self.window)
         n = cov.shape[0]
         target = jnp.mean(jnp.diag(cov)) * jnp.eye(n, dtype=cov.dtype)
@@ -124,6 +118,6 @@ class MinimumVariance(StepStrategy):
             raw = jnp.maximum(raw, 0.0)
         total = jnp.sum(raw)
         # Before two observations (or if everything clipped) the covariance says nothing: hold equal weights.
-        ok = (state.ring.count >= 2) & (total > 0) & jnp.all(jnp.isfinite(raw))
+        ok = (state.count >= 2) & (total > 0) & jnp.all(jnp.isfinite(raw))
         w = jnp.where(ok, raw / jnp.where(ok, total, 1.0), 1.0 / n)
         return state, Rebalance(self.gross * w, obs.t % self.every == 0)

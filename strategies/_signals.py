@@ -14,7 +14,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from stressgen.engine import indicators as ind
-from stressgen.strategy import Obs, Rebalance, StepStrategy, window_capacity
+from stressgen.strategy import Obs, Rebalance, StepStrategy
 
 __all__ = ["MACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum", "ZScoreReversion", "VolTarget"]
 
@@ -29,24 +29,20 @@ class MACrossover(StepStrategy):
         slow: slow moving-average window, days.
         long_short: short (-1) instead of flat when fast < slow.
         gross: total weight when every asset is in the market.
-        max_window: static ring-buffer size; needed only when the windows are gridded.
     """
 
     fast: int = 10
     slow: int = 50
     long_short: bool = False
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("fast", "slow")
 
     def init(self, n_assets):
-        cap = self.max_window or max(window_capacity(self.fast), window_capacity(self.slow))
-        return ind.rolling_init((n_assets,), cap), ind.rolling_init((n_assets,), cap)
+        return ind.rolling_init((n_assets,)), ind.rolling_init((n_assets,))
 
     def step(self, state, obs: Obs):
         price = jnp.exp(obs.log_price)
-        fast = ind.rolling_update(state[0], price, self.fast)
-        slow = ind.rolling_update(state[1], price, self.slow)
+        fast = ind.rolling_update(state[0], price, jnp.exp(obs.log_price_ago(self.fast)), self.fast)
+        slow = ind.rolling_update(state[1], price, jnp.exp(obs.log_price_ago(self.slow)), self.slow)
         up = ind.rolling_mean(fast, self.fast) > ind.rolling_mean(slow, self.slow)
         signal = jnp.where(up, 1.0, -1.0 if self.long_short else 0.0)
         signal = jnp.where(ind.ready(slow, self.slow), signal, 0.0)
@@ -64,7 +60,6 @@ class TimeSeriesMomentum(StepStrategy):
         every: rebalancing period in closes.
         long_short: short assets with negative momentum.
         gross: total weight when every asset is in the market.
-        max_window: static ring-buffer size (> lookback); needed only when `lookback` is gridded.
     """
 
     lookback: int = 252
@@ -72,17 +67,14 @@ class TimeSeriesMomentum(StepStrategy):
     every: int = 21
     long_short: bool = False
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("lookback",)
 
     def init(self, n_assets):
-        return ind.ring_init((n_assets,), window_capacity(self.lookback, self.max_window) + 1)
+        return ()
 
     def step(self, state, obs: Obs):
-        state = ind.ring_push(state, obs.log_price)
-        mom = ind.momentum(state, self.lookback, self.skip)
+        mom = obs.log_price_ago(self.skip) - obs.log_price_ago(self.lookback)
         signal = jnp.sign(mom) if self.long_short else (mom > 0).astype(jnp.float32)
-        signal = jnp.where(state.count > self.lookback, signal, 0.0)
+        signal = jnp.where(obs.seen > self.lookback, signal, 0.0)
         return state, Rebalance(signal * (self.gross / mom.shape[0]), obs.t % self.every == 0)
 
 
@@ -97,7 +89,6 @@ class CrossSectionalMomentum(StepStrategy):
         k: number of assets held.
         every: rebalancing period in closes.
         gross: total weight.
-        max_window: static ring-buffer size (> lookback); needed only when `lookback` is gridded.
     """
 
     lookback: int = 252
@@ -105,18 +96,15 @@ class CrossSectionalMomentum(StepStrategy):
     k: int = 3
     every: int = 21
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("lookback",)
 
     def init(self, n_assets):
-        return ind.ring_init((n_assets,), window_capacity(self.lookback, self.max_window) + 1)
+        return ()
 
     def step(self, state, obs: Obs):
-        state = ind.ring_push(state, obs.log_price)
-        mom = ind.momentum(state, self.lookback, self.skip)
+        mom = obs.log_price_ago(self.skip) - obs.log_price_ago(self.lookback)
         n = mom.shape[0]
         top = ind.top_k_mask(mom, self.k).astype(jnp.float32) / self.k
-        w = jnp.where(state.count > self.lookback, top, 1.0 / n)
+        w = jnp.where(obs.seen > self.lookback, top, 1.0 / n)
         return state, Rebalance(w * self.gross, obs.t % self.every == 0)
 
 
@@ -131,21 +119,18 @@ class ZScoreReversion(StepStrategy):
         entry: z-score at which the position is full.
         long_short: allow short positions.
         gross: total weight when every asset holds a full position.
-        max_window: static ring-buffer size; needed only when `window` is gridded.
     """
 
     window: int = 20
     entry: float = 2.0
     long_short: bool = False
     gross: float = 1.0
-    max_window: int = 0
-    window_fields = ("window",)
 
     def init(self, n_assets):
-        return ind.rolling_init((n_assets,), window_capacity(self.window, self.max_window))
+        return ind.rolling_init((n_assets,))
 
     def step(self, state, obs: Obs):
-        state = ind.rolling_update(state, obs.log_price, self.window)
+        state = ind.rolling_update(state, obs.log_price, obs.log_price_ago(self.window), self.window)
         z = ind.rolling_zscore(state, obs.log_price, self.window)
         pos = jnp.clip(-z / self.entry, -1.0 if self.long_short else 0.0, 1.0)
         pos = jnp.where(ind.ready(state, self.window), pos, 0.0)

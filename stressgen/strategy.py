@@ -41,11 +41,32 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .errors import ConfigError, StrategyError
 
-__all__ = ["Obs", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name",
+__all__ = ["Obs", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name",
            "window_capacity"]
+
+
+class Tape(NamedTuple):
+    """The read-only past of one world: the shared real history and this world's synthetic days.
+
+    Rows are closes: ``hist_*[H - 1 + i]`` holds close ``i <= 0`` and ``syn_*[i - 1]`` holds close ``i >= 1``.
+    Log prices are cumulative log returns since the first history day. During the warm-up the synthetic
+    rows are a placeholder that is never read.
+    """
+
+    hist_r: jax.Array
+    hist_lp: jax.Array
+    syn_r: jax.Array
+    syn_lp: jax.Array
+
+
+def _read(hist: jax.Array, syn: jax.Array, i: jax.Array) -> jax.Array:
+    h = lax.dynamic_index_in_dim(hist, jnp.clip(hist.shape[0] - 1 + i, 0, hist.shape[0] - 1), 0, keepdims=False)
+    s = lax.dynamic_index_in_dim(syn, jnp.clip(i - 1, 0, syn.shape[0] - 1), 0, keepdims=False)
+    return jnp.where(i >= 1, s, h)
 
 
 class Obs(NamedTuple):
@@ -59,6 +80,8 @@ class Obs(NamedTuple):
         holdings: ``[assets]`` the portfolio's weights at close t after drift, before today's trade
             (zero during the warm-up on history, which trades nothing).
         t: int32 scalar, the close index (``t <= 0`` on history, ``1 .. horizon`` on the synthetic days).
+        seen: int32 scalar, closes seen so far including t (``log_return_ago(k)`` is valid for ``k < seen``).
+        tape: the past, read through `log_return_ago` / `log_price_ago`.
     """
 
     log_return: jax.Array
@@ -66,6 +89,17 @@ class Obs(NamedTuple):
     log_price: jax.Array
     holdings: jax.Array
     t: jax.Array
+    seen: jax.Array
+    tape: Tape
+
+    def log_return_ago(self, k: jax.Array | int) -> jax.Array:
+        """``[assets]`` log return of close ``t - k`` (k = 0 is today). Negative k reads today: the tape
+        cannot reach the future. Before the first day seen it returns that first day."""
+        return _read(self.tape.hist_r, self.tape.syn_r, self.t - jnp.maximum(k, 0))
+
+    def log_price_ago(self, k: jax.Array | int) -> jax.Array:
+        """``[assets]`` log price at close ``t - k`` (same rules as `log_return_ago`)."""
+        return _read(self.tape.hist_lp, self.tape.syn_lp, self.t - jnp.maximum(k, 0))
 
 
 class Rebalance(NamedTuple):

@@ -23,9 +23,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..errors import StrategyError
-from ..strategy import Obs, Rebalance, strategy_name
+from ..strategy import Obs, Rebalance, Tape, strategy_name
 
-__all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate"]
+__all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
+           "warm_step"]
 
 STEP, VECTOR = "step", "vector"
 PROBE_WORLDS = 2  # worlds whose raw decisions every run returns for validation
@@ -37,7 +38,6 @@ class _Carry(NamedTuple):
     qt: jax.Array     # [lag + 1] their trade flags
     h: jax.Array      # [assets] drifted weights at the current close, before trading
     equity: jax.Array
-    lp: jax.Array     # [assets] cumulative log return since the first warm-up day
     peak: jax.Array
     mdd: jax.Array
     s1: jax.Array     # sum of daily pnl
@@ -75,27 +75,38 @@ def _push(qw, qt, w, trade):
     return jnp.concatenate([qw[1:], w[None]]), jnp.concatenate([qt[1:], trade[None]])
 
 
-def _warm_step(strategy, history, lag: int, n_assets: int, name: str):
+def history_tape(history: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(log returns, log prices)`` of the shared history, ``[max(H, 1), assets]``: with no history one zero
+    row stands in, so lagged reads stay in bounds (`Obs.seen` says nothing real is there)."""
+    hist = history.astype(jnp.float32)
+    if hist.shape[0] == 0:
+        hist = jnp.zeros((1, hist.shape[1]), jnp.float32)
+    return hist, jnp.cumsum(hist, axis=0)
+
+
+def warm_step(strategy, history, lag: int, n_assets: int, name: str):
     """Run a step strategy over the real history (one world: it is the same for every world)."""
     state = strategy.init(n_assets)
     qw = jnp.zeros((lag + 1, n_assets), jnp.float32)
     qt = jnp.zeros((lag + 1,), bool)
-    lp = jnp.zeros((n_assets,), jnp.float32)
     zeros = jnp.zeros((n_assets,), jnp.float32)
     n_hist = history.shape[0]
+    if n_hist == 0:
+        return state, qw, qt
+    hist_r, hist_lp = history_tape(history)
+    tape = Tape(hist_r, hist_lp, zeros[None], zeros[None])  # synthetic rows are never read here
 
     def body(c, x):
-        st, lp, qw, qt = c
-        r, t = x
-        lp = lp + r
-        st, out = strategy.step(st, Obs(r, jnp.expm1(r), lp, zeros, t))
+        st, qw, qt = c
+        r, lp, t = x
+        st, out = strategy.step(st, Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, tape))
         w, trade = as_target(out, n_assets, name)
         qw, qt = _push(qw, qt, w, trade)
-        return (st, lp, qw, qt), None
+        return (st, qw, qt), None
 
     ts = jnp.arange(-(n_hist - 1), 1, dtype=jnp.int32)
-    (state, lp, qw, qt), _ = lax.scan(body, (state, lp, qw, qt), (history.astype(jnp.float32), ts))
-    return state, lp, qw, qt
+    (state, qw, qt), _ = lax.scan(body, (state, qw, qt), (hist_r, hist_lp, ts))
+    return state, qw, qt
 
 
 def vector_decisions(strategy, history, returns, name: str):
@@ -109,7 +120,8 @@ def vector_decisions(strategy, history, returns, name: str):
     return jax.vmap(one)(returns)
 
 
-def _day(strategy, tier: str, carry: _Carry, r, t, extra, num, long_only: bool, name: str, trace: bool):
+def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_only: bool, name: str,
+         trace: bool, n_hist: int):
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t."""
     cost_rate, rf, max_gross = num[0], num[1], num[2]
     n_assets = r.shape[0]
@@ -124,17 +136,15 @@ def _day(strategy, tier: str, carry: _Carry, r, t, extra, num, long_only: bool, 
     equity = jnp.where(alive, carry.equity * gross, 0.0)
     h = jnp.where(alive, grown / jnp.where(alive, gross, 1.0), 0.0)
     pnl = jnp.where(carry.equity > 0, gross - 1.0, 0.0)
-    lp = carry.lp + r
-    obs = Obs(r, R, lp, h, t)
     if tier == STEP:
-        strat, out = strategy.step(carry.strat, obs)
+        strat, out = strategy.step(carry.strat, Obs(r, R, lp, h, t, t + n_hist, tape))
         new_w, new_trade = as_target(out, n_assets, name)
     else:
         strat, (new_w, new_trade) = carry.strat, extra
     qw, qt = _push(carry.qw, carry.qt, new_w, new_trade)
     peak = jnp.maximum(carry.peak, equity)
     mdd = jnp.maximum(carry.mdd, 1.0 - equity / peak)
-    new = _Carry(strat, qw, qt, h, equity, lp, peak, mdd, carry.s1 + pnl, carry.s2 + pnl * pnl,
+    new = _Carry(strat, qw, qt, h, equity, peak, mdd, carry.s1 + pnl, carry.s2 + pnl * pnl,
                  carry.turn + turnover, carry.cost + cost)
     out = {"pnl": pnl, "equity": equity, "turnover": turnover, "costs": cost, "decision": new_w,
            "decision_trade": new_trade}
@@ -161,28 +171,29 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
     """
     name = strategy_name(strategy)
     n_worlds, horizon, n_assets = returns.shape
-    returns = returns.astype(jnp.float32)
     n_hist = history.shape[0]
     trace = mode == "trace"
     n_probe = min(PROBE_WORLDS, n_worlds)
+    hist_r, hist_lp = history_tape(history)
+    # Time-major tape [time, worlds, assets]: the loop reads day t as one contiguous row, and strategies
+    # read lagged rows from it without copying (a scan writes the log prices row by row, which XLA-CPU does
+    # at memory speed, unlike jnp.cumsum).
+    syn_r = jnp.moveaxis(returns.astype(jnp.float32), 1, 0)
+    _, syn_lp = lax.scan(lambda c, r: (c + r, c + r), jnp.broadcast_to(hist_lp[-1], (n_worlds, n_assets)), syn_r)
+    tape = Tape(hist_r, hist_lp, syn_r, syn_lp)
 
     def init_params(s, shared):
         """Carry for one parameter set, broadcast over worlds; plus the horizon's decision inputs."""
         if tier == STEP:
-            if n_hist:
-                st, lp, qw, qt = _warm_step(s, history, lag, n_assets, name)
-            else:
-                st, lp = s.init(n_assets), jnp.zeros((n_assets,), jnp.float32)
-                qw, qt = jnp.zeros((lag + 1, n_assets), jnp.float32), jnp.zeros((lag + 1,), bool)
+            st, qw, qt = warm_step(s, history, lag, n_assets, name)
             extra = None
             bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
             st = jax.tree_util.tree_map(bcast, st) if shared is None else \
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
-            lp, qw, qt = (bcast(v) for v in (lp, qw, qt))
+            qw, qt = bcast(qw), bcast(qt)
         else:
             dw, dt = vector_decisions(s, history, returns, name)
             st = ()
-            lp = jnp.broadcast_to(jnp.sum(history, axis=0).astype(jnp.float32), (n_worlds, n_assets))
             # queue: decisions of closes -lag .. 0 (rows n_hist-1-lag .. n_hist-1); before history: cash
             pad = max(0, lag + 1 - n_hist)
             qw = jnp.pad(dw[:, max(0, n_hist - 1 - lag):n_hist], ((0, 0), (pad, 0), (0, 0)))
@@ -191,18 +202,17 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
             extra = (jnp.moveaxis(dw[:, n_hist:n_hist + horizon], 1, 0),
                      jnp.moveaxis(dt[:, n_hist:n_hist + horizon], 1, 0))
         zw = jnp.zeros((n_worlds,), jnp.float32)
-        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0, lp,
+        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0,
                        zw + 1.0, zw, zw, zw, zw, zw)
         return carry, extra
 
     leaves = jax.tree_util.tree_leaves(strategy)
     n_params = leaves[0].shape[0] if leaves else 1  # a strategy without leaves still runs as one set
+    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist)
     try:
-        return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), returns, horizon,
-                     n_probe, tier, num, long_only, name, trace, mode)
+        return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), *common)
     except _NotShared:
-        return _loop(init_params, strategy, n_params, None, returns, horizon, n_probe, tier, num, long_only,
-                     name, trace, mode)
+        return _loop(init_params, strategy, n_params, None, *common)
 
 
 class _NotShared(Exception):
@@ -225,8 +235,8 @@ def shared_mask(tier: str, strategy, n_assets: int):
     return jax.tree_util.tree_map(lambda a: bool(a.ndim == 0 and jnp.issubdtype(a.dtype, jnp.integer)), shapes)
 
 
-def _loop(init_params, strategy, n_params, mask, returns, horizon, n_probe, tier, num, long_only, name, trace,
-          mode):
+def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, num, long_only, name, trace,
+          mode, n_hist):
     carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params)(strategy)
     # the decision of close 0, taken on the last history day
     first = {"decision0": carry.qw[:, :n_probe, -1], "decision_trade0": carry.qt[:, :n_probe, -1]}
@@ -239,28 +249,29 @@ def _loop(init_params, strategy, n_params, mask, returns, horizon, n_probe, tier
                               **{f: 0 for f in _Carry._fields if f != "strat"})
     else:
         axes = 0
+    tape_axes = Tape(None, None, 1, 1)  # per world: the synthetic rows of its own column
 
-    def world_day(s, c, r, t, e):
-        return _day(s, tier, c, r, t, e, num, long_only, name, trace)
+    def world_day(s, c, r, lp, t, e, tp):
+        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist)
 
     try:
-        per_world = jax.vmap(world_day, in_axes=(None, axes, 0, None, 0), out_axes=(axes, 0))
-        per_param = jax.vmap(per_world, in_axes=(0, axes, None, None, 0), out_axes=(axes, 0))
-        jax.eval_shape(per_param, strategy, carry, returns[:, 0], jnp.int32(1),
-                       None if extra is None else jax.tree_util.tree_map(lambda x: x[0], extra))
+        per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))
+        per_param = jax.vmap(per_world, in_axes=(0, axes, None, None, None, 0, None), out_axes=(axes, 0))
+        jax.eval_shape(per_param, strategy, carry, tape.syn_r[0], tape.syn_lp[0], jnp.int32(1),
+                       None if extra is None else jax.tree_util.tree_map(lambda x: x[0], extra), tape)
     except ValueError as exc:
         if mask is None:
             raise
         raise _NotShared() from exc
 
     def body(c, x):
-        r, t, e = x
-        c, out = per_param(strategy, c, r, t, e)
+        r, lp, t, e = x
+        c, out = per_param(strategy, c, r, lp, t, e, tape)
         probe = {k: out.pop(k)[:, :n_probe] for k in ("decision", "decision_trade")}
         return c, (probe if mode == "metrics" else {**out, **probe})
 
     ts = jnp.arange(1, horizon + 1, dtype=jnp.int32)
-    carry, daily = lax.scan(body, carry, (jnp.moveaxis(returns, 1, 0), ts, extra))
+    carry, daily = lax.scan(body, carry, (tape.syn_r, tape.syn_lp, ts, extra))
     sums = {"equity": carry.equity, "mdd": carry.mdd, "s1": carry.s1, "s2": carry.s2,
             "turnover": carry.turn, "costs": carry.cost}
     daily = {k: jnp.moveaxis(v, 0, 2) for k, v in daily.items()}  # [params, worlds, time, ...]

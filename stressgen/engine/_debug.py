@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
-from ..strategy import ParamGrid, strategy_name
+from ..strategy import ParamGrid, Tape, strategy_name
 from ..types import Scenarios
 from ._config import BacktestConfig
-from ._core import STEP, _Carry, _day, _warm_step, vector_decisions
+from ._core import STEP, _Carry, _day, history_tape, vector_decisions, warm_step
 
 __all__ = ["debug_run"]
 
@@ -32,26 +32,25 @@ def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int
     r = jnp.asarray(scenarios.log_returns[world], jnp.float32)
     n_hist, n_assets = history.shape
     with jax.disable_jit():
+        hist_r, hist_lp = history_tape(history)
+        lps = hist_lp[-1] + jnp.cumsum(r, axis=0)
+        tape = Tape(hist_r, hist_lp, r, lps)
         if tier == STEP:
-            if n_hist:
-                st, lp, qw, qt = _warm_step(base, history, lag, n_assets, name)
-            else:
-                st, lp = base.init(n_assets), jnp.zeros((n_assets,), jnp.float32)
-                qw, qt = jnp.zeros((lag + 1, n_assets), jnp.float32), jnp.zeros((lag + 1,), bool)
+            st, qw, qt = warm_step(base, history, lag, n_assets, name)
             extras = [None] * r.shape[0]
         else:
             dw, dt = (a[0] for a in vector_decisions(base, history, r[None], name))
-            st, lp = (), jnp.sum(history, axis=0)
+            st = ()
             pad = max(0, lag + 1 - n_hist)
             qw = jnp.pad(dw[max(0, n_hist - 1 - lag):n_hist], ((pad, 0), (0, 0)))
             qt = jnp.pad(dt[max(0, n_hist - 1 - lag):n_hist], ((pad, 0),))
             extras = [(dw[n_hist + i], dt[n_hist + i]) for i in range(r.shape[0])]
         one, zero = jnp.float32(1.0), jnp.float32(0.0)
-        carry = _Carry(st, qw, qt, jnp.zeros((n_assets,), jnp.float32), one, lp, one, zero, zero, zero, zero, zero)
+        carry = _Carry(st, qw, qt, jnp.zeros((n_assets,), jnp.float32), one, one, zero, zero, zero, zero, zero)
         rows = []
         for i in range(r.shape[0]):
-            carry, out = _day(base, tier, carry, r[i], jnp.int32(i + 1), extras[i], num, config.long_only,
-                              name, False)
+            carry, out = _day(base, tier, carry, r[i], lps[i], jnp.int32(i + 1), extras[i], tape, num,
+                              config.long_only, name, False, n_hist)
             rows.append({k: float(out[k]) for k in ("pnl", "equity", "turnover", "costs")})
     daily = {k: jnp.asarray(np.array([row[k] for row in rows], np.float32))[None] for k in rows[0]}
     sums = {"equity": carry.equity[None], "mdd": carry.mdd[None], "s1": carry.s1[None], "s2": carry.s2[None],

@@ -2,13 +2,19 @@
 
 Every helper is written for one world and one time step; the engine vmaps it over worlds (and parameter
 sets) inside its fused time-major loop, so the state is a few ``[worlds, ...]`` vectors and nothing of size
-``[worlds, time]`` is ever built. Window lengths may be traced (gridded) as long as the ring buffer has a
-static ``capacity >= window``.
+``[worlds, time]`` is ever built.
+
+Why rolling windows take the leaving value as an argument: a rolling sum needs the observation that drops
+out of the window. Keeping the window in a ring buffer inside the loop state made XLA-CPU copy the whole
+``[worlds, window, assets]`` buffer twice a day (a read and an in-place write of one carried buffer in the
+same iteration), which cost most of the engine's time. Returns and log prices are already on the engine's
+read-only tape, so a step strategy reads them back with ``obs.log_return_ago(k)`` / ``obs.log_price_ago(k)``
+and passes the leaving value in; only series the strategy derives itself need a `Ring`.
 
 Conventions: before a window is full, rolling statistics use the observations seen so far (``ready`` says
 when the window is full); standard deviations use ``ddof=1``. The array equivalents (``*_array``) run the
-very same update with `lax.scan`, so the two tiers agree exactly and the arrays are causal by construction.
-Cross-sectional helpers (`cs_rank`, `top_k_mask`) are stateless functions of one row.
+same updates with `lax.scan`, reading leaving values from the input array, so the two tiers agree and the
+arrays are causal by construction. Cross-sectional helpers (`cs_rank`, `top_k_mask`) are stateless.
 """
 
 from __future__ import annotations
@@ -23,9 +29,8 @@ __all__ = [
     "Ring", "ring_init", "ring_push", "ring_get",
     "Rolling", "rolling_init", "rolling_update", "rolling_mean", "rolling_std", "rolling_zscore", "ready",
     "Ewma", "ewma_init", "ewma_update", "ewma_std", "span_to_alpha",
-    "momentum",
     "RollingCov", "rolling_cov_init", "rolling_cov_update", "rolling_cov",
-    "cs_rank", "top_k_mask",
+    "cs_rank", "top_k_mask", "lagged",
     "rolling_mean_array", "rolling_std_array", "rolling_zscore_array", "ewma_mean_array", "ewma_std_array",
     "momentum_array", "rolling_cov_array",
 ]
@@ -33,7 +38,8 @@ __all__ = [
 
 # ----------------------------------------------------------------------------------------------- ring buffer
 class Ring(NamedTuple):
-    """The last ``capacity`` observations. ``buf[count % capacity]`` is the next slot to write."""
+    """The last ``capacity`` values of a series the strategy derives itself (returns and prices are on the
+    tape already). ``buf[count % capacity]`` is the next slot to write."""
 
     buf: jax.Array
     count: jax.Array
@@ -46,21 +52,15 @@ def ring_init(shape: tuple[int, ...], capacity: int, dtype=jnp.float32) -> Ring:
 def ring_push(ring: Ring, x: jax.Array) -> Ring:
     cap = ring.buf.shape[0]
     # The slot index depends only on the step count, which is the same for every world, so under vmap this
-    # stays a dynamic_update_slice (in place in the loop carry), not a scatter.
+    # stays a dynamic_update_slice, not a scatter.
     return Ring(lax.dynamic_update_index_in_dim(ring.buf, x.astype(ring.buf.dtype), ring.count % cap, 0),
                 ring.count + 1)
 
 
 def ring_get(ring: Ring, k: jax.Array | int) -> jax.Array:
-    """The observation pushed ``k`` pushes ago (``k = 0`` is the latest); valid when ``count > k``."""
+    """The value pushed ``k`` pushes ago (``k = 0`` is the latest); valid when ``count > k``."""
     cap = ring.buf.shape[0]
     return lax.dynamic_index_in_dim(ring.buf, (ring.count - 1 - k) % cap, 0, keepdims=False)
-
-
-def momentum(ring: Ring, lookback: jax.Array | int, skip: jax.Array | int = 0) -> jax.Array:
-    """``x[t - skip] - x[t - lookback]`` from a ring of log prices (capacity > lookback): the log return
-    from ``lookback`` days ago to ``skip`` days ago, e.g. 12-1 momentum is ``lookback=252, skip=21``."""
-    return ring_get(ring, skip) - ring_get(ring, lookback)
 
 
 # ------------------------------------------------------------------------------------- rolling mean and std
@@ -68,35 +68,35 @@ class Rolling(NamedTuple):
     """Rolling sums over a window. Sums are of ``x - shift`` (``shift`` = first observation) so that price
     levels do not swamp the variance in float32."""
 
-    ring: Ring
     shift: jax.Array
     s: jax.Array
     ss: jax.Array
+    count: jax.Array
 
 
-def rolling_init(shape: tuple[int, ...], capacity: int, dtype=jnp.float32) -> Rolling:
+def rolling_init(shape: tuple[int, ...], dtype=jnp.float32) -> Rolling:
     z = jnp.zeros(shape, dtype)
-    return Rolling(ring_init(shape, capacity, dtype), z, z, z)
+    return Rolling(z, z, z, jnp.zeros((), jnp.int32))
 
 
-def rolling_update(st: Rolling, x: jax.Array, window: jax.Array | int) -> Rolling:
+def rolling_update(st: Rolling, x: jax.Array, old: jax.Array, window: jax.Array | int) -> Rolling:
+    """Add `x`; drop `old`, the value added `window` updates ago, once the window is full (before that
+    `old` is ignored, so any finite value will do)."""
     x = x.astype(st.s.dtype)
-    shift = jnp.where(st.ring.count == 0, x, st.shift)
-    # The observation leaving the window (pushed `window` steps ago) is read before the slot is overwritten.
-    leaving = st.ring.count >= window
-    old = jnp.where(leaving, ring_get(st.ring, window - 1) - shift, 0.0)
+    shift = jnp.where(st.count == 0, x, st.shift)
+    leaving = st.count >= window
+    gone = jnp.where(leaving, old.astype(st.s.dtype) - shift, 0.0)
     new = x - shift
-    return Rolling(ring_push(st.ring, x), shift, st.s + new - old, st.ss + new * new - old * old)
+    return Rolling(shift, st.s + new - gone, st.ss + new * new - gone * gone, st.count + 1)
 
 
 def _n(st: Rolling, window):
-    return jnp.minimum(st.ring.count, window).astype(st.s.dtype)
+    return jnp.minimum(st.count, window).astype(st.s.dtype)
 
 
 def ready(st: Rolling | RollingCov, window: jax.Array | int) -> jax.Array:
     """True once ``window`` observations have been seen."""
-    ring = st.ring
-    return ring.count >= window
+    return st.count >= window
 
 
 def rolling_mean(st: Rolling, window: jax.Array | int) -> jax.Array:
@@ -150,25 +150,26 @@ def ewma_std(st: Ewma) -> jax.Array:
 
 # ---------------------------------------------------------------------------------------- rolling covariance
 class RollingCov(NamedTuple):
-    ring: Ring
     s: jax.Array
     sxx: jax.Array
+    count: jax.Array
 
 
-def rolling_cov_init(n_assets: int, capacity: int, dtype=jnp.float32) -> RollingCov:
-    return RollingCov(ring_init((n_assets,), capacity, dtype), jnp.zeros((n_assets,), dtype),
-                      jnp.zeros((n_assets, n_assets), dtype))
+def rolling_cov_init(n_assets: int, dtype=jnp.float32) -> RollingCov:
+    return RollingCov(jnp.zeros((n_assets,), dtype), jnp.zeros((n_assets, n_assets), dtype),
+                      jnp.zeros((), jnp.int32))
 
 
-def rolling_cov_update(st: RollingCov, x: jax.Array, window: jax.Array | int) -> RollingCov:
+def rolling_cov_update(st: RollingCov, x: jax.Array, old: jax.Array, window: jax.Array | int) -> RollingCov:
+    """Add the row `x`; drop `old`, the row added `window` updates ago, once the window is full."""
     x = x.astype(st.s.dtype)
-    old = jnp.where(st.ring.count >= window, ring_get(st.ring, window - 1), 0.0)
-    return RollingCov(ring_push(st.ring, x), st.s + x - old, st.sxx + jnp.outer(x, x) - jnp.outer(old, old))
+    old = jnp.where(st.count >= window, old.astype(st.s.dtype), 0.0)
+    return RollingCov(st.s + x - old, st.sxx + jnp.outer(x, x) - jnp.outer(old, old), st.count + 1)
 
 
 def rolling_cov(st: RollingCov, window: jax.Array | int) -> jax.Array:
     """``[assets, assets]`` sample covariance (ddof=1) over the window."""
-    n = jnp.minimum(st.ring.count, window).astype(st.s.dtype)
+    n = jnp.minimum(st.count, window).astype(st.s.dtype)
     mean = st.s / jnp.maximum(n, 1.0)
     return (st.sxx - n * jnp.outer(mean, mean)) / jnp.maximum(n - 1.0, 1.0)
 
@@ -185,51 +186,61 @@ def top_k_mask(x: jax.Array, k: jax.Array | int) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------- array (vectorized) tier
-def _scan(init, update, value, x):
-    def body(st, xt):
-        st = update(st, xt)
-        return st, value(st, xt)
-
-    return lax.scan(body, init, x)[1]
+def lagged(x: jax.Array, t: jax.Array, k: jax.Array | int) -> jax.Array:
+    """Row ``t - k`` of ``x[time, ...]`` (row 0 when ``t - k < 0``); ``k < 0`` is read as 0, so the
+    read can never reach past row t."""
+    return lax.dynamic_index_in_dim(x, jnp.maximum(t - jnp.maximum(k, 0), 0), 0, keepdims=False)
 
 
-def rolling_mean_array(x: jax.Array, window, capacity: int | None = None) -> jax.Array:
+def _rolling_scan(x: jax.Array, window, value):
+    def body(st, t):
+        st = rolling_update(st, x[t], lagged(x, t, window), window)
+        return st, value(st, x[t])
+
+    return lax.scan(body, rolling_init(x.shape[1:], x.dtype), jnp.arange(x.shape[0]))[1]
+
+
+def rolling_mean_array(x: jax.Array, window) -> jax.Array:
     """``[time, ...]`` rolling mean, row t from rows ``t-window+1 .. t``."""
-    cap = capacity or int(window)
-    return _scan(rolling_init(x.shape[1:], cap, x.dtype), lambda s, v: rolling_update(s, v, window),
-                 lambda s, v: rolling_mean(s, window), x)
+    return _rolling_scan(x, window, lambda s, v: rolling_mean(s, window))
 
 
-def rolling_std_array(x: jax.Array, window, capacity: int | None = None) -> jax.Array:
-    cap = capacity or int(window)
-    return _scan(rolling_init(x.shape[1:], cap, x.dtype), lambda s, v: rolling_update(s, v, window),
-                 lambda s, v: rolling_std(s, window), x)
+def rolling_std_array(x: jax.Array, window) -> jax.Array:
+    return _rolling_scan(x, window, lambda s, v: rolling_std(s, window))
 
 
-def rolling_zscore_array(x: jax.Array, window, capacity: int | None = None) -> jax.Array:
-    cap = capacity or int(window)
-    return _scan(rolling_init(x.shape[1:], cap, x.dtype), lambda s, v: rolling_update(s, v, window),
-                 lambda s, v: rolling_zscore(s, v, window), x)
+def rolling_zscore_array(x: jax.Array, window) -> jax.Array:
+    return _rolling_scan(x, window, lambda s, v: rolling_zscore(s, v, window))
+
+
+def _ewma_scan(x: jax.Array, alpha, value):
+    def body(st, v):
+        st = ewma_update(st, v, alpha)
+        return st, value(st)
+
+    return lax.scan(body, ewma_init(x.shape[1:], x.dtype), x)[1]
 
 
 def ewma_mean_array(x: jax.Array, alpha) -> jax.Array:
-    return _scan(ewma_init(x.shape[1:], x.dtype), lambda s, v: ewma_update(s, v, alpha), lambda s, v: s.mean, x)
+    return _ewma_scan(x, alpha, lambda s: s.mean)
 
 
 def ewma_std_array(x: jax.Array, alpha) -> jax.Array:
-    return _scan(ewma_init(x.shape[1:], x.dtype), lambda s, v: ewma_update(s, v, alpha),
-                 lambda s, v: ewma_std(s), x)
+    return _ewma_scan(x, alpha, ewma_std)
 
 
-def momentum_array(log_prices: jax.Array, lookback, skip=0, capacity: int | None = None) -> jax.Array:
+def momentum_array(log_prices: jax.Array, lookback, skip=0) -> jax.Array:
     """``[time, ...]`` ``lp[t - skip] - lp[t - lookback]``; rows ``t < lookback`` are 0 (not ready)."""
-    cap = capacity or int(lookback) + 1
-    return _scan(ring_init(log_prices.shape[1:], cap, log_prices.dtype), ring_push,
-                 lambda r, v: jnp.where(r.count > lookback, momentum(r, lookback, skip), 0.0), log_prices)
+    t = jnp.arange(log_prices.shape[0])
+    rows = lambda k: jnp.take(log_prices, jnp.maximum(t - k, 0), axis=0)  # noqa: E731
+    ready_rows = (t >= lookback).reshape((-1,) + (1,) * (log_prices.ndim - 1))
+    return jnp.where(ready_rows, rows(skip) - rows(lookback), 0.0)
 
 
-def rolling_cov_array(x: jax.Array, window, capacity: int | None = None) -> jax.Array:
+def rolling_cov_array(x: jax.Array, window) -> jax.Array:
     """``[time, assets, assets]`` rolling covariance of ``x[time, assets]``."""
-    cap = capacity or int(window)
-    return _scan(rolling_cov_init(x.shape[1], cap, x.dtype), lambda s, v: rolling_cov_update(s, v, window),
-                 lambda s, v: rolling_cov(s, window), x)
+    def body(st, t):
+        st = rolling_cov_update(st, x[t], lagged(x, t, window), window)
+        return st, rolling_cov(st, window)
+
+    return lax.scan(body, rolling_cov_init(x.shape[1], x.dtype), jnp.arange(x.shape[0]))[1]

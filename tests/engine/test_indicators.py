@@ -29,10 +29,45 @@ def test_rolling_mean_std_zscore_match_numpy(window):
         np.testing.assert_allclose(z, ref_z, rtol=5e-3, atol=5e-3)
 
 
-def test_traced_window_with_static_capacity_matches_static_window():
-    f = jax.jit(lambda w: ind.rolling_mean_array(jnp.asarray(X), w, capacity=20))
+def test_traced_window_matches_static_window():
+    # leaving values are read from the input, so a traced (gridded) window needs no static buffer size
+    f = jax.jit(lambda w: ind.rolling_mean_array(jnp.asarray(X), w))
     for w in (3, 11, 20):
         np.testing.assert_allclose(f(w), ind.rolling_mean_array(jnp.asarray(X), w), rtol=1e-6)
+
+
+def test_ring_feeds_rolling_update_for_derived_series():
+    # a series the strategy derives itself (here x**2) keeps its own window in a Ring
+    window, y = 7, (R ** 2).astype(np.float32)
+
+    def body(c, v):
+        ring, st = c
+        ring = ind.ring_push(ring, v)
+        st = ind.rolling_update(st, v, ind.ring_get(ring, window), window)
+        return (ring, st), ind.rolling_mean(st, window)
+
+    init = (ind.ring_init((3,), window + 1), ind.rolling_init((3,)))
+    got = np.asarray(jax.lax.scan(body, init, jnp.asarray(y))[1])
+    ref = np.array([v.mean(0) for v in _windows(y, window)])
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-9)
+
+
+def test_obs_lagged_reads_cross_history_and_never_reach_the_future():
+    from stressgen.strategy import Obs, Tape
+    from stressgen.engine._core import history_tape
+
+    hist_r, hist_lp = history_tape(jnp.asarray(R[:30]))
+    syn = jnp.asarray(R[30:])
+    tape = Tape(hist_r, hist_lp, syn, hist_lp[-1] + jnp.cumsum(syn, axis=0))
+    full_lp = np.cumsum(R.astype(np.float64), axis=0)
+    z = jnp.zeros(3)
+    for t in (-5, 0, 1, 7):
+        obs = Obs(z, z, z, z, jnp.int32(t), jnp.int32(30 + t), tape)
+        row = 29 + t  # close t is row 29 + t of the concatenated series
+        for k in (0, 1, 6, 20):
+            np.testing.assert_allclose(obs.log_return_ago(k), R[row - k], rtol=1e-6)
+            np.testing.assert_allclose(obs.log_price_ago(k), full_lp[row - k], rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(obs.log_return_ago(-3), obs.log_return_ago(0))
 
 
 def test_ewma_matches_numpy_recursion():
