@@ -1,0 +1,18 @@
+"""Stress reports: ``report.html``, ``summary.json``, ``metrics.parquet`` and the arrays to re-render them.
+
+Formatting only: every number comes from a `stressgen.results.RunResult`. `write_outputs` writes a results
+directory atomically, `load_results` reads one back, `render_html` gives the page as text, and `html.page` is
+the page shell other HTML pages reuse.
+"""
+
+from . import html as html
+from .html import page as page
+from .load import load_results as load_results
+from .render import render_html as render_html
+from .summary import SUMMARY_SCHEMA as SUMMARY_SCHEMA
+from .summary import build_summary as build_summary
+from .writers import atomic_write as atomic_write
+from .writers import write_outputs as write_outputs
+
+__all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write",
+           "write_outputs"]

@@ -1,0 +1,187 @@
+"""Lossless encoding of a `RunResult` as plain tensors, a JSON manifest and one per-world metrics table.
+
+A results directory holds, besides the report, ``results.safetensors`` (every array of the result and every
+numeric column of its tables, with a JSON manifest describing the structure in the file's metadata) and
+``metrics.parquet`` (per-world metrics of every strategy). Nothing is pickled: loading parses JSON,
+safetensors and Parquet only, so a foreign file cannot run code.
+
+Tables are stored column by column: numeric and boolean columns as tensors (dtype kept bit for bit), other
+columns as JSON lists; index and column labels as JSON (MultiIndex tuples as lists).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..results import RunResult, StrategyResult
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "manifest_json",
+           "metrics_frame", "to_json_value"]
+
+FORMAT = "stressgen-results"
+FORMAT_VERSION = 1
+ARRAYS_FILE = "results.safetensors"
+METRICS_FILE = "metrics.parquet"
+META_KEY = "stressgen"
+
+
+def to_json_value(x: Any) -> Any:
+    """NumPy scalars and arrays, tuples and pandas labels as plain JSON values (NaN kept as float NaN)."""
+    if isinstance(x, dict):
+        return {str(k): to_json_value(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_json_value(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_json_value(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, pd.Timestamp):
+        return x.isoformat()
+    return x
+
+
+def _label(x: Any) -> Any:
+    return [to_json_value(v) for v in x] if isinstance(x, tuple) else to_json_value(x)
+
+
+def _enc_index(idx: pd.Index) -> dict:
+    return {"multi": isinstance(idx, pd.MultiIndex), "names": [to_json_value(n) for n in idx.names],
+            "values": [_label(v) for v in idx]}
+
+
+def _dec_index(d: dict) -> pd.Index:
+    if d["multi"]:
+        if not d["values"]:
+            return pd.MultiIndex.from_arrays([[] for _ in d["names"]], names=d["names"])
+        return pd.MultiIndex.from_tuples([tuple(v) for v in d["values"]], names=d["names"])
+    return pd.Index(d["values"], name=d["names"][0])
+
+
+def _put_table(df: pd.DataFrame, prefix: str, tensors: dict[str, np.ndarray]) -> dict:
+    cols = []
+    for j, c in enumerate(df.columns):
+        v = df.iloc[:, j].to_numpy()
+        if v.dtype.kind in "biuf":
+            name = f"{prefix}/col{j}"
+            tensors[name] = np.ascontiguousarray(v)
+            cols.append({"tensor": name})
+        else:
+            cols.append({"values": to_json_value(list(v))})
+    return {"index": _enc_index(df.index), "columns": _enc_index(df.columns), "data": cols}
+
+
+def _get_table(d: dict, tensors) -> pd.DataFrame:
+    index, columns = _dec_index(d["index"]), _dec_index(d["columns"])
+    data = {j: (tensors(c["tensor"]) if "tensor" in c else np.asarray(c["values"], dtype=object))
+            for j, c in enumerate(d["data"])}
+    df = pd.DataFrame(data, index=index)
+    df.columns = columns
+    return df
+
+
+def metrics_frame(result: RunResult) -> pd.DataFrame:
+    """Long table of per-world metrics: ``strategy``, ``params`` (sorted-key JSON), ``world``, then metrics."""
+    parts = []
+    for s in result.strategies:
+        m = s.metrics.copy()
+        m.index = pd.Index(np.asarray(m.index, np.int64), name="world")
+        m = m.reset_index()
+        m.insert(0, "params", json.dumps(to_json_value(s.params), sort_keys=True))
+        m.insert(0, "strategy", s.name)
+        parts.append(m)
+    if not parts:
+        return pd.DataFrame({"strategy": pd.Series(dtype=str), "params": pd.Series(dtype=str),
+                             "world": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
+    """``(tensors, manifest)`` holding every field of `result` except the per-world metrics' values."""
+    t: dict[str, np.ndarray] = {
+        "real_paths": np.ascontiguousarray(result.real_paths),
+        "sample_paths": np.ascontiguousarray(result.sample_paths),
+    }
+    for label, v in result.fan.items():
+        t[f"fan/{label}"] = np.ascontiguousarray(v)
+    for w, v in result.worst_paths.items():
+        t[f"worst_paths/{int(w)}"] = np.ascontiguousarray(v)
+    strategies = []
+    for i, s in enumerate(result.strategies):
+        t[f"strategies/{i}/worst_equity"] = np.ascontiguousarray(s.worst_equity)
+        strategies.append({
+            "name": s.name, "plugin": s.plugin, "params": to_json_value(s.params),
+            "metrics_columns": [str(c) for c in s.metrics.columns],
+            "metrics_dtypes": [str(d) for d in s.metrics.dtypes],
+            "aggregate": {k: _put_table(v, f"strategies/{i}/aggregate/{k}", t) for k, v in s.aggregate.items()},
+            "real": to_json_value(s.real), "real_rank": to_json_value(s.real_rank),
+            "worst_worlds": [int(w) for w in s.worst_worlds],
+        })
+    fidelity = {}
+    for k, v in result.fidelity.items():
+        if isinstance(v, pd.DataFrame):
+            fidelity[k] = {"table": _put_table(v, f"fidelity/{k}", t)}
+        elif isinstance(v, np.ndarray):
+            t[f"fidelity/{k}"] = np.ascontiguousarray(v)
+            fidelity[k] = {"tensor": f"fidelity/{k}"}
+        else:
+            fidelity[k] = {"json": to_json_value(v)}
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "spec": to_json_value(result.spec), "data": to_json_value(result.data),
+        "generator": to_json_value(result.generator), "seed": int(result.seed),
+        "n_worlds": int(result.n_worlds), "horizon": int(result.horizon), "assets": list(result.assets),
+        "conventions": to_json_value(result.conventions), "versions": to_json_value(result.versions),
+        "timings": to_json_value(result.timings),
+        "fan": list(result.fan), "worst_paths": [int(w) for w in result.worst_paths],
+        "head_to_head": _put_table(result.head_to_head, "head_to_head", t),
+        "fidelity": fidelity, "strategies": strategies,
+    }
+    return t, manifest
+
+
+def manifest_json(manifest: dict) -> str:
+    # NaN/inf are kept as Python's JSON tokens: this manifest is read back only by `decode`
+    return json.dumps(manifest, allow_nan=True, sort_keys=False)
+
+
+def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
+    """Rebuild the `RunResult` from `encode`'s manifest, a tensor getter ``name -> array`` and the metrics."""
+    strategies = []
+    for i, s in enumerate(manifest["strategies"]):
+        rows = metrics[metrics["strategy"] == s["name"]]
+        m = rows.set_index("world")[s["metrics_columns"]]
+        m = m.astype(dict(zip(s["metrics_columns"], s["metrics_dtypes"])))
+        m.index = pd.Index(m.index.to_numpy(np.int64), name="world")
+        m.columns = pd.Index(s["metrics_columns"])
+        strategies.append(StrategyResult(
+            name=s["name"], plugin=s["plugin"], params=s["params"], metrics=m,
+            aggregate={k: _get_table(v, tensors) for k, v in s["aggregate"].items()},
+            real={k: _float(v) for k, v in s["real"].items()},
+            real_rank={k: _float(v) for k, v in s["real_rank"].items()},
+            worst_worlds=list(s["worst_worlds"]), worst_equity=tensors(f"strategies/{i}/worst_equity")))
+    fidelity: dict[str, Any] = {}
+    for k, v in manifest["fidelity"].items():
+        if "table" in v:
+            fidelity[k] = _get_table(v["table"], tensors)
+        elif "tensor" in v:
+            fidelity[k] = tensors(v["tensor"])
+        else:
+            fidelity[k] = v["json"]
+    return RunResult(
+        spec=manifest["spec"], data=manifest["data"], generator=manifest["generator"], seed=manifest["seed"],
+        n_worlds=manifest["n_worlds"], horizon=manifest["horizon"], assets=list(manifest["assets"]),
+        conventions=manifest["conventions"], versions=manifest["versions"],
+        real_paths=tensors("real_paths"), sample_paths=tensors("sample_paths"),
+        fan={label: tensors(f"fan/{label}") for label in manifest["fan"]},
+        worst_paths={int(w): tensors(f"worst_paths/{int(w)}") for w in manifest["worst_paths"]},
+        strategies=strategies, head_to_head=_get_table(manifest["head_to_head"], tensors),
+        fidelity=fidelity, timings=manifest["timings"])
+
+
+def _float(v) -> float:
+    return math.nan if v is None else float(v)

@@ -1,0 +1,204 @@
+"""`render_html(result)`: the stress report page of one run, assembled from tables and figures.
+
+Section order follows the questions a reader asks: what was run, how the strategies compare, whether the
+synthetic worlds look like the market, and then per strategy the distribution of outcomes and the worst cases.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..results import RunResult, StrategyResult
+from . import figures, tables
+from .html import PALETTE, esc, figure_html, page
+
+__all__ = ["render_html", "report_warnings", "RANK_METRICS"]
+
+# Metrics shown in the real-history rank table (the others are in summary.json); kept when present.
+RANK_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "var_95", "es_95",
+                "worst_day", "turnover_annual")
+
+
+def _code(value) -> str:
+    return f"<code>{esc(json.dumps(value, sort_keys=True, default=str))}</code>"
+
+
+def _list(items) -> str:
+    items = list(items)
+    if not items:
+        return tables.DASH
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def report_warnings(result: RunResult) -> list[str]:
+    """Lines for the warning box: failed fidelity thresholds first, then the generator's fit warnings."""
+    out = [f"Scenario fidelity: {f}" for f in result.fidelity.get("failures") or []]
+    out += [f"Generator: {w}" for w in result.generator.get("warnings") or []]
+    return out
+
+
+def _header(result: RunResult) -> str:
+    d, g = result.data, result.generator
+    assets = list(result.assets)
+    shown = ", ".join(assets[:12]) + (f", \u2026 ({len(assets)} in all)" if len(assets) > 12 else "")
+    timings = ", ".join(f"{esc(k)} {v:,.1f} s" for k, v in result.timings.items()) or tables.DASH
+    pairs = [
+        ("Data", f"{esc(d.get('source', '?'))}: {esc(d.get('start', '?'))} to {esc(d.get('end', '?'))}, "
+                 f"{int(d.get('n_obs', 0)):,} observations, frequency {esc(d.get('freq', '?'))}"),
+        ("Assets", esc(shown)),
+        ("Generator", esc(g.get("name", "?"))),
+        ("Generator config", _code(g.get("config", {}))),
+        ("Fitted-parameter digest", f"<code>{esc(g.get('params_digest', '?'))}</code>"),
+        ("Seed", f"{result.seed}"),
+        ("Size", f"{result.n_worlds:,} worlds \u00d7 {result.horizon:,} periods \u00d7 {len(assets)} assets"),
+        ("Conventions", _list(f"<b>{esc(k)}</b>: {esc(v)}" for k, v in result.conventions.items())),
+        ("Package versions", esc(", ".join(f"{k} {v}" for k, v in result.versions.items()))),
+        ("Timings", timings),
+    ]
+    return tables.kv_table(pairs)
+
+
+def _overview(result: RunResult) -> str:
+    return ("<p>Each strategy was backtested on every synthetic world. Medians and percentiles are taken "
+            "across worlds; the interval under each figure is a bootstrap percentile interval over worlds. "
+            "The last column is the percentile of the real-history backtest among the worlds (50 = typical; "
+            "near 0 or 100 = the real history was unusual for these worlds).</p>"
+            + tables.overview_table(result.strategies))
+
+
+def _paths(result: RunResult) -> str:
+    k_real, k_syn = len(result.real_paths), len(result.sample_paths)
+    parts = [figure_html(figures.paths_figure(result.real_paths, result.sample_paths), div_id="fig-paths",
+                         caption=f"Cumulative return of a daily-rebalanced equal-weight portfolio of the "
+                                 f"{len(result.assets)} assets over windows of {result.horizon} periods: "
+                                 f"{min(k_real, figures.MAX_LINES)} real windows (left) and the first "
+                                 f"{min(k_syn, figures.MAX_LINES)} synthetic worlds (right), same scale.")]
+    if result.fan:
+        pairs, _ = figures.quantile_bands([k for k in result.fan if k != "real"])
+        bands = ", ".join(f"{float(lo[1:]):g}\u2013{float(hi[1:]):g}" for lo, hi in pairs)
+        parts.append(figure_html(figures.fan_figure(result.fan), div_id="fig-fan",
+                                 caption=f"Fan chart: percentiles ({bands}) and median over all "
+                                         f"{result.n_worlds:,} worlds of the equal-weight portfolio's cumulative "
+                                         f"return; dashed: the most recent real window of the same length."))
+    return "\n".join(parts)
+
+
+def _nonfinite_note(values: np.ndarray) -> str:
+    bad = int(np.sum(~np.isfinite(np.asarray(values, np.float64))))
+    return f" {bad:,} worlds with an undefined value are left out." if bad else ""
+
+
+def _strategy(i: int, s: StrategyResult, result: RunResult) -> str:
+    colour = PALETTE[i % len(PALETTE)]
+    params = ", ".join(f"{esc(k)} = {esc(v)}" for k, v in s.params.items()) or "defaults"
+    parts = [f'<p class="note">Plugin <code>{esc(s.plugin)}</code>; parameters: {params}.</p>',
+             "<h3>Risk across worlds</h3>", tables.risk_table(s.aggregate["summary"]),
+             '<p class="note">Value across worlds, bootstrap 95% interval underneath. Returns, drawdowns, '
+             "VaR and ES in percent; VaR/ES are one-period, historical, losses positive.</p>",
+             '<div style="display:flex;gap:40px;flex-wrap:wrap">',
+             f"<div><h3>Tail of terminal outcomes</h3>{tables.tails_table(s.aggregate['tails'])}</div>",
+             f"<div><h3>Probabilities</h3>{tables.probabilities_table(s.aggregate['probabilities'])}</div>",
+             "</div>"]
+    metrics = s.metrics
+    if "total_return" in metrics:
+        tr = metrics["total_return"].to_numpy()
+        q05 = s.aggregate["summary"]["value"].get(("total_return", "q05"))
+        parts.append(figure_html(
+            figures.histogram_figure(tr, colour=colour, x_title="total return over the horizon",
+                                     real=s.real.get("total_return"),
+                                     markers={"5th percentile": q05} if q05 is not None else None),
+            div_id=f"fig-s{i}-return",
+            caption=f"Distribution of {esc(s.name)}'s total return over {result.horizon} periods across "
+                    f"{len(tr):,} worlds (share of worlds per bin). Solid line: the same strategy on the real "
+                    f"history (percentile {tables.fmt_num(s.real_rank.get('total_return'))}); dashed: the "
+                    f"5th percentile of the worlds.{_nonfinite_note(tr)}"))
+    if "max_drawdown" in metrics:
+        dd = metrics["max_drawdown"].to_numpy()
+        parts.append(figure_html(
+            figures.histogram_figure(dd, colour=colour, x_title="maximum drawdown (depth)",
+                                     real=s.real.get("max_drawdown")),
+            div_id=f"fig-s{i}-drawdown",
+            caption=f"Distribution of {esc(s.name)}'s maximum drawdown (peak-to-trough depth, including the "
+                    f"starting equity) across worlds. Line: the real history (percentile "
+                    f"{tables.fmt_num(s.real_rank.get('max_drawdown'))}).{_nonfinite_note(dd)}"))
+    return "\n".join(parts)
+
+
+def _head_to_head(result: RunResult) -> str:
+    if result.head_to_head.empty:
+        return "<p>Only one strategy: nothing to compare.</p>"
+    return figure_html(figures.head_to_head_figure(result.head_to_head), div_id="fig-h2h",
+                       caption="Head-to-head: the share of worlds in which the row strategy's total return "
+                               "beats the column strategy's (ties count half). Rows above 50% against every "
+                               "column win in most worlds.")
+
+
+def _ranks(result: RunResult) -> str:
+    present = {m for s in result.strategies for m in s.real_rank}
+    metrics = [m for m in RANK_METRICS if m in present] or sorted(present)
+    return ("<p>Each strategy was also backtested on the real history. The number is the percentile of that "
+            "result among the worlds (ties count half); the real value is underneath. The markers on the "
+            "histograms above show the same thing.</p>" + tables.rank_table(result.strategies, metrics))
+
+
+def _worst(result: RunResult) -> str:
+    parts = []
+    for i, s in enumerate(result.strategies):
+        if not len(s.worst_worlds):
+            continue
+        worst = int(s.worst_worlds[0])
+        tr = s.metrics["total_return"].get(worst) if "total_return" in s.metrics else None
+        parts.append(f"<h3>{tables.swatch(i)}{esc(s.name)}</h3>")
+        parts.append(figure_html(
+            figures.worst_worlds_figure(s.worst_equity, s.worst_worlds, result.worst_paths, result.assets,
+                                        colour=PALETTE[i % len(PALETTE)]),
+            div_id=f"fig-s{i}-worst",
+            caption=f"Left: {esc(s.name)}'s equity in its {len(s.worst_worlds)} worst worlds by total return "
+                    f"(bold: world {worst}, total return {tables.fmt_pct(tr)}). Right: each asset's cumulative "
+                    f"return in world {worst} (grey) and the equal-weight portfolio (blue)."))
+    return "\n".join(parts) or "<p>No worst worlds were kept for this run.</p>"
+
+
+def _fidelity(result: RunResult) -> str:
+    f = result.fidelity
+    parts = ['<p>Does the generator reproduce the market? Statistics of the real history against the same '
+             "statistics of the synthetic worlds.</p>"]
+    failures = f.get("failures") or []
+    if failures:
+        parts.append('<div class="box warnings"><h2>Failed fidelity checks</h2>'
+                     + _list(esc(x) for x in failures) + "</div>")
+    if f.get("moments") is not None:
+        parts += ["<h3>Moments per asset</h3>", tables.frame_table(f["moments"], index_label="asset")]
+    if f.get("acf_abs") is not None:
+        parts.append(figure_html(figures.acf_figure(f["acf_abs"]), div_id="fig-acf",
+                                 caption="Autocorrelation of absolute returns by lag, averaged over assets: "
+                                         "real history (dashed) against synthetic worlds. Slowly decaying "
+                                         "positive values are volatility clustering."))
+    if f.get("corr_real") is not None and f.get("corr_syn") is not None:
+        cr, cs = np.asarray(f["corr_real"]), np.asarray(f["corr_syn"])
+        off = ~np.eye(cr.shape[0], dtype=bool)
+        gap = float(np.max(np.abs(cr - cs)[off])) if off.any() else 0.0
+        parts.append(figure_html(figures.correlation_figure(cr, cs, result.assets), div_id="fig-corr",
+                                 caption=f"Correlation of log returns between assets, real history (left) and "
+                                         f"synthetic worlds (right); largest absolute difference "
+                                         f"{tables.fmt_num(gap, 2)}."))
+    if f.get("scorecard") is not None:
+        parts += ["<h3>Scorecard</h3>", tables.frame_table(f["scorecard"])]
+    return "\n".join(parts)
+
+
+def render_html(result: RunResult) -> str:
+    """The whole stress report as one self-contained HTML document (plotly.js inlined, no network)."""
+    g = result.generator.get("name", "generator")
+    sections = [("Run", _header(result)), ("Overview", _overview(result)),
+                ("Real and synthetic paths", _paths(result)),
+                ("Scenario fidelity", _fidelity(result)),
+                ("Head-to-head", _head_to_head(result)),
+                ("Where the real history ranks", _ranks(result))]
+    sections += [(f"Strategy: {s.name}", _strategy(i, s, result)) for i, s in enumerate(result.strategies)]
+    sections.append(("Worst worlds", _worst(result)))
+    subtitle = (f"{g} \u00b7 {result.n_worlds:,} worlds \u00d7 {result.horizon:,} periods \u00d7 "
+                f"{len(result.assets)} assets \u00b7 seed {result.seed}")
+    return page("Stress report", sections, warnings=report_warnings(result), subtitle=subtitle)

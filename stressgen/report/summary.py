@@ -1,0 +1,172 @@
+"""``summary.json``: the machine-readable summary of a run, with a versioned, documented schema.
+
+The schema (JSON Schema, draft 2020-12) is `SUMMARY_SCHEMA`; docs/report.md explains every key. The version
+is ``results.SUMMARY_SCHEMA_VERSION``: it changes when a key changes meaning or disappears; new keys may be
+added without a bump, so readers must ignore keys they do not know.
+
+The file is strict JSON: numbers that are not finite (an undefined Sharpe ratio, an interval the bootstrap
+could not form) are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..results import SUMMARY_SCHEMA_VERSION, RunResult, StrategyResult
+from ._store import ARRAYS_FILE, METRICS_FILE, to_json_value
+
+__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json"]
+
+SUMMARY_FILE = "summary.json"
+
+_NUM = {"type": ["number", "null"]}
+_INTERVAL = {"type": "object", "required": ["value", "ci_low", "ci_high"],
+             "properties": {"value": _NUM, "ci_low": _NUM, "ci_high": _NUM}, "additionalProperties": False}
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_NUM_MAP = {"type": "object", "additionalProperties": _NUM}
+
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "stressgen/summary.schema.json",
+    "title": "stressgen run summary",
+    "type": "object",
+    "required": ["schema_version", "run", "data", "generator", "conventions", "versions", "timings",
+                 "strategies", "head_to_head", "fidelity", "files"],
+    "properties": {
+        "schema_version": {"const": SUMMARY_SCHEMA_VERSION},
+        "run": {"type": "object", "required": ["seed", "n_worlds", "horizon", "n_assets", "assets", "spec"],
+                "properties": {"seed": {"type": "integer", "minimum": 0},
+                               "n_worlds": {"type": "integer", "minimum": 1},
+                               "horizon": {"type": "integer", "minimum": 1},
+                               "n_assets": {"type": "integer", "minimum": 1},
+                               "assets": {"type": "array", "items": {"type": "string"}},
+                               "spec": {"type": "object"}}},
+        "data": {"type": "object"},
+        "generator": {"type": "object", "required": ["name"],
+                      "properties": {"name": {"type": "string"}, "config": {"type": "object"},
+                                     "params_digest": {"type": "string"},
+                                     "warnings": {"type": "array", "items": {"type": "string"}}}},
+        "conventions": _STR_MAP,
+        "versions": _STR_MAP,
+        "timings": _NUM_MAP,
+        "strategies": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "plugin", "params", "summary", "tails", "probabilities", "real", "real_rank",
+                         "worst_worlds"],
+            "properties": {
+                "name": {"type": "string"}, "plugin": {"type": "string"}, "params": {"type": "object"},
+                "summary": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": _INTERVAL}},
+                "tails": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": _INTERVAL}},
+                "probabilities": {"type": "object", "additionalProperties": _INTERVAL},
+                "real": _NUM_MAP,
+                "real_rank": _NUM_MAP,
+                "worst_worlds": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            }}},
+        "head_to_head": {"type": "object", "required": ["metric", "strategies", "p_row_beats_column"],
+                         "properties": {"metric": {"type": "string"},
+                                        "strategies": {"type": "array", "items": {"type": "string"}},
+                                        "p_row_beats_column": {"type": "array",
+                                                               "items": {"type": "array", "items": _NUM}}}},
+        "fidelity": {"type": "object", "required": ["failures"],
+                     "properties": {"failures": {"type": "array", "items": {"type": "string"}},
+                                    "moments": {"type": "object", "additionalProperties": _NUM_MAP},
+                                    "acf_abs": {"type": "object", "required": ["lags"],
+                                                "properties": {"lags": {"type": "array"}},
+                                                "additionalProperties": {"type": "array", "items": _NUM}},
+                                    "mean_corr_real": _NUM, "mean_corr_syn": _NUM,
+                                    "max_abs_corr_gap": _NUM,
+                                    "scorecard": {"type": "array", "items": {"type": "object"}}}},
+        "files": {"type": "object", "required": ["report", "metrics", "arrays"], "properties": {
+            "report": {"type": "string"}, "metrics": {"type": "string"}, "arrays": {"type": "string"}}},
+    },
+}
+
+
+def _clean(x: Any) -> Any:
+    """Plain JSON values with non-finite floats as None (JSON has no NaN or infinity)."""
+    x = to_json_value(x)
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _intervals(df: pd.DataFrame) -> dict:
+    """``{level0: {level1: {value, ci_low, ci_high}}}`` (or one level for a flat index)."""
+    out: dict = {}
+    for key, row in df.iterrows():
+        cell = {c: row[c] for c in ("value", "ci_low", "ci_high")}
+        if isinstance(key, tuple):
+            out.setdefault(str(key[0]), {})[str(key[1])] = cell
+        else:
+            out[str(key)] = cell
+    return out
+
+
+def _strategy(s: StrategyResult) -> dict:
+    agg = s.aggregate
+    return {"name": s.name, "plugin": s.plugin, "params": s.params,
+            "summary": _intervals(agg["summary"]) if "summary" in agg else {},
+            "tails": _intervals(agg["tails"]) if "tails" in agg else {},
+            "probabilities": _intervals(agg["probabilities"]) if "probabilities" in agg else {},
+            "real": s.real, "real_rank": s.real_rank, "worst_worlds": [int(w) for w in s.worst_worlds]}
+
+
+def _corr_stats(cr, cs) -> dict:
+    cr, cs = np.asarray(cr, np.float64), np.asarray(cs, np.float64)
+    off = ~np.eye(cr.shape[0], dtype=bool)
+    if not off.any():
+        return {}
+    return {"mean_corr_real": float(cr[off].mean()), "mean_corr_syn": float(cs[off].mean()),
+            "max_abs_corr_gap": float(np.abs(cr - cs)[off].max())}
+
+
+def _fidelity(f: dict) -> dict:
+    out: dict[str, Any] = {"failures": [str(x) for x in f.get("failures") or []]}
+    if isinstance(f.get("moments"), pd.DataFrame):
+        out["moments"] = {str(a): {str(c): v for c, v in row.items()} for a, row in f["moments"].iterrows()}
+    if isinstance(f.get("acf_abs"), pd.DataFrame):
+        acf = f["acf_abs"]
+        out["acf_abs"] = {"lags": list(acf.index), **{str(c): list(acf[c]) for c in acf.columns}}
+    if f.get("corr_real") is not None and f.get("corr_syn") is not None:
+        out.update(_corr_stats(f["corr_real"], f["corr_syn"]))
+    if isinstance(f.get("scorecard"), pd.DataFrame):
+        sc = f["scorecard"]
+        out["scorecard"] = sc.reset_index().to_dict(orient="records")
+    return out
+
+
+def build_summary(result: RunResult) -> dict:
+    """The summary of `result` as a JSON-ready dict that validates against `SUMMARY_SCHEMA`."""
+    h2h = result.head_to_head
+    summary = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "run": {"seed": result.seed, "n_worlds": result.n_worlds, "horizon": result.horizon,
+                "n_assets": len(result.assets), "assets": list(result.assets), "spec": result.spec},
+        "data": result.data,
+        "generator": result.generator,
+        "conventions": {str(k): str(v) for k, v in result.conventions.items()},
+        "versions": {str(k): str(v) for k, v in result.versions.items()},
+        "timings": result.timings,
+        "strategies": [_strategy(s) for s in result.strategies],
+        "head_to_head": {"metric": "total_return", "strategies": [str(c) for c in h2h.columns],
+                         "p_row_beats_column": h2h.to_numpy().tolist()},
+        "fidelity": _fidelity(result.fidelity),
+        "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
+    }
+    return _clean(summary)
+
+
+def summary_json(result: RunResult) -> str:
+    """`build_summary` as indented, strict JSON text (``allow_nan=False``: a NaN here is a bug)."""
+    return json.dumps(build_summary(result), indent=2, allow_nan=False) + "\n"
