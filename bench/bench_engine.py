@@ -2,7 +2,8 @@
 
 Cases (each in a fresh subprocess so peak RSS is its own; compile/first call reported separately; rates
 are medians of `--repeats` calls after the first):
-  ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only), vectorbt
+  ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only, every
+          per-world metric), the same strategy in the vectorized tier ("stressgen-vec"), vectorbt
           MA.run + crossed_above/below + from_signals, numba prange hand loop (same MA-on-price signal).
   invvol  20 assets, inverse volatility (63-day std of log returns), rebalanced every 21 days, 252 days:
           stressgen step tier vs vectorbt from_orders (targetpercent, group_by + cash_sharing, call_seq
@@ -58,6 +59,35 @@ def case_stressgen(kind, worlds, repeats):
     strat = strategies.MACrossover(fast=10, slow=50) if kind == "ma" else strategies.InverseVolatility()
     cfg = BacktestConfig(fee_bps=10)
     return _timeit(lambda: jax.block_until_ready(backtest(strat, sc, cfg, metrics_only=True).summary), repeats)
+
+
+def case_stressgen_vector(kind, worlds, repeats):
+    """The same MA crossover written for the vectorized tier (whole-array indicators)."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from stressgen.engine import BacktestConfig, backtest, indicators as ind
+    from stressgen.strategy import VectorStrategy
+    from stressgen.types import Scenarios
+
+    @dataclasses.dataclass(frozen=True)
+    class VectorMA(VectorStrategy):
+        fast: int = 10
+        slow: int = 50
+
+        def weights(self, x):
+            p = jnp.exp(ind.cumsum_array(x))
+            up = ind.rolling_mean_array(p, self.fast) > ind.rolling_mean_array(p, self.slow)
+            ready = (jnp.arange(x.shape[0]) >= self.slow - 1)[:, None]
+            return jnp.where(up & ready, 1.0, 0.0) / x.shape[1]
+
+    r, h = _data(worlds, 1)
+    sc = Scenarios(log_returns=jnp.asarray(r), history=jnp.asarray(h), anchor_prices=jnp.ones(1))
+    cfg = BacktestConfig(fee_bps=10)
+    return _timeit(lambda: jax.block_until_ready(backtest(VectorMA(), sc, cfg, metrics_only=True).summary),
+                   repeats)
 
 
 def case_vbt(kind, worlds, repeats):
@@ -129,7 +159,8 @@ def case_numba(kind, worlds, repeats):
     return _timeit(lambda: loop(full, 10, 50, 0.001, HIST), repeats)
 
 
-CASES = {"stressgen": case_stressgen, "vectorbt": case_vbt, "numba": case_numba}
+CASES = {"stressgen": case_stressgen, "stressgen-vec": case_stressgen_vector, "vectorbt": case_vbt,
+         "numba": case_numba}
 
 
 def child(args):
@@ -161,7 +192,8 @@ def main():
         return child(args)
     rows = []
     for w in args.worlds:
-        rows += [run_case("stressgen", "ma", w, args.repeats), run_case("numba", "ma", w, args.repeats),
+        rows += [run_case("stressgen", "ma", w, args.repeats), run_case("stressgen-vec", "ma", w, args.repeats),
+                 run_case("numba", "ma", w, args.repeats),
                  run_case("vectorbt", "ma", min(w, args.vbt_worlds or w), args.repeats)]
     w = args.worlds[0]
     rows += [run_case("stressgen", "invvol", w, args.repeats),

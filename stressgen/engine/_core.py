@@ -23,7 +23,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..errors import StrategyError
+from ..generators._tables import rounded
 from ..strategy import Obs, Rebalance, Tape, strategy_name
+from ._metrics import Running, final_state, running_init, running_update, tail_init, tail_size, tail_update
 
 __all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
            "warm_step"]
@@ -40,10 +42,9 @@ class _Carry(NamedTuple):
     equity: jax.Array
     peak: jax.Array
     mdd: jax.Array
-    s1: jax.Array     # sum of daily pnl
-    s2: jax.Array     # sum of squared daily pnl
     turn: jax.Array
     cost: jax.Array
+    run: Running      # the other running metrics (engine/_metrics.py)
 
 
 def as_target(out: Any, n_assets: int, name: str, lead: tuple[int, ...] = ()) -> tuple[jax.Array, jax.Array]:
@@ -110,28 +111,37 @@ def warm_step(strategy, history, lag: int, n_assets: int, name: str):
 
 
 def vector_decisions(strategy, history, returns, name: str):
-    """``[worlds, hist + time, assets]`` weights and trade flags of a vectorized strategy for one param set."""
+    """``[worlds, hist + time, assets]`` weights and trade flags of a vectorized strategy for one param set.
+
+    The worlds are vmapped on the time-major array (axis 1), so a helper that reads row t of its input
+    inside a scan reads one contiguous ``[worlds, ...]`` row rather than a strided column.
+    """
     n_hist, n_assets = history.shape
+    full = jnp.concatenate([jnp.broadcast_to(history.astype(jnp.float32)[:, None], (n_hist,) + returns.shape[::2]),
+                            jnp.moveaxis(returns.astype(jnp.float32), 1, 0)], axis=0)  # [hist + time, worlds, assets]
 
-    def one(r):
-        full = jnp.concatenate([history.astype(jnp.float32), r.astype(jnp.float32)], axis=0)
-        return as_target(strategy.weights(full), n_assets, name, lead=(full.shape[0],))
+    def one(x):
+        return as_target(strategy.weights(x), n_assets, name, lead=(x.shape[0],))
 
-    return jax.vmap(one)(returns)
+    w, t = jax.vmap(one, in_axes=1, out_axes=1)(full)
+    return jnp.moveaxis(w, 1, 0), jnp.moveaxis(t, 1, 0)
 
 
 def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_only: bool, name: str,
          trace: bool, n_hist: int):
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t."""
     cost_rate, rf, max_gross = num[0], num[1], num[2]
+    fence = lax.bitcast_convert_type(num[3], jnp.uint32)  # a runtime zero: see generators._tables.rounded
     n_assets = r.shape[0]
     target = _constrain(carry.qw[0], long_only, max_gross)
     w = jnp.where(carry.qt[0], target, carry.h)
     turnover = jnp.sum(jnp.abs(w - carry.h))
-    cost = cost_rate * turnover
+    # Products that feed an add are rounded first: XLA-CPU contracts a*b+c into an FMA for some world
+    # counts and not others, and world i must not change in its last bit with the chunk size.
+    cost = rounded(cost_rate * turnover, fence)
     R = jnp.expm1(r)
     grown = w * (1.0 + R)
-    gross = jnp.sum(grown) + (1.0 - jnp.sum(w) - cost) * (1.0 + rf)
+    gross = jnp.sum(grown) + rounded((1.0 - jnp.sum(w) - cost) * (1.0 + rf), fence)
     alive = gross > 0  # a wiped-out world stays at zero instead of dividing by zero
     equity = jnp.where(alive, carry.equity * gross, 0.0)
     h = jnp.where(alive, grown / jnp.where(alive, gross, 1.0), 0.0)
@@ -144,8 +154,8 @@ def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_on
     qw, qt = _push(carry.qw, carry.qt, new_w, new_trade)
     peak = jnp.maximum(carry.peak, equity)
     mdd = jnp.maximum(carry.mdd, 1.0 - equity / peak)
-    new = _Carry(strat, qw, qt, h, equity, peak, mdd, carry.s1 + pnl, carry.s2 + pnl * pnl,
-                 carry.turn + turnover, carry.cost + cost)
+    run = running_update(carry.run, pnl, equity < peak, t.astype(jnp.float32), num[4], fence)
+    new = _Carry(strat, qw, qt, h, equity, peak, mdd, carry.turn + turnover, carry.cost + cost, run)
     out = {"pnl": pnl, "equity": equity, "turnover": turnover, "costs": cost, "decision": new_w,
            "decision_trade": new_trade}
     if trace:
@@ -153,7 +163,8 @@ def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_on
     return new, out
 
 
-def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only: bool, mode: str):
+def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only: bool, mode: str,
+             var_levels: tuple[float, ...]):
     """The whole backtest for ``[params]`` strategies x ``[worlds]`` worlds (call inside `jax.jit`).
 
     Args:
@@ -161,10 +172,13 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
         strategy: strategy whose leaves all have a leading ``[params]`` axis.
         returns: ``[worlds, time, assets]`` synthetic log returns.
         history: ``[hist, assets]`` warm-up log returns (shared by all worlds).
-        num: ``[3]`` float32 ``(cost_rate, rf_per_period, max_gross)``.
-        mode: "metrics" (running summaries only), "full" (+ daily series) or "trace" (+ weights).
+        num: ``[5]`` float32 ``(cost_rate, rf_per_period, max_gross, 0.0, metric rf_per_period)``; the
+            zero is the FMA fence; the last is the risk-free rate of the Sortino downside.
+        mode: "metrics" (per-world metrics only), "full" (+ daily series) or "trace" (+ weights).
+        var_levels: confidence levels of the daily VaR/ES (static: they size the tail buffer).
     Returns:
-        ``(summary_sums, daily)``; arrays lead with ``[params, worlds]``. Every mode also returns the raw
+        ``(state, daily)``; arrays lead with ``[params, worlds]``; `state` is the final running state that
+        `_metrics.finalize` turns into the per-world metrics on the host. Every mode also returns the raw
         decisions of the first `PROBE_WORLDS` worlds (``decision0``: close 0, ``decision``: closes 1..),
         which the caller validates: a slice of values the loop computes anyway, so the probe costs no
         second compilation and almost no time.
@@ -203,12 +217,12 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
                      jnp.moveaxis(dt[:, n_hist:n_hist + horizon], 1, 0))
         zw = jnp.zeros((n_worlds,), jnp.float32)
         carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0,
-                       zw + 1.0, zw, zw, zw, zw, zw)
+                       zw + 1.0, zw, zw, zw, running_init((n_worlds,)))
         return carry, extra
 
     leaves = jax.tree_util.tree_leaves(strategy)
     n_params = leaves[0].shape[0] if leaves else 1  # a strategy without leaves still runs as one set
-    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist)
+    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, var_levels)
     try:
         return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), *common)
     except _NotShared:
@@ -236,7 +250,7 @@ def shared_mask(tier: str, strategy, n_assets: int):
 
 
 def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, num, long_only, name, trace,
-          mode, n_hist):
+          mode, n_hist, var_levels):
     carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params)(strategy)
     # the decision of close 0, taken on the last history day
     first = {"decision0": carry.qw[:, :n_probe, -1], "decision_trade0": carry.qt[:, :n_probe, -1]}
@@ -264,16 +278,22 @@ def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, n
             raise
         raise _NotShared() from exc
 
-    def body(c, x):
+    k = tail_size(var_levels, horizon)
+    n_worlds = tape.syn_r.shape[1]
+
+    def body(carry, x):
+        c, tail = carry
         r, lp, t, e = x
         c, out = per_param(strategy, c, r, lp, t, e, tape)
-        probe = {k: out.pop(k)[:, :n_probe] for k in ("decision", "decision_trade")}
-        return c, (probe if mode == "metrics" else {**out, **probe})
+        # the VaR buffer is updated outside the per-world vmap, in a [params, k, worlds] layout (see _metrics)
+        tail = tail_update(tail, out["pnl"]) if k else tail
+        probe = {key: out.pop(key)[:, :n_probe] for key in ("decision", "decision_trade")}
+        return (c, tail), (probe if mode == "metrics" else {**out, **probe})
 
     ts = jnp.arange(1, horizon + 1, dtype=jnp.int32)
-    carry, daily = lax.scan(body, carry, (tape.syn_r, tape.syn_lp, ts, extra))
-    sums = {"equity": carry.equity, "mdd": carry.mdd, "s1": carry.s1, "s2": carry.s2,
-            "turnover": carry.turn, "costs": carry.cost}
-    daily = {k: jnp.moveaxis(v, 0, 2) for k, v in daily.items()}  # [params, worlds, time, ...]
+    tail0 = tail_init((n_params,), k, n_worlds) if k else None
+    (carry, tail), daily = lax.scan(body, (carry, tail0), (tape.syn_r, tape.syn_lp, ts, extra))
+    metrics = final_state(carry.equity, carry.mdd, carry.turn, carry.cost, carry.run, tail)
+    daily = {key: jnp.moveaxis(v, 0, 2) for key, v in daily.items()}  # [params, worlds, time, ...]
     daily.update(first)
-    return sums, daily
+    return metrics, daily

@@ -11,22 +11,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
+from ..metrics.risk import RiskConfig, per_world_metrics
 from ..strategy import ParamGrid, Tape, strategy_name
 from ..types import Scenarios
 from ._config import BacktestConfig
+from ._metrics import running_init
 from ._core import STEP, _Carry, _day, history_tape, vector_decisions, warm_step
 
 __all__ = ["debug_run"]
 
 
-def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int):
-    from ._run import BacktestResult, _prepare, _summary
+def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int, risk: RiskConfig):
+    from ._run import BacktestResult, _prepare
 
     if isinstance(strategy, ParamGrid):
         raise ConfigError("debug mode runs one parameter set: pass grid.at(p) instead of the grid")
     if not 0 <= world < scenarios.n_worlds:
         raise ConfigError(f"debug_world {world} out of range 0..{scenarios.n_worlds - 1}")
-    _, base, tier, _, history, num = _prepare(strategy, scenarios, config)
+    _, base, tier, _, history, num = _prepare(strategy, scenarios, config, risk)
     name = strategy_name(base)
     lag = config.lag
     r = jnp.asarray(scenarios.log_returns[world], jnp.float32)
@@ -46,15 +48,14 @@ def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int
             qt = jnp.pad(dt[max(0, n_hist - 1 - lag):n_hist], ((pad, 0),))
             extras = [(dw[n_hist + i], dt[n_hist + i]) for i in range(r.shape[0])]
         one, zero = jnp.float32(1.0), jnp.float32(0.0)
-        carry = _Carry(st, qw, qt, jnp.zeros((n_assets,), jnp.float32), one, one, zero, zero, zero, zero, zero)
+        carry = _Carry(st, qw, qt, jnp.zeros((n_assets,), jnp.float32), one, one, zero, zero, zero, running_init())
         rows = []
         for i in range(r.shape[0]):
             carry, out = _day(base, tier, carry, r[i], lps[i], jnp.int32(i + 1), extras[i], tape, num,
                               config.long_only, name, False, n_hist)
             rows.append({k: float(out[k]) for k in ("pnl", "equity", "turnover", "costs")})
     daily = {k: jnp.asarray(np.array([row[k] for row in rows], np.float32))[None] for k in rows[0]}
-    sums = {"equity": carry.equity[None], "mdd": carry.mdd[None], "s1": carry.s1[None], "s2": carry.s2[None],
-            "turnover": carry.turn[None], "costs": carry.cost[None]}
+    # the metrics of the array form (metrics.risk), not the loop's running form: a second, independent route
+    summary = per_world_metrics(daily["pnl"], daily["turnover"], daily["costs"], config=risk)
     return BacktestResult(pnl=daily["pnl"], equity=daily["equity"], turnover=daily["turnover"],
-                          costs=daily["costs"], summary=_summary(sums, r.shape[0], config), strategy=name,
-                          params=None, config=config)
+                          costs=daily["costs"], summary=summary, strategy=name, params=None, config=config)

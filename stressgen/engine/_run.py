@@ -15,7 +15,6 @@ vectorized strategies are also proven causal (`check_causality`) on first use, b
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
@@ -24,13 +23,16 @@ import numpy as np
 from flax import struct
 
 from ..errors import ConfigError, StrategyError
+from ..generators._base import check_sizes
+from ..metrics.risk import RiskConfig, rf_per_period
 from ..strategy import ParamGrid, StepStrategy, VectorStrategy, strategy_name
 from ..types import Scenarios
 from ._causality import check_causality
 from ._config import BacktestConfig
 from ._core import STEP, VECTOR, simulate
+from ._metrics import finalize
 
-__all__ = ["BacktestResult", "backtest", "trace_world"]
+__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_config"]
 
 
 @struct.dataclass
@@ -45,9 +47,9 @@ class BacktestResult:
         equity: equity at each synthetic close (starts from 1 before the first trade).
         turnover: ``sum|w - h|`` traded at the close that opens each day.
         costs: cost paid at that close, as a fraction of equity.
-        summary: name -> per-world array: ``total_return``, ``max_drawdown`` (fraction of the peak,
-            compounded), ``mean`` and ``std`` (ddof=1) of daily pnl, ``sharpe`` (annualised, of pnl in
-            excess of the per-period rf), ``turnover`` and ``costs`` (sums over the horizon).
+        summary: name -> per-world array, the metrics of `stressgen.metrics.per_world_metrics` (total
+            return, CAGR, volatility, Sharpe, Sortino, Calmar, max drawdown and its duration, VaR/ES of daily
+            pnl, worst day, hit rate, turnover, cost drag), computed as running state inside the loop.
         strategy, params, config: static metadata; ``params`` maps gridded field -> ``[params]`` values.
     """
 
@@ -75,12 +77,13 @@ def _check_dataclass(strategy: Any) -> None:
         raise StrategyError(strategy_name(strategy), "must be declared with @dataclasses.dataclass(frozen=True)")
 
 
-@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode"))
-def _program(tier, strategy, returns, history, num, *, lag, long_only, mode):
-    return simulate(tier, strategy, returns, history, num, lag=lag, long_only=long_only, mode=mode)
+@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "var_levels"))
+def _program(tier, strategy, returns, history, num, *, lag, long_only, mode, var_levels):
+    return simulate(tier, strategy, returns, history, num, lag=lag, long_only=long_only, mode=mode,
+                    var_levels=var_levels)
 
 
-def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig):
+def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskConfig | None = None):
     grid = strategy if isinstance(strategy, ParamGrid) else None
     base = grid.strategy if grid else strategy
     _check_dataclass(base)
@@ -91,19 +94,15 @@ def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig):
         history = history[history.shape[0] - min(config.warmup, history.shape[0]):]
     if history.ndim != 2 or history.shape[1] != scenarios.n_assets:
         raise ConfigError(f"Scenarios.history must be [time, {scenarios.n_assets}], got {history.shape}")
-    num = jnp.asarray([config.cost_rate, config.rf_per_period, config.max_gross], jnp.float32)
+    risk = risk_config(config, risk)
+    metric_rf = rf_per_period(risk.rf, risk.periods_per_year)
+    num = jnp.asarray([config.cost_rate, config.rf_per_period, config.max_gross, 0.0, metric_rf], jnp.float32)
     return grid, base, tier, batched, history, num
 
 
-def _summary(sums, horizon: int, config: BacktestConfig) -> dict[str, jax.Array]:
-    n = float(horizon)
-    mean = sums["s1"] / n
-    var = jnp.maximum(sums["s2"] - n * mean * mean, 0.0) / max(n - 1.0, 1.0)
-    std = jnp.sqrt(var)
-    excess = mean - config.rf_per_period
-    sharpe = jnp.where(std > 0, excess / jnp.where(std > 0, std, 1.0), jnp.nan) * math.sqrt(config.periods_per_year)
-    return {"total_return": sums["equity"] - 1.0, "max_drawdown": sums["mdd"], "mean": mean, "std": std,
-            "sharpe": sharpe, "turnover": sums["turnover"], "costs": sums["costs"]}
+def risk_config(config: BacktestConfig, risk: RiskConfig | None) -> RiskConfig:
+    """The metric conventions: `risk` when given, else the backtest's periods per year and rf."""
+    return risk if risk is not None else RiskConfig(periods_per_year=config.periods_per_year, rf=config.rf)
 
 
 def _decisions(daily: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -142,40 +141,70 @@ def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: 
     _, _, tier, batched, history, num = _prepare(strategy, scenarios, config)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
-                        mode="trace")
+                        mode="trace", var_levels=())
     out = {k: np.asarray(v) for k, v in daily.items() if not k.startswith("decision")}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
 
 
 def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
-             metrics_only: bool = False, check: bool = True, debug: bool = False,
-             debug_world: int = 0) -> BacktestResult:
+             metrics_only: bool = False, risk: RiskConfig | None = None, chunk_size: int | None = None,
+             check: bool = True, debug: bool = False, debug_world: int = 0) -> BacktestResult:
     """Run `strategy` (step or vectorized tier, or a `ParamGrid` of either) on every world.
 
     Args:
         strategy: a strategy instance or ``stressgen.strategy.grid(...)``.
         scenarios: the worlds; ``history`` is the warm-up.
         config: execution, costs and limits.
-        metrics_only: keep only per-world running summaries (no ``[worlds, time]`` series).
+        metrics_only: keep only the per-world metrics (no ``[worlds, time]`` series).
+        risk: metric conventions (default: the backtest's periods per year and rf, VaR at 95% and 99%).
+        chunk_size: run the worlds in chunks of this many (one compiled program: the last chunk is padded),
+            so memory is bounded by the chunk; the results are the same as in one piece.
         check: run the validation probe (and the look-ahead proof for vectorized strategies) first.
         debug: run world `debug_world` eagerly without jit (breakpoints and prints work in `step`).
     """
+    risk = risk_config(config, risk)
     if debug:
         from ._debug import debug_run
-        return debug_run(strategy, scenarios, config, debug_world)
-    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config)
+        return debug_run(strategy, scenarios, config, debug_world, risk)
+    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config, risk)
     name = strategy_name(base)
     if check and tier == VECTOR:
         check_causality(grid.at(0) if grid else base, scenarios)
-    sums, daily = _program(tier, batched, jnp.asarray(scenarios.log_returns), history, num, lag=config.lag,
-                           long_only=config.long_only, mode="metrics" if metrics_only else "full")
-    if check:
-        _validate(name, daily, config, grid)
-    summary = _summary(sums, scenarios.horizon, config)
+    returns = jnp.asarray(scenarios.log_returns)
+    n = returns.shape[0]
+    if chunk_size is not None:
+        check_sizes(chunk_size=chunk_size)
+    size = min(chunk_size or n, n)
+    mode = "metrics" if metrics_only else "full"
+    parts = []
+    for start in range(0, n, size):
+        chunk = returns[start:start + size]
+        if chunk.shape[0] < size:  # pad with flat worlds: one program for every chunk; worlds are independent
+            chunk = jnp.pad(chunk, ((0, size - chunk.shape[0]), (0, 0), (0, 0)))
+        metrics, daily = _program(tier, batched, chunk, history, num, lag=config.lag,
+                                  long_only=config.long_only, mode=mode, var_levels=risk.var_levels)
+        if check and start == 0:
+            _validate(name, daily, config, grid)
+        keep = min(size, n - start)
+        daily = {k: v for k, v in daily.items() if not k.startswith("decision")}
+        metrics = finalize(jax.device_get(metrics), scenarios.horizon, risk)
+        parts.append(jax.tree_util.tree_map(lambda x: x[:, :keep], (metrics, daily)))
+    metrics, daily = parts[0] if len(parts) == 1 else \
+        jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=1) if isinstance(xs[0], np.ndarray)
+                               else jnp.concatenate(xs, axis=1), *parts)
     squeeze = (lambda x: x) if grid else (lambda x: None if x is None else x[0])
     return BacktestResult(
         pnl=squeeze(daily.get("pnl")), equity=squeeze(daily.get("equity")),
         turnover=squeeze(daily.get("turnover")), costs=squeeze(daily.get("costs")),
-        summary={k: squeeze(v) for k, v in summary.items()}, strategy=name,
+        summary={k: squeeze(v) for k, v in metrics.items()}, strategy=name,
         params=dict(grid.values) if grid else None, config=config)
+
+
+def world_metrics(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
+                  risk: RiskConfig | None = None, chunk_size: int | None = None,
+                  check: bool = True) -> dict[str, np.ndarray]:
+    """Per-world metrics only, as NumPy arrays ``[worlds]`` (``[params, worlds]`` for a grid): the keys of
+    `stressgen.metrics.per_world_metrics`, computed inside the time loop (no daily series is kept)."""
+    res = backtest(strategy, scenarios, config, metrics_only=True, risk=risk, chunk_size=chunk_size, check=check)
+    return {k: np.asarray(v) for k, v in res.summary.items()}

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from stressgen.engine import BacktestConfig, backtest
+from stressgen.metrics import RiskConfig, per_world_metrics
 from stressgen.errors import ConfigError, StrategyError
 from stressgen.strategy import StepStrategy, grid
 
-from enginekit import Constant, SoftMomentum
+from enginekit import Constant, SoftMomentum, make_scenarios
 
 
 def reference(r, decisions, trades, *, lag, cost, rf, long_only, cap):
@@ -66,21 +67,91 @@ def test_constant_weights_costs_and_cash(scen):
     np.testing.assert_allclose(res.equity[3], eq, rtol=2e-6)
 
 
-def test_summaries_match_daily_series(scen):
+def _numpy_metrics(pnl, turnover, costs, rf_p, ppy=252):
+    """Slow float64 reference of the per-world metrics, written from docs/conventions.md."""
+    out = {}
+    for w in range(len(pnl)):
+        r = pnl[w].astype(np.float64)
+        eq = np.cumprod(1 + r)
+        peak = np.maximum.accumulate(np.concatenate([[1.0], eq]))[1:]
+        dd = 1 - eq / peak
+        run = longest = 0
+        for under in eq < peak:
+            run = run + 1 if under else 0
+            longest = max(longest, run)
+        e = r - rf_p
+        row = {"total_return": eq[-1] - 1, "max_drawdown": dd.max(), "max_drawdown_duration": longest,
+               "volatility": r.std(ddof=1) * np.sqrt(ppy), "sharpe": e.mean() / r.std(ddof=1) * np.sqrt(ppy),
+               "sortino": e.mean() / np.sqrt(np.mean(np.minimum(e, 0) ** 2)) * np.sqrt(ppy),
+               "worst_day": r.min(), "hit_rate": (r > 0).sum() / (r != 0).sum(),
+               "turnover": turnover[w].mean(), "cost_drag": costs[w].sum() * ppy / len(r)}
+        row["cagr"] = (1 + row["total_return"]) ** (ppy / len(r)) - 1
+        row["calmar"] = row["cagr"] / row["max_drawdown"]
+        srt = np.sort(r)
+        for level, name in ((0.95, "95"), (0.99, "99")):
+            q = srt[max(1, int(np.ceil(round((1 - level) * len(r), 9)))) - 1]
+            row[f"var_{name}"], row[f"es_{name}"] = -q, -r[r <= q].mean()
+        for k, v in row.items():
+            out.setdefault(k, []).append(v)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_running_metrics_match_array_form_and_numpy(scen):
     cfg = BacktestConfig(fee_bps=5, rf=0.02)
     full = backtest(SoftMomentum(), scen, cfg)
     lean = backtest(SoftMomentum(), scen, cfg, metrics_only=True)
     assert lean.pnl is None and lean.equity is None
-    pnl = np.asarray(full.pnl, np.float64)
-    eq = np.asarray(full.equity, np.float64)
-    peak = np.maximum.accumulate(np.concatenate([np.ones((len(eq), 1)), eq], axis=1), axis=1)[:, 1:]
-    expect = {"total_return": eq[:, -1] - 1, "max_drawdown": (1 - eq / peak).max(1),
-              "mean": pnl.mean(1), "std": pnl.std(1, ddof=1),
-              "sharpe": (pnl.mean(1) - cfg.rf_per_period) / pnl.std(1, ddof=1) * np.sqrt(252),
-              "turnover": np.asarray(full.turnover).sum(1), "costs": np.asarray(full.costs).sum(1)}
-    for k, v in expect.items():
-        np.testing.assert_allclose(lean.summary[k], v, rtol=2e-4, atol=2e-6, err_msg=k)
+    arrays = per_world_metrics(full.pnl, full.turnover, full.costs, config=RiskConfig(rf=0.02))
+    assert set(lean.summary) == set(arrays)
+    ref = _numpy_metrics(np.asarray(full.pnl), np.asarray(full.turnover), np.asarray(full.costs),
+                         cfg.rf_per_period)
+    # float32 rounding of ~40 compounded days (eps * 40 ~ 5e-6), amplified by CAGR's exponent 252 / 40;
+    # Calmar is a ratio of two such numbers, so its tolerance propagates their absolute errors
+    def close(got, want, k):
+        if k == "calmar":
+            tol = (5e-6 + np.abs(want) * 5e-6) / ref["max_drawdown"]
+            assert (np.abs(got - want) <= tol).all(), (k, got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=5e-5, atol=5e-6, err_msg=k)
+
+    for k in arrays:
+        close(lean.summary[k], arrays[k], k)
         np.testing.assert_allclose(full.summary[k], lean.summary[k], rtol=1e-6, atol=1e-7, err_msg=k)
+        if k in ref:
+            close(lean.summary[k], ref[k], k)
+
+
+def test_expected_shortfall_counts_ties_like_the_array_form():
+    # flat days (zero pnl) tie with the 95% quantile when fewer than k days lose money
+    scen = make_scenarios(n_worlds=5, horizon=60)
+
+    @dataclasses.dataclass(frozen=True)
+    class Sometimes(StepStrategy):
+        def init(self, n_assets):
+            return ()
+
+        def step(self, state, obs):
+            on = (obs.t % 9 == 0) | (obs.t % 13 == 0)
+            return state, jnp.where(on, 0.3, 0.0) * jnp.ones(obs.log_return.shape)
+
+    res = backtest(Sometimes(), scen)
+    pnl = np.asarray(res.pnl)
+    assert ((pnl == 0).sum(1) > 20).all()
+    arrays = per_world_metrics(res.pnl, res.turnover, res.costs)
+    for k in ("var_95", "es_95", "var_99", "es_99", "hit_rate"):
+        np.testing.assert_allclose(res.summary[k], arrays[k], rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+def test_chunked_run_equals_one_piece(scen):
+    cfg = BacktestConfig(fee_bps=5)
+    whole = backtest(SoftMomentum(), scen, cfg)
+    for size in (1, 4):  # 4 leaves a short last chunk, which is padded
+        part = backtest(SoftMomentum(), scen, cfg, chunk_size=size)
+        np.testing.assert_array_equal(part.equity, whole.equity)
+        for k, v in whole.summary.items():
+            np.testing.assert_array_equal(part.summary[k], v, err_msg=k)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        backtest(SoftMomentum(), scen, cfg, chunk_size=0)
 
 
 def test_grid_is_one_program_equal_to_single_runs(scen, count_compiles):

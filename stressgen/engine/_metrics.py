@@ -1,0 +1,152 @@
+"""Per-world risk metrics as running state of the engine's time loop, so no ``[worlds, time]`` series is kept.
+
+The definitions are those of `stressgen.metrics.risk` (docs/conventions.md), which computes them from
+whole series; tests check that both agree. Why a second, running form: on XLA-CPU the array form's sort
+(for VaR) and cumulative products (for drawdowns) cost about 20x the whole backtest, while the running
+form adds a few vector operations a day.
+
+* mean and variance by Welford's update (float32 sums of squares lose digits on long horizons);
+* drawdown depth and duration from the running peak, which starts at the initial equity 1.0;
+* VaR/ES from the k lowest daily returns, k = ceil((1 - level) T) for the lowest level, kept sorted in a
+  ``[k, worlds]`` buffer (worlds minor, so each insertion step is a contiguous vector operation). ES
+  counts every return equal to the quantile (ties), as the array form does: returns below the k-th lowest
+  are all in the buffer, and ``n_eq`` counts the returns equal to it, inside the buffer or not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..generators._tables import rounded
+from ..metrics.quantile import _CDF_SLACK
+from ..metrics.risk import RiskConfig, level_name, rf_per_period
+
+__all__ = ["Running", "running_init", "running_update", "Tail", "tail_size", "tail_init", "tail_update",
+           "final_state", "finalize"]
+
+
+class Running(NamedTuple):
+    """Scalars per world (the engine vmaps them to ``[params, worlds]``)."""
+
+    mean: jax.Array       # Welford mean of daily pnl
+    m2: jax.Array         # Welford sum of squared deviations
+    down2: jax.Array      # sum of min(pnl - rf_p, 0)^2 (Sortino)
+    under: jax.Array      # current run of days below the peak
+    longest: jax.Array    # longest such run (max drawdown duration)
+    worst: jax.Array      # lowest daily pnl
+    n_pos: jax.Array      # days with pnl > 0
+    n_nonzero: jax.Array  # days with pnl != 0
+
+
+def running_init(shape: tuple[int, ...] = ()) -> Running:
+    z = jnp.zeros(shape, jnp.float32)
+    zi = jnp.zeros(shape, jnp.int32)
+    return Running(z, z, z, zi, zi, z + jnp.inf, zi, zi)
+
+
+def running_update(st: Running, pnl: jax.Array, below_peak: jax.Array, n: jax.Array, rf_p, fence) -> Running:
+    """Day `n` (1-based) with return `pnl`; `below_peak` says whether equity ended the day under its peak.
+    `fence` (a runtime uint32 zero) keeps products out of FMAs, see `generators._tables.rounded`."""
+    d = pnl - st.mean
+    # times 1/n (one scalar for all worlds) rather than / n: a vectorised division may round differently
+    # from a scalar one, and the result must not depend on how many worlds share the loop
+    mean = st.mean + rounded(d * (1.0 / n), fence)
+    under = jnp.where(below_peak, st.under + 1, 0)
+    return Running(mean, st.m2 + rounded(d * (pnl - mean), fence),
+                   st.down2 + rounded(jnp.minimum(pnl - rf_p, 0.0) ** 2, fence), under,
+                   jnp.maximum(st.longest, under), jnp.minimum(st.worst, pnl),
+                   st.n_pos + (pnl > 0), st.n_nonzero + (pnl != 0))
+
+
+class Tail(NamedTuple):
+    buf: jax.Array   # [..., k, worlds] the k lowest returns so far, ascending (+inf until k are seen)
+    n_eq: jax.Array  # [..., worlds] returns seen that equal buf[k - 1]
+
+
+def _k(level: float, horizon: int) -> int:
+    # the slack of quantile._CDF_SLACK, as in metrics.risk._sorted_tail
+    return max(1, math.ceil((1.0 - level) * horizon * (1.0 - _CDF_SLACK)))
+
+
+def tail_size(levels: tuple[float, ...], horizon: int) -> int:
+    """Buffer length: enough for the lowest confidence level (0 when no VaR level is asked)."""
+    return max((_k(v, horizon) for v in levels), default=0)
+
+
+def tail_init(lead: tuple[int, ...], k: int, n_worlds: int) -> Tail:
+    return Tail(jnp.full(lead + (k, n_worlds), jnp.inf, jnp.float32), jnp.zeros(lead + (n_worlds,), jnp.int32))
+
+
+def tail_update(st: Tail, pnl: jax.Array) -> Tail:
+    """Insert ``pnl[..., worlds]`` into every world's sorted buffer."""
+    buf, k = st.buf, st.buf.shape[-2]
+    v = pnl[..., None, :]
+    pos = jnp.sum(buf < v, axis=-2, keepdims=True)
+    j = jnp.arange(k).reshape((k, 1))
+    shifted = jnp.concatenate([buf[..., :1, :], buf[..., :-1, :]], axis=-2)
+    new = jnp.where(j < pos, buf, jnp.where(j == pos, v, shifted))
+    old_top, new_top = buf[..., k - 1, :], new[..., k - 1, :]
+    same = (new_top == old_top) & jnp.isfinite(old_top)
+    recount = jnp.sum(new == new_top[..., None, :], axis=-2).astype(jnp.int32)
+    return Tail(new, jnp.where(same, st.n_eq + (pnl == old_top), recount))
+
+
+def _var_es(buf: np.ndarray, n_top: np.ndarray, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    k = buf.shape[-2]
+    q = buf[..., _k(level, horizon) - 1, :]
+    below = buf < q[..., None, :]
+    # returns equal to q: all inside the buffer unless q is the buffer's top, whose count n_top tracks
+    n_eq = np.where(q < buf[..., k - 1, :], np.sum(buf == q[..., None, :], axis=-2), n_top)
+    total = np.sum(np.where(below, buf, 0.0), axis=-2) + q * n_eq
+    return -q, -total / (np.sum(below, axis=-2) + n_eq)
+
+
+def finalize(state: dict[str, np.ndarray], horizon: int, risk: RiskConfig) -> dict[str, np.ndarray]:
+    """The keys of `stressgen.metrics.per_world_metrics` from the loop's final state (host arrays).
+
+    Done in NumPy float64 on the host: these few operations per world are cheap, and elementwise NumPy
+    rounds the same whatever the number of worlds (XLA's vectorised sqrt and division need not match its
+    scalar ones), so a world's metrics do not depend on the chunk it ran in.
+    """
+    f = {k: np.asarray(v, np.float64) for k, v in state.items()}
+    ppy, n = risk.periods_per_year, float(horizon)
+    rf_p = rf_per_period(risk.rf, ppy)
+    std = np.sqrt(f["m2"] / max(n - 1.0, 1.0))
+    total = f["equity"] - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # IEEE results (inf, NaN) are the documented ones
+        cagr = (1.0 + total) ** (ppy / n) - 1.0
+        excess = f["mean"] - rf_p
+        out = {
+            "total_return": total,
+            "cagr": cagr,
+            "volatility": std * math.sqrt(ppy),
+            "sharpe": excess / std * math.sqrt(ppy),
+            "sortino": excess / np.sqrt(f["down2"] / n) * math.sqrt(ppy),
+            "calmar": cagr / f["mdd"],
+            "max_drawdown": f["mdd"],
+            "max_drawdown_duration": np.asarray(state["longest"], np.int32),
+        }
+        for level in risk.var_levels:
+            var, es = _var_es(f["tail"], f["n_top"], level, horizon)
+            out[f"var_{level_name(level)}"] = var
+            out[f"es_{level_name(level)}"] = es
+        out["worst_day"] = f["worst"]
+        out["hit_rate"] = f["n_pos"] / f["n_nonzero"]
+    out["turnover"] = f["turn"] / n
+    out["turnover_annual"] = out["turnover"] * ppy
+    out["cost_drag"] = f["cost"] * (ppy / n)
+    # float32 like every other engine output; int32 for the duration
+    return {k: v if k == "max_drawdown_duration" else v.astype(np.float32) for k, v in out.items()}
+
+
+def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> dict[str, jax.Array]:
+    """What `finalize` needs, as a flat dict of device arrays (the jitted program's metric output)."""
+    state = {"equity": equity, "mdd": mdd, "turn": turn, "cost": cost, **run._asdict()}
+    if tail is not None:
+        state.update(tail=tail.buf, n_top=tail.n_eq)
+    return state
