@@ -14,18 +14,17 @@ from .quantile import weighted_quantile as weighted_quantile
 from .risk import RiskConfig as RiskConfig
 from .risk import per_world_metrics as per_world_metrics
 from .risk import rf_per_period as rf_per_period
-from .running import RunningStats as RunningStats
 from .stylized import acf as acf
 from .stylized import annualised_volatility as annualised_volatility
 from .stylized import excess_kurtosis as excess_kurtosis
 from .stylized import mean_pairwise_correlation as mean_pairwise_correlation
 
-# The single-metric functions (risk.sharpe_ratio, risk.max_drawdown, ...) and running.init/update/finalize
-# stay in their modules: `init`/`update` are too generic to re-export, and stylized.annualised_volatility
+# The single-metric functions (risk.sharpe_ratio, risk.max_drawdown, ...) stay in their modules:
+# stylized.annualised_volatility
 # (NumPy, log returns) would be confused with risk.volatility (JAX, simple returns).
 __all__ = [
     "acf", "annualised_volatility", "excess_kurtosis", "mean_pairwise_correlation",
-    "RiskConfig", "per_world_metrics", "rf_per_period", "RunningStats",
+    "RiskConfig", "per_world_metrics", "rf_per_period",
     "weighted_quantile", "weighted_mean", "tail_risk", "percentile_rank",
     "AggregateConfig", "aggregate_metrics", "cross_world_stats", "bootstrap", "beat_matrix", "head_to_head",
     "rank_real_history",

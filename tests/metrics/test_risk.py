@@ -1,4 +1,5 @@
-"""Per-world metrics against a slow NumPy loop, against vectorbt where conventions coincide, running form.
+"""Per-world metrics against a slow NumPy loop and against vectorbt where conventions coincide (the
+engine's running form is checked against these in tests/engine/test_engine.py).
 
 The loop below is written from the definitions in docs/conventions.md, one world and one period at a time,
 in float64, and shares no code with stressgen.metrics.
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from stressgen.errors import ConfigError
-from stressgen.metrics import quantile, risk, running
+from stressgen.metrics import quantile, risk
 from stressgen.metrics.risk import RiskConfig, per_world_metrics
 
 PPY = 252
@@ -203,44 +204,3 @@ def test_documented_differences_from_vectorbt(vbt):
     # 3. Annualisation: vectorbt's default year is 365 days: its default Sharpe is sqrt(365/252) times ours.
     default = _frame(r).vbt.returns(freq="D")
     np.testing.assert_allclose(default.sharpe_ratio().values, m["sharpe"] * np.sqrt(365 / 252), **close)
-
-
-# --- running form ----------------------------------------------------------------------------------------
-
-
-def _fold(r, to, c, stats):
-    def step(s, x):
-        return running.update(s, *x), None
-
-    stats, _ = jax.lax.scan(step, stats, (r.T, to.T, c.T))
-    return jax.device_get(jax.jit(running.finalize)(stats))
-
-
-def test_running_stats_equal_the_array_version():
-    r, to, c = sample(seed=3)
-    cfg = RiskConfig(rf=0.04)  # rf != 0 exercises the per-period rate inside the downside sum
-    want = jax.device_get(per_world_metrics(r, to, c, config=cfg))
-    got = _fold(r, to, c, running.init(r.shape[0], r.shape[1], config=cfg))
-    assert set(got) == set(want)
-    # float32 products over 252 periods in a different order agree to ~1e-6 in equity; Calmar divides that
-    # absolute error by the drawdown depth, so it is compared in CAGR units (times the depth)
-    scale = {k: 1.0 for k in want} | {"calmar": want["max_drawdown"]}
-    for k in want:
-        np.testing.assert_allclose(got[k] * scale[k], want[k] * scale[k], rtol=2e-5, atol=1e-6, err_msg=k)
-
-
-def test_running_stats_without_kept_series_and_incomplete_horizon():
-    r, to, c = sample(seed=5)
-    lean = _fold(r, to, c, running.init(16))  # nothing kept: VaR/ES are left out, not guessed
-    assert not any(k.startswith(("var_", "es_")) for k in lean)
-    want = jax.device_get(per_world_metrics(r, to, c))
-    np.testing.assert_allclose(lean["sharpe"], want["sharpe"], rtol=2e-5)
-    short = _fold(r[:, :100], to[:, :100], c[:, :100], running.init(16, 252))
-    assert np.all(np.isnan(short["var_95"])) and np.all(np.isfinite(short["sharpe"]))
-
-
-def test_running_stats_is_a_pytree_with_static_config():
-    s = running.init(3, 10, config=RiskConfig(rf=0.02))
-    leaves, treedef = jax.tree_util.tree_flatten(s)
-    assert all(isinstance(x, jax.Array) for x in leaves)
-    assert jax.tree_util.tree_unflatten(treedef, leaves).config == RiskConfig(rf=0.02)
