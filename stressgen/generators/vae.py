@@ -1,0 +1,410 @@
+"""Temporal conditional VAE of multi-asset return windows, with Student-t innovations.
+
+A window of W days x A assets is encoded together with its past (the C days before it and exponentially
+weighted volatility states of all earlier days; see `_vae_nn`); the decoder generates the window from the
+same past and a latent z drawn from a learned conditional prior p(z | past). Training maximises the ELBO,
+``E_q[log p(x | z, past)] - KL(q(z | x, past) || p(z | past))``, with the shared loop (`_training.train`: early stopping on a held-out
+final stretch of the history, a divergence guard).
+
+Paths of any horizon are chained windows: each window is generated from the *generated* past (the last C
+generated days and the volatility states updated day by day), starting from the real history's end. There
+are no seams and no independently drawn windows glued together.
+
+Tails: innovations are unit-variance Student-t with a learned nu per asset (``likelihood="student-t"``, the
+default) or Gaussian (``"gaussian"``, kept as the reference the fidelity figures compare against; see the
+module's report in bench/bench_neural.py). Sampling pushes standard normals through a per-asset t
+inverse-CDF table (`_tables`), as `jax.random.t` is ~60x slower than normals on CPU.
+
+Bit-exact worlds: world i must be identical whatever chunk it is drawn in, but XLA:CPU's matrix products
+round a row differently depending on the number of rows and the row's position. The sampler therefore
+always runs blocks of `sample_block` worlds aligned to global world indices (block b holds worlds
+``b * block .. (b + 1) * block - 1``), one block at a time, and keeps the requested worlds: world i is
+always row ``i % block`` of the same-shaped computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx, struct
+
+from .. import rng
+from ..errors import ConfigError, InsufficientHistoryError, ModelFileError, ZeroVarianceError
+from ..types import MarketData, Scenarios
+from . import _tables as tb
+from . import _vae_nn as nn
+from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
+                    digest, export_context, history_context, restore_context, take_arrays)
+from ._training import TrainConfig, TrainHistory, train
+
+__all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "LIKELIHOODS", "prepare"]
+
+LIKELIHOODS = ("student-t", "gaussian")
+_VAL_KEY, _INIT_KEY, _TRAIN_KEY = 0, 1, 2
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"vae.{name} must be a positive integer, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VaeConfig:
+    """Options of the temporal VAE. `VaeConfig.preset("tiny" | "default" | "gpu")` gives named sizes.
+
+    Attributes:
+        window: days per generated window (W).
+        context: past days the conditioner sees directly (C); older days enter through the volatility states.
+        latent: dimension of z per window.
+        hidden: width of every hidden layer.
+        half_lives: half-lives (days) of the exponentially weighted volatility states.
+        likelihood: ``"student-t"`` (learned nu per asset) or ``"gaussian"``.
+        nu_init: initial Student-t degrees of freedom.
+        beta: weight of the KL term (1 is the ELBO).
+        val_fraction: final share of the history held out for the validation score (early stopping).
+        sample_block: worlds per sampling block (see the module doc; larger is faster for big draws).
+        history_days: how many of the last real periods the worlds carry as their `history` prefix.
+        train: the training loop's options.
+    """
+
+    window: int = 8
+    context: int = 10
+    latent: int = 8
+    hidden: int = 128
+    half_lives: tuple[int, ...] = (5, 21, 63, 250)
+    likelihood: str = "student-t"
+    nu_init: float = 6.0
+    beta: float = 1.0
+    val_fraction: float = 0.15
+    sample_block: int = 128
+    history_days: int = 504
+    train: TrainConfig = TrainConfig(steps=3000, batch_size=256, learning_rate=1e-3, eval_every=100,
+                                     patience=5, steps_per_call=20)
+
+    def __post_init__(self) -> None:
+        for name in ("window", "context", "latent", "hidden", "sample_block"):
+            _positive_int(name, getattr(self, name))
+        if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
+            raise ConfigError(f"vae.history_days must be an integer >= 0, got {self.history_days!r}")
+        if not (isinstance(self.half_lives, tuple) and self.half_lives
+                and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.half_lives)):
+            raise ConfigError(f"vae.half_lives must be a non-empty tuple of positive integers, got {self.half_lives!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"vae.likelihood must be one of {', '.join(LIKELIHOODS)}; got {self.likelihood!r}")
+        for name, lo in (("nu_init", 2.0), ("beta", 0.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
+                raise ConfigError(f"vae.{name} must be a finite number > {lo:g}, got {value!r}")
+        v = self.val_fraction
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 0.5:
+            raise ConfigError(f"vae.val_fraction must be a number in (0, 0.5), got {v!r}")
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"vae.train must be a TrainConfig, got {type(self.train).__name__}")
+
+    @classmethod
+    def preset(cls, name: str) -> VaeConfig:
+        """Named sizes: ``"tiny"`` (tests: seconds), ``"default"`` (2-core CPU: about a minute on the bundled
+        20 assets), ``"gpu"`` (a wider, longer-context model trained for longer on larger batches)."""
+        if name == "default":
+            return cls()
+        if name == "tiny":
+            return cls(window=4, context=8, latent=4, hidden=32, half_lives=(5, 21), sample_block=16,
+                       train=TrainConfig(steps=40, batch_size=32, eval_every=20, steps_per_call=20, patience=2,
+                                         progress=False))
+        if name == "gpu":
+            return cls(window=16, context=60, latent=48, hidden=1024, half_lives=(2, 5, 10, 21, 63, 126, 250),
+                       sample_block=2048,
+                       train=TrainConfig(steps=30000, batch_size=1024, learning_rate=5e-4, eval_every=500,
+                                         patience=8, steps_per_call=100))
+        raise ConfigError(f"vae preset {name!r} does not exist; valid presets: tiny, default, gpu")
+
+
+@struct.dataclass
+class VaeFitted:
+    """A trained VAE. `state` holds the network's parameters; `graphdef` (static) rebuilds the modules.
+
+    Attributes:
+        state: `nnx.State` of the network (a pytree of arrays).
+        scale: ``[assets]`` standard deviation of each asset's fit-sample returns (the standardization).
+        ctx0: ``[C, assets]`` the last C standardized real returns: the first window's past.
+        v0: ``[H, assets]`` the volatility states after the whole real history.
+        t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
+        context: the real history the worlds continue.
+        graphdef, config, digest, history: static metadata (`history` is the training record).
+    """
+
+    state: Any
+    scale: jax.Array
+    ctx0: jax.Array
+    v0: jax.Array
+    t_table: jax.Array
+    t_grid: jax.Array
+    context: HistoryContext
+    graphdef: Any = struct.field(pytree_node=False)
+    config: VaeConfig = struct.field(pytree_node=False)
+    digest: str = struct.field(pytree_node=False)
+    history: TrainHistory = struct.field(pytree_node=False)
+
+    def net(self) -> nn.VaeNet:
+        return nnx.merge(self.graphdef, self.state)
+
+    @property
+    def nu(self) -> np.ndarray:
+        """Fitted Student-t degrees of freedom per asset (inf for the Gaussian likelihood)."""
+        if self.config.likelihood == "gaussian":
+            return np.full(self.scale.shape, np.inf)
+        return np.asarray(self.net().nu())
+
+
+def _build_net(config: VaeConfig, n_assets: int, key: jax.Array) -> nn.VaeNet:
+    vol_index = int(np.argmin(np.abs(np.asarray(config.half_lives) - nn.VOL_HALF_LIFE)))
+    return nn.VaeNet(n_assets=n_assets, window=config.window, context=config.context,
+                     n_states=len(config.half_lives), latent=config.latent, hidden=config.hidden,
+                     vol_index=vol_index, nu_init=config.nu_init, rngs=nnx.Rngs(params=key))
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+@struct.dataclass
+class Prepared:
+    """Standardized returns and the features of every day, ready for windows (see `prepare`)."""
+
+    x: jax.Array  # [T, A] standardized returns
+    log_v: jax.Array  # [T + 1, H, A] features of the state before each day
+    v_last: jax.Array  # [H, A] the state after the last day
+
+
+def prepare(returns: np.ndarray, scale: np.ndarray, config: VaeConfig) -> Prepared:
+    """Standardize ``returns [T, A]`` by `scale` and compute the volatility states of every day."""
+    x = np.asarray(returns, dtype=np.float64) / scale
+    v = nn.ewma_states(x, nn.ewma_decays(config.half_lives))
+    return Prepared(x=jnp.asarray(x, jnp.float32), log_v=nn.log_vol_features(jnp.asarray(v, jnp.float32)),
+                    v_last=jnp.asarray(v[-1], jnp.float32))
+
+
+def gather_windows(data: Prepared, starts: jax.Array, window: int, context: int):
+    """``(window [B, W, A], ctx [B, C, A], log_v [B, H, A])`` of the windows starting at `starts` (>= C)."""
+    win = data.x[starts[:, None] + jnp.arange(window)]
+    ctx = data.x[starts[:, None] - context + jnp.arange(context)]
+    return win, ctx, data.log_v[starts]
+
+
+def window_loss(net: nn.VaeNet, data: Prepared, starts: jax.Array, key: jax.Array, config: VaeConfig,
+                n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
+    """Per-window NLL and KL (nats) of the windows starting at `starts`."""
+    win, ctx, log_v = gather_windows(data, starts, config.window, config.context)
+    return nn.elbo_terms(net, win, ctx, log_v, key, student_t=config.likelihood == "student-t",
+                         n_samples=n_samples)
+
+
+def _train_step(carry, key, *, graphdef, opt, data, starts, config):
+    state, opt_state = carry
+    k_batch, k_elbo = jax.random.split(key)
+    batch = starts[jax.random.randint(k_batch, (config.train.batch_size,), 0, starts.shape[0])]
+    per_element = config.window * data.x.shape[1]
+
+    def loss_fn(s):
+        nll, kl = window_loss(nnx.merge(graphdef, s), data, batch, k_elbo, config)
+        nll, kl = jnp.mean(nll) / per_element, jnp.mean(kl) / per_element
+        return nll + config.beta * kl, (nll, kl)
+
+    (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state)
+    updates, opt_state = opt.update(grads, opt_state, state)
+    return (optax.apply_updates(state, updates), opt_state), {"loss": loss, "nll": nll, "kl": kl}
+
+
+@partial(jax.jit, static_argnames=("graphdef", "config"))
+def _val_score(state, data, starts, key, *, graphdef, config):
+    nll, kl = window_loss(nnx.merge(graphdef, state), data, starts, key, config)
+    return (jnp.mean(nll) + jnp.mean(kl)) / (config.window * data.x.shape[1])  # the ELBO, not the beta-loss
+
+
+# -------------------------------------------------------------------------------------------- sampling
+
+@partial(jax.jit, static_argnames=("graphdef", "horizon", "block", "student_t"))
+def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, block_index: jax.Array, *,
+                    horizon: int, block: int, student_t: bool) -> jax.Array:
+    """Log returns ``[block, horizon, assets]`` (float32) of worlds ``block_index * block + (0 .. block-1)``.
+
+    One program per (horizon, block): every block of every draw runs the very same computation.
+    """
+    net = nnx.merge(graphdef, state)
+    w, (c, a) = net.window, p["ctx0"].shape
+    latent = net.dec1.in_features - net.cond2.out_features
+    keys = rng.world_keys(key, block_index * block, block)
+    n_win = -(-horizon // w)
+
+    def one_window(carry, j):
+        ctx, v = carry
+        # one normal vector per world and window, split into z and the innovations (one threefry call site:
+        # separate draws multiplied the compile time)
+        draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, j), (latent + w * a,), jnp.float32))(keys)
+        z, n = draw[:, :latent], draw[:, latent:].reshape(block, w, a)
+        log_v = nn.log_vol_features(v)
+        h = net.condition(ctx, log_v)
+        loc, log_scale = net.decode(net.sample_latent(h, z), h, log_v)
+        e = tb.interp(p["t_table"], p["t_grid"], n, p["fence"]) if student_t else n
+        x = loc + jnp.exp(log_scale) * e
+        ctx = jnp.concatenate([ctx, x], axis=1)[:, -c:]
+        return (ctx, nn.update_state(v, x, p["decays"])), x
+
+    init = (jnp.broadcast_to(p["ctx0"], (block, c, a)), jnp.broadcast_to(p["v0"], (block, *p["v0"].shape)))
+    _, xs = jax.lax.scan(one_window, init, jnp.arange(n_win, dtype=jnp.uint32))  # [n_win, block, W, A]
+    return xs.transpose(1, 0, 2, 3).reshape(block, n_win * w, a)[:, :horizon] * p["scale"]
+
+
+@partial(jax.jit, static_argnames=("n_worlds",))
+def _assemble(blocks: list[jax.Array], offset: jax.Array, *, n_worlds: int) -> jax.Array:
+    return jax.lax.dynamic_slice_in_dim(jnp.concatenate(blocks), offset, n_worlds, axis=0)
+
+
+def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_world: int, *, n_worlds: int,
+              horizon: int, block: int, student_t: bool) -> jax.Array:
+    """Log returns ``[worlds, horizon, assets]``: the aligned blocks that hold the worlds, then a slice.
+
+    Always ``ceil(n_worlds / block) + 1`` blocks (enough for any offset of `first_world` in a block), so the
+    assembling program depends on `n_worlds` only and a new chunk offset never recompiles anything.
+    """
+    b0 = first_world // block
+    n_blocks = -(-n_worlds // block) + 1
+    blocks = [_simulate_block(graphdef, state, p, key, jnp.uint32(b0 + i), horizon=horizon, block=block,
+                              student_t=student_t) for i in range(n_blocks)]
+    return _assemble(blocks, jnp.int32(first_world - b0 * block), n_worlds=n_worlds)
+
+
+def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
+    return {"ctx0": fitted.ctx0, "v0": fitted.v0, "scale": fitted.scale, "t_table": fitted.t_table,
+            "t_grid": fitted.t_grid, "decays": jnp.asarray(nn.ewma_decays(fitted.config.half_lives)),
+            "fence": np.uint32(0)}
+
+
+def _state_arrays(state: Any) -> dict[str, np.ndarray]:
+    """The network's parameters as named host arrays (``net/<module>/<leaf>``)."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(state)
+    return {"net/" + "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): np.asarray(leaf)
+            for path, leaf in leaves}
+
+
+def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_grid) -> str:
+    named = _state_arrays(state)
+    return digest(config, scale, ctx0, v0, t_table, t_grid, *(named[k] for k in sorted(named)))
+
+
+def _t_table(nu: np.ndarray | None, n_assets: int) -> tuple[jax.Array, jax.Array]:
+    if nu is None:  # the Gaussian likelihood reads no table; a constant one keeps the pytree's shape simple
+        table, grid = tb.constant_table(0.0)
+        return jnp.asarray(np.broadcast_to(table, (n_assets, *table.shape))), jnp.asarray(grid)
+    table, grid = tb.gaussian_margin_table(np.asarray(nu, dtype=np.float64))
+    return jnp.asarray(table), jnp.asarray(grid)
+
+
+class TemporalVae(AbstractGenerator):
+    """Temporal conditional VAE with Student-t innovations, sampled by chaining windows (final)."""
+
+    name: ClassVar[str] = "vae"
+    config_type: ClassVar[type] = VaeConfig
+
+    def fit(self, market: MarketData, *, key: jax.Array, config: VaeConfig | None = None) -> VaeFitted:
+        config = self._config(config)
+        r = market.log_returns
+        n, w, c = r.shape[0], config.window, config.context
+        cut = int(round(n * (1.0 - config.val_fraction)))
+        train_starts = np.arange(c, cut - w + 1)
+        val_starts = np.arange(max(cut, c), n - w + 1, w)
+        if train_starts.size < 4 * w or val_starts.size < 2:
+            need = int(np.ceil((c + 5 * w) / (1.0 - config.val_fraction)))
+            raise InsufficientHistoryError(
+                f"the VAE needs more history: {n} returns give {train_starts.size} training windows and "
+                f"{val_starts.size} validation windows", path=market.source,
+                expected=f"at least about {need} returns for window={w}, context={c}")
+        scale = r[:cut].std(axis=0)
+        if (scale <= 0).any():
+            bad = market.assets[int(np.argmin(scale))]
+            raise ZeroVarianceError("returns have zero variance over the fit sample", path=market.source,
+                                    column=bad, expected="assets whose prices move")
+        data = prepare(r, scale, config)
+        net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
+        graphdef, state = nnx.split(net)
+        opt = optax.chain(optax.clip_by_global_norm(config.train.max_grad_norm),
+                          optax.adam(config.train.learning_rate))
+        step = partial(_train_step, graphdef=graphdef, opt=opt, data=data, starts=jnp.asarray(train_starts),
+                       config=config)
+        val_key, val_starts = jax.random.fold_in(key, _VAL_KEY), jnp.asarray(val_starts)
+
+        def validate(carry):
+            return float(_val_score(carry[0], data, val_starts, val_key, graphdef=graphdef, config=config))
+
+        (state, _), history = train((state, opt.init(state)), step, validate,
+                                    key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
+        net = nnx.merge(graphdef, state)
+        nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
+        t_table, t_grid = _t_table(nu, market.n_assets)
+        scale32 = jnp.asarray(scale, jnp.float32)
+        ctx0, v0 = data.x[-c:], data.v_last
+        return VaeFitted(state=state, scale=scale32, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
+                         context=history_context(market, config.history_days), graphdef=graphdef, config=config,
+                         digest=_fitted_digest(config, state, scale32, ctx0, v0, t_table, t_grid), history=history)
+
+    def sample(self, fitted: VaeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
+               condition: object = None, first_world: int = 0) -> Scenarios:
+        self._no_condition(condition)
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
+        log_returns = _simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, int(first_world),
+                                n_worlds=int(n_worlds), horizon=int(horizon), block=fitted.config.sample_block,
+                                student_t=fitted.config.likelihood == "student-t")
+        return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+
+    # --- persistence: config + context + training record as JSON, parameters as named arrays ------------
+
+    _ARRAYS = ("scale", "ctx0", "v0", "t_table", "t_grid")
+
+    def export_fitted(self, fitted: VaeFitted) -> tuple[dict, dict[str, np.ndarray]]:
+        context_meta, arrays = export_context(fitted.context)
+        h = fitted.history
+        meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
+                "train": {"best_step": h.best_step, "stop_reason": h.stop_reason, "restored": h.restored,
+                          "seconds": h.seconds, "message": h.message,
+                          "val_step": h.val_step.tolist(), "val_score": h.val_score.tolist()}}
+        arrays.update({name: np.asarray(getattr(fitted, name)) for name in self._ARRAYS})
+        arrays.update(_state_arrays(fitted.state))
+        arrays.update({"train.step": h.step, "train.loss": h.loss})
+        return meta, arrays
+
+    def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> VaeFitted:
+        config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
+        context = restore_context(meta.get("context", {}), arrays)
+        graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+        names = list(_state_arrays(template))
+        values = take_arrays(arrays, names)
+        for name, value, (_, leaf) in zip(names, values, leaves, strict=True):
+            if value.shape != leaf.shape or value.dtype != leaf.dtype:
+                raise ModelFileError(f"array {name!r} is {value.dtype}{list(value.shape)}", expected=(
+                    f"{leaf.dtype}{list(leaf.shape)} for the network built from the stored config"))
+        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
+        scale, ctx0, v0, t_table, t_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
+        train_meta = meta.get("train", {})
+        try:
+            history = TrainHistory(
+                step=np.asarray(arrays.get("train.step", np.zeros(0, np.int64))),
+                loss=np.asarray(arrays.get("train.loss", np.zeros(0))), metrics={},
+                val_step=np.asarray(train_meta["val_step"], np.int64),
+                val_score=np.asarray(train_meta["val_score"], np.float64),
+                best_step=int(train_meta["best_step"]), stop_reason=str(train_meta["stop_reason"]),
+                restored=bool(train_meta["restored"]), seconds=float(train_meta["seconds"]),
+                message=str(train_meta["message"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"model meta has no valid training record ({exc!r})",
+                                 expected="the meta written by TemporalVae.export_fitted") from exc
+        actual = _fitted_digest(config, state, scale, ctx0, v0, t_table, t_grid)
+        if meta.get("digest") != actual:
+            raise ModelFileError(f"fit digest {meta.get('digest')!r} does not match the stored config and arrays "
+                                 f"({actual!r})", expected="arrays and model.json saved together")
+        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
+                         context=context, graphdef=graphdef, config=config, digest=actual, history=history)

@@ -1,0 +1,28 @@
+"""Scenario fidelity scorecard: are a generator's worlds plausible, out of sample, against two floors?
+
+    >>> from stressgen.metrics import fidelity
+    >>> card = fidelity.evaluate(market, {"garch": (generators.get("garch"), None)},
+    ...                          fidelity.EvaluateConfig(split_at="2016-02-29"), key=rng.root(0))
+    >>> fidelity.check(card.table)          # threshold failures, as sentences
+    >>> fidelity.write_scorecard(card, "out/")
+
+Definitions of every metric, the protocol and the thresholds: docs/fidelity.md.
+"""
+
+from .io import write_scorecard as write_scorecard
+from .protocol import KNOWN_DGP as KNOWN_DGP
+from .protocol import REAL_VS_REAL as REAL_VS_REAL
+from .protocol import EvaluateConfig as EvaluateConfig
+from .protocol import Scorecard as Scorecard
+from .protocol import evaluate as evaluate
+from .score import ScoreConfig as ScoreConfig
+from .score import metric_names as metric_names
+from .score import score as score
+from .quick import quick_scorecard as quick_scorecard
+from .thresholds import THRESHOLDS as THRESHOLDS
+from .thresholds import Threshold as Threshold
+from .thresholds import check as check
+
+__all__ = ["EvaluateConfig", "ScoreConfig", "Scorecard", "evaluate", "score", "metric_names",
+           "REAL_VS_REAL", "KNOWN_DGP",
+           "quick_scorecard", "write_scorecard", "check", "THRESHOLDS", "Threshold"]

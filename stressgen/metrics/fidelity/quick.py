@@ -1,0 +1,74 @@
+"""`quick_scorecard`: the fidelity summary of one stress run, without refitting (in-sample).
+
+The real side is the history the run's generator was fitted on; the synthetic side is (at most
+`max_paths` of) the run's worlds. Because the generator saw this history, every number is in-sample and
+optimistic: the table says so (``meta["in_sample"]``), and the out-of-sample protocol (`evaluate`) is the
+one to trust. The copy rate needs held-out data and is NaN here. Strategies warm up on the first
+``min(len(worlds' history), half the history)`` real days, which are then left out of the real side.
+
+ACF and leverage curves depend on the length of the series they are estimated on (demeaning over a year
+removes slow volatility swings that thirty years keep), so the real curves here are averaged over
+non-overlapping real windows as long as the worlds.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ...types import MarketData, Scenarios
+from . import temporal
+from .protocol import Scorecard, summarise
+from .score import ScoreConfig, metric_names, plot_data, score
+from .thresholds import check
+
+__all__ = ["quick_scorecard"]
+
+
+def _windowed(real: np.ndarray, length: int) -> np.ndarray:
+    n = real.shape[0] // length
+    return real[real.shape[0] - n * length:].reshape(n, length, real.shape[1])
+
+
+def quick_scorecard(market: MarketData, scenarios: Scenarios, *, key: jax.Array,
+                    config: ScoreConfig = ScoreConfig(), max_paths: int = 1000) -> Scorecard:
+    """In-sample scorecard of `scenarios` against `market` (the history the generator was fitted on).
+
+    Returns a `Scorecard` with one generator (the worlds' generator name), no floors and one replicate;
+    ``meta["failures"]`` lists the thresholds it fails (`check`).
+    """
+    real = market.log_returns
+    scen = scenarios if scenarios.n_worlds <= max_paths else scenarios.replace(
+        log_returns=scenarios.log_returns[:max_paths],
+        weights=None if scenarios.weights is None else scenarios.weights[:max_paths])
+    syn = np.asarray(scen.log_returns)
+    horizon = syn.shape[1]
+    families = metric_names(config)
+    warm = min(scen.history.shape[0], real.shape[0] // 2)
+    values, per = score(real[warm:], syn, train=real, history=real[:warm], assets=market.assets, config=config,
+                        key=key, freq=market.freq, memorisation_check=False, syn_scenarios=scen)
+    if real.shape[0] >= 2 * horizon:  # real curves from windows as long as the worlds (module doc)
+        windows = _windowed(real, horizon)
+        lags = max(1, min(config.acf_lags, horizon // 3))
+        for f in ("r", "abs", "sq"):
+            a = np.nanmean(temporal.acf_fft(temporal.TRANSFORMS[f](np.moveaxis(windows, -1, -2)), lags), axis=0)
+            b = temporal.acf_curves(real, syn, f, lags)[1]
+            values[f"acf_{f}"] = float(np.nanmean(np.sqrt(np.sum((b - a) ** 2, axis=-1))))
+        k = max(1, min(config.leverage_lags, horizon // 3))
+        a = np.nanmean(temporal.leverage_curve(np.moveaxis(windows, -1, -2), k), axis=0)
+        b = temporal.leverage_curves(real, syn, k)[1]
+        values["leverage"] = float(np.nanmean(np.sqrt(np.sum((b - a) ** 2, axis=-1))))
+    name = scenarios.provenance.generator
+    raw = pd.DataFrame([dict(generator=name, kind="generator", replicate=0, metric=m, value=values.get(m, np.nan))
+                        for m in families])
+    table = summarise(raw, families, 0.9)
+    meta = dict(source=market.source, assets=list(market.assets), freq=market.freq,
+                train=[str(market.dates[0].date()), str(market.dates[-1].date())], test=None,
+                n_train=int(real.shape[0]), n_test=0, n_paths=int(syn.shape[0]), n_seeds=1, interval=0.9,
+                in_sample=True, generators=[name], failures=check(table),
+                metrics={m: {"family": f, "definition": d} for m, (f, d) in families.items()})
+    strategies = pd.DataFrame([dict(generator=name, replicate=0, strategy=s, value=v) for s, v in per.items()],
+                              columns=["generator", "replicate", "strategy", "value"])
+    return Scorecard(table=table, raw=raw, strategies=strategies, plots={name: plot_data(real, syn, config)},
+                     meta=meta)

@@ -1,0 +1,78 @@
+"""Dependence in time: ACF scores of r, |r| and r^2, and the leverage score corr(r_t, r^2_{t+k}).
+
+Each path's statistic is computed on that path alone (demeaned per path) and averaged over paths, so a
+synthetic curve is the expected curve of one series as long as the real one; the score is the L2 norm over
+lags of its difference to the real curve (QuantGAN's definition). One value per asset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["TRANSFORMS", "acf_fft", "acf_curves", "acf_score", "leverage_curve", "leverage_curves",
+           "leverage_score"]
+
+TRANSFORMS = {"r": lambda x: x, "abs": np.abs, "sq": np.square}
+
+
+def acf_fft(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample ACF at lags 1..max_lag of every series ``x[..., time]``: ``[..., max_lag]``.
+
+    The standard estimator (autocovariance over n, not n - k, divided by the lag-0 value, the series' own
+    mean removed), as `stressgen.metrics.acf`, via FFT so that 500 paths x 250 lags stay cheap.
+    A constant series has no ACF (NaN).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    d = x - x.mean(axis=-1, keepdims=True)
+    size = 1 << int(np.ceil(np.log2(2 * n - 1)))
+    f = np.fft.rfft(d, n=size, axis=-1)
+    acov = np.fft.irfft(f * np.conj(f), n=size, axis=-1)[..., : max_lag + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return acov[..., 1:] / acov[..., :1]
+
+
+def _time_last(real: np.ndarray, syn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(real, np.float64).T, np.moveaxis(np.asarray(syn, np.float64), -1, -2)
+
+
+def acf_curves(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """``([assets, lags], [assets, lags])``: the real ACF of f(r) and the synthetic one averaged over paths."""
+    f = TRANSFORMS[transform]
+    r, s = _time_last(real, syn)
+    return acf_fft(f(r), max_lag), np.nanmean(acf_fft(f(s), max_lag), axis=0)
+
+
+def acf_score(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int) -> np.ndarray:
+    """``[assets]`` ``|| mean_paths acf(f(syn)) - acf(f(real)) ||_2`` over lags 1..max_lag."""
+    a, b = acf_curves(real, syn, transform, max_lag)
+    return np.sqrt(np.sum((b - a) ** 2, axis=-1))
+
+
+def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """``L(k) = corr(r_t, r^2_{t+k})``, k = 1..max_lag, of every series ``x[..., time]``: ``[..., max_lag]``.
+
+    Pearson correlation of the pairs (r_t, r^2_{t+k}) for t = 0..n-k-1, each side demeaned over those pairs.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    out = []
+    for k in range(1, max_lag + 1):
+        a, b = x[..., : n - k], x[..., k:] ** 2
+        a = a - a.mean(axis=-1, keepdims=True)
+        b = b - b.mean(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.sum(a * b, axis=-1) / np.sqrt(np.sum(a * a, axis=-1) * np.sum(b * b, axis=-1)))
+    return np.stack(out, axis=-1)
+
+
+def leverage_curves(real: np.ndarray, syn: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """``([assets, lags], [assets, lags])``: real leverage curve and the synthetic one averaged over paths."""
+    r, s = _time_last(real, syn)
+    return leverage_curve(r, max_lag), np.nanmean(leverage_curve(s, max_lag), axis=0)
+
+
+def leverage_score(real: np.ndarray, syn: np.ndarray, max_lag: int) -> np.ndarray:
+    """``[assets]`` L2 norm over k = 1..max_lag of the synthetic minus the real leverage curve."""
+    a, b = leverage_curves(real, syn, max_lag)
+    return np.sqrt(np.sum((b - a) ** 2, axis=-1))
