@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m stressgen.demo
+	$(VENV)/bin/stressgen run scenarios/quickstart.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -232,3 +232,18 @@ class LookAheadError(StrategyError):
 
 class PluginLoadError(StressgenError, ImportError):
     """A strategy reference (`file.py:Class`, `module:attr`, built-in or entry-point name) could not be loaded."""
+
+
+# --- Model files and persistence (stressgen.persist) ---------------------------------------------------------
+__all__ += ["ModelFileError", "UnsavableGeneratorError"]
+
+
+class ModelFileError(DataError):
+    """A saved model directory cannot be loaded: missing, foreign, corrupt, truncated or mismatched files.
+
+    Loading never executes code, so a file that is not our JSON + safetensors format is refused as such.
+    """
+
+
+class UnsavableGeneratorError(StressgenError, TypeError):
+    """The generator family does not implement `export_fitted`/`restore_fitted`, so it cannot be saved."""

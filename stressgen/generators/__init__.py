@@ -6,12 +6,17 @@ from ._base import iter_chunks as iter_chunks
 from ._registry import BUILTIN as BUILTIN
 from ._registry import available as available
 from ._registry import get as get
+from .anomalies import anomaly_scores as anomaly_scores
+from .anomalies import encode as encode
 from .bootstrap import BootstrapConfig as BootstrapConfig
 from .bootstrap import StationaryBootstrap as StationaryBootstrap
 from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
+from .vae import TemporalVae as TemporalVae
+from .vae import VaeConfig as VaeConfig
 
 __all__ = [
     "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
-    "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch",
+    "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "TemporalVae", "VaeConfig",
+    "anomaly_scores", "encode",
 ]

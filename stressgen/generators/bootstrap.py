@@ -27,7 +27,8 @@ from flax import struct
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError
 from ..types import MarketData, Scenarios
-from ._base import AbstractGenerator, HistoryContext, check_sizes, digest, history_context
+from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
+                    digest, export_context, history_context, restore_context, take_arrays)
 
 __all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length"]
 
@@ -128,3 +129,15 @@ class StationaryBootstrap(AbstractGenerator):
         log_returns = _sample(fitted.returns, fitted.mean_block, key, jnp.uint32(first_world),
                               n_worlds=n_worlds, horizon=horizon)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+
+    def export_fitted(self, fitted: BootstrapFitted) -> tuple[dict, dict[str, np.ndarray]]:
+        context_meta, arrays = export_context(fitted.context)
+        meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest}
+        return meta, {**arrays, "returns": np.asarray(fitted.returns), "mean_block": np.asarray(fitted.mean_block)}
+
+    def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> BootstrapFitted:
+        config = config_from_dict(BootstrapConfig, meta.get("config", {}), where="config")
+        returns, block = (jnp.asarray(a) for a in take_arrays(arrays, ("returns", "mean_block")))
+        return BootstrapFitted(returns=returns, mean_block=block, config=config,
+                               context=restore_context(meta.get("context", {}), arrays),
+                               digest=check_digest(meta.get("digest"), config, returns, block))

@@ -45,7 +45,8 @@ from ..errors import ConfigError
 from ..types import MarketData, Scenarios
 from . import _garch_fit as gf
 from . import _tables as tb
-from ._base import AbstractGenerator, HistoryContext, check_sizes, digest, history_context
+from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
+                    digest, export_context, history_context, restore_context, take_arrays)
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
 
@@ -252,6 +253,9 @@ def _draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.
     return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence)
 
 
+# Every array of GarchFitted, in the order `_build` digests them (persistence checks the digest on load).
+_ARRAY_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "sigma2_next", "resid", "copula_chol", "copula_nu",
+                 "margin_table", "margin_grid", "mix_table", "mix_grid")
 _SIM_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "sigma2_next", "resid", "copula_chol", "margin_table",
                "margin_grid", "mix_table", "mix_grid")
 
@@ -320,3 +324,14 @@ class GjrGarch(AbstractGenerator):
                                 burn=None if config.start == "conditional" else config.burn,
                                 kind=config.innovations)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+
+    def export_fitted(self, fitted: GarchFitted) -> tuple[dict, dict[str, np.ndarray]]:
+        context_meta, arrays = export_context(fitted.context)
+        meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest}
+        return meta, {**arrays, **{name: np.asarray(getattr(fitted, name)) for name in _ARRAY_FIELDS}}
+
+    def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> GarchFitted:
+        config = config_from_dict(GarchConfig, meta.get("config", {}), where="config")
+        values = dict(zip(_ARRAY_FIELDS, (jnp.asarray(a) for a in take_arrays(arrays, _ARRAY_FIELDS)), strict=True))
+        return GarchFitted(**values, context=restore_context(meta.get("context", {}), arrays), config=config,
+                           digest=check_digest(meta.get("digest"), config, *values.values()))

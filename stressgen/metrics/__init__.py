@@ -7,6 +7,7 @@ from .aggregate import bootstrap as bootstrap
 from .aggregate import cross_world_stats as cross_world_stats
 from .aggregate import head_to_head as head_to_head
 from .aggregate import rank_real_history as rank_real_history
+from .diversity import diversity as diversity
 from .quantile import percentile_rank as percentile_rank
 from .quantile import tail_risk as tail_risk
 from .quantile import weighted_mean as weighted_mean
@@ -23,6 +24,7 @@ from .stylized import mean_pairwise_correlation as mean_pairwise_correlation
 # stylized.annualised_volatility
 # (NumPy, log returns) would be confused with risk.volatility (JAX, simple returns).
 __all__ = [
+    "diversity",
     "acf", "annualised_volatility", "excess_kurtosis", "mean_pairwise_correlation",
     "RiskConfig", "per_world_metrics", "rf_per_period",
     "weighted_quantile", "weighted_mean", "tail_risk", "percentile_rank",

@@ -1,0 +1,205 @@
+"""The ``stressgen`` command: parse, load the spec, call the library, write outputs. No computation here.
+
+    stressgen run SPEC [--seed N] [--worlds N] [--out DIR]     fit, sample, backtest, write the report
+    stressgen fit SPEC -o MODEL_DIR                            fit the spec's generator and save it
+    stressgen sample SPEC -o WORLDS.safetensors                draw the spec's worlds into a file
+    stressgen list generators|strategies|datasets
+    stressgen report RESULTS_DIR                               re-render a results directory
+
+Any error exits non-zero with one line on stderr (exit 1 for a problem with the input, 3 for an internal
+error); ``--debug`` prints the traceback instead. Progress bars go to stderr, so stdout carries only results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="stressgen", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="Distributions of strategy P&L and risk over thousands of synthetic market histories.")
+
+EXIT_INPUT, EXIT_INTERNAL = 1, 3
+_STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds", "strategies": "strategies (chunk)",
+           "real": "real history", "worst": "worst worlds", "aggregate": "aggregating",
+           "fidelity": "fidelity scorecard"}
+
+SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml", show_default=False)]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Override [simulation].seed.", show_default=False)]
+Worlds = Annotated[int | None, typer.Option("--worlds", help="Override [simulation].worlds.", show_default=False)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def _errors(debug: bool) -> Iterator[None]:
+    """One line on stderr and a non-zero exit for any error; the traceback only with --debug."""
+    from .errors import StressgenError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("stressgen: interrupted\n")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: every error becomes one line
+        user = isinstance(exc, StressgenError | OSError)
+        if debug:
+            sys.stderr.write(traceback.format_exc())
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not user:
+            message = f"internal error: {type(exc).__name__}: {message}" + ("" if debug else " (rerun with --debug)")
+        sys.stderr.write(f"stressgen: error: {message}\n")
+        raise typer.Exit(EXIT_INPUT if user else EXIT_INTERNAL) from None
+
+
+@contextlib.contextmanager
+def _bars(quiet: bool) -> Iterator:
+    """A `pipeline.Progress` callback drawing one rich bar per stage (on stderr)."""
+    if quiet:
+        yield None
+        return
+    progress = Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=_stderr(), transient=False)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=max(total, 1))
+        progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+    with progress:
+        yield update
+
+
+def _load(spec: Path, *, seed: int | None = None, worlds: int | None = None, out: Path | None = None):
+    from .spec import load_spec
+
+    return load_spec(spec).with_overrides(seed=seed, worlds=worlds, out=out)
+
+
+@app.command()
+def run(spec: SpecArg,
+        seed: Seed = None, worlds: Worlds = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Override [report].out (results directory).",
+                                                 show_default=False)] = None,
+        quiet: Quiet = False, debug: Debug = False) -> None:
+    """Fit, sample, backtest every strategy on every world, and write the report."""
+    with _errors(debug):
+        from . import pipeline, report
+
+        run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
+        with _bars(quiet) as progress:
+            result = pipeline.run(run_spec, progress=progress)
+        path = report.write_outputs(result, run_spec.out_dir)
+        seconds = sum(result.timings.values())
+        typer.echo(f"report: {path.absolute()}")
+        if not quiet:
+            _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} assets, "
+                            f"{len(result.strategies)} strategy runs in {seconds:.1f} s")
+
+
+@app.command()
+def fit(spec: SpecArg,
+        output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.",
+                                             show_default=False)],
+        seed: Seed = None, quiet: Quiet = False, debug: Debug = False) -> None:
+    """Fit the spec's generator on its data and save it (model.json + arrays.safetensors)."""
+    with _errors(debug):
+        from . import pipeline
+
+        run_spec = _load(spec, seed=seed)
+        with _bars(quiet) as progress:
+            path, info = pipeline.fit_to_dir(run_spec, output, progress=progress)
+        for w in info["warnings"]:
+            _stderr().print(f"warning: {w}")
+        typer.echo(f"model: {path.absolute()}")
+
+
+@app.command()
+def sample(spec: SpecArg,
+           output: Annotated[Path, typer.Option("--output", "-o", help="Worlds file to write (*.safetensors).",
+                                                show_default=False)],
+           seed: Seed = None, worlds: Worlds = None, quiet: Quiet = False, debug: Debug = False) -> None:
+    """Draw the spec's worlds into a safetensors file (log_returns [worlds, horizon, assets], float32)."""
+    with _errors(debug):
+        from . import pipeline
+
+        run_spec = _load(spec, seed=seed, worlds=worlds)
+        with _bars(quiet) as progress:
+            path = pipeline.sample_to_file(run_spec, output, progress=progress)
+        typer.echo(f"worlds: {path.absolute()}")
+
+
+class Listable(str, Enum):
+    generators = "generators"
+    strategies = "strategies"
+    datasets = "datasets"
+
+
+@app.command(name="list")
+def list_(what: Annotated[Listable, typer.Argument(help="What to list.")], debug: Debug = False) -> None:
+    """List the registered generators, strategies or bundled data sets."""
+    with _errors(debug):
+        table = Table(show_header=True, header_style="bold")
+        table.add_column("name")
+        table.add_column("description")
+        for name, text in _listing(what.value).items():
+            table.add_row(name, text)
+        Console(highlight=False, width=120).print(table)
+
+
+def _listing(what: str) -> dict[str, str]:
+    """name -> first line of the docstring (or description) of each registered item."""
+    def first_line(obj) -> str:  # the docstring's first paragraph, on one line
+        return " ".join((obj.__doc__ or "").strip().split("\n\n")[0].split())
+
+    if what == "datasets":
+        from . import data
+
+        return data.datasets()
+    if what == "generators":
+        from . import generators
+
+        return {name: first_line(cls) for name, cls in generators.available().items()}
+    from .engine import available_strategies, load_strategy
+
+    return {name: first_line(load_strategy(name)) for name in available_strategies()}
+
+
+@app.command()
+def report(results_dir: Annotated[Path, typer.Argument(help="A directory written by `stressgen run`.")],
+           debug: Debug = False) -> None:
+    """Re-render report.html, summary.json and metrics.parquet from a results directory."""
+    with _errors(debug):
+        from . import report as report_
+
+        result = report_.load_results(results_dir)
+        path = report_.write_outputs(result, results_dir)
+        typer.echo(f"report: {path.absolute()}")
+
+
+def main() -> None:
+    """Console-script entry point (``stressgen = "stressgen.cli:main"``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""Run specs: frozen dataclasses and the strict TOML loader behind ``stressgen run SPEC``.
+
+A spec has six sections (see ``scenarios/*.toml``)::
+
+    [data]        dataset = "sp500-20" | file = "prices.csv"; start, end, assets
+    [generator]   family = "garch" plus that family's config fields, or model = "dir" of a saved model
+    [simulation]  worlds, horizon, seed, chunk_size
+    [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
+    [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf
+    [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot
+
+The loader is strict: an unknown key (with close matches suggested), a value of the wrong type or an invalid
+value raises `ConfigError` naming the file, the dotted key and the valid choices. Paths in a spec resolve
+relative to the spec file; when ``[report].out`` is absent, results go to ``results/<spec name>`` under the
+current directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import data, generators
+from .engine import BacktestConfig, load_strategy
+from .errors import ConfigError, StressgenError
+from .generators._base import config_from_dict, config_to_dict
+from .metrics import AggregateConfig, RiskConfig
+from .strategy import ParamGrid, grid
+
+__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec", "RunSpec",
+           "load_spec", "parse_spec"]
+
+SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    """Market history: a bundled `dataset` or a price `file` (absolute once loaded), dates and assets."""
+
+    dataset: str | None = None
+    file: str | None = None
+    start: str | None = None
+    end: str | None = None
+    assets: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.file is None):
+            raise ConfigError("dataset: give exactly one of dataset (bundled: "
+                              f"{', '.join(data.datasets())}) or file (a CSV/Parquet price file)")
+        if self.dataset is not None and self.dataset not in data.datasets():
+            raise ConfigError(f"dataset: unknown data set {self.dataset!r}{_close(self.dataset, data.datasets())}; "
+                              f"valid choices: {', '.join(data.datasets())}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise ConfigError(f"{name}: {value!r} is not a date; expected YYYY-MM-DD") from None
+        if self.start and self.end and pd.Timestamp(self.start) >= pd.Timestamp(self.end):
+            raise ConfigError(f"end: {self.end} is not after start {self.start}")
+        if self.assets is not None and (not self.assets or len(set(self.assets)) != len(self.assets)):
+            raise ConfigError(f"assets: expected a non-empty list of distinct names, got {list(self.assets)}")
+
+    def load(self):
+        """The `MarketData` this section describes (raises the loaders' typed `DataError`s)."""
+        assets = list(self.assets) if self.assets else None
+        if self.dataset is not None:
+            return data.load(self.dataset, start=self.start, end=self.end, assets=assets)
+        market = data.read_prices(self.file)
+        if self.start or self.end or assets:
+            market = data.select(market, start=self.start, end=self.end, assets=assets)
+        return market
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GeneratorSpec:
+    """A family and its config (the family's own frozen config dataclass), or a saved `model` directory."""
+
+    family: str | None = None
+    config: Any = None
+    model: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        if self.model is not None:
+            return {"model": self.model}
+        return {"family": self.family, "config": config_to_dict(self.config)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SimulationSpec:
+    """How many worlds of how many periods, the root seed, and the chunk of worlds held in memory at once."""
+
+    worlds: int = 1000
+    horizon: int = 252
+    seed: int = 0
+    chunk_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("worlds", "horizon", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StrategySpec:
+    """One ``[[strategies]]`` entry: the plugin reference (file paths made absolute), a unique display name,
+    parameter values and an optional grid ``field -> values`` (run as one vmapped program)."""
+
+    plugin: str
+    name: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    grid: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+
+    def build(self) -> Any:
+        """The strategy instance, or a `ParamGrid` when `grid` is set."""
+        obj = load_strategy(self.plugin)
+        strategy = obj(**self.params) if isinstance(obj, type) else dataclasses.replace(obj, **self.params)
+        return grid(strategy, **{k: list(v) for k, v in self.grid.items()}) if self.grid else strategy
+
+    def parameter_sets(self, built: Any) -> list[tuple[str, dict[str, Any]]]:
+        """``(display name, params)`` of each parameter set, in the engine's order."""
+        if not isinstance(built, ParamGrid):
+            return [(self.name, dict(self.params))]
+        out = []
+        for p in range(built.size):
+            values = {k: v[p].item() for k, v in built.values.items()}
+            label = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            out.append((f"{self.name}[{label}]", {**self.params, **values}))
+        return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CostsSpec:
+    """Execution and costs, as `stressgen.engine.BacktestConfig` takes them (bps of traded notional)."""
+
+    fee_bps: float = 0.0
+    slippage_bps: float = 0.0
+    lag: int = 0
+    max_gross: float = 1.0
+    long_only: bool = True
+    rf: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("fee_bps", "slippage_bps", "lag"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not self.max_gross > 0:
+            raise ConfigError(f"max_gross: must be > 0, got {self.max_gross}")
+        if not -1.0 < self.rf < 1.0:
+            raise ConfigError(f"rf: an annual rate in (-1, 1), got {self.rf}")
+
+    def backtest_config(self, periods_per_year: int) -> BacktestConfig:
+        return BacktestConfig(lag=self.lag, fee_bps=float(self.fee_bps), slippage_bps=float(self.slippage_bps),
+                              max_gross=float(self.max_gross), long_only=self.long_only, rf=float(self.rf),
+                              periods_per_year=periods_per_year)
+
+    def risk_config(self, periods_per_year: int) -> RiskConfig:
+        return RiskConfig(periods_per_year=periods_per_year, rf=float(self.rf))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReportSpec:
+    """Where results go and what the report shows.
+
+    Attributes:
+        out: results directory (absolute once loaded; None: ``results/<spec name>`` in the current directory).
+        worst_worlds: k worst worlds (by terminal return) whose paths and equity the report shows.
+        sample_paths: k synthetic worlds (the first k) and k real windows shown side by side.
+        goal: g of P(total return > g).
+        drawdown_thresholds: x of P(max drawdown > x).
+        n_boot: bootstrap replicates of the confidence intervals (0: none).
+    """
+
+    out: str | None = None
+    worst_worlds: int = 5
+    sample_paths: int = 8
+    goal: float = 0.1
+    drawdown_thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)
+    n_boot: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("worst_worlds", "sample_paths", "n_boot"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not all(0 < x < 1 for x in self.drawdown_thresholds):
+            raise ConfigError(f"drawdown_thresholds: drawdown depths in (0, 1), got {list(self.drawdown_thresholds)}")
+
+    def aggregate_config(self) -> AggregateConfig:
+        return AggregateConfig(goal=float(self.goal), drawdown_thresholds=self.drawdown_thresholds,
+                               n_boot=self.n_boot)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """A whole run spec; `source` is the file it was read from (for messages and relative paths)."""
+
+    source: str
+    data: DataSpec
+    generator: GeneratorSpec
+    simulation: SimulationSpec
+    strategies: tuple[StrategySpec, ...]
+    costs: CostsSpec = CostsSpec()
+    report: ReportSpec = ReportSpec()
+
+    @property
+    def out_dir(self) -> Path:
+        if self.report.out is not None:
+            return Path(self.report.out)
+        return Path("results") / Path(self.source).stem
+
+    def with_overrides(self, *, seed: int | None = None, worlds: int | None = None,
+                       out: str | os.PathLike | None = None, horizon: int | None = None,
+                       chunk_size: int | None = None) -> RunSpec:
+        """The spec with the CLI's ``--seed``, ``--worlds`` and ``--out`` applied (validated like the file);
+        `horizon` and `chunk_size` serve notebooks and tests that shrink a shipped scenario."""
+        given = {"seed": seed, "worlds": worlds, "horizon": horizon, "chunk_size": chunk_size}
+        sim = {k: v for k, v in given.items() if v is not None}
+        simulation = self.simulation
+        if sim:
+            simulation = config_from_dict(SimulationSpec, {**dataclasses.asdict(self.simulation), **sim},
+                                          where="command line: simulation")
+        report = self.report if out is None else dataclasses.replace(self.report, out=os.path.abspath(out))
+        return dataclasses.replace(self, simulation=simulation, report=report)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able resolved spec (for the report header and summary.json)."""
+        return {
+            "source": self.source,
+            "data": config_to_dict(self.data),
+            "generator": self.generator.describe(),
+            "simulation": config_to_dict(self.simulation),
+            "strategies": [{"plugin": s.plugin, "name": s.name, "params": dict(s.params),
+                            "grid": {k: list(v) for k, v in s.grid.items()}} for s in self.strategies],
+            "costs": config_to_dict(self.costs),
+            "report": {**config_to_dict(self.report), "out": str(self.out_dir)},
+        }
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+def _close(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=3)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table ([section] or {{...}}), got {type(value).__name__} {value!r}")
+    return value
+
+
+def _resolve(path: str, base: Path) -> str:
+    p = Path(path).expanduser()
+    return os.path.normpath(p if p.is_absolute() else (base / p).absolute())
+
+
+def _data(raw: dict[str, Any], where: str, base: Path) -> DataSpec:
+    raw = dict(raw)
+    for name in ("start", "end"):  # TOML dates arrive as date objects; the spec keeps ISO strings
+        if isinstance(raw.get(name), date | datetime):
+            raw[name] = raw[name].isoformat()[:10]
+    if isinstance(raw.get("assets"), str):
+        raw["assets"] = [raw["assets"]]
+    spec = config_from_dict(DataSpec, raw, where=where)
+    if spec.file is not None:
+        path = _resolve(spec.file, base)
+        if not Path(path).is_file():
+            raise ConfigError(f"{where}.file: {path} does not exist (paths resolve relative to the spec file)")
+        spec = dataclasses.replace(spec, file=path)
+    return spec
+
+
+def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
+    raw = dict(raw)
+    model, family = raw.pop("model", None), raw.pop("family", None)
+    if model is not None:
+        if family is not None or raw:
+            extra = ["family"] * (family is not None) + sorted(raw)
+            raise ConfigError(f"{where}: model = {model!r} loads a saved generator; remove {', '.join(extra)} "
+                              "(the saved model carries its own family and config)")
+        if not isinstance(model, str):
+            raise ConfigError(f"{where}.model: expected a directory path string, got {model!r}")
+        path = _resolve(model, base)
+        if not Path(path).is_dir():
+            raise ConfigError(f"{where}.model: {path} is not a directory (write one with `stressgen fit SPEC -o DIR`)")
+        return GeneratorSpec(model=path)
+    families = generators.available()
+    if family is None:
+        raise ConfigError(f"{where}: needs family = one of {', '.join(families)} (or model = \"dir\")")
+    if not isinstance(family, str) or family not in families:
+        raise ConfigError(f"{where}.family: unknown generator {family!r}{_close(family, families)}; "
+                          f"valid choices: {', '.join(families)}")
+    config = config_from_dict(families[family].config_type, raw, where=where)
+    return GeneratorSpec(family=family, config=config)
+
+
+def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
+    raw = dict(raw)
+    allowed = ("plugin", "name", "params", "grid")
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}: unknown key{_close(key, allowed)}; valid keys: {', '.join(allowed)}")
+    plugin = raw.get("plugin")
+    if not isinstance(plugin, str) or not plugin:
+        raise ConfigError(f"{where}.plugin: expected a built-in name, \"file.py:Class\" or \"module:attr\", "
+                          f"got {plugin!r}")
+    where_file, sep, attr = plugin.rpartition(":")
+    if sep and (where_file.endswith(".py") or "/" in where_file or "\\" in where_file):
+        plugin = f"{_resolve(where_file, base)}:{attr}"
+    try:
+        obj = load_strategy(plugin)
+    except StressgenError as exc:  # UnknownNameError lists the built-ins; PluginLoadError says what failed
+        hint = _close(plugin, __import__("strategies").BUILTIN) if not sep else ""
+        raise ConfigError(f"{where}.plugin: {exc}{hint}") from exc
+    cls = obj if isinstance(obj, type) else type(obj)
+    params = raw.get("params", {})
+    _table(params, f"{where}.params")
+    # built through the class's own fields, so unknown parameters and wrong types name the key
+    built = config_from_dict(cls, params, where=f"{where}.params", int_as_float=True)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {k: getattr(built, k) for k in params}
+    grid_raw = _table(raw.get("grid", {}), f"{where}.grid")
+    gridded: dict[str, tuple[Any, ...]] = {}
+    for field, options in grid_raw.items():
+        key = f"{where}.grid.{field}"
+        if field not in fields:
+            raise ConfigError(f"{key}: {cls.__name__} has no field {field!r}{_close(field, fields)}; "
+                              f"fields: {', '.join(fields)}")
+        if field in params:
+            raise ConfigError(f"{key}: {field!r} is both in params and in grid; keep one")
+        if not isinstance(options, list) or not options:
+            raise ConfigError(f"{key}: expected a non-empty list of values, got {options!r}")
+        checked = [getattr(config_from_dict(cls, {field: v}, where=f"{key}[{i}]", int_as_float=True), field)
+                   for i, v in enumerate(options)]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in checked):
+            raise ConfigError(f"{key}: only numeric fields can be gridded (one vmapped program), got {options!r}")
+        gridded[field] = tuple(checked)
+    name = raw.get("name", plugin.rpartition(":")[2] if sep else plugin)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
+    return StrategySpec(plugin=plugin, name=name, params=values, grid=gridded)
+
+
+def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os.PathLike | None = None) -> RunSpec:
+    """A `RunSpec` from an already-parsed TOML document; relative paths resolve against `base`."""
+    base_dir = Path(base) if base is not None else Path.cwd()
+    for key in doc:
+        if key not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{key}]{_close(key, SECTIONS)}; "
+                              f"valid sections: {', '.join(SECTIONS)}")
+    for key in ("data", "generator", "strategies"):
+        if key not in doc:
+            raise ConfigError(f"{source}: missing section [{key}]" + (" (write it as [[strategies]])"
+                                                                      if key == "strategies" else ""))
+    raw_strategies = doc["strategies"]
+    if not isinstance(raw_strategies, list) or not raw_strategies:
+        raise ConfigError(f"{source}: strategies: expected one or more [[strategies]] tables")
+    strategies = tuple(_strategy(_table(s, f"{source}: strategies[{i}]"), f"{source}: strategies[{i}]", base_dir)
+                       for i, s in enumerate(raw_strategies))
+    names = [s.name for s in strategies]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{source}: strategies: the name {dupes[0]!r} is used twice; give each entry a "
+                          "unique name = \"...\"")
+    report = config_from_dict(ReportSpec, _table(doc.get("report", {}), f"{source}: report"),
+                              where=f"{source}: report")
+    if report.out is not None:
+        report = dataclasses.replace(report, out=_resolve(report.out, base_dir))
+    return RunSpec(
+        source=source,
+        data=_data(_table(doc["data"], f"{source}: data"), f"{source}: data", base_dir),
+        generator=_generator(_table(doc["generator"], f"{source}: generator"), f"{source}: generator", base_dir),
+        simulation=config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
+                                    where=f"{source}: simulation"),
+        strategies=strategies,
+        costs=config_from_dict(CostsSpec, _table(doc.get("costs", {}), f"{source}: costs"), where=f"{source}: costs"),
+        report=report,
+    )
+
+
+def load_spec(path: str | os.PathLike) -> RunSpec:
+    """Read and validate a TOML run spec; every problem is a `ConfigError` naming the file and key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: spec file not found" + ("" if p.suffix == ".toml" else " (specs are .toml files)"))
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file; expected a TOML run spec") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    return parse_spec(doc, source=str(p), base=p.parent)

@@ -1,0 +1,130 @@
+"""End to end on a small spec (200 worlds x 20 days x 3 assets, chunks of 64): the pipeline's numbers are
+checked against the library pieces run directly on all worlds at once, and against NumPy."""
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stressgen import engine, generators, metrics, pipeline, rng
+from stressgen.spec import load_spec
+
+SPEC = Path(__file__).parent / "data" / "specs" / "small.toml"
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(SPEC)
+
+
+@pytest.fixture(scope="module")
+def stages():
+    return []
+
+
+@pytest.fixture(scope="module")
+def result(spec, stages):
+    return pipeline.run(spec, progress=lambda stage, done, total: stages.append((stage, done, total)))
+
+
+@pytest.fixture(scope="module")
+def direct(spec):
+    """Everything recomputed in one chunk, without the pipeline."""
+    market = spec.data.load()
+    root = rng.root(spec.simulation.seed)
+    gen = generators.get("bootstrap")
+    fitted = gen.fit(market, key=rng.stream(root, rng.FIT), config=spec.generator.config)
+    worlds = gen.sample(fitted, key=rng.stream(root, rng.SAMPLE), n_worlds=spec.simulation.worlds,
+                        horizon=spec.simulation.horizon)
+    return market, worlds
+
+
+def test_shapes_and_names(result, spec):
+    assert [s.name for s in result.strategies] == ["equal_weight", "ma_crossover[fast=5]", "ma_crossover[fast=10]"]
+    assert result.strategies[1].params == {"slow": 30, "fast": 5}
+    assert (result.n_worlds, result.horizon, result.assets) == (200, 20, ["AAPL", "JPM", "XOM"])
+    assert result.sample_paths.shape == (4, 20, 3) and result.real_paths.shape == (4, 20, 3)
+    for s in result.strategies:
+        assert len(s.metrics) == 200 and list(s.metrics.index) == list(range(200))
+        assert s.worst_equity.shape == (3, 21)
+        assert set(s.aggregate) == {"summary", "tails", "probabilities"}
+    assert list(result.head_to_head.index) == [s.name for s in result.strategies]
+    assert set(result.timings) == {"fit", "sample_backtest", "aggregate", "fidelity"}
+    assert isinstance(result.fidelity["failures"], list) and len(result.fidelity["scorecard"]) > 0
+    assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
+
+
+def test_progress_reaches_every_stage(stages):
+    finished = {s for s, done, total in stages if done == total}
+    assert {"data", "fit", "worlds", "strategies", "real", "worst", "aggregate", "fidelity"} <= finished
+    worlds = [done for s, done, _ in stages if s == "worlds"]
+    assert worlds == [64, 128, 192, 200]
+
+
+def test_chunked_metrics_equal_one_chunk(result, spec, direct):
+    _, worlds = direct
+    assert np.array_equal(result.sample_paths, np.asarray(worlds.log_returns[:4]))
+    bt = spec.costs.backtest_config(252)
+    risk = spec.costs.risk_config(252)
+    for j, strategy in enumerate([spec.strategies[0].build(), spec.strategies[1].build().at(1)]):
+        res = engine.backtest(strategy, worlds, bt)
+        want = metrics.per_world_metrics(res.pnl, res.turnover, res.costs, config=risk)
+        got = result.strategies[[0, 2][j]].metrics
+        for k in ("total_return", "max_drawdown", "sharpe", "cost_drag"):
+            # float32: equity-based values (near 1) carry an absolute error of a few ulps of 1.0 (1.2e-7 each)
+            np.testing.assert_allclose(got[k].to_numpy(), np.asarray(want[k]), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_worst_worlds_are_redrawn_exactly(result, direct):
+    _, worlds = direct
+    for s in result.strategies:
+        tr = s.metrics["total_return"].to_numpy()
+        assert s.worst_worlds == list(np.argsort(tr, kind="stable")[:3])
+        # the re-run equity of each worst world ends where its metric says
+        np.testing.assert_allclose(s.worst_equity[:, -1], 1.0 + tr[s.worst_worlds], rtol=1e-5)
+        assert np.all(s.worst_equity[:, 0] == 1.0)
+        for i in s.worst_worlds:
+            assert np.array_equal(result.worst_paths[i], np.asarray(worlds.log_returns[i]))
+
+
+def test_real_history_rank(result, spec, direct):
+    market, worlds = direct
+    r = market.log_returns
+    real = worlds.replace(log_returns=jnp.asarray(r[-20:][None], jnp.float32),
+                          history=jnp.asarray(r[:-20][-worlds.history.shape[0]:], jnp.float32))
+    res = engine.backtest(spec.strategies[0].build(), real, spec.costs.backtest_config(252))
+    total = float(np.prod(1.0 + np.asarray(res.pnl[0], np.float64)) - 1.0)
+    s = result.strategies[0]
+    assert s.real["total_return"] == pytest.approx(total, rel=1e-5)
+    tr = s.metrics["total_return"].to_numpy()
+    below, ties = np.sum(tr < s.real["total_return"]), np.sum(tr == s.real["total_return"])
+    assert s.real_rank["total_return"] == pytest.approx(100 * (below + ties / 2) / len(tr), abs=1e-3)
+
+
+def test_fidelity_against_numpy(result, direct):
+    market, worlds = direct
+    syn = np.asarray(worlds.log_returns, np.float64).reshape(-1, 3)
+    mom = result.fidelity["moments"]
+    np.testing.assert_allclose(mom["mean_syn"], syn.mean(0) * 252, rtol=1e-9)
+    np.testing.assert_allclose(mom["vol_syn"], syn.std(0, ddof=1) * np.sqrt(252), rtol=1e-9)
+    np.testing.assert_allclose(mom["vol_real"], market.log_returns.std(0, ddof=1) * np.sqrt(252), rtol=1e-9)
+    from scipy import stats
+    np.testing.assert_allclose(mom["kurt_syn"], stats.kurtosis(syn, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(mom["skew_real"], stats.skew(market.log_returns, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(result.fidelity["corr_syn"], np.corrcoef(syn, rowvar=False), atol=1e-9)
+    np.testing.assert_allclose(result.fidelity["corr_real"], np.corrcoef(market.log_returns, rowvar=False),
+                               atol=1e-9)
+    acf = result.fidelity["acf_abs"]
+    assert list(acf.index) == list(range(1, 20))
+    a = np.abs(np.asarray(worlds.log_returns, np.float64))  # [worlds, time, assets]
+    want = metrics.acf(np.moveaxis(a, 1, 2), np.arange(1, 20)).mean(axis=(0, 1))
+    np.testing.assert_allclose(acf["synthetic"], want, rtol=1e-5, atol=1e-7)  # the pipeline works in float32
+
+
+def test_fan_quantiles(result, direct):
+    _, worlds = direct
+    daily = np.expm1(np.asarray(worlds.log_returns, np.float64)).mean(-1)
+    eq = np.concatenate([np.ones((200, 1)), np.cumprod(1 + daily, axis=1)], axis=1)
+    np.testing.assert_allclose(result.fan["q50"], np.quantile(eq.astype(np.float32), 0.5, axis=0), rtol=1e-6)
+    assert result.fan["real"].shape == (21,) and result.fan["real"][0] == 1.0

@@ -1,0 +1,127 @@
+"""The strict run-spec loader: every bad file raises ConfigError naming the file, the dotted key and the
+valid choices; good files (and the shipped scenarios) load, with paths resolved relative to the spec."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from stressgen.errors import ConfigError
+from stressgen.generators import BootstrapConfig, GarchConfig
+from stressgen.generators._base import config_from_dict, config_to_dict
+from stressgen.spec import load_spec, parse_spec
+from stressgen.strategy import ParamGrid
+
+SPECS = Path(__file__).parent / "data" / "specs"
+SCENARIOS = Path(__file__).parents[1] / "scenarios"
+BAD = sorted((SPECS / "bad").glob("*.toml"))
+
+
+def _expected(path: Path) -> list[str]:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# expect: "), f"{path.name} must start with '# expect: a | b'"
+    return [part.strip() for part in first[len("# expect: "):].split("|")]
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_spec_names_file_and_key(path):
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message, message
+    for part in _expected(path):
+        assert part in message, f"{part!r} not in {message!r}"
+    assert "\n" not in message
+
+
+def test_bad_specs_cover_every_section():
+    text = " ".join(" ".join(_expected(p)) for p in BAD)
+    for section in ("data.", "generator.", "simulation.", "strategies[0].", "costs.", "report."):
+        assert section in text
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path):
+    spec = load_spec(path)
+    assert spec.strategies and spec.simulation.worlds >= 1000
+    assert spec.data.load().n_assets == len(spec.data.assets or spec.data.load().assets)  # assets exist
+    assert spec.out_dir.is_absolute() and "results" in spec.out_dir.parts
+
+
+def test_quickstart_meets_the_default_run_size():
+    spec = load_spec(SCENARIOS / "quickstart.toml")
+    assert spec.data.dataset == "sp500-20" and spec.data.assets is None  # all 20 assets
+    assert spec.simulation.worlds >= 10_000 and spec.simulation.horizon == 252
+    assert len(spec.strategies) >= 5 and all(":" not in s.plugin for s in spec.strategies)  # built-ins
+
+
+def test_user_csv_path_resolves_relative_to_the_spec():
+    spec = load_spec(SCENARIOS / "user_csv.toml")
+    assert Path(spec.data.file) == (SCENARIOS / "data" / "five_stocks.csv").resolve()
+    assert spec.data.load().n_assets == 5
+
+
+def test_good_spec_types_and_grid():
+    spec = load_spec(SPECS / "small.toml")
+    assert spec.generator.config == BootstrapConfig(mean_block=10, history_days=300)
+    assert spec.data.start == "2015-01-01" and spec.data.assets == ("AAPL", "JPM", "XOM")
+    eq, ma = spec.strategies
+    assert eq.build().every == 5
+    grid = ma.build()
+    assert isinstance(grid, ParamGrid) and grid.size == 2
+    assert [n for n, _ in ma.parameter_sets(grid)] == ["ma_crossover[fast=5]", "ma_crossover[fast=10]"]
+    assert spec.costs.backtest_config(252).cost_rate == pytest.approx(7e-4)
+
+
+def test_int_for_float_strategy_field_becomes_float():
+    # float fields of strategies are traced parameters; an int would silently make them static
+    spec = parse_spec({"data": {"dataset": "sp500-20"}, "generator": {"family": "bootstrap"},
+                       "strategies": [{"plugin": "equal_weight", "params": {"gross": 1}}]})
+    assert isinstance(spec.strategies[0].build().gross, float)
+
+
+def test_overrides_are_validated():
+    spec = load_spec(SPECS / "small.toml")
+    new = spec.with_overrides(seed=9, worlds=50, out="elsewhere")
+    assert (new.simulation.seed, new.simulation.worlds) == (9, 50)
+    assert new.out_dir == Path("elsewhere").absolute()
+    with pytest.raises(ConfigError, match="command line: simulation.worlds"):
+        spec.with_overrides(worlds=0)
+
+
+def test_plugin_file_resolves_relative_to_spec(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "mine.py").write_text(
+        "import dataclasses\nimport jax.numpy as jnp\nfrom stressgen.strategy import StepStrategy\n"
+        "@dataclasses.dataclass(frozen=True)\nclass Half(StepStrategy):\n    level: float = 0.5\n"
+        "    def init(self, n_assets):\n        return ()\n"
+        "    def step(self, state, obs):\n        return state, jnp.full(obs.log_return.shape, self.level / "
+        "obs.log_return.shape[0])\n")
+    (tmp_path / "s.toml").write_text('[data]\ndataset = "sp500-20"\n[generator]\nfamily = "bootstrap"\n'
+                                     '[[strategies]]\nplugin = "plugins/mine.py:Half"\nparams = { level = 1 }\n')
+    spec = load_spec(tmp_path / "s.toml")
+    (s,) = spec.strategies
+    assert s.name == "Half" and s.plugin.startswith(str(tmp_path))
+    assert s.build().level == 1.0
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(ConfigError, match="spec file not found"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_config_dict_round_trip_and_strictness():
+    cfg = GarchConfig(innovations="t-copula", burn=3)
+    assert config_from_dict(GarchConfig, config_to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match=r"where\.burn: expected an integer"):
+        config_from_dict(GarchConfig, {"burn": 2.5}, where="where")
+    with pytest.raises(ConfigError, match=r"where\.max_persistence: expected a number, got bool"):
+        config_from_dict(GarchConfig, {"max_persistence": True}, where="where")
+    with pytest.raises(ConfigError, match=r"where\.strat: unknown key \(did you mean 'start'\?\)"):
+        config_from_dict(GarchConfig, {"strat": "conditional"}, where="where")
+
+
+def test_spec_dataclasses_are_frozen():
+    spec = load_spec(SPECS / "small.toml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.simulation.worlds = 3
