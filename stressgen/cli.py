@@ -5,6 +5,8 @@
     stressgen sample SPEC -o WORLDS.safetensors                draw the spec's worlds into a file
     stressgen list generators|strategies|datasets
     stressgen report RESULTS_DIR                               re-render a results directory
+    stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard
+    stressgen anomalies SPEC [--top N]                          the most anomalous periods of the data
 
 Any error exits non-zero with one line on stderr (exit 1 for a problem with the input, 3 for an internal
 error); ``--debug`` prints the traceback instead. Progress bars go to stderr, so stdout carries only results.
@@ -194,6 +196,42 @@ def report(results_dir: Annotated[Path, typer.Argument(help="A directory written
         result = report_.load_results(results_dir)
         path = report_.write_outputs(result, results_dir)
         typer.echo(f"report: {path.absolute()}")
+
+
+@app.command()
+def evaluate(spec: SpecArg,
+             out: Annotated[Path | None, typer.Option("--out", help="Directory of fidelity.json/.parquet/.html "
+                                                      "(default: the run's results directory).",
+                                                      show_default=False)] = None,
+             seed: Seed = None, debug: Debug = False) -> None:
+    """Score the spec's generators out of sample ([evaluate] section) and write the fidelity scorecard."""
+    with _errors(debug):
+        from .metrics.fidelity import write_scorecard
+        from .studies import evaluate_spec
+
+        run_spec = _load(spec, seed=seed)
+        with _stderr().status("scoring generators out of sample"):
+            card = evaluate_spec(run_spec)
+        paths = write_scorecard(card, out if out is not None else run_spec.out_dir)
+        Console(highlight=False, width=120).print(card.ranking().to_string())
+        typer.echo(f"scorecard: {paths['html'].absolute()}")
+
+
+@app.command()
+def anomalies(spec: SpecArg,
+              top: Annotated[int, typer.Option("--top", help="How many windows to list.")] = 10,
+              seed: Seed = None, debug: Debug = False) -> None:
+    """List the most anomalous periods of the spec's data (the VAE's negative ELBO per window)."""
+    with _errors(debug):
+        from .studies import anomalies_spec
+
+        run_spec = _load(spec, seed=seed)
+        with _stderr().status("fitting the VAE and scoring windows"):
+            frame = anomalies_spec(run_spec, top=top)
+        # plain columns on stdout, so the list can be piped into other tools
+        typer.echo(f"{'rank':>4}  {'start':10}  {'end':10}  {'-ELBO (nats)':>12}")
+        for i, row in enumerate(frame.itertuples(index=False), 1):
+            typer.echo(f"{i:>4}  {row.start.date()!s:10}  {row.end.date()!s:10}  {row.score:>12.1f}")
 
 
 def main() -> None:

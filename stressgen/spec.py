@@ -8,6 +8,8 @@ A spec has six sections (see ``scenarios/*.toml``)::
     [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
     [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf
     [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot
+    [evaluate]    (optional, for ``stressgen evaluate``) generators = [...] or "all", split_at or split_fraction,
+                  n_paths, n_seeds, interval, warmup, chunk_size, floors, floor_generator, allow_few_paths
 
 The loader is strict: an unknown key (with close matches suggested), a value of the wrong type or an invalid
 value raises `ConfigError` naming the file, the dotted key and the valid choices. Paths in a spec resolve
@@ -33,12 +35,13 @@ from .engine import BacktestConfig, load_strategy
 from .errors import ConfigError, StressgenError
 from .generators._base import config_from_dict, config_to_dict
 from .metrics import AggregateConfig, RiskConfig
+from .metrics.fidelity import EvaluateConfig
 from .strategy import ParamGrid, grid
 
-__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec", "RunSpec",
-           "load_spec", "parse_spec"]
+__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec",
+           "EvaluateSpec", "RunSpec", "load_spec", "parse_spec"]
 
-SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report")
+SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "evaluate")
 
 
 def _int(value: Any) -> bool:
@@ -206,6 +209,20 @@ class ReportSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateSpec:
+    """What ``stressgen evaluate`` scores (`stressgen.metrics.fidelity`).
+
+    Attributes:
+        generators: registry names to score; empty means the spec's own [generator] family. The spec's
+            family keeps its configured options; the others run with their defaults.
+        protocol: the out-of-sample protocol (split, paths, replicates, floors).
+    """
+
+    generators: tuple[str, ...] = ()
+    protocol: EvaluateConfig = EvaluateConfig()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunSpec:
     """A whole run spec; `source` is the file it was read from (for messages and relative paths)."""
 
@@ -216,6 +233,7 @@ class RunSpec:
     strategies: tuple[StrategySpec, ...]
     costs: CostsSpec = CostsSpec()
     report: ReportSpec = ReportSpec()
+    evaluate: EvaluateSpec = EvaluateSpec()
 
     @property
     def out_dir(self) -> Path:
@@ -309,6 +327,27 @@ def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
     return GeneratorSpec(family=family, config=config)
 
 
+def _evaluate(raw: dict[str, Any], where: str) -> EvaluateSpec:
+    raw = dict(raw)
+    names = raw.pop("generators", [])
+    families = generators.available()
+    if names == "all":
+        names = list(families)
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}.generators: expected a list of generator names or \"all\", got {names!r}")
+    for n in names:
+        if n not in families:
+            raise ConfigError(f"{where}.generators: unknown generator {n!r}{_close(n, families)}; "
+                              f"valid choices: {', '.join(families)}")
+    if isinstance(raw.get("split_at"), date | datetime):
+        raw["split_at"] = raw["split_at"].isoformat()[:10]
+    if "score" in raw:
+        raise ConfigError(f"{where}.score: metric settings are not read from a spec; use the library's ScoreConfig")
+    return EvaluateSpec(generators=tuple(names), protocol=config_from_dict(EvaluateConfig, raw, where=where))
+
+
 def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
     raw = dict(raw)
     allowed = ("plugin", "name", "params", "grid")
@@ -390,6 +429,7 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
         strategies=strategies,
         costs=config_from_dict(CostsSpec, _table(doc.get("costs", {}), f"{source}: costs"), where=f"{source}: costs"),
         report=report,
+        evaluate=_evaluate(_table(doc.get("evaluate", {}), f"{source}: evaluate"), f"{source}: evaluate"),
     )
 
 
