@@ -10,6 +10,8 @@ from .anomalies import anomaly_scores as anomaly_scores
 from .anomalies import encode as encode
 from .bootstrap import BootstrapConfig as BootstrapConfig
 from .bootstrap import StationaryBootstrap as StationaryBootstrap
+from .gan import Gan as Gan
+from .gan import GanConfig as GanConfig
 from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
 from .vae import TemporalVae as TemporalVae
@@ -17,6 +19,7 @@ from .vae import VaeConfig as VaeConfig
 
 __all__ = [
     "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
-    "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "TemporalVae", "VaeConfig",
+    "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
+    "VaeConfig",
     "anomaly_scores", "encode",
 ]

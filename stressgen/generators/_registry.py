@@ -11,7 +11,9 @@ from importlib.metadata import entry_points
 from ..errors import StressgenError, UnknownNameError
 from ._base import AbstractGenerator
 from .bootstrap import StationaryBootstrap
+from .gan import Gan
 from .garch import GjrGarch
+from .vae import TemporalVae
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "available", "get"]
 
@@ -19,6 +21,8 @@ ENTRY_POINT_GROUP = "stressgen.generators"
 BUILTIN: dict[str, type[AbstractGenerator]] = {
     StationaryBootstrap.name: StationaryBootstrap,
     GjrGarch.name: GjrGarch,
+    Gan.name: Gan,
+    TemporalVae.name: TemporalVae,
 }
 
 

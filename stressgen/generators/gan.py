@@ -1,0 +1,425 @@
+"""A Wasserstein GAN with gradient penalty (WGAN-GP) on Gaussianised multi-asset returns, with TCN networks.
+
+Pipeline:
+
+1. Tails: each asset's returns are Gaussianised by a fitted two-sided Lambert W x Gaussian transform
+   (`_tails`), fitted on the training part only. A Lipschitz generator of Gaussian noise cannot produce
+   power-law tails; the inverse transform puts them back after sampling.
+2. Networks (`_gan_nn`): a causal TCN generator of the stochastic-volatility form ``u_t = mu_t + sigma_t *
+   (M z_t)`` with ``(mu_t, sigma_t)`` a function of the previous 128 noise days, and a TCN critic with a
+   128-day receptive field that scores every day of a window.
+3. Objective: WGAN-GP (Gulrajani et al., 2017), `n_critic` critic updates per generator update, Adam with
+   beta1 = 0 and beta2 = 0.9 as in that paper, plus a small drift penalty on the critic's real scores
+   (Karras et al., 2018) so that its output does not wander, and a penalty holding the generator's
+   per-asset variance at 1 (the Gaussianised data's), without which it inflated its scale. Chosen over a
+   signature-Wasserstein loss with a closed-form critic because a linear functional of a low-order
+   signature cannot see volatility clustering (a fourth-order effect across lags), which is the stylized
+   fact the generator is here to reproduce; a TCN critic can, and the gradient penalty keeps the game
+   stable.
+4. Training: the shared loop (`_training.train`); the validation score used for early stopping is a
+   stylized-fact distance on held-out days (`_gan_val`), not the critic loss, which says little about
+   sample quality.
+
+Sampling world i: noise ``z[horizon + R, noise_dim]`` drawn from ``rng.world_keys(key, first_world, n)[i]``
+alone; the first ``R = 128`` noise days are a burn-in that produces no output (the generator's state is
+then in its stationary regime), the next `horizon` days give the world. Generated values are clipped to
++-`GanConfig.max_gaussian` (6) before the heavy-tail map, whose exponential growth would otherwise turn a
+rare excursion of the generator into an absurd return. Worlds are computed in blocks of at most
+`GanConfig.sample_block` (padded), so memory stays bounded for any `n_worlds`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx, struct
+
+from .. import rng
+from ..errors import ConfigError, InsufficientHistoryError, ModelFileError
+from ..types import MarketData, Scenarios
+from . import _gan_val as val
+from . import _tails
+from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
+                    digest, export_context, history_context, restore_context, take_arrays)
+from ._gan_nn import Critic, Generator, receptive_field
+from ._training import TrainConfig, TrainHistory, train
+
+__all__ = ["GanConfig", "GanFitted", "Gan", "DEFAULT_TRAIN", "GPU_TRAIN"]
+
+# Defaults measured to stop within ~5 minutes on 2 CPU cores for the bundled 20 assets (bench/bench_gan.py).
+# One step per call: scanning the double-backprop critic steps ran at about half the per-call speed on a
+# 2-core CPU (bench/bench_gan.py: 0.98 against 1.80 steps/s), unlike the VAE.
+DEFAULT_TRAIN = TrainConfig(steps=600, batch_size=32, learning_rate=2e-3, max_grad_norm=10.0, eval_every=50,
+                            patience=4, steps_per_call=1)
+# A larger preset for a GPU: wider networks, bigger batches, more steps.
+GPU_TRAIN = TrainConfig(steps=20000, batch_size=256, learning_rate=1e-4, max_grad_norm=10.0, eval_every=500,
+                        patience=8, steps_per_call=100)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GanConfig:
+    """Options of the GAN generator.
+
+    Attributes:
+        width: channels of every TCN layer (generator and critic).
+        levels: dilation levels; the receptive field is ``2**levels`` days (7 -> 128).
+        noise_dim: noise channels per day, or None for one per asset.
+        window: days of the real and generated windows the critic scores (>= the receptive field).
+        n_critic: critic updates per generator update.
+        gp_weight: weight of the gradient penalty.
+        drift_weight: weight of the penalty on the critic's squared real scores.
+        moment_weight: weight of the generator's penalty on its per-asset variance away from 1 (the
+            variance of the Gaussianised data).
+        max_gaussian: generated values are clipped to +-this before the heavy-tail map (see `generate`).
+        validation_fraction: share of the history (the most recent days) held out for early stopping.
+        max_delta: cap on the tail parameters of the Lambert W transform (< 0.5: finite variance).
+        sample_block: most worlds computed in one call when sampling (bounds memory).
+        history_days: how many of the last real periods the worlds carry as their `history` prefix.
+        train: the training-loop options (steps, batch size, learning rate, early stopping).
+    """
+
+    width: int = 48
+    levels: int = 7
+    noise_dim: int | None = None
+    window: int = 192
+    n_critic: int = 3
+    gp_weight: float = 10.0
+    drift_weight: float = 1e-3
+    moment_weight: float = 10.0
+    max_gaussian: float = 6.0
+    validation_fraction: float = 0.15
+    max_delta: float = _tails.MAX_DELTA
+    sample_block: int = 1024
+    history_days: int = 504
+    train: TrainConfig = DEFAULT_TRAIN
+
+    def __post_init__(self) -> None:
+        for name in ("width", "levels", "window", "n_critic", "sample_block"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"gan.{name} must be a positive integer, got {value!r}")
+        if self.levels > 12:
+            raise ConfigError(f"gan.levels must be at most 12 (a {2**12}-day receptive field), got {self.levels}")
+        if self.window < receptive_field(self.levels):
+            raise ConfigError(f"gan.window ({self.window}) must be at least the receptive field "
+                              f"2**levels = {receptive_field(self.levels)}")
+        nd = self.noise_dim
+        if nd is not None and (isinstance(nd, bool) or not isinstance(nd, int) or nd < 1):
+            raise ConfigError(f"gan.noise_dim must be a positive integer or None, got {nd!r}")
+        for name in ("gp_weight", "drift_weight", "moment_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value)
+                                                                                   and value >= 0):
+                raise ConfigError(f"gan.{name} must be a finite number >= 0, got {value!r}")
+        mg = self.max_gaussian
+        if isinstance(mg, bool) or not isinstance(mg, int | float) or not 3.0 <= mg <= 10.0:
+            raise ConfigError(f"gan.max_gaussian must be a number in [3, 10], got {mg!r}")
+        vf = self.validation_fraction
+        if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0.0 < vf < 0.5:
+            raise ConfigError(f"gan.validation_fraction must be in (0, 0.5), got {vf!r}")
+        md = self.max_delta
+        if isinstance(md, bool) or not isinstance(md, int | float) or not 0.0 <= md < 0.5:
+            raise ConfigError(f"gan.max_delta must be in [0, 0.5), got {md!r}")
+        if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
+            raise ConfigError(f"gan.history_days must be an integer >= 0, got {self.history_days!r}")
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"gan.train must be a TrainConfig, got {type(self.train).__name__}")
+
+    @classmethod
+    def preset(cls, name: str) -> GanConfig:
+        """Named sizes: ``"tiny"`` (tests: seconds; a 16-day receptive field), ``"default"`` (2-core CPU:
+        minutes on the bundled 20 assets), ``"gpu"`` (wider networks, more critic updates, bigger batches,
+        more steps)."""
+        if name == "default":
+            return cls()
+        if name == "tiny":
+            return cls(width=8, levels=4, window=32, n_critic=2, sample_block=64,
+                       train=TrainConfig(steps=20, batch_size=8, eval_every=10, steps_per_call=10, patience=2,
+                                         progress=False))
+        if name == "gpu":
+            return cls(width=128, n_critic=5, window=256, sample_block=4096, train=GPU_TRAIN)
+        raise ConfigError(f"gan preset {name!r} does not exist; valid presets: tiny, default, gpu")
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.levels)
+
+
+@struct.dataclass
+class GanFitted:
+    """A fitted GAN: the generator's parameters, the tail transform and the history context.
+
+    Attributes:
+        generator: the generator's `nnx.State` (the critic is only needed for training and is dropped).
+        tails: the per-asset Lambert W x Gaussian transform.
+        graphdef: the generator's structure (static; rebuilt from the config on load).
+        history: the training history (None after a load).
+    """
+
+    generator: nnx.State
+    tails: _tails.TailTransform
+    context: HistoryContext
+    config: GanConfig = struct.field(pytree_node=False)
+    graphdef: Any = struct.field(pytree_node=False)
+    digest: str = struct.field(pytree_node=False)
+    history: TrainHistory | None = struct.field(pytree_node=False, default=None)
+
+
+def _noise_dim(config: GanConfig, n_assets: int) -> int:
+    return n_assets if config.noise_dim is None else config.noise_dim
+
+
+def _build_generator(config: GanConfig, n_assets: int, key: jax.Array, mixing: np.ndarray | None = None):
+    gen = Generator(_noise_dim(config, n_assets), n_assets, config.width, config.levels,
+                    rngs=nnx.Rngs(params=key))
+    if mixing is not None:
+        gen.mixing[...] = jnp.asarray(mixing, dtype=jnp.float32)
+    return nnx.split(gen)
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+@dataclasses.dataclass(frozen=True)
+class _Nets:
+    """What the step function needs besides the carry; hashable, so the compiled step is cached by it."""
+
+    gen: Any  # generator graphdef
+    critic: Any  # critic graphdef
+    opt_g: optax.GradientTransformation
+    opt_c: optax.GradientTransformation
+    config: GanConfig
+    noise_dim: int
+
+
+def _windows(data: jax.Array, key: jax.Array, batch: int, length: int) -> jax.Array:
+    """`batch` random windows ``[batch, length, assets]`` of consecutive days of ``data[time, assets]``."""
+    starts = jax.random.randint(key, (batch,), 0, data.shape[0] - length + 1)
+    return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(data, s, length, axis=0))(starts)
+
+
+def _fake(nets: _Nets, g_state: nnx.State, key: jax.Array, batch: int) -> jax.Array:
+    cfg = nets.config
+    z = jax.random.normal(key, (batch, cfg.window + cfg.receptive_field, nets.noise_dim))
+    return nnx.merge(nets.gen, g_state)(z)
+
+
+def _critic_loss(c_state: nnx.State, nets: _Nets, real: jax.Array, fake: jax.Array, key: jax.Array):
+    critic = nnx.merge(nets.critic, c_state)
+    d_real, d_fake = critic(real), critic(fake)
+    eps = jax.random.uniform(key, (real.shape[0], 1, 1))
+    mid = eps * real + (1.0 - eps) * fake
+    # each window's score depends on that window only, so the gradient of the sum is per-window
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(mid)
+    norms = jnp.sqrt(jnp.sum(grads * grads, axis=(1, 2)) + 1e-12)
+    gp = jnp.mean((norms - 1.0) ** 2)
+    w = jnp.mean(d_real) - jnp.mean(d_fake)
+    loss = -w + nets.config.gp_weight * gp + nets.config.drift_weight * jnp.mean(d_real**2)
+    return loss, (w, gp)
+
+
+def _gen_loss(g_state: nnx.State, nets: _Nets, c_state: nnx.State, key: jax.Array, batch: int) -> jax.Array:
+    fake = _fake(nets, g_state, key, batch)
+    # the Gaussianised data have unit variance per asset; holding the generated variance there keeps the
+    # heavy-tail map in the range it was fitted on while the critic teaches the dynamics (without it the
+    # generator inflated its scale and the map turned that into absurd returns)
+    moment = jnp.sum((jnp.mean(fake * fake, axis=(0, 1)) - 1.0) ** 2)
+    return -jnp.mean(nnx.merge(nets.critic, c_state)(fake)) + nets.config.moment_weight * moment
+
+
+def _train_step(carry: dict, key: jax.Array, *, nets: _Nets) -> tuple[dict, dict]:
+    """`n_critic` critic updates, then one generator update (one "step" of the training loop)."""
+    batch = nets.config.train.batch_size
+    data, g_state = carry["data"], carry["g"]
+    k_critic, k_gen = jax.random.split(key)
+
+    def critic_update(c, k):
+        c_state, oc = c
+        k_real, k_fake, k_mix = jax.random.split(k, 3)
+        real = _windows(data, k_real, batch, nets.config.window)
+        fake = jax.lax.stop_gradient(_fake(nets, g_state, k_fake, batch))
+        (loss, (w, gp)), grads = jax.value_and_grad(_critic_loss, has_aux=True)(c_state, nets, real, fake, k_mix)
+        updates, oc = nets.opt_c.update(grads, oc, c_state)
+        return (optax.apply_updates(c_state, updates), oc), (loss, w, gp)
+
+    # a scan, not a Python loop: one compiled critic update instead of n_critic copies (compile time)
+    (c_state, oc), (c_loss, w, gp) = jax.lax.scan(critic_update, (carry["c"], carry["oc"]),
+                                                  jax.random.split(k_critic, nets.config.n_critic))
+    g_loss, grads = jax.value_and_grad(_gen_loss)(g_state, nets, c_state, k_gen, batch)
+    updates, og = nets.opt_g.update(grads, carry["og"], g_state)
+    g_state = optax.apply_updates(g_state, updates)
+    carry = {"g": g_state, "c": c_state, "og": og, "oc": oc, "data": data}
+    return carry, {"loss": c_loss[-1], "wasserstein": w[-1], "gradient_penalty": gp[-1], "generator_loss": g_loss}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """The step function as a hashable value: equal configs give equal steps, so a second fit with the same
+    config and data shape reuses the compiled training program instead of compiling it again."""
+
+    nets: _Nets
+
+    def __call__(self, carry: dict, key: jax.Array) -> tuple[dict, dict]:
+        return _train_step(carry, key, nets=self.nets)
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate, b1=0.0, b2=0.9))
+
+
+# ------------------------------------------------------------------------------------------------- sampling
+
+@partial(jax.jit, static_argnums=0, static_argnames=("n_worlds", "horizon", "noise_dim", "burn", "clip"))
+def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, key: jax.Array,
+                  first_world: jax.Array, *, n_worlds: int, horizon: int, noise_dim: int, burn: int,
+                  clip: float) -> jax.Array:
+    keys = rng.world_keys(key, first_world, n_worlds)
+    z = jax.vmap(lambda k: jax.random.normal(k, (horizon + burn, noise_dim)))(keys)
+    u = nnx.merge(graphdef, g_state)(z)
+    # The heavy-tail map grows like u * exp(delta u^2 / 2): a rare generator excursion to |u| = 8 would
+    # become a return of thousands of scale units (QuantGAN replications report exactly such outliers).
+    # Beyond +-clip (6: a Gaussian gets there with probability 2e-9) the value is held at the bound.
+    return _tails.inverse(tails, jnp.clip(u, -clip, clip)).astype(jnp.float32)
+
+
+def generate(fitted: GanFitted, *, key: jax.Array, first_world: int, n_worlds: int, horizon: int) -> jax.Array:
+    """``[worlds, horizon, assets]`` log returns of worlds ``first_world ..`` in blocks of `sample_block`."""
+    cfg = fitted.config
+    noise_dim = _noise_dim(cfg, fitted.tails.n_assets)
+    block = min(n_worlds, cfg.sample_block)
+    parts = []
+    for start in range(0, n_worlds, block):
+        # the last block is padded to the full block size: one compiled program, and world i's numbers
+        # come from its own key only, so the padding worlds change nothing and are dropped
+        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, key,
+                            jnp.uint32(first_world + start), n_worlds=block, horizon=horizon,
+                            noise_dim=noise_dim, burn=cfg.receptive_field, clip=float(cfg.max_gaussian))
+        parts.append(out[: min(block, n_worlds - start)])
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+
+# ------------------------------------------------------------------------------------------------- the family
+
+class Gan(AbstractGenerator):
+    """WGAN-GP with causal TCN generator and critic on Lambert-W-Gaussianised returns (final)."""
+
+    name = "gan"
+    config_type = GanConfig
+
+    def fit(self, market: MarketData, *, key: jax.Array, config: GanConfig | None = None) -> GanFitted:
+        config = self._config(config)
+        r = market.log_returns
+        n_val = int(round(config.validation_fraction * r.shape[0]))
+        n_train = r.shape[0] - n_val
+        need = config.window + val.MAX_LAG
+        if n_train < config.window or n_val < need - config.window:
+            raise InsufficientHistoryError(
+                f"the GAN needs at least {config.window} training and {need - config.window} validation returns; "
+                f"{r.shape[0]} returns split into {n_train} and {n_val}", path=market.source,
+                expected=f"about {int(math.ceil((need - config.window) / config.validation_fraction))} returns "
+                         f"or more, or a smaller gan.window")
+        tails = _tails.fit(r[:n_train], assets=market.assets, max_delta=config.max_delta)
+        u = np.asarray(_tails.forward(tails, jnp.asarray(r, dtype=jnp.float32)))
+        u_train, u_val = u[:n_train], u[n_train:]
+        n_assets = market.n_assets
+        k_gen, k_critic, k_train, k_val = jax.random.split(key, 4)
+        # the innovation mixing starts at the Cholesky factor of the training correlation: cross-asset
+        # correlation is right from step 0 and the networks learn the dynamics
+        corr = np.corrcoef(u_train, rowvar=False).reshape(n_assets, n_assets)
+        chol = np.linalg.cholesky(corr + 1e-6 * np.eye(n_assets))
+        nd = _noise_dim(config, n_assets)
+        mixing = np.zeros((n_assets, nd), np.float32)
+        mixing[:, : min(nd, n_assets)] = chol[:, : min(nd, n_assets)]
+        g_def, g_state = _build_generator(config, n_assets, k_gen, mixing)
+        c_def, c_state = nnx.split(Critic(n_assets, config.width, config.levels, rngs=nnx.Rngs(params=k_critic)))
+        opt = _optimizer(config.train)
+        nets = _Nets(g_def, c_def, opt, opt, config, nd)
+        carry = {"g": g_state, "c": c_state, "og": opt.init(g_state), "oc": opt.init(c_state),
+                 "data": jnp.asarray(u_train)}
+        validate = val.Validator(g_def, u_val, key=k_val, noise_dim=nd, burn=config.receptive_field)
+        carry, history = train(carry, _Step(nets), lambda c: validate(c["g"]), key=k_train,
+                               config=config.train, name=self.name)
+        return self._assemble(config, carry["g"], tails, history_context(market, config.history_days), history)
+
+    def _assemble(self, config: GanConfig, g_state: nnx.State, tails: _tails.TailTransform,
+                  context: HistoryContext, history: TrainHistory | None, expected_digest: str | None = None):
+        n_assets = tails.n_assets
+        g_def, _ = _build_generator(config, n_assets, jax.random.key(0))
+        leaves = _state_arrays(g_state)
+        tail_arrays = tails.as_dict()
+        if expected_digest is None:
+            fit_digest = digest(config, leaves, tail_arrays)
+        else:
+            fit_digest = check_digest(expected_digest, config, leaves, tail_arrays)
+        return GanFitted(generator=g_state, tails=tails, context=context, config=config, graphdef=g_def,
+                         digest=fit_digest, history=history)
+
+    def sample(self, fitted: GanFitted, *, key: jax.Array, n_worlds: int, horizon: int,
+               condition: object = None, first_world: int = 0) -> Scenarios:
+        self._no_condition(condition)
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
+        log_returns = generate(fitted, key=key, first_world=int(first_world), n_worlds=int(n_worlds),
+                               horizon=int(horizon))
+        return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+
+    # --- persistence: config + context as JSON, the generator's nnx.State and the tails as named arrays
+
+    def export_fitted(self, fitted: GanFitted) -> tuple[dict, dict[str, np.ndarray]]:
+        context_meta, arrays = export_context(fitted.context)
+        meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
+                "n_assets": fitted.tails.n_assets}
+        arrays.update({f"generator.{k}": v for k, v in _state_arrays(fitted.generator).items()})
+        arrays.update({f"tails.{k}": v for k, v in fitted.tails.as_dict().items()})
+        return meta, arrays
+
+    def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> GanFitted:
+        config = config_from_dict(GanConfig, meta.get("config", {}), where="config")
+        n_assets = meta.get("n_assets")
+        if isinstance(n_assets, bool) or not isinstance(n_assets, int) or n_assets < 1:
+            raise ModelFileError(f"model meta n_assets must be a positive integer, got {n_assets!r}")
+        context = restore_context(meta.get("context", {}), arrays)
+        tail_names = ("loc", "scale", "delta_left", "delta_right")
+        tails = _tails.TailTransform(*(jnp.asarray(a) for a in take_arrays(arrays, [f"tails.{n}" for n in tail_names])))
+        # structure from code: a generator built from the config, then its state filled from the arrays
+        _, template = _build_generator(config, n_assets, jax.random.key(0))
+        names = list(_state_arrays(template))
+        values = take_arrays(arrays, [f"generator.{n}" for n in names])
+        flat = dict(zip(names, values, strict=True))
+        state = _fill_state(template, flat)
+        return self._assemble(config, state, tails, context, None, expected_digest=meta.get("digest"))
+
+
+def _state_arrays(state: nnx.State) -> dict[str, np.ndarray]:
+    """The state's arrays by dotted path (``tcn.blocks.0.conv.kernel``), in a fixed order."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        flat[".".join(_key_name(k) for k in path)] = np.asarray(leaf)
+    return flat
+
+
+def _key_name(k: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(k, attr):
+            return str(getattr(k, attr))
+    return str(k)
+
+
+def _fill_state(template: nnx.State, flat: dict[str, np.ndarray]) -> nnx.State:
+    paths = [".".join(_key_name(k) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(template)]
+    leaves = jax.tree_util.tree_leaves(template)
+    new = []
+    for path, leaf in zip(paths, leaves, strict=True):
+        value = np.asarray(flat[path])
+        if value.shape != leaf.shape or value.dtype != leaf.dtype:
+            raise ModelFileError(f"generator array {path!r} has {value.dtype}{list(value.shape)}",
+                                 expected=f"{leaf.dtype}{list(leaf.shape)} for this config")
+        new.append(jnp.asarray(value))
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), new)
