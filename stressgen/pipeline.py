@@ -38,7 +38,7 @@ import pandas as pd
 from . import engine, generators, persist, rng
 from .errors import ConfigError
 from .generators import AbstractGenerator, iter_chunks
-from .metrics import aggregate_metrics, head_to_head, per_world_metrics, rank_real_history
+from .metrics import aggregate_metrics, diversity, head_to_head, per_world_metrics, rank_real_history
 from .metrics.fidelity import quick_scorecard
 from .metrics.stylized import acf
 from .results import RunResult, StrategyResult
@@ -378,6 +378,11 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     card = quick_scorecard(market, Scenarios.concat(scored), key=rng.stream(root, rng.BOOTSTRAP),
                            max_paths=SCORE_WORLDS)
     fidelity["scorecard"], fidelity["failures"] = card.table, list(card.meta["failures"])
+    # spread of the worlds against the spread of real windows of the same length: mode collapse shows as a
+    # ratio far below 1 (see metrics.diversity)
+    scored_r = np.concatenate([np.asarray(sc.log_returns) for sc in scored])
+    if real_r.shape[0] >= 2 * horizon:
+        fidelity["diversity"] = dataclasses.asdict(diversity(scored_r, real_r, periods_per_year=ppy))
     progress("fidelity", 1, 1)
     timings["fidelity"] = time.perf_counter() - t0
     return RunResult(

@@ -120,6 +120,10 @@ def test_fidelity_against_numpy(result, direct):
     a = np.abs(np.asarray(worlds.log_returns, np.float64))  # [worlds, time, assets]
     want = metrics.acf(np.moveaxis(a, 1, 2), np.arange(1, 20)).mean(axis=(0, 1))
     np.testing.assert_allclose(acf["synthetic"], want, rtol=1e-5, atol=1e-7)  # the pipeline works in float32
+    # the diversity statistic of every run is metrics.diversity of the worlds against the real history
+    d = metrics.diversity(np.asarray(worlds.log_returns), market.log_returns)
+    assert result.fidelity["diversity"]["n_worlds"] == d.n_worlds
+    np.testing.assert_allclose(result.fidelity["diversity"]["ratio"], d.ratio, rtol=1e-6)
 
 
 def test_fan_quantiles(result, direct):

@@ -184,6 +184,13 @@ def _fidelity(result: RunResult) -> str:
                                  caption=f"Correlation of log returns between assets, real history (left) and "
                                          f"synthetic worlds (right); largest absolute difference "
                                          f"{tables.fmt_num(gap, 2)}."))
+    if f.get("diversity"):
+        d = f["diversity"]
+        parts.append(f"<p><strong>Diversity across worlds:</strong> mean pairwise distance of world summaries "
+                     f"(per-asset return, volatility and drawdown, and the mean correlation) is "
+                     f"{tables.fmt_num(d['ratio'], 2)} times that of real windows of the same length "
+                     f"({d['n_worlds']} worlds, {d['n_real']} windows). Far below 1 means collapsed, "
+                     f"look-alike worlds; far above 1, worlds wilder than history.</p>")
     if f.get("scorecard") is not None:
         parts += ["<h3>Scorecard</h3>", tables.frame_table(f["scorecard"])]
     return "\n".join(parts)
