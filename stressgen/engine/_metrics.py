@@ -10,7 +10,7 @@ form adds a few vector operations a day.
 * VaR/ES from the k lowest daily returns, k = ceil((1 - level) T) for the lowest level, kept sorted in a
   ``[k, worlds]`` buffer (worlds minor, so each insertion step is a contiguous vector operation). ES
   counts every return equal to the quantile (ties), as the array form does: returns below the k-th lowest
-  are all in the buffer, and ``n_eq`` counts the returns equal to it, inside the buffer or not.
+  are all in the buffer, and ``n_le`` counts the returns at or below it, inside the buffer or not.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def running_update(st: Running, pnl: jax.Array, below_peak: jax.Array, n: jax.Ar
 
 class Tail(NamedTuple):
     buf: jax.Array   # [..., k, worlds] the k lowest returns so far, ascending (+inf until k are seen)
-    n_eq: jax.Array  # [..., worlds] returns seen that equal buf[k - 1]
+    n_le: jax.Array  # [..., worlds] returns seen that are <= buf[k - 1] (inside the buffer or not)
 
 
 def _k(level: float, horizon: int) -> int:
@@ -83,25 +83,30 @@ def tail_init(lead: tuple[int, ...], k: int, n_worlds: int) -> Tail:
 
 
 def tail_update(st: Tail, pnl: jax.Array) -> Tail:
-    """Insert ``pnl[..., worlds]`` into every world's sorted buffer."""
+    """Insert ``pnl[..., worlds]`` into every world's sorted buffer, dropping its largest entry.
+
+    The j-th smallest of the buffer and v is ``min(b_j, max(b_{j-1}, v))``: one elementwise pass, no
+    search for the insertion point. `n_le` grows by one when ``v <= top``; when the top falls, every value
+    at or below the new top is in the buffer, so it is k.
+    """
     buf, k = st.buf, st.buf.shape[-2]
     v = pnl[..., None, :]
-    pos = jnp.sum(buf < v, axis=-2, keepdims=True)
-    j = jnp.arange(k).reshape((k, 1))
-    shifted = jnp.concatenate([buf[..., :1, :], buf[..., :-1, :]], axis=-2)
-    new = jnp.where(j < pos, buf, jnp.where(j == pos, v, shifted))
+    below = jnp.concatenate([jnp.full_like(buf[..., :1, :], -jnp.inf), buf[..., :-1, :]], axis=-2)
+    new = jnp.minimum(buf, jnp.maximum(below, v))
     old_top, new_top = buf[..., k - 1, :], new[..., k - 1, :]
-    same = (new_top == old_top) & jnp.isfinite(old_top)
-    recount = jnp.sum(new == new_top[..., None, :], axis=-2).astype(jnp.int32)
-    return Tail(new, jnp.where(same, st.n_eq + (pnl == old_top), recount))
+    n_le = jnp.where(new_top < old_top, k, st.n_le + (pnl <= old_top))
+    return Tail(new, n_le.astype(jnp.int32))
 
 
-def _var_es(buf: np.ndarray, n_top: np.ndarray, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def _var_es(buf: np.ndarray, n_le: np.ndarray, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     k = buf.shape[-2]
     q = buf[..., _k(level, horizon) - 1, :]
+    top = buf[..., k - 1, :]
     below = buf < q[..., None, :]
-    # returns equal to q: all inside the buffer unless q is the buffer's top, whose count n_top tracks
-    n_eq = np.where(q < buf[..., k - 1, :], np.sum(buf == q[..., None, :], axis=-2), n_top)
+    # returns equal to q: all inside the buffer unless q is the top; then all seen at or below the top
+    # less those strictly below it (which are all in the buffer)
+    n_eq = np.where(q < top, np.sum(buf == q[..., None, :], axis=-2),
+                    n_le - np.sum(buf < top[..., None, :], axis=-2))
     total = np.sum(np.where(below, buf, 0.0), axis=-2) + q * n_eq
     return -q, -total / (np.sum(below, axis=-2) + n_eq)
 
@@ -132,7 +137,7 @@ def finalize(state: dict[str, np.ndarray], horizon: int, risk: RiskConfig) -> di
             "max_drawdown_duration": np.asarray(state["longest"], np.int32),
         }
         for level in risk.var_levels:
-            var, es = _var_es(f["tail"], f["n_top"], level, horizon)
+            var, es = _var_es(f["tail"], f["n_le"], level, horizon)
             out[f"var_{level_name(level)}"] = var
             out[f"es_{level_name(level)}"] = es
         out["worst_day"] = f["worst"]
@@ -148,5 +153,5 @@ def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> dic
     """What `finalize` needs, as a flat dict of device arrays (the jitted program's metric output)."""
     state = {"equity": equity, "mdd": mdd, "turn": turn, "cost": cost, **run._asdict()}
     if tail is not None:
-        state.update(tail=tail.buf, n_top=tail.n_eq)
+        state.update(tail=tail.buf, n_le=tail.n_le)
     return state
