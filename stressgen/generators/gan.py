@@ -55,10 +55,10 @@ from ._training import TrainConfig, TrainHistory, train
 __all__ = ["GanConfig", "GanFitted", "Gan", "DEFAULT_TRAIN", "GPU_TRAIN"]
 
 # Defaults measured to stop within ~5 minutes on 2 CPU cores for the bundled 20 assets (bench/bench_gan.py).
-# One step per call: scanning the double-backprop critic steps ran at about half the per-call speed on a
-# 2-core CPU (bench/bench_gan.py: 0.98 against 1.80 steps/s), unlike the VAE.
+# Ten steps per jitted call: on an idle 2-core CPU scanning them ran 1.46x the one-call-per-step rate
+# (bench/bench_gan.py: 3.91 against 2.68 steps/s); under heavy load from other processes it was the reverse.
 DEFAULT_TRAIN = TrainConfig(steps=600, batch_size=32, learning_rate=2e-3, max_grad_norm=10.0, eval_every=50,
-                            patience=4, steps_per_call=1)
+                            patience=4, steps_per_call=10)
 # A larger preset for a GPU: wider networks, bigger batches, more steps.
 GPU_TRAIN = TrainConfig(steps=20000, batch_size=256, learning_rate=1e-4, max_grad_norm=10.0, eval_every=500,
                         patience=8, steps_per_call=100)
