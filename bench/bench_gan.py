@@ -13,15 +13,9 @@ The machine's load average is printed with the figures: on a shared 2-core machi
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
 import time
-import warnings
 
-from bench_neural import ASSETS, HORIZON, _load, _peak_mib, _peer_case, measure_sampling, measure_training
+from bench_neural import HORIZON, _load, _peak_mib, measure_sampling, measure_training, run_bench
 
 
 def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
@@ -68,58 +62,9 @@ def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
             "load_before": load0, "load_after": _load(), "peak_mib": _peak_mib()}
 
 
-def run_case(case: str, preset: str, steps: int | None, worlds: int) -> dict:
-    if case == "gan":
-        return _gan_case(preset, steps, worlds)
-    return _peer_case(case, worlds)
-
-
-def _spawn(case: str, args: argparse.Namespace, steps: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--case", case, "--preset", args.preset, "--worlds", str(args.worlds)]
-    if steps is not None:
-        cmd += ["--steps", str(steps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--case", default=None, help="run one case in this process and print its JSON")
-    p.add_argument("--preset", default="default")
-    p.add_argument("--worlds", type=int, default=10_000)
-    p.add_argument("--steps", type=int, default=None, help="override the preset's maximum training steps")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="bench/out/gan.json")
-    args = p.parse_args()
-    if args.case:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            print(json.dumps(run_case(args.case, args.preset, args.steps, args.worlds)))
-        return
-    steps = 100 if args.quick else args.steps
-    if args.quick:
-        args.worlds = 2000
-    rows = [_spawn(c, args, steps) for c in ("gan", "garch-fhs", "bootstrap")]
-    gan, garch, boot = rows
-    print(f"GAN ({args.preset}), load average {gan['load_before']:.1f} -> {gan['load_after']:.1f} on "
-          f"{os.cpu_count()} cores")
-    print(f"  training: {gan['steps_per_s_scan']:.2f} steps/s scanned (1 step = n_critic critic + 1 generator "
-          f"update; {gan['steps_per_s_scan'] / gan['steps_per_s_per_step']:.2f}x one call per step: "
-          f"{gan['steps_per_s_per_step']:.2f}); compile {gan['compile_scan_s']:.1f} s")
-    print(f"  fit to the stopping point: {gan['fit_s']:.1f} s, {gan['stop_reason']} at step {gan['stop_step']} "
-          f"(best {gan['best_step']}, validation score {gan['best_val']:.4f})")
-    for row in rows:
-        print(f"  sample {row['case']:>11}: {row['worlds']} worlds x {HORIZON} days x {ASSETS} assets in "
-              f"{row['sample_s']:.2f} s = {row['world_days_per_s'] / 1e6:.3f} M world-days/s "
-              f"(first call {row['first_call_s']:.1f} s; peak RSS {row['peak_mib']:.0f} MiB)")
-    print(f"  GAN sampling / GARCH-FHS: {gan['worlds_per_s'] / garch['worlds_per_s']:.3f}x; "
-          f"/ bootstrap: {gan['worlds_per_s'] / boot['worlds_per_s']:.3f}x")
-    print(f"  diversity ratio (worlds vs real 252-day windows): {gan['diversity_ratio']:.2f}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"rows": rows}, fh, indent=1)
-    os.replace(tmp, args.out)
+    run_bench("GAN", _gan_case, script=__file__, doc=__doc__, default_out="bench/out/gan.json", quick_steps=100,
+              step_note=" (1 step = n_critic critic + 1 generator update)")
 
 
 if __name__ == "__main__":

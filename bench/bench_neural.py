@@ -7,9 +7,9 @@
 Every case runs in a fresh subprocess so that its peak RSS (ru_maxrss, imports included) is its own.
 Peers measured in the same run: training steps scanned inside one jitted call (the shared loop) against
 one jitted call per step; sampling against the GARCH (FHS) and bootstrap samplers on the same worlds.
-Timings exclude compilation, which is reported separately. `measure_training` and `measure_sampling`
-take any generator family whose step function follows `_training.train`'s contract, so a GAN bench can
-mirror this file by swapping the family.
+Timings exclude compilation, which is reported separately. `measure_training`, `measure_sampling` and
+`run_bench` take any generator family whose step function follows `_training.train`'s contract
+(bench/bench_gan.py uses them for the GAN).
 """
 
 from __future__ import annotations
@@ -143,58 +143,66 @@ def _peer_case(kind: str, worlds: int) -> dict:
     return {"case": kind, **measure_sampling(gen, fitted, n_worlds=worlds), "peak_mib": _peak_mib()}
 
 
-def run_case(case: str, preset: str, steps: int | None, worlds: int) -> dict:
-    if case == "vae":
-        return _vae_case(preset, steps, worlds)
-    return _peer_case(case, worlds)
-
-
-def _spawn(case: str, args: argparse.Namespace, steps: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--case", case, "--preset", args.preset, "--worlds", str(args.worlds)]
+def _spawn(script: str, case: str, args: argparse.Namespace, steps: int | None) -> dict:
+    cmd = [sys.executable, script, "--case", case, "--preset", args.preset, "--worlds", str(args.worlds)]
     if steps is not None:
         cmd += ["--steps", str(steps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_bench(label: str, model_case, *, script: str, doc: str, default_out: str, quick_steps: int,
+              step_note: str = "") -> None:
+    """The command line of a neural-generator bench: one subprocess per case (the model, then the GARCH-FHS
+    and bootstrap peers), a printed summary with the ratios, and the rows written atomically as JSON.
+
+    `model_case(preset, steps, worlds) -> dict` measures the model; `script` is the calling file (re-run
+    with ``--case`` for each subprocess).
+    """
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--case", default=None, help="run one case in this process and print its JSON")
     p.add_argument("--preset", default="default")
     p.add_argument("--worlds", type=int, default=10_000)
     p.add_argument("--steps", type=int, default=None, help="override the preset's maximum training steps")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="bench/out/neural.json")
+    p.add_argument("--out", default=default_out)
     args = p.parse_args()
+    model = label.lower()
     if args.case:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            print(json.dumps(run_case(args.case, args.preset, args.steps, args.worlds)))
+            row = model_case(args.preset, args.steps, args.worlds) if args.case == model else \
+                _peer_case(args.case, args.worlds)
+            print(json.dumps(row))
         return
-    steps = 300 if args.quick else args.steps
+    steps = quick_steps if args.quick else args.steps
     if args.quick:
         args.worlds = 2000
-    rows = [_spawn(c, args, steps) for c in ("vae", "garch-fhs", "bootstrap")]
-    vae, garch, boot = rows
-    print(f"VAE ({args.preset}), load average {vae['load_before']:.1f} -> {vae['load_after']:.1f} on "
+    rows = [_spawn(script, c, args, steps) for c in (model, "garch-fhs", "bootstrap")]
+    m, garch, boot = rows
+    print(f"{label} ({args.preset}), load average {m['load_before']:.1f} -> {m['load_after']:.1f} on "
           f"{os.cpu_count()} cores")
-    print(f"  training: {vae['steps_per_s_scan']:.1f} steps/s scanned x{steps or 'preset'} "
-          f"({vae['steps_per_s_scan'] / vae['steps_per_s_per_step']:.2f}x one call per step: "
-          f"{vae['steps_per_s_per_step']:.1f}); compile {vae['compile_scan_s']:.1f} s")
-    print(f"  fit to the stopping point: {vae['fit_s']:.1f} s, {vae['stop_reason']} at step {vae['stop_step']} "
-          f"(best {vae['best_step']}, validation {vae['best_val']:.4f} nats/element)")
+    print(f"  training: {m['steps_per_s_scan']:.2f} steps/s scanned{step_note} "
+          f"({m['steps_per_s_scan'] / m['steps_per_s_per_step']:.2f}x one call per step: "
+          f"{m['steps_per_s_per_step']:.2f}); compile {m['compile_scan_s']:.1f} s")
+    print(f"  fit to the stopping point: {m['fit_s']:.1f} s, {m['stop_reason']} at step {m['stop_step']} "
+          f"(best {m['best_step']}, validation score {m['best_val']:.4f})")
     for row in rows:
-        print(f"  sample {row['case']:>10}: {row['worlds']} worlds x {HORIZON} days x {ASSETS} assets in "
-              f"{row['sample_s']:.2f} s = {row['world_days_per_s'] / 1e6:.2f} M world-days/s "
+        print(f"  sample {row['case']:>11}: {row['worlds']} worlds x {HORIZON} days x {ASSETS} assets in "
+              f"{row['sample_s']:.2f} s = {row['world_days_per_s'] / 1e6:.3f} M world-days/s "
               f"(first call {row['first_call_s']:.1f} s; peak RSS {row['peak_mib']:.0f} MiB)")
-    print(f"  VAE sampling / GARCH-FHS: {vae['worlds_per_s'] / garch['worlds_per_s']:.3f}x; "
-          f"/ bootstrap: {vae['worlds_per_s'] / boot['worlds_per_s']:.3f}x")
-    print(f"  diversity ratio (worlds vs real 252-day windows): {vae['diversity_ratio']:.2f}")
+    print(f"  {label} sampling / GARCH-FHS: {m['worlds_per_s'] / garch['worlds_per_s']:.3f}x; "
+          f"/ bootstrap: {m['worlds_per_s'] / boot['worlds_per_s']:.3f}x")
+    print(f"  diversity ratio (worlds vs real 252-day windows): {m['diversity_ratio']:.2f}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as fh:
         json.dump({"rows": rows}, fh, indent=1)
     os.replace(tmp, args.out)
+
+
+def main() -> None:
+    run_bench("VAE", _vae_case, script=__file__, doc=__doc__, default_out="bench/out/neural.json", quick_steps=300)
 
 
 if __name__ == "__main__":
