@@ -185,7 +185,6 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--child")
     ap.add_argument("--kind", default="ma")
-    ap.add_argument("--worlds-child", dest="worlds_child", type=int)
     args, _ = ap.parse_known_args()
     if args.child:
         args.engine, args.worlds = args.child, args.worlds[0]

@@ -43,7 +43,7 @@ def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
     g_def, g_state = G._build_generator(config, n, rng.root(1))
     c_def, c_state = nnx.split(Critic(n, config.width, config.levels, rngs=nnx.Rngs(params=rng.root(2))))
     opt = G._optimizer(config.train)
-    nets = G._Nets(g_def, c_def, opt, opt, config, G._noise_dim(config, n))
+    nets = G._Nets(g_def, c_def, opt, config, G._noise_dim(config, n))
     u = _tails.forward(_tails.fit(r), jnp.asarray(r, jnp.float32))
     carry = {"g": g_state, "c": c_state, "og": opt.init(g_state), "oc": opt.init(c_state), "data": u}
     train = measure_training(G._Step(nets), carry, steps_per_call=config.train.steps_per_call, calls=3)

@@ -89,11 +89,9 @@ def measure_sampling(gen, fitted, *, n_worlds: int, horizon: int = HORIZON, chun
 
 def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     import dataclasses
-    from functools import partial
 
     import jax.numpy as jnp
     import numpy as np
-    import optax
     from flax import nnx
 
     from stressgen import data, rng
@@ -110,10 +108,10 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     r = market.log_returns
     prepared = V.prepare(r, r.std(axis=0), config)
     graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1)))
-    opt = optax.chain(optax.clip_by_global_norm(config.train.max_grad_norm), optax.adam(config.train.learning_rate))
-    step = partial(V._train_step, graphdef=graphdef, opt=opt, data=prepared,
-                   starts=jnp.arange(config.context, r.shape[0] - config.window), config=config)
-    train = measure_training(step, (state, opt.init(state)), steps_per_call=config.train.steps_per_call)
+    opt = V._optimizer(config.train)
+    step = V._Step(graphdef, opt, config)
+    carry = (state, opt.init(state), prepared, jnp.arange(config.context, r.shape[0] - config.window))
+    train = measure_training(step, carry, steps_per_call=config.train.steps_per_call)
     # the whole default fit: time to the stopping point (compilation and validation included)
     gen = V.TemporalVae()
     t0 = time.perf_counter()

@@ -38,10 +38,11 @@ import pandas as pd
 from . import engine, generators, persist, rng
 from .errors import ConfigError
 from .generators import AbstractGenerator, iter_chunks
-from .metrics import aggregate_metrics, diversity, head_to_head, per_world_metrics, rank_real_history
+from .generators._base import config_to_dict
+from .metrics import aggregate_metrics, diversity, head_to_head, rank_real_history
 from .metrics.fidelity import quick_scorecard
-from .metrics.stylized import acf
-from .results import RunResult, StrategyResult
+from .metrics.stylized import acf, equal_weight_equity
+from .results import FAN_WORLDS, RunResult, StrategyResult
 from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
 from .types import MarketData, Scenarios
@@ -50,7 +51,6 @@ __all__ = ["Progress", "FAN_WORLDS", "ACF_WORLDS", "FAN_QUANTILES", "fit_generat
            "sample_to_file", "fit_to_dir", "WORLDS_FORMAT"]
 
 Progress = Callable[[str, int, int], None]
-FAN_WORLDS = 20_000  # the fan chart's quantiles come from the first worlds: [FAN_WORLDS, horizon] floats kept
 ACF_WORLDS = 2_000  # the synthetic ACF of |r| is averaged over the first worlds (its error is ~1/sqrt(n T))
 SCORE_WORLDS = 1_000  # the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -123,11 +123,7 @@ def fit_to_dir(spec: RunSpec, model_dir: str | os.PathLike, *,
 
 
 def _jsonable_config(config: Any) -> dict[str, Any]:
-    if config is None or not dataclasses.is_dataclass(config):
-        return {}
-    from .generators._base import config_to_dict
-
-    return config_to_dict(config)
+    return config_to_dict(config) if dataclasses.is_dataclass(config) else {}
 
 
 # ------------------------------------------------------------------------------------------ strategies
@@ -146,19 +142,10 @@ class _Entry:
 
 def _world_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfig, risk, *,
                    check: bool) -> dict[str, np.ndarray]:
-    """Per-world metrics as ``[params, worlds]`` NumPy arrays (params = 1 without a grid)."""
-    fast = getattr(engine, "world_metrics", None)
-    if fast is not None:  # the engine's reduction keeps no [worlds, time] series
-        out = fast(strategy, scenarios, bt, risk=risk, check=check)
-    else:
-        res = engine.backtest(strategy, scenarios, bt, check=check)
-        series = [res.pnl, res.turnover, res.costs]
-        if not isinstance(strategy, ParamGrid):
-            series = [s[None] for s in series]
-        p, w, t = series[0].shape
-        out = per_world_metrics(*(s.reshape(p * w, t) for s in series), config=risk)
-        out = {k: v.reshape(p, w) for k, v in out.items()}
-    return {k: np.atleast_2d(np.asarray(v)) for k, v in out.items()}
+    """Per-world metrics as ``[params, worlds]`` NumPy arrays (params = 1 without a grid); the engine keeps
+    no [worlds, time] series."""
+    out = engine.world_metrics(strategy, scenarios, bt, risk=risk, check=check)
+    return {k: np.atleast_2d(v) for k, v in out.items()}
 
 
 # ------------------------------------------------------------------------------------- fidelity sums
@@ -213,13 +200,6 @@ def _fidelity(real: np.ndarray, moments: _Moments, acf_syn: np.ndarray, lags: np
         acf_real = np.nanmean(acf(np.abs(windows), lags), axis=(0, 1))
     acf_abs = pd.DataFrame({"real": acf_real, "synthetic": acf_syn}, index=pd.Index(lags, name="lag"))
     return {"moments": table, "acf_abs": acf_abs, "corr_real": corr_real, "corr_syn": corr_syn}
-
-
-def _ew_equity(log_returns: np.ndarray) -> np.ndarray:
-    """``[..., horizon + 1]`` equity of a daily-rebalanced equal-weight portfolio, from 1.0."""
-    daily = np.expm1(log_returns.astype(np.float64)).mean(axis=-1)
-    eq = np.cumprod(1.0 + daily, axis=-1)
-    return np.concatenate([np.ones(eq.shape[:-1] + (1,)), eq], axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -308,7 +288,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         if done < SCORE_WORLDS:
             scored.append(chunk.replace(log_returns=chunk.log_returns[:SCORE_WORLDS - done], weights=None))
         if done < FAN_WORLDS:
-            fan_eq.append(_ew_equity(r[:FAN_WORLDS - done]).astype(np.float32))
+            fan_eq.append(equal_weight_equity(r[:FAN_WORLDS - done]).astype(np.float32))
         done += r.shape[0]
         progress("worlds", done, n)
     timings["sample_backtest"] = time.perf_counter() - t0
@@ -319,7 +299,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     for j, entry in enumerate(entries):
         joined = {k: np.concatenate([c[k] for c in per_world[j]], axis=1) for k in per_world[j][0]}
         for p, (name, params) in enumerate(entry.sets):
-            sets.append((entry, p, name, params, {k: v[p] for k, v in joined.items()}))
+            sets.append((j, entry, p, name, params, {k: v[p] for k, v in joined.items()}))
 
     # real history as one world, ranked per metric among the synthetic worlds
     progress("real", 0, len(entries))
@@ -336,7 +316,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     k_worst = min(spec.report.worst_worlds, n)
     worst_idx = {name: [int(i) for i in np.argsort(np.nan_to_num(m["total_return"], nan=np.inf),
                                                     kind="stable")[:k_worst]]
-                 for _, _, name, _, m in sets}
+                 for _, _, _, name, _, m in sets}
     wanted = sorted({i for v in worst_idx.values() for i in v})
     worst_paths = {}
     for count, i in enumerate(wanted):
@@ -345,8 +325,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         progress("worst", count + 1, len(wanted))
     results = []
     agg_cfg = spec.report.aggregate_config()
-    for entry, p, name, params, m in sets:
-        j = entries.index(entry)
+    for j, entry, p, name, params, m in sets:
         idx = worst_idx[name]
         equity = np.zeros((0, horizon + 1), np.float32)
         if idx:
@@ -370,19 +349,19 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     eq = np.concatenate(fan_eq)
     fan = {f"q{round(100 * q):02d}": np.quantile(eq, q, axis=0) for q in FAN_QUANTILES}
     if real_r.shape[0] >= horizon:
-        fan["real"] = _ew_equity(real_r[-horizon:])
+        fan["real"] = equal_weight_equity(real_r[-horizon:])
     fidelity = _fidelity(real_r, moments, acf_sum / max(acf_n, 1), lags, horizon, market.assets, ppy)
     timings["aggregate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     progress("fidelity", 0, 1)
-    card = quick_scorecard(market, Scenarios.concat(scored), key=rng.stream(root, rng.BOOTSTRAP),
-                           max_paths=SCORE_WORLDS)
+    scored = Scenarios.concat(scored)
+    card = quick_scorecard(market, scored, key=rng.stream(root, rng.BOOTSTRAP), max_paths=SCORE_WORLDS)
     fidelity["scorecard"], fidelity["failures"] = card.table, list(card.meta["failures"])
     # spread of the worlds against the spread of real windows of the same length: mode collapse shows as a
     # ratio far below 1 (see metrics.diversity)
-    scored_r = np.concatenate([np.asarray(sc.log_returns) for sc in scored])
     if real_r.shape[0] >= 2 * horizon:
-        fidelity["diversity"] = dataclasses.asdict(diversity(scored_r, real_r, periods_per_year=ppy))
+        fidelity["diversity"] = dataclasses.asdict(diversity(np.asarray(scored.log_returns), real_r,
+                                                             periods_per_year=ppy))
     progress("fidelity", 1, 1)
     timings["fidelity"] = time.perf_counter() - t0
     return RunResult(

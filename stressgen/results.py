@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["StrategyResult", "RunResult", "SUMMARY_SCHEMA_VERSION"]
+__all__ = ["StrategyResult", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
+
+# The fan chart's quantiles come from the first worlds only: [FAN_WORLDS, horizon] floats are kept.
+FAN_WORLDS = 20_000
 
 # Bump when a key of summary.json changes meaning or disappears (adding keys is backwards compatible).
 SUMMARY_SCHEMA_VERSION = "1.0"
@@ -64,7 +67,7 @@ class RunResult:
         real_paths: ``[k, horizon, assets]`` real log-return windows of the horizon's length (for comparison).
         sample_paths: ``[k, horizon, assets]`` the first k synthetic worlds.
         fan: quantile label (``"q05"``, ``"q50"``, ...) -> ``[horizon + 1]`` equal-weight equity quantiles over
-            all worlds (starts at 1.0); ``"real"`` -> the same for the most recent real window.
+            the first `FAN_WORLDS` worlds (starts at 1.0); ``"real"`` -> the same for the most recent real window.
         worst_paths: world index -> ``[horizon, assets]`` log returns of the worlds any strategy lists as worst.
         strategies: one `StrategyResult` per strategy x parameter set, in spec order.
         head_to_head: ``P(row beats column)`` on total return, index and columns strategy names.

@@ -20,7 +20,6 @@ current directory.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -31,9 +30,9 @@ from typing import Any
 import pandas as pd
 
 from . import data, generators
-from .engine import BacktestConfig, load_strategy
+from .engine import BacktestConfig, available_strategies, load_strategy
 from .errors import ConfigError, StressgenError
-from .generators._base import config_from_dict, config_to_dict
+from .generators._base import config_from_dict, config_to_dict, did_you_mean
 from .metrics import AggregateConfig, RiskConfig
 from .metrics.fidelity import EvaluateConfig
 from .strategy import ParamGrid, grid
@@ -42,10 +41,6 @@ __all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "Costs
            "EvaluateSpec", "RunSpec", "load_spec", "parse_spec"]
 
 SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "evaluate")
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,7 +58,8 @@ class DataSpec:
             raise ConfigError("dataset: give exactly one of dataset (bundled: "
                               f"{', '.join(data.datasets())}) or file (a CSV/Parquet price file)")
         if self.dataset is not None and self.dataset not in data.datasets():
-            raise ConfigError(f"dataset: unknown data set {self.dataset!r}{_close(self.dataset, data.datasets())}; "
+            hint = did_you_mean(self.dataset, data.datasets())
+            raise ConfigError(f"dataset: unknown data set {self.dataset!r}{hint}; "
                               f"valid choices: {', '.join(data.datasets())}")
         for name in ("start", "end"):
             value = getattr(self, name)
@@ -271,11 +267,6 @@ class RunSpec:
 
 # ------------------------------------------------------------------------------------------------ loading
 
-def _close(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=3)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-
-
 def _table(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a table ([section] or {{...}}), got {type(value).__name__} {value!r}")
@@ -321,7 +312,7 @@ def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
     if family is None:
         raise ConfigError(f"{where}: needs family = one of {', '.join(families)} (or model = \"dir\")")
     if not isinstance(family, str) or family not in families:
-        raise ConfigError(f"{where}.family: unknown generator {family!r}{_close(family, families)}; "
+        raise ConfigError(f"{where}.family: unknown generator {family!r}{did_you_mean(family, families)}; "
                           f"valid choices: {', '.join(families)}")
     config = config_from_dict(families[family].config_type, raw, where=where)
     return GeneratorSpec(family=family, config=config)
@@ -339,7 +330,7 @@ def _evaluate(raw: dict[str, Any], where: str) -> EvaluateSpec:
         raise ConfigError(f"{where}.generators: expected a list of generator names or \"all\", got {names!r}")
     for n in names:
         if n not in families:
-            raise ConfigError(f"{where}.generators: unknown generator {n!r}{_close(n, families)}; "
+            raise ConfigError(f"{where}.generators: unknown generator {n!r}{did_you_mean(n, families)}; "
                               f"valid choices: {', '.join(families)}")
     if isinstance(raw.get("split_at"), date | datetime):
         raw["split_at"] = raw["split_at"].isoformat()[:10]
@@ -353,7 +344,8 @@ def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
     allowed = ("plugin", "name", "params", "grid")
     for key in raw:
         if key not in allowed:
-            raise ConfigError(f"{where}.{key}: unknown key{_close(key, allowed)}; valid keys: {', '.join(allowed)}")
+            raise ConfigError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)}; "
+                              f"valid keys: {', '.join(allowed)}")
     plugin = raw.get("plugin")
     if not isinstance(plugin, str) or not plugin:
         raise ConfigError(f"{where}.plugin: expected a built-in name, \"file.py:Class\" or \"module:attr\", "
@@ -364,7 +356,7 @@ def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
     try:
         obj = load_strategy(plugin)
     except StressgenError as exc:  # UnknownNameError lists the built-ins; PluginLoadError says what failed
-        hint = _close(plugin, __import__("strategies").BUILTIN) if not sep else ""
+        hint = did_you_mean(plugin, available_strategies()) if not sep else ""
         raise ConfigError(f"{where}.plugin: {exc}{hint}") from exc
     cls = obj if isinstance(obj, type) else type(obj)
     params = raw.get("params", {})
@@ -378,7 +370,7 @@ def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
     for field, options in grid_raw.items():
         key = f"{where}.grid.{field}"
         if field not in fields:
-            raise ConfigError(f"{key}: {cls.__name__} has no field {field!r}{_close(field, fields)}; "
+            raise ConfigError(f"{key}: {cls.__name__} has no field {field!r}{did_you_mean(field, fields)}; "
                               f"fields: {', '.join(fields)}")
         if field in params:
             raise ConfigError(f"{key}: {field!r} is both in params and in grid; keep one")
@@ -400,7 +392,7 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
     base_dir = Path(base) if base is not None else Path.cwd()
     for key in doc:
         if key not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{key}]{_close(key, SECTIONS)}; "
+            raise ConfigError(f"{source}: unknown section [{key}]{did_you_mean(key, SECTIONS)}; "
                               f"valid sections: {', '.join(SECTIONS)}")
     for key in ("data", "generator", "strategies"):
         if key not in doc:

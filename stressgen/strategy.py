@@ -45,8 +45,7 @@ from jax import lax
 
 from .errors import ConfigError, StrategyError
 
-__all__ = ["Obs", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name",
-           "window_capacity"]
+__all__ = ["Obs", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name"]
 
 
 class Tape(NamedTuple):
@@ -184,17 +183,6 @@ def strategy_name(strategy: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def window_capacity(window: Any, capacity: int | None = None) -> int:
-    """Static ring-buffer size for a window that may be traced (gridded): `capacity`, else ``int(window)``."""
-    if capacity:
-        return int(capacity)
-    try:
-        return int(np.max(np.asarray(window)))
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError) as exc:
-        raise ConfigError("a gridded window length needs a static capacity: set the strategy's max_window "
-                          "field (grid() does this for fields listed in window_fields)") from exc
-
-
 @dataclasses.dataclass(frozen=True)
 class ParamGrid:
     """A strategy whose leaves all carry a leading ``[n_params]`` axis, plus the gridded values.
@@ -218,8 +206,8 @@ class ParamGrid:
 
 def grid(strategy: Any, *, product: bool = True, **values: Any) -> ParamGrid:
     """Grid over fields of `strategy`: the cartesian product of the value lists (or zipped when
-    ``product=False``). Integer fields listed in the class attribute ``window_fields`` set the static
-    ``max_window`` field (when the class has one and it is unset) so ring buffers keep a static size.
+    ``product=False``). Window lengths may be gridded too: strategies read lagged values from the engine's
+    tape, so no buffer size depends on them.
     """
     if not values:
         raise ConfigError("grid() needs at least one field=[values]")
@@ -238,10 +226,6 @@ def grid(strategy: Any, *, product: bool = True, **values: Any) -> ParamGrid:
     n = len(rows)
     changes = {name: (col.astype(np.int32) if np.issubdtype(col.dtype, np.integer) else col.astype(np.float32))
                for name, col in cols.items()}
-    windows = [w for w in getattr(type(strategy), "window_fields", ()) if w in changes]
-    if windows and "max_window" in names and not getattr(strategy, "max_window"):
-        current = [int(getattr(strategy, w)) for w in getattr(type(strategy), "window_fields") if w not in changes]
-        changes["max_window"] = int(max([int(changes[w].max()) for w in windows] + current))
     # Every other leaf gets the [n_params] axis too, so the engine vmaps the whole strategy with in_axes=0.
     broadcast = jax.tree_util.tree_map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)).copy(),
                                        strategy)

@@ -25,6 +25,7 @@ from jax import lax
 from ..errors import StrategyError
 from ..generators._tables import rounded
 from ..strategy import Obs, Rebalance, Tape, strategy_name
+from .indicators import cumsum_array
 from ._metrics import Running, final_state, running_init, running_update, tail_init, tail_size, tail_update
 
 __all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
@@ -190,10 +191,9 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
     n_probe = min(PROBE_WORLDS, n_worlds)
     hist_r, hist_lp = history_tape(history)
     # Time-major tape [time, worlds, assets]: the loop reads day t as one contiguous row, and strategies
-    # read lagged rows from it without copying (a scan writes the log prices row by row, which XLA-CPU does
-    # at memory speed, unlike jnp.cumsum).
+    # read lagged rows from it without copying.
     syn_r = jnp.moveaxis(returns.astype(jnp.float32), 1, 0)
-    _, syn_lp = lax.scan(lambda c, r: (c + r, c + r), jnp.broadcast_to(hist_lp[-1], (n_worlds, n_assets)), syn_r)
+    syn_lp = cumsum_array(syn_r, hist_lp[-1])
     tape = Tape(hist_r, hist_lp, syn_r, syn_lp)
 
     def init_params(s, shared):

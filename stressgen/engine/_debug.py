@@ -16,6 +16,7 @@ from ..strategy import ParamGrid, Tape, strategy_name
 from ..types import Scenarios
 from ._config import BacktestConfig
 from ._metrics import running_init
+from .indicators import cumsum_array
 from ._core import STEP, _Carry, _day, history_tape, vector_decisions, warm_step
 
 __all__ = ["debug_run"]
@@ -35,7 +36,7 @@ def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int
     n_hist, n_assets = history.shape
     with jax.disable_jit():
         hist_r, hist_lp = history_tape(history)
-        lps = hist_lp[-1] + jnp.cumsum(r, axis=0)
+        lps = cumsum_array(r, hist_lp[-1])  # the compiled run's tape, to the last bit
         tape = Tape(hist_r, hist_lp, r, lps)
         if tier == STEP:
             st, qw, qt = warm_step(base, history, lag, n_assets, name)

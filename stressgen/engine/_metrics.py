@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..generators._tables import rounded
-from ..metrics.quantile import _CDF_SLACK
-from ..metrics.risk import RiskConfig, level_name, rf_per_period
+from ..metrics.risk import RiskConfig, level_name, rf_per_period, tail_count
 
 __all__ = ["Running", "running_init", "running_update", "Tail", "tail_size", "tail_init", "tail_update",
            "final_state", "finalize"]
@@ -68,14 +67,9 @@ class Tail(NamedTuple):
     n_le: jax.Array  # [..., worlds] returns seen that are <= buf[k - 1] (inside the buffer or not)
 
 
-def _k(level: float, horizon: int) -> int:
-    # the slack of quantile._CDF_SLACK, as in metrics.risk._sorted_tail
-    return max(1, math.ceil((1.0 - level) * horizon * (1.0 - _CDF_SLACK)))
-
-
 def tail_size(levels: tuple[float, ...], horizon: int) -> int:
     """Buffer length: enough for the lowest confidence level (0 when no VaR level is asked)."""
-    return max((_k(v, horizon) for v in levels), default=0)
+    return max((tail_count(v, horizon) for v in levels), default=0)
 
 
 def tail_init(lead: tuple[int, ...], k: int, n_worlds: int) -> Tail:
@@ -100,7 +94,7 @@ def tail_update(st: Tail, pnl: jax.Array) -> Tail:
 
 def _var_es(buf: np.ndarray, n_le: np.ndarray, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     k = buf.shape[-2]
-    q = buf[..., _k(level, horizon) - 1, :]
+    q = buf[..., tail_count(level, horizon) - 1, :]
     top = buf[..., k - 1, :]
     below = buf < q[..., None, :]
     # returns equal to q: all inside the buffer unless q is the top; then all seen at or below the top

@@ -192,18 +192,23 @@ def lagged(x: jax.Array, t: jax.Array, k: jax.Array | int) -> jax.Array:
     return lax.dynamic_index_in_dim(x, jnp.maximum(t - jnp.maximum(k, 0), 0), 0, keepdims=False)
 
 
-def cumsum_array(x: jax.Array) -> jax.Array:
-    """``jnp.cumsum(x, axis=0)`` as a sequential scan: XLA-CPU's cumsum ran at about a tenth of memory
-    speed (reference/perf-baselines.md), a scan writes each row once. Log prices are ``cumsum_array(r)``."""
-    return lax.scan(lambda c, v: (c + v, c + v), jnp.zeros(x.shape[1:], x.dtype), x)[1]
+def cumsum_array(x: jax.Array, start: jax.Array | None = None) -> jax.Array:
+    """``start + jnp.cumsum(x, axis=0)`` as a sequential scan: XLA-CPU's cumsum ran at about a tenth of
+    memory speed (reference/perf-baselines.md), a scan writes each row once. Log prices are
+    ``cumsum_array(r)``; the engine's tape continues the history's with ``start``."""
+    init = jnp.zeros(x.shape[1:], x.dtype) if start is None else \
+        jnp.broadcast_to(start, x.shape[1:]).astype(x.dtype)
+    return lax.scan(lambda c, v: (c + v, c + v), init, x)[1]
 
 
-def _rolling_scan(x: jax.Array, window, value):
+def _rolling_scan(x: jax.Array, window, value, init=None, update=rolling_update):
+    """Scan `update` over the rows of x, the leaving row read from x itself; `value(state, row)` per row."""
     def body(st, t):
-        st = rolling_update(st, x[t], lagged(x, t, window), window)
+        st = update(st, x[t], lagged(x, t, window), window)
         return st, value(st, x[t])
 
-    return lax.scan(body, rolling_init(x.shape[1:], x.dtype), jnp.arange(x.shape[0]))[1]
+    init = rolling_init(x.shape[1:], x.dtype) if init is None else init
+    return lax.scan(body, init, jnp.arange(x.shape[0]))[1]
 
 
 def rolling_mean_array(x: jax.Array, window) -> jax.Array:
@@ -245,8 +250,5 @@ def momentum_array(log_prices: jax.Array, lookback, skip=0) -> jax.Array:
 
 def rolling_cov_array(x: jax.Array, window) -> jax.Array:
     """``[time, assets, assets]`` rolling covariance of ``x[time, assets]``."""
-    def body(st, t):
-        st = rolling_cov_update(st, x[t], lagged(x, t, window), window)
-        return st, rolling_cov(st, window)
-
-    return lax.scan(body, rolling_cov_init(x.shape[1], x.dtype), jnp.arange(x.shape[0]))[1]
+    return _rolling_scan(x, window, lambda s, v: rolling_cov(s, window), init=rolling_cov_init(x.shape[1], x.dtype),
+                         update=rolling_cov_update)

@@ -18,7 +18,7 @@ import hashlib
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import jax
@@ -169,6 +169,12 @@ def restore_context(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -
                           freq=str(meta["freq"]), history_end=str(meta["history_end"]))
 
 
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of `choices` to `word`, or an empty string."""
+    close = difflib.get_close_matches(str(word), list(choices), n=3)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def check_digest(expected: Any, config: Any, *arrays: Any) -> str:
     """The stored fit digest, after checking that it matches the restored config and arrays."""
     actual = digest(config, *arrays)
@@ -222,9 +228,7 @@ def config_from_dict(config_type: type, d: Mapping[str, Any], *, where: str = "c
     values = {}
     for k, v in d.items():
         if k not in fields:
-            close = difflib.get_close_matches(str(k), list(fields), n=3)
-            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-            raise ConfigError(f"{where}.{k}: unknown key{hint}; valid keys: {', '.join(fields)}")
+            raise ConfigError(f"{where}.{k}: unknown key{did_you_mean(k, fields)}; valid keys: {', '.join(fields)}")
         values[k] = _coerce(v, hints[k], f"{where}.{k}", int_as_float)
     try:
         return config_type(**values)

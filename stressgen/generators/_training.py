@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
+from ._base import check_sizes
 
 __all__ = ["TrainConfig", "TrainHistory", "TrainingDivergedWarning", "train", "all_finite"]
 
@@ -68,10 +69,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "patience", "steps_per_call"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"train.{name} must be a positive integer, got {value!r}")
+        check_sizes(**{f"train.{n}": getattr(self, n)
+                       for n in ("steps", "batch_size", "eval_every", "patience", "steps_per_call")})
         for name in ("learning_rate", "max_grad_norm", "blowup"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value)

@@ -102,10 +102,7 @@ class GanConfig:
     train: TrainConfig = DEFAULT_TRAIN
 
     def __post_init__(self) -> None:
-        for name in ("width", "levels", "window", "n_critic", "sample_block"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"gan.{name} must be a positive integer, got {value!r}")
+        check_sizes(**{f"gan.{n}": getattr(self, n) for n in ("width", "levels", "window", "n_critic", "sample_block")})
         if self.levels > 12:
             raise ConfigError(f"gan.levels must be at most 12 (a {2**12}-day receptive field), got {self.levels}")
         if self.window < receptive_field(self.levels):
@@ -193,8 +190,7 @@ class _Nets:
 
     gen: Any  # generator graphdef
     critic: Any  # critic graphdef
-    opt_g: optax.GradientTransformation
-    opt_c: optax.GradientTransformation
+    opt: optax.GradientTransformation  # generator and critic take the same optimizer (their own states)
     config: GanConfig
     noise_dim: int
 
@@ -246,14 +242,14 @@ def _train_step(carry: dict, key: jax.Array, *, nets: _Nets) -> tuple[dict, dict
         real = _windows(data, k_real, batch, nets.config.window)
         fake = jax.lax.stop_gradient(_fake(nets, g_state, k_fake, batch))
         (loss, (w, gp)), grads = jax.value_and_grad(_critic_loss, has_aux=True)(c_state, nets, real, fake, k_mix)
-        updates, oc = nets.opt_c.update(grads, oc, c_state)
+        updates, oc = nets.opt.update(grads, oc, c_state)
         return (optax.apply_updates(c_state, updates), oc), (loss, w, gp)
 
     # a scan, not a Python loop: one compiled critic update instead of n_critic copies (compile time)
     (c_state, oc), (c_loss, w, gp) = jax.lax.scan(critic_update, (carry["c"], carry["oc"]),
                                                   jax.random.split(k_critic, nets.config.n_critic))
     g_loss, grads = jax.value_and_grad(_gen_loss)(g_state, nets, c_state, k_gen, batch)
-    updates, og = nets.opt_g.update(grads, carry["og"], g_state)
+    updates, og = nets.opt.update(grads, carry["og"], g_state)
     g_state = optax.apply_updates(g_state, updates)
     carry = {"g": g_state, "c": c_state, "og": og, "oc": oc, "data": data}
     return carry, {"loss": c_loss[-1], "wasserstein": w[-1], "gradient_penalty": gp[-1], "generator_loss": g_loss}
@@ -341,7 +337,7 @@ class Gan(AbstractGenerator):
         g_def, g_state = _build_generator(config, n_assets, k_gen, mixing)
         c_def, c_state = nnx.split(Critic(n_assets, config.width, config.levels, rngs=nnx.Rngs(params=k_critic)))
         opt = _optimizer(config.train)
-        nets = _Nets(g_def, c_def, opt, opt, config, nd)
+        nets = _Nets(g_def, c_def, opt, config, nd)
         carry = {"g": g_state, "c": c_state, "og": opt.init(g_state), "oc": opt.init(c_state),
                  "data": jnp.asarray(u_train)}
         validate = val.Validator(g_def, u_val, key=k_val, noise_dim=nd, burn=config.receptive_field)
@@ -387,7 +383,9 @@ class Gan(AbstractGenerator):
             raise ModelFileError(f"model meta n_assets must be a positive integer, got {n_assets!r}")
         context = restore_context(meta.get("context", {}), arrays)
         tail_names = ("loc", "scale", "delta_left", "delta_right")
-        tails = _tails.TailTransform(*(jnp.asarray(a) for a in take_arrays(arrays, [f"tails.{n}" for n in tail_names])))
+        tails = _tails.TailTransform.from_dict(
+            dict(zip(tail_names, take_arrays(arrays, [f"tails.{n}" for n in tail_names]), strict=True)),
+            where="model arrays tails.*")
         # structure from code: a generator built from the config, then its state filled from the arrays
         _, template = _build_generator(config, n_assets, jax.random.key(0))
         names = list(_state_arrays(template))

@@ -25,6 +25,7 @@ always row ``i % block`` of the same-shaped computation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from functools import partial
 from typing import Any, ClassVar
 
@@ -40,18 +41,13 @@ from ..types import MarketData, Scenarios
 from . import _tables as tb
 from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
-                    digest, export_context, history_context, restore_context, take_arrays)
+                    check_digest, digest, export_context, history_context, restore_context, take_arrays)
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "LIKELIHOODS", "prepare"]
 
 LIKELIHOODS = ("student-t", "gaussian")
 _VAL_KEY, _INIT_KEY, _TRAIN_KEY = 0, 1, 2
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"vae.{name} must be a positive integer, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,8 +84,7 @@ class VaeConfig:
                                      patience=5, steps_per_call=20)
 
     def __post_init__(self) -> None:
-        for name in ("window", "context", "latent", "hidden", "sample_block"):
-            _positive_int(name, getattr(self, name))
+        check_sizes(**{f"vae.{n}": getattr(self, n) for n in ("window", "context", "latent", "hidden", "sample_block")})
         if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
             raise ConfigError(f"vae.history_days must be an integer >= 0, got {self.history_days!r}")
         if not (isinstance(self.half_lives, tuple) and self.half_lives
@@ -219,6 +214,29 @@ def _train_step(carry, key, *, graphdef, opt, data, starts, config):
     return (optax.apply_updates(state, updates), opt_state), {"loss": loss, "nll": nll, "kl": kl}
 
 
+@functools.lru_cache(maxsize=16)
+def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
+    """One optimizer object per training config, so equal configs give equal (hashable) step functions."""
+    return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """The training step as a hashable value. The data and the window starts travel in the carry (traced),
+    so a second fit with the same config and data shape reuses the compiled program instead of compiling a
+    new one with the data baked in as constants."""
+
+    graphdef: Any
+    opt: Any
+    config: VaeConfig
+
+    def __call__(self, carry, key):
+        state, opt_state, data, starts = carry
+        (state, opt_state), metrics = _train_step((state, opt_state), key, graphdef=self.graphdef, opt=self.opt,
+                                                  data=data, starts=starts, config=self.config)
+        return (state, opt_state, data, starts), metrics
+
+
 @partial(jax.jit, static_argnames=("graphdef", "config"))
 def _val_score(state, data, starts, key, *, graphdef, config):
     nll, kl = window_loss(nnx.merge(graphdef, state), data, starts, key, config)
@@ -272,10 +290,11 @@ def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_wo
     assembling program depends on `n_worlds` only and a new chunk offset never recompiles anything.
     """
     b0 = first_world // block
+    offset = first_world - b0 * block
     n_blocks = -(-n_worlds // block) + 1
     blocks = [_simulate_block(graphdef, state, p, key, jnp.uint32(b0 + i), horizon=horizon, block=block,
                               student_t=student_t) for i in range(n_blocks)]
-    return _assemble(blocks, jnp.int32(first_world - b0 * block), n_worlds=n_worlds)
+    return _assemble(blocks, jnp.int32(offset), n_worlds=n_worlds)
 
 
 def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
@@ -291,9 +310,14 @@ def _state_arrays(state: Any) -> dict[str, np.ndarray]:
             for path, leaf in leaves}
 
 
-def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_grid) -> str:
+def _digest_arrays(state: Any, scale, ctx0, v0, t_table, t_grid) -> list:
+    """What the fit digest covers, in order: the fitted arrays, then the network's by name."""
     named = _state_arrays(state)
-    return digest(config, scale, ctx0, v0, t_table, t_grid, *(named[k] for k in sorted(named)))
+    return [scale, ctx0, v0, t_table, t_grid, *(named[k] for k in sorted(named))]
+
+
+def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_grid) -> str:
+    return digest(config, *_digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
 
 
 def _t_table(nu: np.ndarray | None, n_assets: int) -> tuple[jax.Array, jax.Array]:
@@ -331,17 +355,15 @@ class TemporalVae(AbstractGenerator):
         data = prepare(r, scale, config)
         net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
         graphdef, state = nnx.split(net)
-        opt = optax.chain(optax.clip_by_global_norm(config.train.max_grad_norm),
-                          optax.adam(config.train.learning_rate))
-        step = partial(_train_step, graphdef=graphdef, opt=opt, data=data, starts=jnp.asarray(train_starts),
-                       config=config)
+        opt = _optimizer(config.train)
         val_key, val_starts = jax.random.fold_in(key, _VAL_KEY), jnp.asarray(val_starts)
 
         def validate(carry):
             return float(_val_score(carry[0], data, val_starts, val_key, graphdef=graphdef, config=config))
 
-        (state, _), history = train((state, opt.init(state)), step, validate,
-                                    key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
+        carry = (state, opt.init(state), data, jnp.asarray(train_starts))
+        (state, *_), history = train(carry, _Step(graphdef, opt, config), validate,
+                                     key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)
@@ -402,9 +424,6 @@ class TemporalVae(AbstractGenerator):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"model meta has no valid training record ({exc!r})",
                                  expected="the meta written by TemporalVae.export_fitted") from exc
-        actual = _fitted_digest(config, state, scale, ctx0, v0, t_table, t_grid)
-        if meta.get("digest") != actual:
-            raise ModelFileError(f"fit digest {meta.get('digest')!r} does not match the stored config and arrays "
-                                 f"({actual!r})", expected="arrays and model.json saved together")
+        actual = check_digest(meta.get("digest"), config, *_digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
         return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
                          context=context, graphdef=graphdef, config=config, digest=actual, history=history)

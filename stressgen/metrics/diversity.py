@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError
+from .stylized import annualised_volatility, mean_pairwise_correlation
 
 __all__ = ["Diversity", "world_summaries", "mean_pairwise_distance", "diversity"]
 
@@ -38,16 +39,12 @@ class Diversity:
 def world_summaries(x: np.ndarray, periods_per_year: int = 252) -> np.ndarray:
     """``[n, 3 * assets + 1]`` summaries of ``x [n, time, assets]`` log returns (see the module doc)."""
     x = np.asarray(x, dtype=np.float64)
-    vol = x.std(axis=1, ddof=1) * np.sqrt(periods_per_year)
+    vol = annualised_volatility(x.swapaxes(1, 2), periods_per_year)
     total = x.sum(axis=1)
     cum = np.cumsum(x, axis=1)
     drawdown = (np.maximum.accumulate(np.maximum(cum, 0.0), axis=1) - cum).max(axis=1)
-    n_assets = x.shape[2]
-    if n_assets > 1:
-        corr = np.stack([np.corrcoef(w, rowvar=False) for w in x])
-        mean_corr = np.nan_to_num(corr[:, ~np.eye(n_assets, dtype=bool)].mean(axis=1))[:, None]
-    else:
-        mean_corr = np.zeros((x.shape[0], 1))
+    # one asset has no correlation (NaN): its feature is a constant 0
+    mean_corr = np.nan_to_num([mean_pairwise_correlation(w) for w in x])[:, None]
     return np.concatenate([vol, total, drawdown, mean_corr], axis=1)
 
 

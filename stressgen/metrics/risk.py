@@ -162,11 +162,17 @@ def max_drawdown_duration(pnl: jax.Array) -> jax.Array:
 # --- tails and trading -----------------------------------------------------------------------------------
 
 
+def tail_count(level: float, n: int) -> int:
+    """k of the historical VaR at `level` over n periods: Q is the k-th lowest return, k = ceil((1 - level) n).
+
+    With the slack of quantile._CDF_SLACK, so that (1 - 0.95) * 100 = 5.0000000000000044 gives k = 5, not 6.
+    """
+    return max(1, math.ceil((1.0 - level) * n * (1.0 - _CDF_SLACK)))
+
+
 def _sorted_tail(pnl: jax.Array, level: float) -> tuple[jax.Array, jax.Array]:
     """``(Q, ES)`` in return space: Q the ceil(a*T)-th lowest return, a = 1 - level (inverted CDF)."""
-    n = pnl.shape[-1]
-    # the slack of quantile._CDF_SLACK, so that (1 - 0.95) * 100 = 5.0000000000000044 gives k = 5, not 6
-    k = max(1, math.ceil((1.0 - level) * n * (1.0 - _CDF_SLACK)))
+    k = tail_count(level, pnl.shape[-1])
     q = jnp.sort(pnl, axis=-1)[..., k - 1]
     tail = pnl <= q[..., None]
     es = jnp.sum(jnp.where(tail, pnl, 0.0), axis=-1) / jnp.sum(tail, axis=-1)

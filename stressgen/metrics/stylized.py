@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["annualised_volatility", "excess_kurtosis", "acf", "mean_pairwise_correlation"]
+__all__ = ["annualised_volatility", "excess_kurtosis", "acf", "mean_pairwise_correlation", "equal_weight_equity"]
 
 
 def annualised_volatility(r: np.ndarray, periods_per_year: int = 252) -> np.ndarray:
@@ -42,3 +42,13 @@ def mean_pairwise_correlation(r: np.ndarray) -> float:
         return float("nan")
     c = np.corrcoef(r, rowvar=False)
     return float(c[~np.eye(c.shape[0], dtype=bool)].mean())
+
+
+def equal_weight_equity(log_returns: np.ndarray) -> np.ndarray:
+    """Equity from 1.0 of a daily-rebalanced equal-weight portfolio, ``[..., time, assets] -> [..., time + 1]``.
+
+    Each period the portfolio earns the mean simple return of the assets.
+    """
+    daily = np.expm1(np.asarray(log_returns, np.float64)).mean(axis=-1)
+    equity = np.cumprod(1.0 + daily, axis=-1)
+    return np.concatenate([np.ones(equity.shape[:-1] + (1,)), equity], axis=-1)

@@ -20,8 +20,8 @@ import pandas as pd
 
 from ..results import RunResult, StrategyResult
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "manifest_json",
-           "metrics_frame", "to_json_value"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
+           "manifest_json", "metrics_frame", "to_json_value"]
 
 FORMAT = "stressgen-results"
 FORMAT_VERSION = 1
@@ -42,6 +42,18 @@ def to_json_value(x: Any) -> Any:
         return x.item()
     if isinstance(x, pd.Timestamp):
         return x.isoformat()
+    return x
+
+
+def json_safe(x: Any) -> Any:
+    """`to_json_value`, with non-finite floats as None (strict JSON has no NaN or infinity)."""
+    x = to_json_value(x)
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [json_safe(v) for v in x]
     return x
 
 

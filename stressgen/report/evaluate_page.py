@@ -7,7 +7,6 @@ every number comes from a `stressgen.metrics.fidelity.Scorecard`.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -52,7 +51,7 @@ def _table(card: Scorecard) -> str:
             ci = f'<span class="ci">[{_fmt(r["lo"])}, {_fmt(r["hi"])}]</span>' if math.isfinite(r["lo"]) else ""
             rank = f' <sup>#{int(r["rank"])}</sup>' if r["kind"] == "generator" and math.isfinite(r["rank"]) else ""
             style = ' style="font-weight:700"' if r["kind"] == "generator" and r["rank"] == 1 else ""
-            failed = limit is not None and r["kind"] == "generator" and math.isfinite(r["mean"]) and r["mean"] > limit.limit
+            failed = limit is not None and r["kind"] == "generator" and limit.fails(r["mean"])
             mark = ' style="color:#8b1a10;font-weight:700"' if failed else style
             cells.append(f"<td{mark}>{_fmt(r['mean'])}{rank}{ci}</td>")
         lim = f"{limit.limit:g}" if limit else ""

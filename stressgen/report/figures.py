@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..metrics.stylized import equal_weight_equity as equal_weight_equity
 from .html import PALETTE, REAL_COLOUR, SYN_COLOUR
 
 __all__ = ["MAX_POINTS", "MAX_LINES", "equal_weight_equity", "asset_equity", "thin", "paths_figure",
@@ -33,16 +34,6 @@ def _layout(fig: go.Figure, *, height: int = 380, **kw) -> go.Figure:
                       margin=dict(l=60, r=20, t=40, b=50), hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **kw)
     return fig
-
-
-def equal_weight_equity(log_returns: np.ndarray) -> np.ndarray:
-    """Equity from 1.0 of a daily-rebalanced equal-weight portfolio, ``[..., time, assets] -> [..., time + 1]``.
-
-    Each period the portfolio earns the mean simple return of the assets.
-    """
-    daily = np.expm1(np.asarray(log_returns, np.float64)).mean(axis=-1)
-    equity = np.cumprod(1.0 + daily, axis=-1)
-    return np.concatenate([np.ones(equity.shape[:-1] + (1,)), equity], axis=-1)
 
 
 def asset_equity(log_returns: np.ndarray) -> np.ndarray:

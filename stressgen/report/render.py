@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from ..results import RunResult, StrategyResult
+from ..results import FAN_WORLDS, RunResult, StrategyResult
 from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
 
@@ -79,10 +79,14 @@ def _paths(result: RunResult) -> str:
         pairs, _ = figures.quantile_bands([k for k in result.fan if k != "real"])
         bands = ", ".join(f"{float(lo[1:]):g}\u2013{float(hi[1:]):g}" for lo, hi in pairs)
         parts.append(figure_html(figures.fan_figure(result.fan), div_id="fig-fan",
-                                 caption=f"Fan chart: percentiles ({bands}) and median over all "
-                                         f"{result.n_worlds:,} worlds of the equal-weight portfolio's cumulative "
+                                 caption=f"Fan chart: percentiles ({bands}) and median over "
+                                         f"{_fan_worlds(result.n_worlds)} of the equal-weight portfolio's cumulative "
                                          f"return; dashed: the most recent real window of the same length."))
     return "\n".join(parts)
+
+
+def _fan_worlds(n_worlds: int) -> str:
+    return f"all {n_worlds:,} worlds" if n_worlds <= FAN_WORLDS else f"the first {FAN_WORLDS:,} of {n_worlds:,} worlds"
 
 
 def _nonfinite_note(values: np.ndarray) -> str:

@@ -11,14 +11,13 @@ could not form) are written as ``null``.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..results import SUMMARY_SCHEMA_VERSION, RunResult, StrategyResult
-from ._store import ARRAYS_FILE, METRICS_FILE, to_json_value
+from ._store import ARRAYS_FILE, METRICS_FILE, json_safe
 
 __all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json"]
 
@@ -89,18 +88,6 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 }
 
 
-def _clean(x: Any) -> Any:
-    """Plain JSON values with non-finite floats as None (JSON has no NaN or infinity)."""
-    x = to_json_value(x)
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_clean(v) for v in x]
-    return x
-
-
 def _intervals(df: pd.DataFrame) -> dict:
     """``{level0: {level1: {value, ci_low, ci_high}}}`` (or one level for a flat index)."""
     out: dict = {}
@@ -164,7 +151,7 @@ def build_summary(result: RunResult) -> dict:
         "fidelity": _fidelity(result.fidelity),
         "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
     }
-    return _clean(summary)
+    return json_safe(summary)
 
 
 def summary_json(result: RunResult) -> str:

@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 from scipy import stats
+from scipy.special import xlogy
 
 from .marginal import aggregate, pooled, var_es
 
@@ -39,14 +40,10 @@ class Kupiec:
         return self.pvalue < size
 
 
-def _xlogy(x: float, y: float) -> float:
-    return 0.0 if x == 0 else x * np.log(y)
-
-
 def kupiec_lr(violations: int, n: int, alpha: float) -> float:
     """The POF likelihood-ratio statistic (>= 0)."""
     x, p = int(violations), violations / n
-    lr = -2.0 * (_xlogy(n - x, 1.0 - alpha) + _xlogy(x, alpha)) + 2.0 * (_xlogy(n - x, 1.0 - p) + _xlogy(x, p))
+    lr = -2.0 * (xlogy(n - x, 1.0 - alpha) + xlogy(x, alpha)) + 2.0 * (xlogy(n - x, 1.0 - p) + xlogy(x, p))
     return max(lr, 0.0)
 
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 __all__ = ["window_features", "discriminative_score"]
 
@@ -52,6 +49,11 @@ def discriminative_score(train: np.ndarray, real: np.ndarray, syn: np.ndarray, *
     `train` only provides the standardisation. The classifier's `random_state` and the synthetic draws come
     from `key`, so the score is reproducible.
     """
+    # scikit-learn is imported here: every spec load imports this package, and only scoring needs it
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     train = np.asarray(train, dtype=np.float64)
     mean, sd = train.mean(axis=0), train.std(axis=0, ddof=1)
     real = (np.asarray(real, dtype=np.float64) - mean) / sd

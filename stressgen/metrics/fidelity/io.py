@@ -1,14 +1,13 @@
 """Writing a scorecard: ``fidelity.json`` (table, per-replicate values, meta), ``fidelity.parquet`` (the
-tidy table) and ``fidelity.html`` (the evaluate page). Every file is written to a temporary name in the
-same directory and moved into place with `os.replace`, so a reader never sees half a file.
+tidy table) and ``fidelity.html`` (the evaluate page), all-or-nothing through the report layer's
+`stressgen.report.writers.write_files` (staged in the same directory, then renamed).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,57 +16,32 @@ import pandas as pd
 from .protocol import Scorecard
 from .thresholds import check
 
-__all__ = ["write_scorecard", "scorecard_json", "atomic_write"]
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto `path` (same directory, so atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe values: NaN/inf become null (JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if hasattr(x, "item") and not isinstance(x, str):  # numpy scalars
-        return _clean(x.item())
-    return x
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(r) for r in df.to_dict(orient="records")]
+__all__ = ["write_scorecard", "scorecard_json"]
 
 
 def scorecard_json(card: Scorecard) -> dict[str, Any]:
     """The JSON document: ``meta``, ``table``, ``raw``, ``strategies`` and the threshold ``failures``."""
-    return {"meta": _clean(card.meta), "table": _records(card.table), "raw": _records(card.raw),
+    # imported here: the report package loads plotly, which scoring (and every spec load) does not need
+    from ...report._store import json_safe
+
+    def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+        return [json_safe(r) for r in df.to_dict(orient="records")]
+
+    return {"meta": json_safe(card.meta), "table": _records(card.table), "raw": _records(card.raw),
             "strategies": _records(card.strategies), "failures": check(card.table)}
 
 
-def write_scorecard(card: Scorecard, out_dir: str | os.PathLike, *, html: bool = True) -> dict[str, Path]:
-    """Write ``fidelity.json``, ``fidelity.parquet`` and (unless ``html=False``) ``fidelity.html`` into
-    `out_dir` (created if needed); returns kind -> path."""
-    out = Path(out_dir)
-    paths = {"json": out / "fidelity.json", "parquet": out / "fidelity.parquet"}
-    doc = json.dumps(scorecard_json(card), indent=1, allow_nan=False)
-    atomic_write(paths["json"], lambda p: p.write_text(doc, encoding="utf-8"))
-    atomic_write(paths["parquet"], lambda p: card.table.to_parquet(p, index=False))
-    if html:
-        from ...report.evaluate_page import render  # the report layer imports plotly; only needed here
+def write_scorecard(card: Scorecard, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``fidelity.json``, ``fidelity.parquet`` and ``fidelity.html`` into `out_dir` (created if
+    needed); returns kind -> path."""
+    # the report layer imports plotly (the page's figures); only this writer needs it
+    from ...report.evaluate_page import render
+    from ...report.writers import write_files
 
-        page = render(card)
-        paths["html"] = out / "fidelity.html"
-        atomic_write(paths["html"], lambda p: p.write_text(page, encoding="utf-8"))
-    return paths
+    out = Path(out_dir)
+    parquet = io.BytesIO()
+    card.table.to_parquet(parquet, index=False)
+    files = {"fidelity.json": json.dumps(scorecard_json(card), indent=1, allow_nan=False).encode("utf-8"),
+             "fidelity.parquet": parquet.getvalue(), "fidelity.html": render(card).encode("utf-8")}
+    write_files(out, files)
+    return {name.split(".")[1]: out / name for name in files}

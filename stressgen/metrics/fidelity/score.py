@@ -1,6 +1,6 @@
 """Every fidelity metric of one real period against one set of synthetic paths, by metric name.
 
-`METRICS` names each column of the scorecard with its family and a one-line definition (the docs expand
+`metric_names` names each column of the scorecard with its family and a one-line definition (the docs expand
 them). All are "lower is better". Univariate metrics are computed per asset and summarised by their mean
 over assets; the cross-asset metrics are NaN with a single asset.
 """
@@ -18,7 +18,7 @@ from ...engine import BacktestConfig
 from ...types import Scenarios
 from . import calibration, cross, discriminative, marginal, memorisation, paths, strategy_tails, temporal
 
-__all__ = ["ScoreConfig", "METRICS", "metric_names", "score", "plot_data"]
+__all__ = ["ScoreConfig", "metric_names", "score", "plot_data"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,10 @@ class Threshold:
     limit: float
     meaning: str
 
+    def fails(self, value: float) -> bool:
+        """A finite value above the limit (a metric that could not be computed is not a failure)."""
+        return bool(np.isfinite(value) and value > self.limit)
+
 
 THRESHOLDS: dict[str, Threshold] = {t.metric: t for t in (
     Threshold("w1n_1d", 0.5, "daily returns have the wrong distribution"),
@@ -59,6 +63,6 @@ def check(table: pd.DataFrame, thresholds: Mapping[str, Threshold] = THRESHOLDS)
     out = []
     for row in rows.itertuples(index=False):
         t = thresholds.get(row.metric)
-        if t is not None and np.isfinite(row.mean) and row.mean > t.limit:
+        if t is not None and t.fails(row.mean):
             out.append(f"{row.generator}: {row.metric} = {row.mean:.3g} exceeds {t.limit:g} ({t.meaning})")
     return out
