@@ -1,11 +1,16 @@
 """Shared fixtures. Sizes stay small: the whole suite must run in minutes on a 2-core CPU."""
 
 import logging
+import os
 
-import jax
-import pytest
+# Two CPU devices on any machine (set before stressgen starts JAX), so every test of the engine also runs
+# its split-over-devices path; tests that compare against one device pass devices=1.
+os.environ.setdefault("STRESSGEN_CPU_DEVICES", "2")
 
-from stressgen import data, rng
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from stressgen import data, rng  # noqa: E402
 
 
 @pytest.fixture(scope="session")
