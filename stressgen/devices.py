@@ -7,14 +7,16 @@ are independent, so the slices never communicate, and every world runs the same 
 slice it lands in: world i is bit-identical for any number of devices (tests check it).
 
 `use_cpu_cores` runs when `stressgen` is imported, before JAX starts its backends: a user who does nothing
-gets every core. It changes nothing when JAX has already started, when the user chose a CPU device count
-(``jax_num_cpu_devices`` or ``--xla_force_host_platform_device_count``), or on a machine whose default
-devices are GPUs (their count is the number of GPUs). ``STRESSGEN_CPU_DEVICES=n`` asks for n instead.
-Work that is not split keeps running on the default device, as before.
+gets every core. It changes nothing when JAX has already started or when the user chose a CPU device count
+(``jax_num_cpu_devices`` or ``--xla_force_host_platform_device_count``). On a machine whose default devices
+are GPUs the engine splits over the GPUs; the CPU count set here only concerns JAX's CPU backend there.
+``STRESSGEN_CPU_DEVICES=n`` asks for n instead (empty means unset). Work that is not split keeps running on
+the default device, as before.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 
 import jax
@@ -31,7 +33,9 @@ WORLDS = "worlds"  # the mesh axis that worlds are split along
 
 def _cores() -> int:
     try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (containers, taskset)
+        # the logical CPUs this process may run on (taskset, cpusets); a CPU quota (docker --cpus) does not
+        # show here: set STRESSGEN_CPU_DEVICES there
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
 
@@ -46,8 +50,8 @@ def use_cpu_cores(n: int | None = None) -> int:
         ConfigError: ``$STRESSGEN_CPU_DEVICES`` (or `n`) is not a positive integer.
     """
     if n is None:
-        raw = os.environ.get(ENV)
-        if raw is not None:
+        raw = os.environ.get(ENV, "").strip()
+        if raw:
             try:
                 n = int(raw)
             except ValueError:
@@ -72,10 +76,14 @@ def n_devices(requested: int | None = None) -> int:
     available = jax.device_count()
     if requested is None:
         return available
-    if not isinstance(requested, int) or isinstance(requested, bool) or not 1 <= requested <= available:
+    try:
+        n = operator.index(requested) if not isinstance(requested, bool) else 0
+    except TypeError:
+        n = 0
+    if not 1 <= n <= available:
         raise ConfigError(f"devices={requested!r}: expected an integer from 1 to {available} "
                           f"(the {jax.default_backend()} devices JAX sees)")
-    return requested
+    return n
 
 
 def world_mesh(n: int) -> Mesh:

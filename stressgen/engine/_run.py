@@ -39,8 +39,9 @@ __all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_c
 # Default chunk of a metrics-only run on CPU devices, in worlds per device. Why: a chunk's day-major tape and
 # temporaries are fresh allocations of ~40 MB per 10,000 worlds each call, and in one piece a large run
 # spends much of its time faulting pages in and streaming the loop state from L3. MA crossover at 100,000
-# worlds on two devices (bench_engine workload, alternating in one process): one piece 52-56, chunks of
-# 8,192: 73-77, 16,384: 73-88, 25,000: 89-98, 50,000: 61-68 M world-days/s. Results do not depend on it.
+# worlds on two devices (bench_engine workload, alternating in one process; chunk sizes are totals over both
+# devices): one piece 52-56, chunks of 8,192: 73-77, 16,384: 73-88, 25,000: 89-98, 50,000: 61-68 M
+# world-days/s. Results do not depend on it.
 CPU_CHUNK_PER_DEVICE = 12_288
 
 
@@ -107,19 +108,34 @@ def _program(tier, strategy, returns, history, num, *, lag, long_only, mode, var
     return metrics, daily
 
 
+def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) -> int:
+    """Worlds in each chunk (the last one is padded to it): `chunk_size` or all `n`, rounded up to a whole
+    number of worlds per device and to at least `PROBE_WORLDS` on the first device (the probe validates
+    worlds 0 and 1 on every machine). `auto` (no chunk_size, metrics only, CPU) splits n into equal chunks
+    of at most `CPU_CHUNK_PER_DEVICE` worlds per device, so the padding stays under one world per device
+    and chunk."""
+    if chunk_size is None and auto:
+        chunks = -(-n // (CPU_CHUNK_PER_DEVICE * n_devices))
+        chunk_size = -(-n // chunks)
+    per_device = max(-(-min(chunk_size or n, n) // n_devices), min(PROBE_WORLDS, n))
+    return per_device * n_devices
+
+
 def _place(returns: jax.Array, start: int, size: int, mesh) -> jax.Array:
     """Worlds ``start .. start + size`` (padded with flat worlds past the end), split over the mesh.
 
-    With several devices each slice is made from a host view of the input: CPU devices share host memory, so
-    the slices are the input's own memory (no copy; ``jax.device_put`` to the split copied 100 MB in about
-    50 ms at 100,000 worlds). An accelerator's slices go through host memory, one copy each way.
+    On several CPU devices each device's slice is made from a host view of the input: CPU devices share host
+    memory, so a slice whose start is 64-byte aligned is the input's own memory (no copy; ``jax.device_put``
+    to the split copied 100 MB in about 50 ms at 100,000 worlds). Other devices take ``jax.device_put``.
     """
     n = returns.shape[0]
-    if mesh.size == 1:
+    if mesh.size == 1 or jax.default_backend() != "cpu":
         chunk = returns if (start, size) == (0, n) else returns[start:start + size]  # a slice would copy
-        return jnp.pad(chunk, ((0, size - chunk.shape[0]), (0, 0), (0, 0))) if chunk.shape[0] < size else chunk
+        if chunk.shape[0] < size:  # pad with flat worlds: one program for every chunk; worlds are independent
+            chunk = jnp.pad(chunk, ((0, size - chunk.shape[0]), (0, 0), (0, 0)))
+        return chunk if mesh.size == 1 else jax.device_put(chunk, dev.worlds_sharding(mesh))
     host = np.asarray(returns)[start:start + size]
-    if host.shape[0] < size:  # pad with flat worlds: one program for every chunk; worlds are independent
+    if host.shape[0] < size:
         host = np.pad(host, ((0, size - host.shape[0]), (0, 0), (0, 0)))
     return jax.make_array_from_callback(host.shape, dev.worlds_sharding(mesh), lambda idx: host[idx])
 
@@ -202,8 +218,8 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
         risk: metric conventions (default: the backtest's periods per year and rf, VaR at 95% and 99%).
         chunk_size: run the worlds in chunks of this many (one compiled program: the last chunk is padded),
             so memory is bounded by the chunk; the results are the same as in one piece. Default: one
-            piece, except a metrics-only run on CPU devices, which runs `CPU_CHUNK_PER_DEVICE` worlds per
-            device at a time (faster, see there).
+            piece, except a metrics-only run on CPU devices, which runs equal chunks of at most
+            `CPU_CHUNK_PER_DEVICE` worlds per device (faster, see there).
         devices: split each chunk's worlds over this many devices of the default backend (default: all;
             on a CPU that is one per core, see `stressgen.devices`); the results are the same for any count.
         check: run the validation probe (and the look-ahead proof for vectorized strategies) first.
@@ -222,9 +238,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     n = returns.shape[0]
     if chunk_size is not None:
         check_sizes(chunk_size=chunk_size)
-    elif metrics_only and jax.default_backend() == "cpu":
-        chunk_size = CPU_CHUNK_PER_DEVICE * n_dev
-    size = -(-min(chunk_size or n, n) // n_dev) * n_dev  # whole worlds per device (padding worlds are dropped)
+    size = chunk_worlds(n, n_dev, chunk_size, auto=metrics_only and jax.default_backend() == "cpu")
     mode = "metrics" if metrics_only else "full"
     mesh = dev.world_mesh(n_dev)
 
@@ -234,20 +248,26 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
             _validate(name, daily, config, grid)
         keep = min(size, n - start)
         # daily series come back on the default device, as from a one-device run, so they mix with other arrays
-        daily = {k: jax.device_put(v, jax.devices()[0]) for k, v in daily.items() if not k.startswith("decision")}
+        home = jax.config.jax_default_device or jax.devices()[0]
+        daily = {k: jax.device_put(v, home) for k, v in daily.items() if not k.startswith("decision")}
         metrics = finalize(jax.device_get(metrics), scenarios.horizon, risk)
         return jax.tree_util.tree_map(lambda x: x[:, :keep], (metrics, daily))
 
-    # One chunk ahead: the next chunk runs on the devices while the host finishes the previous one, and at
-    # most two chunks' inputs are alive at once.
+    # One chunk ahead: the devices run the next chunk while the host finishes the previous one (the host's
+    # share is small), and at most two chunks' inputs are alive at once. The first chunk is finished, and so
+    # validated, before the second starts: a bad strategy stops the run at once.
     parts, pending = [], None
     for start in range(0, n, size):
         out = _program(tier, batched, _place(returns, start, size, mesh), history, num, lag=config.lag,
                        long_only=config.long_only, mode=mode, var_levels=risk.var_levels, n_devices=n_dev)
+        if start == 0:
+            parts.append(finish(start, out))
+            continue
         if pending is not None:
             parts.append(finish(*pending))
         pending = (start, out)
-    parts.append(finish(*pending))
+    if pending is not None:
+        parts.append(finish(*pending))
     metrics, daily = parts[0] if len(parts) == 1 else \
         jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=1) if isinstance(xs[0], np.ndarray)
                                else jnp.concatenate(xs, axis=1), *parts)

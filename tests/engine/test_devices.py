@@ -4,34 +4,42 @@ import os
 import subprocess
 import sys
 
+import dataclasses
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import strategies
 from stressgen import devices
 from stressgen.engine import BacktestConfig, backtest
-from stressgen.errors import ConfigError
-from stressgen.strategy import grid
+from stressgen.engine._run import CPU_CHUNK_PER_DEVICE, chunk_worlds
+from stressgen.errors import ConfigError, StrategyError
+from stressgen.strategy import StepStrategy, grid
 
 from enginekit import SoftMomentum, make_scenarios
 
+split = pytest.mark.skipif(jax.device_count() < 2, reason="needs two devices of the default backend")
+
 
 def test_suite_runs_with_two_cpu_devices():
-    # tests/conftest.py asks for two, so the split path below is exercised on any machine
-    assert jax.device_count() >= 2
+    # tests/conftest.py asks for two, so the split path below is exercised on any CPU machine
+    assert len(jax.devices("cpu")) >= 2
 
 
+@split
+@pytest.mark.parametrize("n_worlds", [7, 1])  # 7: the split pads to whole worlds per device; 1: fewer than devices
 @pytest.mark.parametrize("strategy", [
     SoftMomentum(),                                            # vectorized tier
     strategies.MACrossover(fast=3, slow=8),                    # step tier
     grid(strategies.InverseVolatility(window=10), every=[1, 5]),  # a grid of a step strategy
 ], ids=["vector", "step", "grid"])
-def test_world_i_is_the_same_on_any_number_of_devices(strategy):
-    scen = make_scenarios(n_worlds=7)  # odd: the split pads the worlds to a whole number per device
+def test_world_i_is_the_same_on_any_number_of_devices(strategy, n_worlds):
+    scen = make_scenarios(n_worlds=n_worlds)
     cfg = BacktestConfig(fee_bps=5, lag=1)
     one = backtest(strategy, scen, cfg, devices=1)
-    for kw in ({}, {"devices": 2}, {"devices": 2, "chunk_size": 3}):
+    for kw in ({"devices": 2}, {"devices": 2, "chunk_size": 3}, {"devices": 2, "chunk_size": 4}):
         split = backtest(strategy, scen, cfg, **kw)
         np.testing.assert_array_equal(np.asarray(split.pnl), np.asarray(one.pnl))
         np.testing.assert_array_equal(np.asarray(split.equity), np.asarray(one.equity))
@@ -42,11 +50,44 @@ def test_world_i_is_the_same_on_any_number_of_devices(strategy):
     _ = split.pnl + jax.numpy.zeros(split.pnl.shape)
 
 
+@split
+def test_probe_sees_worlds_0_and_1_whatever_the_split():
+    @dataclasses.dataclass(frozen=True)
+    class BadInWorld1(StepStrategy):
+        def init(self, n_assets):
+            return ()
+
+        def step(self, state, obs):  # NaN only where world 1's first return is (the scenario's own value)
+            return state, jnp.where(obs.log_price_ago(obs.t - 1)[0] == self.mark, jnp.nan, 0.1) * jnp.ones(
+                obs.log_return.shape)
+
+        mark: float = 0.0
+
+    scen = make_scenarios(n_worlds=2)
+    mark = float(np.asarray(scen.history).sum(0)[0] + np.asarray(scen.log_returns)[1, 0, 0])
+    bad = BadInWorld1(mark=mark)
+    for kw in ({"devices": 1}, {"devices": 2}, {"devices": 2, "metrics_only": True}):
+        with pytest.raises(StrategyError, match="NaN.*probe world 1"):
+            backtest(bad, scen, **kw)
+
+
+def test_default_chunks_are_equal_and_padding_small():
+    per = CPU_CHUNK_PER_DEVICE
+    assert chunk_worlds(100_000, 2, None, auto=True) == 20_000        # 5 equal chunks, no padding
+    assert chunk_worlds(2 * per + 1, 2, None, auto=True) == per + 2   # 2 chunks, not one full + one nearly empty
+    assert chunk_worlds(10_000, 2, None, auto=True) == 10_000         # one chunk
+    assert chunk_worlds(10_000, 2, None, auto=False) == 10_000
+    assert chunk_worlds(7, 2, 3, auto=False) == 4                     # whole worlds per device
+    assert chunk_worlds(7, 4, 1, auto=False) == 8                     # the probe's two worlds on device 0
+    assert chunk_worlds(1, 2, None, auto=False) == 2
+
+
 def test_devices_argument_is_checked():
     scen = make_scenarios(n_worlds=2)
-    for bad in (0, jax.device_count() + 1, 1.5, True):
+    for bad in (0, jax.device_count() + 1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="devices="):
             backtest(SoftMomentum(), scen, devices=bad)
+    assert backtest(SoftMomentum(), scen, devices=np.int64(1)).summary["total_return"].shape == (2,)
 
 
 def test_bad_environment_variable_is_named(monkeypatch):
@@ -58,19 +99,20 @@ def test_bad_environment_variable_is_named(monkeypatch):
 
 
 def _device_count_at_import(env: dict, code: str = "") -> int:
-    out = subprocess.run([sys.executable, "-c", code + "import stressgen, jax; print(jax.device_count())"],
+    out = subprocess.run([sys.executable, "-c", code + "import stressgen, jax; print(len(jax.devices('cpu')))"],
                          env=env, capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
 
 def test_import_asks_for_one_cpu_device_per_core_unless_told_otherwise():
-    clean = {k: v for k, v in os.environ.items() if k not in (devices.ENV, "XLA_FLAGS")}
+    clean = {k: v for k, v in os.environ.items() if k not in (devices.ENV, "XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
     assert _device_count_at_import(clean) == cores
     assert _device_count_at_import({**clean, devices.ENV: "3"}) == 3
+    assert _device_count_at_import({**clean, devices.ENV: ""}) == cores  # empty means unset
     # the user's own choice wins: JAX's config, XLA_FLAGS, or JAX started before stressgen was imported
     assert _device_count_at_import(clean, "import jax; jax.config.update('jax_num_cpu_devices', 1); ") == 1
     assert _device_count_at_import({**clean, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}) == 1
