@@ -27,7 +27,7 @@ from .. import devices as dev
 from ..errors import ConfigError, StrategyError
 from ..generators._base import check_sizes
 from ..metrics.risk import RiskConfig, rf_per_period
-from ..strategy import ParamGrid, StepStrategy, VectorStrategy, strategy_name
+from ..strategy import Obs, ParamGrid, StepStrategy, Tape, VectorStrategy, strategy_name
 from ..types import Scenarios
 from ._causality import check_causality
 from ._config import BacktestConfig
@@ -106,6 +106,34 @@ def _program(tier, strategy, returns, history, num, *, lag, long_only, mode, var
     n_probe = min(PROBE_WORLDS, returns.shape[0] // n_devices)
     daily.update({k: daily[k][:, :n_probe] for k in daily if k.startswith("decision")})
     return metrics, daily
+
+
+def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
+    """Whether the strategy's code for one world lowers without library calls (custom calls: on CPU these
+    are LAPACK kernels, behind jnp.linalg.solve/inv/cholesky/eigh/svd/qr and solve_triangular).
+
+    Why: jaxlib's CPU LAPACK kernels split a batch over the process's shared intra-op thread pool and wait
+    for the parts. With one device per core, every pool thread can be running such a kernel for its own
+    device while the parts wait in the queue: the run deadlocks (MinimumVariance on 2,000 worlds x 20
+    assets, two devices, never finished). Such strategies run on one device. Cached per strategy structure.
+    """
+    one = jax.tree_util.tree_map(lambda x: x[0], batched)
+    leaves, treedef = jax.tree_util.tree_flatten(one)
+    key = (tier, treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves), n_assets, n_hist)
+    if key not in _LIBRARY_FREE:
+        z = jnp.zeros((n_assets,), jnp.float32)
+        if tier == STEP:
+            rows = jnp.zeros((max(n_hist, 1), n_assets), jnp.float32)
+            tape = Tape(rows, rows, rows[:1], rows[:1])
+            text = jax.jit(lambda s: s.step(s.init(n_assets), Obs(z, z, z, z, jnp.int32(1), jnp.int32(1), tape))
+                           ).lower(one).as_text()
+        else:
+            text = jax.jit(lambda s, x: s.weights(x)).lower(one, jnp.zeros((n_hist + 2, n_assets))).as_text()
+        _LIBRARY_FREE[key] = "custom_call" not in text
+    return _LIBRARY_FREE[key]
+
+
+_LIBRARY_FREE: dict = {}
 
 
 def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) -> int:
@@ -222,6 +250,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
             `CPU_CHUNK_PER_DEVICE` worlds per device (faster, see there).
         devices: split each chunk's worlds over this many devices of the default backend (default: all;
             on a CPU that is one per core, see `stressgen.devices`); the results are the same for any count.
+            A strategy that calls LAPACK (jnp.linalg) runs on one CPU device: see `_library_free`.
         check: run the validation probe (and the look-ahead proof for vectorized strategies) first.
         debug: run world `debug_world` eagerly without jit (breakpoints and prints work in `step`).
     """
@@ -234,6 +263,9 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     name = strategy_name(base)
     if check and tier == VECTOR:
         check_causality(grid.at(0) if grid else base, scenarios)
+    if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
+                                                                           history.shape[0]):
+        n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock
     returns = jnp.asarray(scenarios.log_returns)
     n = returns.shape[0]
     if chunk_size is not None:
