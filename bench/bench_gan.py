@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import time
 
-from bench_neural import HORIZON, _load, _peak_mib, measure_sampling, measure_training, run_bench
+from bench_neural import HORIZON, _load, _peak_mib, bench_config, measure_sampling, measure_training, run_bench
 
 
 def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
-    import dataclasses
-
     import jax.numpy as jnp
     import numpy as np
     from flax import nnx
@@ -32,10 +30,7 @@ def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
-    config = G.GanConfig.preset(preset)
-    if steps is not None:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
+    config = bench_config(G.GanConfig, preset, steps)
     load0 = _load()
     # steady-state training speed on the fit's own step function (random initial networks)
     r = market.log_returns

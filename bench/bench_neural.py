@@ -87,9 +87,16 @@ def measure_sampling(gen, fitted, *, n_worlds: int, horizon: int = HORIZON, chun
             "worlds_per_s": n_worlds / seconds, "world_days_per_s": n_worlds * horizon / seconds}
 
 
-def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
+def bench_config(config_cls, preset: str, steps: int | None):
+    """The family's preset, with `steps` training steps when given and no progress bar."""
     import dataclasses
 
+    config = config_cls.preset(preset)
+    train = dataclasses.replace(config.train, progress=False, **({} if steps is None else {"steps": steps}))
+    return dataclasses.replace(config, train=train)
+
+
+def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     import jax.numpy as jnp
     import numpy as np
     from flax import nnx
@@ -99,10 +106,7 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
-    config = V.VaeConfig.preset(preset)
-    if steps is not None:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
+    config = bench_config(V.VaeConfig, preset, steps)
     load0 = _load()
     # steady-state training speed, on the fit's own step function
     r = market.log_returns
