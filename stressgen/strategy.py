@@ -179,6 +179,7 @@ def strategy_name(strategy: Any) -> str:
     """``module.Class`` of a strategy (or a grid's strategy), for error messages."""
     if isinstance(strategy, ParamGrid):
         strategy = strategy.strategy
+    strategy = getattr(strategy, "named_after", strategy)  # an engine wrapper reports the user's strategy
     cls = type(strategy)
     return f"{cls.__module__}.{cls.__qualname__}"
 

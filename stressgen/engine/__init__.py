@@ -12,10 +12,11 @@ from ._plugins import available_strategies as available_strategies
 from ._plugins import load_strategy as load_strategy
 from ._run import BacktestResult as BacktestResult
 from ._run import backtest as backtest
+from ._run import stream_reason as stream_reason
 from ._run import trace_world as trace_world
 from ._run import world_metrics as world_metrics
 from ._vbt import to_vectorbt as to_vectorbt
 from ._vbt import vectorbt_orders as vectorbt_orders
 
-__all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "backtest", "world_metrics", "trace_world",
-           "to_vectorbt", "vectorbt_orders", "load_strategy", "available_strategies"]
+__all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "backtest", "world_metrics",
+           "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders", "load_strategy", "available_strategies"]

@@ -83,7 +83,9 @@ def history_tape(history: jax.Array) -> tuple[jax.Array, jax.Array]:
     hist = history.astype(jnp.float32)
     if hist.shape[0] == 0:
         hist = jnp.zeros((1, hist.shape[1]), jnp.float32)
-    return hist, jnp.cumsum(hist, axis=0)
+    # a sequential scan: the same float additions as a vectorized strategy's cumsum_array(x), which
+    # engine/_stream.py reads from this tape
+    return hist, cumsum_array(hist)
 
 
 def warm_step(strategy, history, lag: int, n_assets: int, name: str):

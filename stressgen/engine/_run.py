@@ -33,8 +33,9 @@ from ._causality import check_causality
 from ._config import BacktestConfig
 from ._core import PROBE_WORLDS, STEP, VECTOR, simulate
 from ._metrics import finalize
+from ._stream import Streamed, why_not_streamed
 
-__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_config"]
+__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_config", "stream_reason"]
 
 # Default chunk of a metrics-only run on CPU devices, in worlds per device. Why: a chunk's day-major tape and
 # temporaries are fresh allocations of ~40 MB per 10,000 worlds each call, and in one piece a large run
@@ -185,6 +186,24 @@ def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskC
     return grid, base, tier, batched, history, num
 
 
+def _executable(tier: str, batched, n_rows: int, n_assets: int):
+    """The program's tier and strategy: a vectorized strategy that streams runs as the step strategy
+    `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array."""
+    if tier != VECTOR or why_not_streamed(jax.tree_util.tree_map(lambda x: x[0], batched), n_rows, n_assets):
+        return tier, batched
+    return STEP, Streamed(batched, n_rows)
+
+
+def stream_reason(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
+    """Why a vectorized strategy does not run streamed inside the day loop on these scenarios (None when it
+    does, and for step strategies). Streamed, it runs at the step tier's speed; otherwise the engine
+    computes its ``[time, assets]`` weights for every world up front, several times slower."""
+    grid, base, tier, batched, history, _ = _prepare(strategy, scenarios, config)
+    if tier != VECTOR:
+        return None
+    return why_not_streamed(grid.at(0) if grid else base, history.shape[0] + scenarios.horizon, scenarios.n_assets)
+
+
 def risk_config(config: BacktestConfig, risk: RiskConfig | None) -> RiskConfig:
     """The metric conventions: `risk` when given, else the backtest's periods per year and rf."""
     return risk if risk is not None else RiskConfig(periods_per_year=config.periods_per_year, rf=config.rf)
@@ -224,6 +243,7 @@ def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: 
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     _, _, tier, batched, history, num = _prepare(strategy, scenarios, config)
+    tier, batched = _executable(tier, batched, history.shape[0] + scenarios.horizon, scenarios.n_assets)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
                         mode="trace", var_levels=())
@@ -263,6 +283,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     name = strategy_name(base)
     if check and tier == VECTOR:
         check_causality(grid.at(0) if grid else base, scenarios)
+    tier, batched = _executable(tier, batched, history.shape[0] + scenarios.horizon, scenarios.n_assets)
     if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
                                                                            history.shape[0]):
         n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock

@@ -241,11 +241,15 @@ def ewma_std_array(x: jax.Array, alpha) -> jax.Array:
 
 
 def momentum_array(log_prices: jax.Array, lookback, skip=0) -> jax.Array:
-    """``[time, ...]`` ``lp[t - skip] - lp[t - lookback]``; rows ``t < lookback`` are 0 (not ready)."""
-    t = jnp.arange(log_prices.shape[0])
-    rows = lambda k: jnp.take(log_prices, jnp.maximum(t - k, 0), axis=0)  # noqa: E731
-    ready_rows = (t >= lookback).reshape((-1,) + (1,) * (log_prices.ndim - 1))
-    return jnp.where(ready_rows, rows(skip) - rows(lookback), 0.0)
+    """``[time, ...]`` ``lp[t - skip] - lp[t - lookback]``; rows ``t < lookback`` are 0 (not ready).
+
+    A scan of lagged reads rather than a gather of shifted rows, so that it streams inside the engine's
+    day loop (engine/_stream.py)."""
+    def body(_, t):
+        mom = lagged(log_prices, t, skip) - lagged(log_prices, t, lookback)
+        return None, jnp.where(t >= lookback, mom, 0.0)
+
+    return lax.scan(body, None, jnp.arange(log_prices.shape[0]))[1]
 
 
 def rolling_cov_array(x: jax.Array, window) -> jax.Array:
