@@ -24,7 +24,8 @@ keeps the current (drifted) holdings, which is how schedules such as monthly reb
 
 Vectorized tier (vectorbt style): ``weights(self, log_returns[time, assets]) -> [time, assets]`` (or a
 `Rebalance` with ``trade[time]``) in jax.numpy, row t using returns up to row t only. The engine proves
-this on first use (`stressgen.engine.check_causality`).
+this on first use (`stressgen.engine.check_causality`), then evaluates it one close at a time inside its fused
+loop when every op allows it (`stressgen.engine._stream`; `stressgen.engine.stream_reason` says why not).
 
 Fields: Python floats and arrays are pytree leaves (traced, vmappable, no recompile when changed); ints,
 bools, strings and None are static (shape-affecting: a new value compiles a new program); nested strategies

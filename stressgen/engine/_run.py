@@ -186,12 +186,18 @@ def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskC
     return grid, base, tier, batched, history, num
 
 
-def _executable(tier: str, batched, n_rows: int, n_assets: int):
+def _world0(history, scenarios: Scenarios) -> jax.Array:
+    """The rows a vectorized strategy sees in world 0: the warm-up history, then the synthetic days."""
+    return jnp.concatenate([history, jnp.asarray(scenarios.log_returns[0], jnp.float32)], axis=0)
+
+
+def _executable(tier: str, batched, history, scenarios: Scenarios):
     """The program's tier and strategy: a vectorized strategy that streams runs as the step strategy
     `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array."""
-    if tier != VECTOR or why_not_streamed(jax.tree_util.tree_map(lambda x: x[0], batched), n_rows, n_assets):
+    if tier != VECTOR or why_not_streamed(jax.tree_util.tree_map(lambda x: x[0], batched),
+                                          _world0(history, scenarios)):
         return tier, batched
-    return STEP, Streamed(batched, n_rows)
+    return STEP, Streamed(batched, history.shape[0] + scenarios.horizon)
 
 
 def stream_reason(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
@@ -201,7 +207,7 @@ def stream_reason(strategy, scenarios: Scenarios, config: BacktestConfig = Backt
     grid, base, tier, batched, history, _ = _prepare(strategy, scenarios, config)
     if tier != VECTOR:
         return None
-    return why_not_streamed(grid.at(0) if grid else base, history.shape[0] + scenarios.horizon, scenarios.n_assets)
+    return why_not_streamed(grid.at(0) if grid else base, _world0(history, scenarios))
 
 
 def risk_config(config: BacktestConfig, risk: RiskConfig | None) -> RiskConfig:
@@ -243,7 +249,7 @@ def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: 
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     _, _, tier, batched, history, num = _prepare(strategy, scenarios, config)
-    tier, batched = _executable(tier, batched, history.shape[0] + scenarios.horizon, scenarios.n_assets)
+    tier, batched = _executable(tier, batched, history, scenarios)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
                         mode="trace", var_levels=())
@@ -283,7 +289,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     name = strategy_name(base)
     if check and tier == VECTOR:
         check_causality(grid.at(0) if grid else base, scenarios)
-    tier, batched = _executable(tier, batched, history.shape[0] + scenarios.horizon, scenarios.n_assets)
+    tier, batched = _executable(tier, batched, history, scenarios)
     if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
                                                                            history.shape[0]):
         n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock

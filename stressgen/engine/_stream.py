@@ -32,10 +32,14 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.extend.core import ClosedJaxpr, Literal
 
-from ..strategy import Obs, StepStrategy, Tape
+from ..errors import StrategyError
+from ..strategy import Obs, StepStrategy, Tape, strategy_name
+from ._core import as_target
+from .indicators import cumsum_array
 
 __all__ = ["Streamed", "Unstreamable", "why_not_streamed"]
 
@@ -61,9 +65,18 @@ _ELEMENTWISE = frozenset("""
     population_count real imag conj
 """.split())
 _REDUCE = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or reduce_xor argmax argmin".split())
-_CUMULATIVE = {"cumsum": (lax.add, 0.0), "cumprod": (lax.mul, 1.0), "cummax": (lax.max, -jnp.inf),
-               "cummin": (lax.min, jnp.inf), "cumlogsumexp": (jnp.logaddexp, -jnp.inf)}
-_INLINE = frozenset("jit pjit closed_call core_call remat checkpoint custom_jvp_call custom_vjp_call "
+_CUMULATIVE = {"cumsum": lax.add, "cumprod": lax.mul, "cummax": lax.max, "cummin": lax.min,
+               "cumlogsumexp": jnp.logaddexp}
+
+
+def _start(name: str, dtype):
+    """The identity of a cumulative op in `dtype` (integers have no infinity)."""
+    if name in ("cumsum", "cumprod"):
+        return 0 if name == "cumsum" else 1
+    low = jnp.iinfo(dtype).min if jnp.issubdtype(dtype, jnp.integer) else (False if dtype == bool else -jnp.inf)
+    high = jnp.iinfo(dtype).max if jnp.issubdtype(dtype, jnp.integer) else (True if dtype == bool else jnp.inf)
+    return high if name == "cummin" else low
+_INLINE = frozenset("jit pjit closed_call core_call remat remat2 checkpoint custom_jvp_call custom_vjp_call "
                     "custom_vjp_call_jaxpr".split())
 
 
@@ -81,11 +94,13 @@ class _Ctx:
         self.depth = 0  # > 0 inside a scan body, where a nested scan over time cannot stream
 
     def slot(self, init: list, avals) -> list:
-        """The incoming state of the next stateful op: its own initial values when building the init."""
-        vals = init if self.state_in is None else self.state_in[len(self.state_out)]
-        vals = [jnp.broadcast_to(jnp.asarray(v, a.dtype), a.shape) for v, a in zip(vals, avals)]
-        self.state_init.append(tuple(vals))
-        return vals
+        """The incoming state of the next stateful op. On row 0 it is the op's own initial value, computed
+        at that row: it may read the series (a scan seeded with ``x[0]``), which `init` cannot see."""
+        init = [jnp.broadcast_to(jnp.asarray(v, a.dtype), a.shape) for v, a in zip(init, avals)]
+        self.state_init.append(tuple(init))
+        if self.state_in is None:
+            return init
+        return [jnp.where(self.row == 0, i, v) for i, v in zip(init, self.state_in[len(self.state_out)])]
 
     def put(self, new: list, avals) -> None:
         self.state_out.append(tuple(jnp.asarray(v, a.dtype) for v, a in zip(new, avals)))
@@ -98,9 +113,13 @@ def _index(value, i):
 def _apply(eqn, vals, params, timed, ctx):
     """Bind ``eqn``'s primitive to rows: `timed` operands are ``[time, ...]`` (a series, or an array that
     has its row taken), the others pass through unchanged."""
-    for v, t, a in zip(vals, timed, eqn.invars):
-        if t and not isinstance(v, _Series) and (a.aval.ndim == 0 or a.aval.shape[0] != ctx.n_rows):
-            raise Unstreamable(f"{eqn.primitive.name} mixes a series with a {a.aval.shape} array")
+    timed = list(timed)
+    for k, (v, t, a) in enumerate(zip(vals, timed, eqn.invars)):
+        if t and not isinstance(v, _Series):
+            if a.aval.ndim and a.aval.shape[0] == 1 and ctx.n_rows != 1:  # the same row at every time: x * v[None]
+                vals[k], timed[k] = v[0], False
+            elif a.aval.ndim == 0 or a.aval.shape[0] != ctx.n_rows:
+                raise Unstreamable(f"{eqn.primitive.name} mixes a series with a {a.aval.shape} array")
         if not t and isinstance(v, _Series):
             raise Unstreamable(f"{eqn.primitive.name} uses a series where a fixed operand is expected")
 
@@ -151,7 +170,7 @@ def _rowwise(eqn, vals, ctx):
         p.update(axis=p["axis"] - 1)
     elif name in ("concatenate", "sort"):
         p.update(dimension=_shift((p["dimension"],), name)[0])
-    elif name == "split":
+    elif name in ("split", "stack"):
         p.update(axis=_shift((p["axis"],), name)[0])
     elif name == "rev":
         p.update(dimensions=_shift(p["dimensions"], name))
@@ -265,13 +284,25 @@ def _cumulative(eqn, vals, ctx):
     (x,) = vals
     if eqn.primitive.name == "cumsum" and x is ctx.x:
         return ctx.lp
-    combine, start = _CUMULATIVE[eqn.primitive.name]
+    combine = _CUMULATIVE[eqn.primitive.name]
     aval = eqn.outvars[0].aval
     row_aval = jax.ShapeDtypeStruct(aval.shape[1:], aval.dtype)
-    (prev,) = ctx.slot([start], [row_aval])
+    (prev,) = ctx.slot([_start(eqn.primitive.name, aval.dtype)], [row_aval])
     new = combine(prev, x.cur)
     ctx.put([new], [row_aval])
     return _Series(new, None)
+
+
+def _live(jaxpr) -> list:
+    """The equations whose results are used: make_jaxpr keeps dead ones (the slice left by
+    ``jnp.zeros_like(x[0])``), and one that cannot stream must not stop a program that never uses it."""
+    used = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
+    live = []
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in used for v in eqn.outvars):
+            live.append(eqn)
+            used.update(v for v in eqn.invars if not isinstance(v, Literal))
+    return live[::-1]
 
 
 def _eval(jaxpr, consts, args, ctx):
@@ -284,7 +315,7 @@ def _eval(jaxpr, consts, args, ctx):
              and isinstance(e.invars[0], Literal) and e.invars[0].val == 0}
     env.update(zip(jaxpr.constvars, consts))
     env.update(zip(jaxpr.invars, args))
-    for eqn in jaxpr.eqns:
+    for eqn in _live(jaxpr):
         vals = [read(a) for a in eqn.invars]
         if any(v is _POISON for v in vals):
             raise Unstreamable(f"{eqn.primitive.name} uses the final state of a scan over the whole series")
@@ -314,15 +345,27 @@ def _trace(treedef, avals: tuple, n_rows: int, n_assets: int):
     def fn(leaves, x):
         return jax.tree_util.tree_unflatten(treedef, leaves).weights(x)
 
-    specs = [jax.ShapeDtypeStruct(s, d) for s, d in avals]
+    specs = [jax.ShapeDtypeStruct(s, d, weak_type=w) for s, d, w in avals]
     closed, shape = jax.make_jaxpr(fn, return_shape=True)(specs, jax.ShapeDtypeStruct((n_rows, n_assets), jnp.float32))
     return closed, jax.tree_util.tree_structure(shape)
 
 
+def _avals(leaves) -> tuple:
+    """Shape, dtype and weak type of each leaf: a Python float field is weakly typed in the array program
+    (``bf16_array * self.k`` stays bfloat16), and the traced program must see it the same way."""
+    def weak(x):
+        return isinstance(x, (int, float)) or bool(getattr(getattr(x, "aval", x), "weak_type", False))
+
+    return tuple((tuple(jnp.shape(x)), jnp.result_type(x), weak(x)) for x in leaves)
+
+
 def _run(inner, n_rows: int, obs: Obs, state):
     leaves, treedef = jax.tree_util.tree_flatten(inner)
-    avals = tuple((tuple(jnp.shape(x)), jnp.result_type(x)) for x in leaves)
-    closed, out_tree = _trace(treedef, avals, n_rows, obs.log_return.shape[0])
+    args = (treedef, _avals(leaves), n_rows, obs.log_return.shape[0])
+    try:
+        closed, out_tree = _trace(*args)
+    except TypeError:  # an unhashable static field: no cache
+        closed, out_tree = _trace.__wrapped__(*args)
     ctx = _Ctx(n_rows, obs, state)
     outs = _eval(closed.jaxpr, closed.consts, [*leaves, ctx.x], ctx)
     rows = []
@@ -366,25 +409,63 @@ class Streamed(StepStrategy):
         return state, out
 
 
-def why_not_streamed(strategy, n_rows: int, n_assets: int) -> str | None:
-    """None when the vectorized `strategy` (one parameter set) runs streamed on ``n_rows`` rows, else why
-    the engine computes its weights array up front instead."""
+def why_not_streamed(strategy, x: jax.Array) -> str | None:
+    """None when the vectorized `strategy` (one parameter set) runs streamed, else why the engine computes
+    its weights array up front instead.
+
+    Two checks, once per strategy structure and shape (like the look-ahead proof): every op must stream,
+    and the streamed rows must reproduce ``weights(x)`` on `x`, a real ``[rows, assets]`` path (history and
+    world 0): a guard against programs that stream without complaint yet mean something else row by row
+    (a scan that reads ahead into its carry, say).
+    """
     leaves, treedef = jax.tree_util.tree_flatten(strategy)
-    avals = tuple((tuple(jnp.shape(x)), jnp.result_type(x)) for x in leaves)
+    key = (treedef, _avals(leaves), x.shape)
     try:
-        return _reason(treedef, avals, n_rows, n_assets)
+        hash(key)
     except TypeError:  # an unhashable static field: no cache
-        return _reason.__wrapped__(treedef, avals, n_rows, n_assets)
+        return _reason(strategy, x)
+    if key not in _REASONS:
+        _REASONS[key] = _reason(strategy, x)
+    return _REASONS[key]
 
 
-@functools.lru_cache(maxsize=256)
-def _reason(treedef, avals, n_rows, n_assets):
-    def one_step(leaves):
-        s = Streamed(jax.tree_util.tree_unflatten(treedef, leaves), n_rows)
-        return s.step(s.init(n_assets), _blank_obs(n_assets))
+_REASONS: dict = {}
 
+
+def _reason(strategy, x) -> str | None:
+    n_rows, n_assets = x.shape
+    s = Streamed(strategy, n_rows)
     try:
-        jax.eval_shape(one_step, [jax.ShapeDtypeStruct(s, d) for s, d in avals])
+        jax.eval_shape(lambda s: s.step(s.init(n_assets), _blank_obs(n_assets)), s)
+        ref, rows = _both(s, x)
     except Unstreamable as exc:
         return str(exc)
+    except StrategyError:
+        raise  # the strategy's own error (a wrong shape): the array path would raise it too
+    except Exception as exc:  # noqa: BLE001 - anything this module did not foresee: the array path still works
+        return f"streaming failed ({type(exc).__name__}: {exc})"
+    (w_ref, t_ref), (w, t) = jax.device_get((ref, rows))
+    bad = (np.abs(w - w_ref) > 1e-5 + 1e-4 * np.abs(w_ref)) & ~(np.isnan(w) & np.isnan(w_ref))
+    bad = bad.any(-1) | (t != t_ref)
+    if bad.any():
+        row = int(np.argmax(bad))
+        return (f"its streamed weights differ from the weights array at row {row} "
+                f"({w[row].tolist()} against {w_ref[row].tolist()})")
     return None
+
+
+@jax.jit
+def _both(s: Streamed, x):
+    """``weights(x)`` as written, and the same rows streamed over `x` read as history."""
+    n, n_assets = x.shape
+    name = strategy_name(s)
+    ref = as_target(s.inner.weights(x), n_assets, name, lead=(n,))
+    lp = cumsum_array(x)
+    tape = Tape(x, lp, x[:1], lp[:1])
+
+    def body(state, i):
+        obs = Obs(x[i], jnp.expm1(x[i]), lp[i], jnp.zeros((n_assets,), x.dtype), i - (n - 1), i + 1, tape)
+        state, out = s.step(state, obs)
+        return state, as_target(out, n_assets, name)
+
+    return ref, lax.scan(body, s.init(n_assets), jnp.arange(n, dtype=jnp.int32))[1]

@@ -87,6 +87,43 @@ class ScanPeek(VectorStrategy):
         return jnp.where(out > 0, 0.2, 0.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class SeededEwma(VectorStrategy):
+    """An EWMA whose starting carry is the first row, and bars since a jump (integer cummax): the state of
+    row 0 is computed at row 0, integers start from their own minimum."""
+
+    def weights(self, x):
+        m = jax.lax.scan(lambda m, v: (m + 0.1 * (v - m),) * 2, ind.lagged(x, 0, 0), x)[1]
+        n = x.shape[0]
+        last = jax.lax.cummax(jnp.where(x > 0.01, jnp.arange(n)[:, None], -1), axis=0)
+        since = jnp.arange(n)[:, None] - last
+        return jnp.where((m > 0) & (since < 5), 0.2, 0.0) * jnp.linspace(0.5, 1.0, x.shape[1])[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadAhead(VectorStrategy):
+    """Causal overall (row t is x[t]) but its scan reads row t + 1 into the carry: streaming would clamp
+    that read, so the agreement check must send it to the up-front path."""
+
+    def weights(self, x):
+        n = x.shape[0]
+        nxt = jax.lax.scan(lambda c, t: (ind.lagged(x, jnp.minimum(t + 1, n - 1), 0), c),
+                           jnp.zeros(x.shape[1]), jnp.arange(n))[1]
+        return jnp.where(nxt > 0, 0.2, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Broadcasts(VectorStrategy):
+    """Per-asset vectors broadcast over time (``v[None]``), a dead ``x[0]`` slice, a scan seeded with
+    ``zeros_like(x[0])`` and ``jnp.stack`` across assets."""
+
+    def weights(self, x):
+        mu = jnp.linspace(-0.001, 0.001, x.shape[1])
+        s = jax.lax.scan(lambda c, v: (c + v, c + v), jnp.zeros_like(x[0]), x - mu[None])[1]
+        pair = jnp.stack([s, x], axis=1).sum(1)
+        return jnp.clip(pair * 10, -0.1, mu[None] * 100 + 0.2)
+
+
 def _rows(strategy, x):
     """The streamed strategy's decisions row by row, on a tape that is all history (one world)."""
     n, n_assets = x.shape
@@ -118,6 +155,8 @@ X = jnp.asarray(np.random.default_rng(3).normal(0.0003, 0.012, (90, 4)), jnp.flo
 
 @pytest.mark.parametrize("strategy,atol", [
     (VectorMA(), 0.0),        # the log prices are the tape's, to the last bit
+    (SeededEwma(), 0.0),
+    (Broadcasts(), 1e-6),
     (SoftMomentum(), 1e-6),
     (Momentum(), 0.0),
     # jnp.cumsum is XLA's (not the tape's sequential sum) and the z-score amplifies its rounding
@@ -134,6 +173,8 @@ def test_streamed_rows_match_the_weights_array(strategy, atol):
 @pytest.mark.parametrize("strategy,reason", [
     (Diff(), "slice cuts the time axis"),
     (Peeking(), "slice cuts the time axis"),
+    (ReadAhead(), "differ from the weights array at row"),
+    (SeededEwma(), None),
     (SmoothedMean(), "past row of a series only a scan"),
     (SoftMomentum(), None),
 ])
