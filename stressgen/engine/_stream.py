@@ -65,6 +65,8 @@ _ELEMENTWISE = frozenset("""
     population_count real imag conj
 """.split())
 _REDUCE = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or reduce_xor argmax argmin".split())
+_INLINE = frozenset("jit pjit closed_call core_call remat remat2 checkpoint custom_jvp_call custom_vjp_call "
+                    "custom_vjp_call_jaxpr".split())
 _CUMULATIVE = {"cumsum": lax.add, "cumprod": lax.mul, "cummax": lax.max, "cummin": lax.min,
                "cumlogsumexp": jnp.logaddexp}
 
@@ -76,8 +78,6 @@ def _start(name: str, dtype):
     low = jnp.iinfo(dtype).min if jnp.issubdtype(dtype, jnp.integer) else (False if dtype == bool else -jnp.inf)
     high = jnp.iinfo(dtype).max if jnp.issubdtype(dtype, jnp.integer) else (True if dtype == bool else jnp.inf)
     return high if name == "cummin" else low
-_INLINE = frozenset("jit pjit closed_call core_call remat remat2 checkpoint custom_jvp_call custom_vjp_call "
-                    "custom_vjp_call_jaxpr".split())
 
 
 class _Ctx:
@@ -208,8 +208,9 @@ def _dot(eqn, vals, p, ctx):
         timed = [False, True]
     else:
         raise Unstreamable("dot_general does not keep the time axis first")
-    p.update(dimension_numbers=dims, out_sharding=None) if "out_sharding" in p else \
-        p.update(dimension_numbers=dims)
+    p["dimension_numbers"] = dims
+    if "out_sharding" in p:
+        p["out_sharding"] = None
     return _apply(eqn, vals, p, timed, ctx)
 
 
@@ -433,10 +434,8 @@ _REASONS: dict = {}
 
 
 def _reason(strategy, x) -> str | None:
-    n_rows, n_assets = x.shape
-    s = Streamed(strategy, n_rows)
-    try:
-        jax.eval_shape(lambda s: s.step(s.init(n_assets), _blank_obs(n_assets)), s)
+    s = Streamed(strategy, x.shape[0])
+    try:  # tracing `_both` meets every op: an Unstreamable one raises before anything runs
         ref, rows = _both(s, x)
     except Unstreamable as exc:
         return str(exc)
