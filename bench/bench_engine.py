@@ -1,7 +1,8 @@
 """Engine throughput against vectorbt (numba engine) and a hand-written numba loop, measured in one run.
 
 Cases (each in a fresh subprocess so peak RSS is its own; compile/first call reported separately; rates
-are medians of `--repeats` calls after the first):
+are medians of `--repeats` calls after the first; every case runs once per round, `--rounds` rounds, and
+ratios are medians over rounds of the ratio within a round):
   ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only, every
           per-world metric) on every core (one JAX CPU device per core, the default) and on one device
           ("stressgen-1dev"), the same strategy in the vectorized tier ("stressgen-vec"), vectorbt
@@ -13,7 +14,7 @@ are medians of `--repeats` calls after the first):
           stressgen step tier vs vectorbt from_orders (targetpercent, group_by + cash_sharing, call_seq
           auto) on weights computed with numpy. vectorbt runs `--vbt-worlds` worlds; rates are per world-day.
 
-Usage: python bench/bench_engine.py [--worlds 10000 100000] [--vbt-worlds 1000] [--repeats 3]
+Usage: python bench/bench_engine.py [--worlds 10000 100000] [--vbt-worlds 1000] [--repeats 3] [--rounds 3]
 Units: world-days/s = worlds x 252 / seconds.
 """
 
@@ -191,39 +192,60 @@ def run_case(engine, kind, worlds, repeats):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _median_row(runs):
+    """One row from the same case's runs: median rate, first call and peak RSS over the rounds."""
+    row = dict(runs[0])
+    for key in ("world_days_per_s", "first_s", "median_s", "peak_rss_mib"):
+        row[key] = float(np.median([r[key] for r in runs]))
+    row["rounds"] = runs
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worlds", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--vbt-worlds", type=int, default=None,
                     help="cap on the worlds vectorbt runs (default: the same workload; rates are per world-day)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="every case runs once per round, in a fresh process, round after round; a ratio is the "
+                         "median over rounds of the ratio within each round (this machine's speed drifts by tens "
+                         "of percent between processes, and a case and its peer measured side by side share it)")
     ap.add_argument("--child")
     ap.add_argument("--kind", default="ma")
     args, _ = ap.parse_known_args()
     if args.child:
         args.engine, args.worlds = args.child, args.worlds[0]
         return child(args)
-    rows = []
+    plan = []
     for w in args.worlds:
-        rows += [run_case("stressgen", "ma", w, args.repeats), run_case("stressgen-1dev", "ma", w, args.repeats),
-                 run_case("stressgen-vec", "ma", w, args.repeats),
-                 run_case("numba", "ma", w, args.repeats),
-                 run_case("vectorbt", "ma", min(w, args.vbt_worlds or w), args.repeats)]
+        plan += [("stressgen", "ma", w), ("stressgen-1dev", "ma", w), ("stressgen-vec", "ma", w), ("numba", "ma", w),
+                 ("vectorbt", "ma", min(w, args.vbt_worlds or w))]
     w = args.worlds[0]
-    rows += [run_case("stressgen", "invvol", w, args.repeats),
-             run_case("vectorbt", "invvol", min(w, args.vbt_worlds or w), args.repeats)]
+    plan += [("stressgen", "invvol", w), ("vectorbt", "invvol", min(w, args.vbt_worlds or w))]
+    runs = {case: [] for case in plan}
+    for _ in range(args.rounds):
+        for case in plan:
+            runs[case].append(run_case(*case, args.repeats))
+    rows = [_median_row(runs[case]) for case in plan]
     print(f"{'case':8} {'engine':14} {'devices':>7} {'worlds':>7} {'world-days/s':>13} {'first call s':>12} {'peak RSS MiB':>12}"
-          f" {'x vectorbt':>10} {'x numba':>8} {'RSS / vbt':>9}")
+          f" {'x vectorbt':>10} {'(range)':>13} {'x numba':>8} {'RSS / vbt':>9}")
     # the peer of each row: vectorbt (and the numba hand loop) on the same case, nearest world count
     def peer(engine, r):
         cands = [p for p in rows if p["engine"] == engine and p["kind"] == r["kind"]]
         return min(cands, key=lambda p: abs(p["worlds"] - r["worlds"])) if cands else None
 
+    def ratio(r, p):
+        """Median and range over rounds of the rate ratio within each round."""
+        each = [a["world_days_per_s"] / b["world_days_per_s"] for a, b in zip(r["rounds"], p["rounds"])]
+        return float(np.median(each)), min(each), max(each)
+
     for r in rows:
         v, n = peer("vectorbt", r), peer("numba", r)
-        x_n = f"{r['world_days_per_s'] / n['world_days_per_s']:>8.2f}" if n else f"{'-':>8}"
+        x_v, lo, hi = ratio(r, v)
+        x_n = f"{ratio(r, n)[0]:>8.2f}" if n else f"{'-':>8}"
         print(f"{r['kind']:8} {r['engine']:14} {r['devices'] or '-':>7} {r['worlds']:>7} {r['world_days_per_s']:>13.3g} "
-              f"{r['first_s']:>12.2f} {r['peak_rss_mib']:>12.0f} {r['world_days_per_s'] / v['world_days_per_s']:>10.1f}"
+              f"{r['first_s']:>12.2f} {r['peak_rss_mib']:>12.0f} {x_v:>10.1f} {f'({lo:.1f}-{hi:.1f})':>13}"
               f" {x_n} {r['peak_rss_mib'] / v['peak_rss_mib']:>9.2f}")
 
 

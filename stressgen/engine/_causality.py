@@ -39,12 +39,13 @@ def check_causality(strategy, scenarios: Scenarios, *, n_points: int = 6, max_hi
     from ..errors import LookAheadError
 
     name = strategy_name(strategy)
-    history = jnp.asarray(scenarios.history, jnp.float32)
-    history = history[history.shape[0] - min(max_history, history.shape[0]):]
-    x = jnp.concatenate([history, jnp.asarray(scenarios.log_returns[0], jnp.float32)], axis=0)
-    key = (jax.tree_util.tree_structure(strategy), x.shape)
-    if key in _PROVEN:
+    n_hist = min(max_history, scenarios.history.shape[0])
+    key = (jax.tree_util.tree_structure(strategy), (n_hist + scenarios.horizon, scenarios.n_assets))
+    if key in _PROVEN:  # checked before building the probe's input: a proven strategy costs nothing a call
         return
+    history = jnp.asarray(scenarios.history, jnp.float32)
+    history = history[history.shape[0] - n_hist:]
+    x = jnp.concatenate([history, jnp.asarray(scenarios.log_returns[0], jnp.float32)], axis=0)
     n, n_assets = x.shape
     ts = np.unique(np.concatenate([np.linspace(n // 8, n - 2, n_points).astype(int), [n - 2]]))
 

@@ -93,26 +93,56 @@ def tail_update(st: Tail, pnl: jax.Array) -> Tail:
 
 
 def _var_es(buf: np.ndarray, n_le: np.ndarray, level: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """VaR and ES from ``buf[k, ..., worlds]`` (k leading: each reduction adds whole rows of worlds, which
-    NumPy does many times faster than reducing a short trailing axis)."""
-    k = buf.shape[0]
-    q, top = buf[tail_count(level, horizon) - 1], buf[k - 1]
-    below = buf < q
+    """VaR and ES from the float32 tail ``buf[k, ..., worlds]``, ascending along k (k leading: each reduction
+    adds whole rows of worlds, which NumPy does many times faster than reducing a short trailing axis)."""
+    k, c = buf.shape[0], tail_count(level, horizon)
+    q, top = buf[c - 1], buf[k - 1]
+    head = buf[:c - 1]  # sorted: only rows before the quantile's can lie below it
+    below = head < q
     # returns equal to q: all inside the buffer unless q is the top; then all seen at or below the top
-    # less those strictly below it (which are all in the buffer)
-    n_eq = np.where(q < top, np.sum(buf == q, axis=0), n_le - np.sum(buf < top, axis=0))
-    total = np.sum(np.where(below, buf, 0.0), axis=0) + q * n_eq
-    return -q, -total / (np.sum(below, axis=0) + n_eq)
+    # less those strictly below it (which are all in the buffer). Counts in int32: NumPy sums booleans
+    # in int64 by default, at twice the cost.
+    count = lambda m: np.sum(m, axis=0, dtype=np.int32)  # noqa: E731
+    n_eq = np.where(q < top, count(buf == q), n_le - count(buf < top))
+    # float64 sum, row by row in order (the rows past the quantile's would only add zeros)
+    total = np.sum(np.where(below, head, 0.0), axis=0, dtype=np.float64) + q.astype(np.float64) * n_eq
+    return -q.astype(np.float64), -total / (count(below) + n_eq)
 
 
-def finalize(state: dict[str, np.ndarray], horizon: int, risk: RiskConfig) -> dict[str, np.ndarray]:
-    """The keys of `stressgen.metrics.per_world_metrics` from the loop's final state (host arrays).
+# The loop's final state travels to the host as one float32 array ``[..., worlds, fields]``: one transfer
+# instead of one per field (each costs a gather from every device). Integer fields are bitcast, not
+# converted, so they come back exact; the VaR tail buffer fills the last k columns.
+_FLOATS = ("equity", "mdd", "turn", "cost", "mean", "m2", "down2", "worst")
+_INTS = ("longest", "n_pos", "n_nonzero", "n_le")
+
+
+def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> jax.Array:
+    """What `finalize` needs, packed into one float32 array ``[..., worlds, fields + k]`` (the jitted
+    program's metric output; it leads with ``[..., worlds]`` like every output, so the engine splits it over
+    devices along one axis)."""
+    n_le = tail.n_le if tail is not None else jnp.zeros_like(run.n_pos)
+    ints = (run.longest, run.n_pos, run.n_nonzero, n_le)
+    cols = [equity, mdd, turn, cost, run.mean, run.m2, run.down2, run.worst]
+    cols += [jax.lax.bitcast_convert_type(x.astype(jnp.int32), jnp.float32) for x in ints]
+    packed = jnp.stack(cols, axis=-1)
+    if tail is not None:
+        packed = jnp.concatenate([packed, jnp.swapaxes(tail.buf, -1, -2)], axis=-1)
+    return packed
+
+
+def finalize(packed: np.ndarray, horizon: int, risk: RiskConfig) -> dict[str, np.ndarray]:
+    """The keys of `stressgen.metrics.per_world_metrics` from the loop's final state (`final_state`'s host
+    array).
 
     Done in NumPy float64 on the host: these few operations per world are cheap, and elementwise NumPy
     rounds the same whatever the number of worlds (XLA's vectorised sqrt and division need not match its
     scalar ones), so a world's metrics do not depend on the chunk it ran in.
     """
-    f = {k: np.asarray(v, np.float64) for k, v in state.items()}
+    cols = np.ascontiguousarray(np.moveaxis(np.asarray(packed, np.float32), -1, 0))  # [fields + k, ..., worlds]
+    n_f, n_i = len(_FLOATS), len(_INTS)
+    f = dict(zip(_FLOATS, cols[:n_f].astype(np.float64)))
+    f.update(zip(_INTS, cols[n_f:n_f + n_i].view(np.int32)))
+    tail = cols[n_f + n_i:]  # [k, ..., worlds] float32, ascending
     ppy, n = risk.periods_per_year, float(horizon)
     rf_p = rf_per_period(risk.rf, ppy)
     std = np.sqrt(f["m2"] / max(n - 1.0, 1.0))
@@ -128,9 +158,8 @@ def finalize(state: dict[str, np.ndarray], horizon: int, risk: RiskConfig) -> di
             "sortino": excess / np.sqrt(f["down2"] / n) * math.sqrt(ppy),
             "calmar": cagr / f["mdd"],
             "max_drawdown": f["mdd"],
-            "max_drawdown_duration": np.asarray(state["longest"], np.int32),
+            "max_drawdown_duration": f["longest"],
         }
-        tail = np.ascontiguousarray(np.moveaxis(f["tail"], -1, 0)) if risk.var_levels else None
         for level in risk.var_levels:
             var, es = _var_es(tail, f["n_le"], level, horizon)
             out[f"var_{level_name(level)}"] = var
@@ -142,14 +171,3 @@ def finalize(state: dict[str, np.ndarray], horizon: int, risk: RiskConfig) -> di
     out["cost_drag"] = f["cost"] * (ppy / n)
     # float32 like every other engine output; int32 for the duration
     return {k: v if k == "max_drawdown_duration" else v.astype(np.float32) for k, v in out.items()}
-
-
-def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> dict[str, jax.Array]:
-    """What `finalize` needs, as a flat dict of device arrays (the jitted program's metric output).
-
-    Every array leads with ``[..., worlds]`` (the tail buffer is turned to ``[..., worlds, k]``), so the
-    engine can split any of them over devices along one axis."""
-    state = {"equity": equity, "mdd": mdd, "turn": turn, "cost": cost, **run._asdict()}
-    if tail is not None:
-        state.update(tail=jnp.swapaxes(tail.buf, -1, -2), n_le=tail.n_le)
-    return state
