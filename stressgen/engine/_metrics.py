@@ -123,7 +123,7 @@ def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> jax
     n_le = tail.n_le if tail is not None else jnp.zeros_like(run.n_pos)
     ints = (run.longest, run.n_pos, run.n_nonzero, n_le)
     cols = [equity, mdd, turn, cost, run.mean, run.m2, run.down2, run.worst]
-    cols += [jax.lax.bitcast_convert_type(x.astype(jnp.int32), jnp.float32) for x in ints]
+    cols += [jax.lax.bitcast_convert_type(x, jnp.float32) for x in ints]  # all int32
     packed = jnp.stack(cols, axis=-1)
     if tail is not None:
         packed = jnp.concatenate([packed, jnp.swapaxes(tail.buf, -1, -2)], axis=-1)

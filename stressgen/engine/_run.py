@@ -188,16 +188,16 @@ def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskC
     return grid, base, tier, batched, history, num
 
 
-def _world0(history, scenarios: Scenarios) -> jax.Array:
+def _world0(history, scenarios: Scenarios) -> np.ndarray:
     """The rows a vectorized strategy sees in world 0: the warm-up history, then the synthetic days."""
     return np.concatenate([history, np.asarray(scenarios.log_returns[0], np.float32)], axis=0)
 
 
-def _executable(tier: str, batched, history, scenarios: Scenarios):
+def _executable(tier: str, first, batched, history, scenarios: Scenarios):
     """The program's tier and strategy: a vectorized strategy that streams runs as the step strategy
-    `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array."""
-    if tier != VECTOR or why_not_streamed(jax.tree_util.tree_map(lambda x: x[0], batched),
-                                          _world0(history, scenarios)):
+    `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array.
+    `first` is the strategy's first parameter set, on which streaming is checked."""
+    if tier != VECTOR or why_not_streamed(first, _world0(history, scenarios)):
         return tier, batched
     return STEP, Streamed(batched, history.shape[0] + scenarios.horizon)
 
@@ -250,8 +250,8 @@ def _validate(name: str, daily: dict, config: BacktestConfig, grid: ParamGrid | 
 def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: slice = slice(0, 1)) -> dict:
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
-    _, _, tier, batched, history, num = _prepare(strategy, scenarios, config)
-    tier, batched = _executable(tier, batched, history, scenarios)
+    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config)
+    tier, batched = _executable(tier, grid.at(0) if grid else base, batched, history, scenarios)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
                         mode="trace", var_levels=())
@@ -289,9 +289,10 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
         return debug_run(strategy, scenarios, config, debug_world, risk)
     grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config, risk)
     name = strategy_name(base)
+    first = grid.at(0) if grid else base
     if check and tier == VECTOR:
-        check_causality(grid.at(0) if grid else base, scenarios)
-    tier, batched = _executable(tier, batched, history, scenarios)
+        check_causality(first, scenarios)
+    tier, batched = _executable(tier, first, batched, history, scenarios)
     if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
                                                                            history.shape[0]):
         n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock
