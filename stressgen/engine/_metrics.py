@@ -109,24 +109,24 @@ def _var_es(buf: np.ndarray, n_le: np.ndarray, level: float, horizon: int) -> tu
     return -q.astype(np.float64), -total / (count(below) + n_eq)
 
 
-# The loop's final state travels to the host as one float32 array ``[..., worlds, fields]``: one transfer
-# instead of one per field (each costs a gather from every device). Integer fields are bitcast, not
-# converted, so they come back exact; the VaR tail buffer fills the last k columns.
+# The loop's final state travels to the host as one float32 array ``[..., fields, worlds]``: one transfer
+# instead of one per field (each costs a gather from every device). Fields lead the worlds so that each is
+# a contiguous row on the host (no transpose there) and the tail buffer joins as it is. Integer fields are
+# bitcast, not converted, so they come back exact; the VaR tail buffer fills the last k rows.
 _FLOATS = ("equity", "mdd", "turn", "cost", "mean", "m2", "down2", "worst")
 _INTS = ("longest", "n_pos", "n_nonzero", "n_le")
 
 
 def final_state(equity, mdd, turn, cost, run: Running, tail: Tail | None) -> jax.Array:
-    """What `finalize` needs, packed into one float32 array ``[..., worlds, fields + k]`` (the jitted
-    program's metric output; it leads with ``[..., worlds]`` like every output, so the engine splits it over
-    devices along one axis)."""
+    """What `finalize` needs, packed into one float32 array ``[..., fields + k, worlds]`` (the jitted
+    program's metric output; the engine splits it over devices along its last axis)."""
     n_le = tail.n_le if tail is not None else jnp.zeros_like(run.n_pos)
     ints = (run.longest, run.n_pos, run.n_nonzero, n_le)
-    cols = [equity, mdd, turn, cost, run.mean, run.m2, run.down2, run.worst]
-    cols += [jax.lax.bitcast_convert_type(x, jnp.float32) for x in ints]  # all int32
-    packed = jnp.stack(cols, axis=-1)
+    rows = [equity, mdd, turn, cost, run.mean, run.m2, run.down2, run.worst]
+    rows += [jax.lax.bitcast_convert_type(x, jnp.float32) for x in ints]  # all int32
+    packed = jnp.stack(rows, axis=-2)
     if tail is not None:
-        packed = jnp.concatenate([packed, jnp.swapaxes(tail.buf, -1, -2)], axis=-1)
+        packed = jnp.concatenate([packed, tail.buf], axis=-2)
     return packed
 
 
@@ -138,7 +138,7 @@ def finalize(packed: np.ndarray, horizon: int, risk: RiskConfig) -> dict[str, np
     rounds the same whatever the number of worlds (XLA's vectorised sqrt and division need not match its
     scalar ones), so a world's metrics do not depend on the chunk it ran in.
     """
-    cols = np.ascontiguousarray(np.moveaxis(np.asarray(packed, np.float32), -1, 0))  # [fields + k, ..., worlds]
+    cols = np.moveaxis(np.asarray(packed, np.float32), -2, 0)  # [fields + k, ..., worlds], a view
     n_f, n_i = len(_FLOATS), len(_INTS)
     f = dict(zip(_FLOATS, cols[:n_f].astype(np.float64)))
     f.update(zip(_INTS, cols[n_f:n_f + n_i].view(np.int32)))

@@ -92,21 +92,32 @@ def _check_dataclass(strategy: Any) -> None:
 def _program(tier, strategy, returns, history, num, *, lag, long_only, mode, var_levels, n_devices=1):
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
 
-    Every output leads with ``[params, worlds]``, so one spec splits them all; the probe decisions come
-    back from every slice, and slice 0's are worlds 0 and 1 of the whole run.
+    The daily outputs lead with ``[params, worlds]`` and the metric state ends with ``[worlds]``, so two
+    specs split them all; the probe decisions come back from every slice, and slice 0's are worlds 0 and 1
+    of the whole run.
     """
     def run(s, r, h, x):
         return simulate(tier, s, r, h, x, lag=lag, long_only=long_only, mode=mode, var_levels=var_levels)
 
     if n_devices == 1:
-        return run(strategy, returns, history, num)
+        metrics, daily = run(strategy, returns, history, num)
+        return metrics, _pack_probe(daily, PROBE_WORLDS)
     rep, split = PartitionSpec(), PartitionSpec(dev.WORLDS)
     metrics, daily = jax.shard_map(run, mesh=dev.world_mesh(n_devices), in_specs=(rep, split, rep, rep),
-                                   out_specs=PartitionSpec(None, dev.WORLDS),
+                                   out_specs=(PartitionSpec(None, None, dev.WORLDS), PartitionSpec(None, dev.WORLDS)),
                                    check_vma=False)(strategy, returns, history, num)
-    n_probe = min(PROBE_WORLDS, returns.shape[0] // n_devices)
-    daily.update({k: daily[k][:, :n_probe] for k in daily if k.startswith("decision")})
-    return metrics, daily
+    return metrics, _pack_probe(daily, min(PROBE_WORLDS, returns.shape[0] // n_devices))
+
+
+def _pack_probe(daily: dict, n_probe: int) -> dict:
+    """The probe's raw decisions of closes 0 .. horizon as one float32 array ``[params, probe worlds,
+    horizon + 1, assets + 1]``, the trade flag last: one transfer to the host instead of four."""
+    daily = dict(daily)
+    w = jnp.concatenate([daily.pop("decision0")[:, :n_probe, None], daily.pop("decision")[:, :n_probe]], axis=2)
+    t = jnp.concatenate([daily.pop("decision_trade0")[:, :n_probe, None],
+                         daily.pop("decision_trade")[:, :n_probe]], axis=2)
+    daily["probe"] = jnp.concatenate([w, t.astype(w.dtype)[..., None]], axis=-1)
+    return daily
 
 
 def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
@@ -135,6 +146,29 @@ def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
 
 
 _LIBRARY_FREE: dict = {}
+
+
+def _on_every_device(tree, mesh):
+    """The small inputs `tree` placed on every device of `mesh`, reused while their values are the same.
+
+    Why: placing them costs 0.3-0.5 ms (two CPU devices), a few percent of a 10,000-world run, and a
+    report runs several strategies on one history; the key is their bytes, so a changed value places anew.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    host = [np.asarray(x) for x in leaves]
+    key = (mesh, treedef, tuple((h.shape, h.dtype.str, bool(getattr(x, "weak_type", False)), h.tobytes())
+                                for x, h in zip(leaves, host)))
+    placed = _PLACED.pop(key, None)
+    if placed is None:
+        placed = jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    _PLACED[key] = placed  # most recent last
+    while len(_PLACED) > _PLACED_MAX:
+        _PLACED.pop(next(iter(_PLACED)))
+    return placed
+
+
+_PLACED: dict = {}
+_PLACED_MAX = 8
 
 
 def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) -> int:
@@ -220,10 +254,8 @@ def risk_config(config: BacktestConfig, risk: RiskConfig | None) -> RiskConfig:
 def _decisions(daily: dict) -> tuple[np.ndarray, np.ndarray]:
     """Raw decisions of closes 0 .. horizon ``[params, worlds, horizon + 1, assets]`` and their trade flags:
     the warm-up's last decision, then one per synthetic close."""
-    w = np.concatenate([np.asarray(daily["decision0"])[:, :, None], np.asarray(daily["decision"])], axis=2)
-    t = np.concatenate([np.asarray(daily["decision_trade0"])[:, :, None], np.asarray(daily["decision_trade"])],
-                       axis=2)
-    return w, t
+    probe = np.asarray(daily["probe"])  # see _pack_probe
+    return probe[..., :-1], probe[..., -1] != 0
 
 
 def _validate(name: str, daily: dict, config: BacktestConfig, grid: ParamGrid | None) -> None:
@@ -255,7 +287,7 @@ def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: 
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
                         mode="trace", var_levels=())
-    out = {k: np.asarray(v) for k, v in daily.items() if not k.startswith("decision")}
+    out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
 
@@ -306,7 +338,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     if n_dev > 1:
         # placed on every device once here: left to each call, the copies cost about 1.5 ms a call (CPU,
         # two devices), 5-10% of a 10,000-world run
-        batched, history, num = jax.device_put((batched, history, num), NamedSharding(mesh, PartitionSpec()))
+        batched, history, num = _on_every_device((batched, history, num), mesh)
 
     def finish(start, out):
         metrics, daily = out
@@ -315,7 +347,7 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
         keep = min(size, n - start)
         # daily series come back on the default device, as from a one-device run, so they mix with other arrays
         home = jax.config.jax_default_device or jax.devices()[0]
-        daily = {k: jax.device_put(v, home) for k, v in daily.items() if not k.startswith("decision")}
+        daily = {k: jax.device_put(v, home) for k, v in daily.items() if k != "probe"}
         metrics = finalize(jax.device_get(metrics), scenarios.horizon, risk)
         return jax.tree_util.tree_map(lambda x: x[:, :keep], (metrics, daily))
 
