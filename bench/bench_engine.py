@@ -1,8 +1,8 @@
 """Engine throughput against vectorbt (numba engine) and a hand-written numba loop, measured in one run.
 
 Cases (each in a fresh subprocess so peak RSS is its own; compile/first call reported separately; rates
-are medians of `--repeats` calls after the first; every case runs once per round, `--rounds` rounds, and
-ratios are medians over rounds of the ratio within a round):
+are medians of at least `--repeats` calls after the first, spanning at least `--min-seconds`; every case
+runs once per round, `--rounds` rounds, and ratios are medians over rounds of the ratio within a round):
   ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only, every
           per-world metric) on every core (one JAX CPU device per core, the default) and on one device
           ("stressgen-1dev"), the same strategy in the vectorized tier ("stressgen-vec"), vectorbt
@@ -15,6 +15,7 @@ ratios are medians over rounds of the ratio within a round):
           auto) on weights computed with numpy. vectorbt runs `--vbt-worlds` worlds; rates are per world-day.
 
 Usage: python bench/bench_engine.py [--worlds 10000 100000] [--vbt-worlds 1000] [--repeats 3] [--rounds 3]
+       [--min-seconds 2]
 Units: world-days/s = worlds x 252 / seconds.
 """
 
@@ -39,12 +40,17 @@ def _data(worlds, assets, seed=0):
             rng.normal(0.0003, 0.012, (HIST, assets)).astype(np.float32))
 
 
+MIN_SECONDS = 2.0  # see --min-seconds
+
+
 def _timeit(fn, repeats):
+    """First call, then the median of at least `repeats` calls spanning at least MIN_SECONDS: a 25 ms case
+    timed 5 times would sample 0.1 s of a machine whose speed drifts, against seconds for its peer."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
     times = []
-    for _ in range(repeats):
+    while len(times) < repeats or sum(times) < MIN_SECONDS:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -187,7 +193,7 @@ def child(args):
 
 def run_case(engine, kind, worlds, repeats):
     cmd = [sys.executable, __file__, "--child", engine, "--kind", kind, "--worlds", str(worlds),
-           "--repeats", str(repeats)]
+           "--repeats", str(repeats), "--min-seconds", str(MIN_SECONDS)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, **ENV.get(engine, {})})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -202,6 +208,7 @@ def _median_row(runs):
 
 
 def main():
+    global MIN_SECONDS
     ap = argparse.ArgumentParser()
     ap.add_argument("--worlds", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--vbt-worlds", type=int, default=None,
@@ -211,9 +218,12 @@ def main():
                     help="every case runs once per round, in a fresh process, round after round; a ratio is the "
                          "median over rounds of the ratio within each round (this machine's speed drifts by tens "
                          "of percent between processes, and a case and its peer measured side by side share it)")
+    ap.add_argument("--min-seconds", type=float, default=2.0,
+                    help="time each case for at least this long (more calls than --repeats for fast cases)")
     ap.add_argument("--child")
     ap.add_argument("--kind", default="ma")
     args, _ = ap.parse_known_args()
+    MIN_SECONDS = args.min_seconds
     if args.child:
         args.engine, args.worlds = args.child, args.worlds[0]
         return child(args)
