@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # Every benchmark prints ratios against the peer measured in the same run (arch, vectorbt, numba); about
-# 45 minutes on 2 cores (the engine bench runs three rounds). The fidelity table (bench/fidelity_table.py) is separate: it rewrites docs/fidelity.md.
+# 50 minutes on 2 cores (the engine bench runs five rounds). The fidelity table (bench/fidelity_table.py) is separate: it rewrites docs/fidelity.md.
 bench: $(STAMP)
 	$(PY) bench/bench_generators.py
 	$(PY) bench/bench_engine.py
