@@ -340,8 +340,8 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
     mode = "metrics" if metrics_only else "full"
     mesh = dev.world_mesh(n_dev)
     if n_dev > 1:
-        # placed on every device once here: left to each call, the copies cost about 1.5 ms a call (CPU,
-        # two devices), 5-10% of a 10,000-world run
+        # placed on every device here, once per value (see _on_every_device): left to each call, the copies
+        # cost about 1.5 ms a call (CPU, two devices), 5-10% of a 10,000-world run
         batched, history, num = _on_every_device((batched, history, num), mesh)
 
     def finish(start, out):
