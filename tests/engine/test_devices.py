@@ -73,22 +73,24 @@ def test_probe_sees_worlds_0_and_1_whatever_the_split():
 
 @split
 def test_small_inputs_placed_once_and_never_stale():
-    # the placement is reused across runs, keyed by value: a changed parameter, history or cost must
+    # the placement is reused across runs, keyed by value: a changed parameter, cost or history must
     # still change the results, and the cache stays bounded
     from stressgen.engine import _run
     scen = make_scenarios(n_worlds=4)
-    runs = [(strategies.MACrossover(fast=3, slow=8, gross=g), BacktestConfig(fee_bps=f)) for g, f in
-            [(1.0, 5), (0.5, 5), (1.0, 20), (1.0, 5)]]
-    out = [backtest(s, scen, c, devices=2, metrics_only=True).summary for s, c in runs]
-    for s, c in runs:  # each against a run on one device, which places nothing
-        ref = backtest(s, scen, c, devices=1, metrics_only=True).summary
-        got = out.pop(0)
+    other = scen.replace(history=scen.history[::-1])  # same worlds, a different warm-up
+    ma = strategies.MACrossover(fast=3, slow=8)
+    cheap, dear = BacktestConfig(fee_bps=5), BacktestConfig(fee_bps=20)
+    runs = [(ma, scen, cheap), (dataclasses.replace(ma, gross=0.5), scen, cheap), (ma, scen, dear),
+            (ma, other, cheap), (ma, scen, cheap)]
+    out = [backtest(s, sc, c, devices=2, metrics_only=True).summary for s, sc, c in runs]
+    for (s, sc, c), got in zip(runs, out):  # each against a run on one device, which places nothing
+        ref = backtest(s, sc, c, devices=1, metrics_only=True).summary
         for k in ref:
             np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
-    first, half = (backtest(s, scen, c, devices=2).summary["total_return"] for s, c in runs[:2])
-    assert not np.array_equal(first, half)  # the test's runs do differ
+    for changed in out[1:4]:  # the test's runs do differ from the first
+        assert not np.array_equal(changed["total_return"], out[0]["total_return"])
     for i in range(2 * _run._PLACED_MAX):
-        backtest(strategies.MACrossover(fast=3, slow=8, gross=1.0 - i / 100), scen, devices=2, metrics_only=True)
+        backtest(dataclasses.replace(ma, gross=1.0 - i / 100), scen, devices=2, metrics_only=True)
     assert len(_run._PLACED) <= _run._PLACED_MAX
 
 
