@@ -19,11 +19,12 @@ from .errors import UnknownNameError as UnknownNameError  # noqa: E402
 from .types import MarketData as MarketData  # noqa: E402
 from .types import Provenance as Provenance  # noqa: E402
 from .types import Repair as Repair  # noqa: E402
+from .types import Suspect as Suspect  # noqa: E402
 from .types import Scenarios as Scenarios  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "data", "generators", "metrics", "rng", "ConfigError", "StressgenError", "UnknownNameError",
-    "MarketData", "Provenance", "Repair", "Scenarios", "__version__",
+    "MarketData", "Provenance", "Repair", "Scenarios", "Suspect", "__version__",
 ]

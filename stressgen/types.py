@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from flax import struct
 
-__all__ = ["Repair", "MarketData", "Provenance", "Scenarios"]
+__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios"]
 
 # pandas offsets used to extend a calendar past the end of history, by MarketData.freq.
 _FUTURE_OFFSETS = {"B": pd.offsets.BDay(1), "D": pd.offsets.Day(1), "W": pd.offsets.Week(1),
@@ -43,6 +43,27 @@ class Repair:
     detail: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Suspect:
+    """A data point that looks like an error in the data (a bad print, an unadjusted split), flagged by the
+    loader's quality checks. Flagging changes nothing; a repair is opt-in and then listed in `repairs`.
+
+    Attributes:
+        kind: ``"bad_print"`` (a large move that reverses within days) or ``"split"`` (a move close to a
+            split ratio that does not reverse).
+        asset: the column.
+        date: the ISO date of the suspicious return (the price on that date against the one before).
+        size: that log return.
+        detail: one human sentence: how many robust standard deviations, what reverses it, the ratio.
+    """
+
+    kind: str
+    asset: str
+    date: str
+    size: float
+    detail: str
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class MarketData:
     """Validated price history, ``prices[time, assets]`` (float64, strictly positive, finite).
@@ -57,6 +78,7 @@ class MarketData:
     freq: str = "B"
     source: str = "<memory>"
     repairs: tuple[Repair, ...] = ()
+    suspects: tuple[Suspect, ...] = ()
 
     def __post_init__(self) -> None:
         prices = np.asarray(self.prices, dtype=np.float64)
