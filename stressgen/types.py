@@ -125,7 +125,7 @@ class MarketData:
     def __repr__(self) -> str:
         span = f"{self.dates[0].date()}..{self.dates[-1].date()}" if self.n_obs else "empty"
         return (f"MarketData({self.source!r}, {self.n_obs} x {self.n_assets} {self.freq}, {span}, "
-                f"{len(self.repairs)} repairs)")
+                f"{len(self.repairs)} repairs, {len(self.suspects)} suspects)")
 
 
 @dataclasses.dataclass(frozen=True)

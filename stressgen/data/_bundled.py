@@ -3,7 +3,8 @@
 * ``sp500-20``: vendored from the skfolio 1.12.2 wheel (BSD-3, see ``_files/LICENSE-skfolio.txt``).
 * ``sp500-index``: read from `arch.data.sp500`, which arch (a dependency) ships.
 
-Both go through the same parser and validator as user files, so they are held to the same rules; the
+Both go through the same parser and validator as user files, so they are held to the same rules and
+quality checks (the whole set is checked, before any cut, so its suspects do not depend on the cut); the
 parsed result is cached (`MarketData` is immutable, so sharing one object is safe).
 """
 
@@ -18,6 +19,7 @@ from ..types import MarketData
 from ._io import from_frame
 from ._parse import to_table
 from ._read import read_raw
+from ._repair import check_policy, repair_suspects
 from ._select import DateLike, select
 from ._validate import finish
 
@@ -58,16 +60,26 @@ def _full(name: str) -> MarketData:
     return _LOADERS[name]()
 
 
+@functools.lru_cache(maxsize=len(_LOADERS))
+def _repaired(name: str) -> MarketData:
+    return repair_suspects(_full(name))
+
+
 def load(name: str, *, start: DateLike | None = None, end: DateLike | None = None,
-         assets: str | Sequence[str] | None = None) -> MarketData:
+         assets: str | Sequence[str] | None = None, suspects: str = "report") -> MarketData:
     """A bundled data set (see `datasets()`), optionally cut to dates `start`..`end` (inclusive) and `assets`.
 
+    `suspects`: the likely bad prints and unadjusted splits of the whole set are listed in
+    ``MarketData.suspects`` (those inside the cut). ``"report"`` leaves the prices as they are;
+    ``"repair"`` fixes them in the whole set before the cut, and lists each fix in ``MarketData.repairs``.
+
     Raises UnknownNameError for an unknown name, UnknownAssetError for an asset the set lacks,
-    InsufficientHistoryError when the window holds fewer than two dates.
+    InsufficientHistoryError when the window holds fewer than two dates, ConfigError for an invalid
+    `suspects`.
     """
     if name not in _LOADERS:
         raise UnknownNameError("dataset", name, list(_LOADERS))
-    full = _full(name)
+    full = _repaired(name) if check_policy(suspects) == "repair" else _full(name)
     if start is None and end is None and assets is None:
         return full
     return select(full, start=start, end=end, assets=assets)

@@ -24,7 +24,7 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
                 asset_column: str | None = None, price_column: str | None = None, gaps: str = "raise",
                 edges: str = "raise", min_obs: int = 2, start: DateLike | None = None,
                 end: DateLike | None = None, assets: str | Sequence[str] | None = None,
-                date_format: str | None = None) -> MarketData:
+                date_format: str | None = None, suspects: str = "report") -> MarketData:
     """Read and validate a price file (.csv, .csv.gz, .parquet, .pq).
 
     Args:
@@ -45,6 +45,9 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
         assets: asset names to keep, in this order (a single name is accepted).
         date_format: strptime format of the dates (e.g. ``"%d/%m/%Y"``) when they are neither ISO 8601
             nor unambiguous from the first date.
+        suspects: likely bad prints and unadjusted splits (checked on the selected window) are always
+            listed in ``MarketData.suspects``. ``"report"`` leaves the prices as they are; ``"repair"``
+            also fixes them (see `repair_suspects`), and each fix is listed in ``MarketData.repairs``.
 
     Returns:
         `MarketData` with the frequency inferred from the dates (B, D, W or M).
@@ -56,12 +59,13 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
     raw = read_raw(path)
     table = to_table(raw, layout=layout, date_column=date_column, asset_column=asset_column,
                      price_column=price_column, date_format=date_format)
-    return finish(table, gaps=gaps, edges=edges, min_obs=min_obs, start=start, end=end, assets=assets)
+    return finish(table, gaps=gaps, edges=edges, min_obs=min_obs, start=start, end=end, assets=assets,
+                  suspects=suspects)
 
 
 def from_frame(frame: pd.DataFrame, *, source: str = "<DataFrame>", gaps: str = "raise", edges: str = "raise",
                min_obs: int = 2, start: DateLike | None = None, end: DateLike | None = None,
-               assets: str | Sequence[str] | None = None) -> MarketData:
+               assets: str | Sequence[str] | None = None, suspects: str = "report") -> MarketData:
     """Validate an in-memory wide frame (dates as the index, one column per asset) under `read_prices`' rules.
 
     Rows are reported as 1-based data rows; `source` names the data in messages and in ``MarketData.source``.
@@ -71,4 +75,5 @@ def from_frame(frame: pd.DataFrame, *, source: str = "<DataFrame>", gaps: str = 
     named = frame.rename_axis(frame.index.name or "date")
     raw = raw_from_frame(named, source)
     table = to_table(raw, layout="wide", date_column=raw.header[0])
-    return finish(table, gaps=gaps, edges=edges, min_obs=min_obs, start=start, end=end, assets=assets)
+    return finish(table, gaps=gaps, edges=edges, min_obs=min_obs, start=start, end=end, assets=assets,
+                  suspects=suspects)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InsufficientHistoryError, UnknownAssetError
 from ..types import MarketData, Repair
+from ._repair import suspects_within
 from ._table import iso
 
 __all__ = ["select", "window", "as_timestamp", "check_min_obs", "require_enough", "repairs_within"]
@@ -103,7 +104,8 @@ def select(market: MarketData, *, start: DateLike | None = None, end: DateLike |
 
     The window is clipped to the dates the data has. Raises InsufficientHistoryError when fewer than
     `min_obs` dates remain, UnknownAssetError (listing the valid names) for an asset the data lacks.
-    Repairs are kept when they concern the selection (forward fills are cut to the selected dates).
+    Repairs are kept when they concern the selection (forward fills are cut to the selected dates), and so
+    are the suspects whose return lies inside it (not checked again, so a suspect is the same in every cut).
     """
     min_obs = check_min_obs(min_obs)
     rows, cols = window(market.dates, market.assets, start=start, end=end, assets=assets,
@@ -113,20 +115,26 @@ def select(market: MarketData, *, start: DateLike | None = None, end: DateLike |
                    available=market.dates)
     names = tuple(market.assets[c] for c in cols)
     return MarketData(prices=market.prices[rows][:, cols], dates=dates, assets=names, freq=market.freq,
-                      source=market.source, repairs=repairs_within(market.repairs, dates, names))
+                      source=market.source, repairs=repairs_within(market.repairs, dates, names),
+                      suspects=suspects_within(market.suspects, dates, names))
 
 
 def repairs_within(repairs: tuple[Repair, ...], dates: pd.DatetimeIndex,
                    assets: tuple[str, ...]) -> tuple[Repair, ...]:
-    """The repairs that concern a part of the data: forward fills cut to its dates and assets, trims kept
-    (they describe how the source window was built, which stays true of any part of it)."""
+    """The repairs that concern a part of the data: forward fills and bad-print repairs cut to its dates and
+    assets, split adjustments of its assets kept when the part holds a price before the split date (the
+    prices the adjustment scaled), trims kept (they describe how the source window was built, which stays
+    true of any part of it)."""
     kept = set(iso(d) for d in dates)
     out = []
     for r in repairs:
-        if r.kind == "forward_fill":
+        if r.kind in ("forward_fill", "repair_bad_print"):
             inside = tuple(d for d in r.dates if d in kept)
             if r.column in assets and inside:
                 out.append(dataclasses.replace(r, dates=inside) if inside != r.dates else r)
+        elif r.kind == "adjust_split":
+            if r.column in assets and len(dates) and dates[0] < pd.Timestamp(r.dates[0]):
+                out.append(r)
         else:
             out.append(r)
     return tuple(out)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import DataError, SplitError, ZeroVarianceError
 from ..types import MarketData
+from ._repair import suspects_within
 from ._select import DateLike, as_timestamp, repairs_within
 from ._table import iso
 
@@ -25,7 +26,8 @@ def split(market: MarketData, *, at: DateLike | None = None,
     * ``at``: train holds the dates up to and including `at`, test the dates strictly after it.
     * ``fraction``: train holds the first ``floor(fraction * n_obs)`` dates, test the rest.
 
-    Both parts are non-empty. Raises SplitError otherwise.
+    Both parts are non-empty. Raises SplitError otherwise. Each part keeps the repairs and suspects that
+    concern it (see `select`).
     """
     if (at is None) == (fraction is None):
         raise SplitError("give exactly one of at= (a date) or fraction= (between 0 and 1)",
@@ -54,7 +56,8 @@ def split(market: MarketData, *, at: DateLike | None = None,
 def _part(market: MarketData, rows: slice) -> MarketData:
     dates = market.dates[rows]
     return MarketData(prices=market.prices[rows], dates=dates, assets=market.assets, freq=market.freq,
-                      source=market.source, repairs=repairs_within(market.repairs, dates, market.assets))
+                      source=market.source, repairs=repairs_within(market.repairs, dates, market.assets),
+                      suspects=suspects_within(market.suspects, dates, market.assets))
 
 
 def log_returns(market: MarketData) -> np.ndarray:

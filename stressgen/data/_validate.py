@@ -10,7 +10,9 @@ Order of checks, and why:
    window (`edges="trim"`), reported as `Repair("trim_leading" | "trim_trailing")`;
 6. frequency from the spacing of the remaining dates (`_freq`);
 7. interior gaps: refuse, or carry the last price forward (`gaps="ffill"`), reported as
-   `Repair("forward_fill")` with every filled date.
+   `Repair("forward_fill")` with every filled date;
+8. quality checks (`_quality`): likely bad prints and unadjusted splits, listed in `MarketData.suspects`
+   and repaired only on request (`suspects="repair"`, each fix reported as a `Repair`).
 
 Nothing is dropped or changed without a `Repair` saying so.
 """
@@ -36,6 +38,7 @@ from ..errors import (
 )
 from ..types import MarketData, Repair
 from ._freq import infer_freq
+from ._repair import apply_policy, check_policy
 from ._select import DateLike, check_min_obs, require_enough, window
 from ._table import Table, iso
 
@@ -92,8 +95,9 @@ def check_order(table: Table) -> None:
 
 def finish(table: Table, *, gaps: str = "raise", edges: str = "raise", min_obs: int = 2,
            start: DateLike | None = None, end: DateLike | None = None,
-           assets: str | Sequence[str] | None = None) -> MarketData:
+           assets: str | Sequence[str] | None = None, suspects: str = "report") -> MarketData:
     """Validate `table` under the given policies; the one way files and frames become `MarketData`."""
+    check_policy(suspects)
     if gaps not in GAPS:
         raise ConfigError(f"gaps={gaps!r} is not valid; expected one of {', '.join(GAPS)}")
     if edges not in EDGES:
@@ -116,8 +120,9 @@ def finish(table: Table, *, gaps: str = "raise", edges: str = "raise", min_obs: 
                    available=everything, after=" after trimming to the dates where every asset has a price")
     freq = infer_freq(table.dates, locate=lambda i: table.where(i))
     values, fills = _gaps(table, gaps)
-    return MarketData(prices=values, dates=table.dates, assets=table.assets, freq=freq, source=table.source,
-                      repairs=tuple(repairs + fills))
+    market = MarketData(prices=values, dates=table.dates, assets=table.assets, freq=freq, source=table.source,
+                        repairs=tuple(repairs + fills))
+    return apply_policy(market, suspects)
 
 
 def _rows(n: int) -> str:

@@ -108,7 +108,8 @@ def test_standardizer_refuses_constant_columns():
 def test_package_rules():
     """Explicit re-exports, no global NumPy randomness, no pickle."""
     assert sorted(stressgen.data.__all__) == sorted(
-        ["datasets", "load", "read_prices", "from_frame", "select", "split", "log_returns", "Standardizer"])
+        ["datasets", "load", "read_prices", "from_frame", "select", "split", "log_returns", "Standardizer",
+         "find_suspects", "QualityConfig", "repair_suspects"])
     for path in Path(stressgen.data.__file__).parent.glob("*.py"):
         source = path.read_text()
         assert "np.random" not in source and "pickle" not in source, path.name
