@@ -247,3 +247,17 @@ class ModelFileError(DataError):
 
 class UnsavableGeneratorError(StressgenError, TypeError):
     """The generator family does not implement `export_fitted`/`restore_fitted`, so it cannot be saved."""
+
+
+# --- Plausibility gate (stressgen.metrics.plausibility, [report] strict) -----------------------------------
+__all__ += ["ImplausibleWorldsError"]
+
+
+class ImplausibleWorldsError(StressgenError, ValueError):
+    """`[report] strict = true` and the run's worlds failed plausibility checks: raised before any output
+    is written. `checks` holds the failed `PlausibilityCheck`s; the message names each (check, asset, value,
+    bound, worst world) on one line."""
+
+    def __init__(self, checks, summary: str):
+        self.checks = tuple(checks)
+        super().__init__(f"{summary} ([report] strict = true: no report written)")

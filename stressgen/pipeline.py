@@ -12,6 +12,10 @@ Nothing here prints. Progress goes to an optional callback ``progress(stage, don
 
 The fidelity summary adds the in-sample `stressgen.metrics.fidelity.quick_scorecard` of the first
 `SCORE_WORLDS` worlds (``fidelity["scorecard"]`` and the thresholds it fails, ``fidelity["failures"]``).
+
+Every chunk also feeds the plausibility gate (`stressgen.metrics.plausibility`: non-finite values, big moves,
+tail index, volatility and equal-weight return against the history); its report is `RunResult.plausibility`,
+and with ``[report] strict = true`` a failed check raises `ImplausibleWorldsError` right after sampling.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ import numpy as np
 import pandas as pd
 
 from . import engine, generators, persist, rng
-from .errors import ConfigError
+from .errors import ConfigError, ImplausibleWorldsError
 from .generators import AbstractGenerator, iter_chunks
 from .generators._base import config_to_dict
 from .metrics import aggregate_metrics, diversity, head_to_head, rank_real_history
+from .metrics import plausibility
 from .metrics.fidelity import quick_scorecard
 from .metrics.stylized import acf, equal_weight_equity
 from .results import FAN_WORLDS, RunResult, StrategyResult
@@ -268,6 +273,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     per_world: list[list[dict[str, np.ndarray]]] = [[] for _ in entries]
     moments, acf_sum, acf_n = _Moments(market.n_assets), np.zeros(len(lags)), 0
     firsts, fan_eq, scored, template = [], [], [], None
+    # the plausibility gate streams over every world, keeping per-world summaries only (metrics.plausibility)
+    gate = plausibility.init(market.log_returns, market.assets, horizon, ppy, n_worlds=n)
     done = 0
     for index, chunk in enumerate(iter_chunks(generator, fitted, key=sample_key, n_worlds=n, horizon=horizon,
                                               chunk_size=min(sim.chunk_size, n))):
@@ -278,6 +285,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
             per_world[j].append(_world_metrics(entry.built, chunk, bt, risk, check=index == 0))
         progress("strategies", len(entries), len(entries))
         r = np.asarray(chunk.log_returns)
+        gate = plausibility.update(gate, r, done)
         moments.update(r)
         if acf_n < ACF_WORLDS and len(lags):
             take = r[:ACF_WORLDS - acf_n]
@@ -292,6 +300,9 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         done += r.shape[0]
         progress("worlds", done, n)
     timings["sample_backtest"] = time.perf_counter() - t0
+    checked = plausibility.finalize(gate)
+    if spec.report.strict and checked.failures:  # before any aggregation, and so before any output
+        raise ImplausibleWorldsError(checked.failures, checked.summary_line())
 
     # strategy x parameter set -> per-world metrics, [worlds] each
     t0 = time.perf_counter()
@@ -373,7 +384,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         conventions=_conventions(spec, ppy, n), versions=versions(),
         real_paths=_real_windows(real_r, horizon, k_paths), sample_paths=np.concatenate(firsts),
         fan=fan, worst_paths=worst_paths, strategies=results, head_to_head=h2h, fidelity=fidelity,
-        timings=timings)
+        timings=timings, plausibility=checked, suspects=tuple(market.suspects))
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

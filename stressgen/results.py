@@ -10,10 +10,14 @@ Axis names: ``worlds``, ``time``, ``assets``. Returns are log returns; equity cu
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .metrics.plausibility import PlausibilityReport
+    from .types import Suspect
 
 __all__ = ["StrategyResult", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
 
@@ -76,6 +80,9 @@ class RunResult:
             ``real``, ``synthetic``), ``corr_real`` and ``corr_syn`` (``[assets, assets]`` arrays), and
             optionally ``scorecard`` (issue 6's table) and ``failures`` (list of str: thresholds failed).
         timings: stage -> seconds (fit, sample+backtest, aggregate, report).
+        plausibility: the plausibility gate's checks of these worlds against the history
+            (`stressgen.metrics.plausibility`), or None for results written before the gate existed.
+        suspects: data points of the history that the loader's quality checks flag (`MarketData.suspects`).
     """
 
     spec: dict[str, Any]
@@ -95,3 +102,5 @@ class RunResult:
     head_to_head: pd.DataFrame
     fidelity: dict[str, Any]
     timings: dict[str, float]
+    plausibility: PlausibilityReport | None = None
+    suspects: tuple[Suspect, ...] = ()

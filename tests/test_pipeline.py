@@ -132,3 +132,19 @@ def test_fan_quantiles(result, direct):
     eq = np.concatenate([np.ones((200, 1)), np.cumprod(1 + daily, axis=1)], axis=1)
     np.testing.assert_allclose(result.fan["q50"], np.quantile(eq.astype(np.float32), 0.5, axis=0), rtol=1e-6)
     assert result.fan["real"].shape == (21,) and result.fan["real"][0] == 1.0
+
+
+def test_plausibility_gate_streams_over_every_chunk(result, spec, direct):
+    """The gate fed chunk by chunk in the run equals the one-shot check of all worlds; the bootstrap of
+    the history passes it."""
+    from stressgen.metrics import plausibility
+
+    market, worlds = direct
+    once = plausibility.check_worlds(np.asarray(worlds.log_returns), market.log_returns, market.assets,
+                                     periods_per_year=252)
+    gate = result.plausibility
+    assert [(c.check, c.asset, c.passed, c.worst_world) for c in gate.checks] == \
+           [(c.check, c.asset, c.passed, c.worst_world) for c in once.checks]
+    np.testing.assert_allclose([c.value for c in gate.checks], [c.value for c in once.checks], rtol=1e-6)
+    assert gate.failures == () and len(gate.checks) == 3 + 2 * 3 and gate.n_worlds == 200
+    assert result.suspects == tuple(market.suspects)

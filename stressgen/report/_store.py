@@ -11,6 +11,7 @@ columns as JSON lists; index and column labels as JSON (MultiIndex tuples as lis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.plausibility import PlausibilityReport
 from ..results import RunResult, StrategyResult
+from ..types import Suspect
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
            "manifest_json", "metrics_frame", "to_json_value"]
@@ -152,6 +155,9 @@ def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
         "fan": list(result.fan), "worst_paths": [int(w) for w in result.worst_paths],
         "head_to_head": _put_table(result.head_to_head, "head_to_head", t),
         "fidelity": fidelity, "strategies": strategies,
+        # absent from results written before the plausibility gate; decode reads those as None / ()
+        "plausibility": None if result.plausibility is None else to_json_value(result.plausibility.to_dict()),
+        "suspects": [to_json_value(dataclasses.asdict(x)) for x in result.suspects],
     }
     return t, manifest
 
@@ -192,7 +198,10 @@ def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
         fan={label: tensors(f"fan/{label}") for label in manifest["fan"]},
         worst_paths={int(w): tensors(f"worst_paths/{int(w)}") for w in manifest["worst_paths"]},
         strategies=strategies, head_to_head=_get_table(manifest["head_to_head"], tensors),
-        fidelity=fidelity, timings=manifest["timings"])
+        fidelity=fidelity, timings=manifest["timings"],
+        plausibility=None if manifest.get("plausibility") is None else
+        PlausibilityReport.from_dict(manifest["plausibility"]),
+        suspects=tuple(Suspect(**x) for x in manifest.get("suspects", [])))
 
 
 def _float(v) -> float:

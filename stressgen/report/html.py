@@ -69,6 +69,7 @@ figcaption { color:var(--muted); font-size:0.88rem; margin-top:4px; max-width:90
 .box h2 { font-size:1rem; margin:0 0 6px; border:0; }
 .box ul { margin:0; padding-left:20px; }
 .warnings { background:var(--warn-bg); color:var(--warn-ink); border:1px solid #f3c98b; }
+.alerts { background:var(--err-bg); color:var(--err-ink); border:2px solid #d93025; }
 #page-errors { background:var(--err-bg); color:var(--err-ink); border:1px solid #f0a39b; display:none; }
 #page-errors.shown { display:block; }
 code, .mono { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size:0.85em; }
@@ -155,7 +156,7 @@ def figure_html(fig, *, caption: str, div_id: str, height: int | None = None) ->
 
 
 def page(title: str, sections: Sequence[tuple[str, str]], *, warnings: Sequence[str] = (),
-         subtitle: str = "") -> str:
+         subtitle: str = "", alerts: Sequence[str] = (), alerts_title: str = "Failed checks") -> str:
     """A complete, self-contained HTML document.
 
     Args:
@@ -163,6 +164,8 @@ def page(title: str, sections: Sequence[tuple[str, str]], *, warnings: Sequence[
         sections: ``(heading, body_html)`` in order; each becomes a ``<section>`` with an id from `slug` and
             an entry in the table of contents. Bodies are trusted HTML (escape user text with `esc`).
         warnings: plain-text lines shown in a warning box above the first section (escaped here).
+        alerts: plain-text lines shown in a red box (headed `alerts_title`) above the warnings: results that
+            should not be trusted as they stand, such as failed plausibility checks.
         subtitle: plain text under the title (escaped here).
 
     Returns:
@@ -180,6 +183,10 @@ def page(title: str, sections: Sequence[tuple[str, str]], *, warnings: Sequence[
     if warnings:
         items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
         warn = f'<div class="box warnings" role="alert"><h2>Warnings</h2><ul>{items}</ul></div>'
+    alert = ""
+    if alerts:
+        items = "".join(f"<li>{esc(a)}</li>" for a in alerts)
+        alert = f'<div class="box alerts" role="alert"><h2>{esc(alerts_title)}</h2><ul>{items}</ul></div>'
     sub = f'<p class="subtitle">{esc(subtitle)}</p>' if subtitle else ""
     return "\n".join([
         "<!DOCTYPE html>",
@@ -195,6 +202,7 @@ def page(title: str, sections: Sequence[tuple[str, str]], *, warnings: Sequence[
         "<main>",
         f"<h1>{esc(title)}</h1>{sub}",
         '<div id="page-errors" class="box" role="alert"><h2>This page has errors</h2><ul></ul></div>',
+        alert,
         warn,
         *body,
         "</main></div>",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 
 from ..results import FAN_WORLDS, RunResult, StrategyResult
 from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
 
-__all__ = ["render_html", "report_warnings", "RANK_METRICS"]
+__all__ = ["render_html", "report_warnings", "plausibility_alerts", "RANK_METRICS"]
+
+MAX_SUSPECTS = 20  # the header lists at most this many data-quality suspects (summary.json has them all)
 
 # Metrics shown in the real-history rank table (the others are in summary.json); kept when present.
 RANK_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "var_95", "es_95",
@@ -39,6 +42,31 @@ def report_warnings(result: RunResult) -> list[str]:
     return out
 
 
+def plausibility_alerts(result: RunResult) -> list[str]:
+    """Lines for the red box at the top: one sentence per failed plausibility check (check, asset, value
+    against bound, worst world); empty when every check passed or the run predates the gate."""
+    p = result.plausibility
+    return [] if p is None else [c.message for c in p.failures]
+
+
+def _plausibility_line(result: RunResult) -> str:
+    p = result.plausibility
+    if p is None:
+        return "not computed (results written before the plausibility gate)"
+    bad = len(p.failures)
+    state = f"<b>{bad} failed</b> (red box at the top)" if bad else "all passed"
+    return (f"{len(p.checks)} checks of the worlds against the history, {state}; a check fails only beyond "
+            f"sampling error at {100 * p.confidence:g}% (see Scenario fidelity)")
+
+
+def _suspects(result: RunResult) -> str:
+    items = [f"{esc(s.asset)} {esc(s.date)}: {esc(s.kind)}, log return {s.size:+.3g} — {esc(s.detail)}"
+             for s in result.suspects[:MAX_SUSPECTS]]
+    if len(result.suspects) > MAX_SUSPECTS:
+        items.append(f"… and {len(result.suspects) - MAX_SUSPECTS} more (summary.json lists them all)")
+    return _list(items) if items else "none flagged"
+
+
 def _header(result: RunResult) -> str:
     d, g = result.data, result.generator
     assets = list(result.assets)
@@ -48,6 +76,8 @@ def _header(result: RunResult) -> str:
         ("Data", f"{esc(d.get('source', '?'))}: {esc(d.get('start', '?'))} to {esc(d.get('end', '?'))}, "
                  f"{int(d.get('n_obs', 0)):,} observations, frequency {esc(d.get('freq', '?'))}"),
         ("Assets", esc(shown)),
+        ("Data quality suspects", _suspects(result)),
+        ("Plausibility", _plausibility_line(result)),
         ("Generator", esc(g.get("name", "?"))),
         ("Generator config", _code(g.get("config", {}))),
         ("Fitted-parameter digest", f"<code>{esc(g.get('params_digest', '?'))}</code>"),
@@ -197,7 +227,23 @@ def _fidelity(result: RunResult) -> str:
                      f"look-alike worlds; far above 1, worlds wilder than history.</p>")
     if f.get("scorecard") is not None:
         parts += ["<h3>Scorecard</h3>", tables.frame_table(f["scorecard"])]
+    if result.plausibility is not None:
+        parts += ["<h3>Plausibility checks</h3>", _plausibility_table(result)]
     return "\n".join(parts)
+
+
+def _plausibility_table(result: RunResult) -> str:
+    p = result.plausibility
+    frame = pd.DataFrame({"value": [c.value for c in p.checks], "bound": [c.bound for c in p.checks],
+                          "passed": ["yes" if c.passed else "NO" for c in p.checks],
+                          "worst world": [tables.DASH if c.worst_world is None else str(c.worst_world)
+                                          for c in p.checks]},
+                         index=pd.Index([c.check + (f" · {c.asset}" if c.asset else "") for c in p.checks]))
+    return ('<p class="note">The worlds against what the history makes plausible: the share of worlds with a '
+            "daily |log r| above 0.5, each asset's tail index (Hill, a lower bound) and 99.9% quantile of "
+            "annualised volatility, and the 99.9% quantile of the equal-weight return; a check fails only when "
+            f"its bound is violated beyond sampling error ({100 * p.confidence:g}% one-sided).</p>"
+            + tables.frame_table(frame, index_label="check"))
 
 
 def render_html(result: RunResult) -> str:
@@ -212,4 +258,8 @@ def render_html(result: RunResult) -> str:
     sections.append(("Worst worlds", _worst(result)))
     subtitle = (f"{g} \u00b7 {result.n_worlds:,} worlds \u00d7 {result.horizon:,} periods \u00d7 "
                 f"{len(result.assets)} assets \u00b7 seed {result.seed}")
-    return page("Stress report", sections, warnings=report_warnings(result), subtitle=subtitle)
+    alerts = plausibility_alerts(result)
+    title = (f"Implausible worlds: {len(alerts)} of {len(result.plausibility.checks)} plausibility checks failed"
+             if alerts else "")
+    return page("Stress report", sections, warnings=report_warnings(result), subtitle=subtitle, alerts=alerts,
+                alerts_title=title)

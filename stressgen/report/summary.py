@@ -10,6 +10,7 @@ could not form) are written as ``null``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -82,6 +83,20 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                                     "mean_corr_real": _NUM, "mean_corr_syn": _NUM,
                                     "max_abs_corr_gap": _NUM,
                                     "scorecard": {"type": "array", "items": {"type": "object"}}}},
+        # null for results written before the gate existed; not required, so older summaries still validate
+        "plausibility": {"type": ["object", "null"], "required": ["passed", "confidence", "checks"],
+                         "properties": {"passed": {"type": "boolean"}, "confidence": _NUM,
+                                        "n_worlds": {"type": "integer"}, "horizon": {"type": "integer"},
+                                        "checks": {"type": "array", "items": {
+                                            "type": "object",
+                                            "required": ["check", "asset", "value", "bound", "passed",
+                                                         "worst_world", "message"],
+                                            "properties": {"check": {"type": "string"},
+                                                           "asset": {"type": ["string", "null"]},
+                                                           "value": _NUM, "bound": _NUM,
+                                                           "passed": {"type": "boolean"},
+                                                           "worst_world": {"type": ["integer", "null"]},
+                                                           "message": {"type": "string"}}}}}},
         "files": {"type": "object", "required": ["report", "metrics", "arrays"], "properties": {
             "report": {"type": "string"}, "metrics": {"type": "string"}, "arrays": {"type": "string"}}},
     },
@@ -133,6 +148,11 @@ def _fidelity(f: dict) -> dict:
     return out
 
 
+def _plausibility(result: RunResult) -> dict | None:
+    p = result.plausibility
+    return None if p is None else {"passed": not p.failures, **p.to_dict()}
+
+
 def build_summary(result: RunResult) -> dict:
     """The summary of `result` as a JSON-ready dict that validates against `SUMMARY_SCHEMA`."""
     h2h = result.head_to_head
@@ -140,7 +160,7 @@ def build_summary(result: RunResult) -> dict:
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run": {"seed": result.seed, "n_worlds": result.n_worlds, "horizon": result.horizon,
                 "n_assets": len(result.assets), "assets": list(result.assets), "spec": result.spec},
-        "data": result.data,
+        "data": {**result.data, "suspects": [dataclasses.asdict(x) for x in result.suspects]},
         "generator": result.generator,
         "conventions": {str(k): str(v) for k, v in result.conventions.items()},
         "versions": {str(k): str(v) for k, v in result.versions.items()},
@@ -149,6 +169,7 @@ def build_summary(result: RunResult) -> dict:
         "head_to_head": {"metric": "total_return", "strategies": [str(c) for c in h2h.columns],
                          "p_row_beats_column": h2h.to_numpy().tolist()},
         "fidelity": _fidelity(result.fidelity),
+        "plausibility": _plausibility(result),
         "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
     }
     return json_safe(summary)
