@@ -5,7 +5,7 @@
     stressgen sample SPEC -o WORLDS.safetensors                draw the spec's worlds into a file
     stressgen list generators|strategies|datasets
     stressgen report RESULTS_DIR                               re-render a results directory
-    stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard
+    stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard (and calibration)
     stressgen anomalies SPEC [--top N]                          the most anomalous periods of the data
 
 Any error exits non-zero with one line on stderr (exit 1 for a problem with the input, 3 for an internal
@@ -36,7 +36,7 @@ app = typer.Typer(name="stressgen", no_args_is_help=True, add_completion=False, 
 EXIT_INPUT, EXIT_INTERNAL = 1, 3
 _STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds", "strategies": "strategies (chunk)",
            "real": "real history", "worst": "worst worlds", "aggregate": "aggregating",
-           "fidelity": "fidelity scorecard"}
+           "fidelity": "fidelity scorecard", "calibration: worlds": "worlds (origin)"}
 
 SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml", show_default=False)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
@@ -113,6 +113,9 @@ def run(spec: SpecArg,
         path = report.write_outputs(result, run_spec.out_dir)
         seconds = sum(result.timings.values())
         typer.echo(f"report: {path.absolute()}")
+        if result.plausibility is not None and result.plausibility.failures:
+            # one plain line even with --quiet (rich would wrap it); [report] strict = true makes it an error
+            sys.stderr.write(result.plausibility.summary_line() + "\n")
         if not quiet:
             _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} assets, "
                             f"{len(result.strategies)} strategy runs in {seconds:.1f} s")
@@ -203,17 +206,31 @@ def evaluate(spec: SpecArg,
              out: Annotated[Path | None, typer.Option("--out", help="Directory of fidelity.json/.parquet/.html "
                                                       "(default: the run's results directory).",
                                                       show_default=False)] = None,
-             seed: Seed = None, debug: Debug = False) -> None:
-    """Score the spec's generators out of sample ([evaluate] section) and write the fidelity scorecard."""
+             seed: Seed = None, quiet: Quiet = False, debug: Debug = False) -> None:
+    """Score the spec's generators out of sample ([evaluate] section) and write the fidelity scorecard; with
+    an [evaluate.calibration] table, also the rolling-origin calibration (resumable: per-origin cache)."""
     with _errors(debug):
         from .metrics.fidelity import write_scorecard
-        from .studies import evaluate_spec
+        from .studies import calibrate_spec, evaluate_spec
+        from .studies.fidelity import CALIBRATION_CACHE
 
         run_spec = _load(spec, seed=seed)
-        with _stderr().status("scoring generators out of sample"):
+        out_dir = out if out is not None else run_spec.out_dir
+        spinner = contextlib.nullcontext() if quiet else _stderr().status("scoring generators out of sample")
+        with spinner:
             card = evaluate_spec(run_spec)
-        paths = write_scorecard(card, out if out is not None else run_spec.out_dir)
-        Console(highlight=False, width=120).print(card.ranking().to_string())
+        calibration = None
+        if run_spec.evaluate.calibration is not None:
+            cache = run_spec.evaluate.calibration_cache or Path(out_dir) / CALIBRATION_CACHE
+            with _bars(quiet) as progress:
+                calibration = calibrate_spec(run_spec, progress=progress, cache_dir=cache)
+        paths = write_scorecard(card, out_dir, calibration=calibration)
+        console = Console(highlight=False, width=120)
+        console.print(card.ranking().to_string())
+        if calibration is not None:
+            table = calibration.table().drop(columns=["subject", "measure"])
+            console.print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+            typer.echo(f"calibration: {paths['calibration_csv'].absolute()}")
         typer.echo(f"scorecard: {paths['html'].absolute()}")
 
 

@@ -2,14 +2,18 @@
 
 A spec has six sections (see ``scenarios/*.toml``)::
 
-    [data]        dataset = "sp500-20" | file = "prices.csv"; start, end, assets
+    [data]        dataset = "sp500-20" | file = "prices.csv"; start, end, assets,
+                  suspects = "report" | "repair"
     [generator]   family = "garch" plus that family's config fields, or model = "dir" of a saved model
     [simulation]  worlds, horizon, seed, chunk_size
     [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
     [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf
-    [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot
+    [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot, strict
     [evaluate]    (optional, for ``stressgen evaluate``) generators = [...] or "all", split_at or split_fraction,
                   n_paths, n_seeds, interval, warmup, chunk_size, floors, floor_generator, allow_few_paths
+    [evaluate.calibration]  (optional: run the rolling-origin calibration too) every_months, start, end,
+                  horizon, n_worlds, chunk_size, refit_every, min_history, bins, strategies = [names of
+                  [[strategies]] entries] (default: all), cache_dir
 
 The loader is strict: an unknown key (with close matches suggested), a value of the wrong type or an invalid
 value raises `ConfigError` naming the file, the dotted key and the valid choices. Paths in a spec resolve
@@ -35,6 +39,7 @@ from .errors import ConfigError, StressgenError
 from .generators._base import config_from_dict, config_to_dict, did_you_mean
 from .metrics import AggregateConfig, RiskConfig
 from .metrics.fidelity import EvaluateConfig
+from .studies.calibration import CalibrationConfig
 from .strategy import ParamGrid, grid
 
 __all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec",
@@ -45,13 +50,17 @@ SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSpec:
-    """Market history: a bundled `dataset` or a price `file` (absolute once loaded), dates and assets."""
+    """Market history: a bundled `dataset` or a price `file` (absolute once loaded), dates and assets.
+
+    `suspects`: likely bad prints and unadjusted splits are always listed; ``"repair"`` also fixes them.
+    """
 
     dataset: str | None = None
     file: str | None = None
     start: str | None = None
     end: str | None = None
     assets: tuple[str, ...] | None = None
+    suspects: str = "report"
 
     def __post_init__(self) -> None:
         if (self.dataset is None) == (self.file is None):
@@ -72,13 +81,17 @@ class DataSpec:
             raise ConfigError(f"end: {self.end} is not after start {self.start}")
         if self.assets is not None and (not self.assets or len(set(self.assets)) != len(self.assets)):
             raise ConfigError(f"assets: expected a non-empty list of distinct names, got {list(self.assets)}")
+        if self.suspects not in ("report", "repair"):
+            raise ConfigError(f"suspects: {self.suspects!r} is not valid; expected 'report' (list likely bad "
+                              "prints and unadjusted splits) or 'repair' (also fix them, each fix listed)")
 
     def load(self):
         """The `MarketData` this section describes (raises the loaders' typed `DataError`s)."""
         assets = list(self.assets) if self.assets else None
         if self.dataset is not None:
-            return data.load(self.dataset, start=self.start, end=self.end, assets=assets)
-        market = data.read_prices(self.file)
+            return data.load(self.dataset, start=self.start, end=self.end, assets=assets,
+                             suspects=self.suspects)
+        market = data.read_prices(self.file, suspects=self.suspects)
         if self.start or self.end or assets:
             market = data.select(market, start=self.start, end=self.end, assets=assets)
         return market
@@ -183,6 +196,8 @@ class ReportSpec:
         goal: g of P(total return > g).
         drawdown_thresholds: x of P(max drawdown > x).
         n_boot: bootstrap replicates of the confidence intervals (0: none).
+        strict: a failed plausibility check (`stressgen.metrics.plausibility`) stops the run with
+            `ImplausibleWorldsError` before any output is written, instead of a red warning in the report.
     """
 
     out: str | None = None
@@ -191,6 +206,7 @@ class ReportSpec:
     goal: float = 0.1
     drawdown_thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)
     n_boot: int = 200
+    strict: bool = False
 
     def __post_init__(self) -> None:
         for name in ("worst_worlds", "sample_paths", "n_boot"):
@@ -212,10 +228,16 @@ class EvaluateSpec:
         generators: registry names to score; empty means the spec's own [generator] family. The spec's
             family keeps its configured options; the others run with their defaults.
         protocol: the out-of-sample protocol (split, paths, replicates, floors).
+        calibration: the rolling-origin calibration (``[evaluate.calibration]``), or None not to run it; its
+            `strategies` are names of the spec's [[strategies]] entries.
+        calibration_cache: directory of the calibration's per-origin cache (absolute once loaded; None:
+            ``calibration-cache`` in the results directory).
     """
 
     generators: tuple[str, ...] = ()
     protocol: EvaluateConfig = EvaluateConfig()
+    calibration: CalibrationConfig | None = None
+    calibration_cache: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -318,8 +340,35 @@ def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
     return GeneratorSpec(family=family, config=config)
 
 
-def _evaluate(raw: dict[str, Any], where: str) -> EvaluateSpec:
+def _calibration(raw: dict[str, Any], where: str, base: Path,
+                 strategies: tuple[str, ...]) -> tuple[CalibrationConfig, str | None]:
+    """``[evaluate.calibration]``: the study's settings and its cache directory (resolved against `base`);
+    `strategies` names the spec's [[strategies]] entries, all of them when the key is absent."""
     raw = dict(raw)
+    cache = raw.pop("cache_dir", None)
+    if cache is not None and (not isinstance(cache, str) or not cache):
+        raise ConfigError(f"{where}.cache_dir: expected a directory path string, got {cache!r}")
+    for name in ("start", "end"):  # TOML dates arrive as date objects; the config keeps ISO strings
+        if isinstance(raw.get(name), date | datetime):
+            raw[name] = raw[name].isoformat()[:10]
+    if isinstance(raw.get("strategies"), str):
+        raw["strategies"] = [raw["strategies"]]
+    raw.setdefault("strategies", list(strategies))
+    config = config_from_dict(CalibrationConfig, raw, where=where)
+    for name in config.strategies:
+        if name not in strategies:
+            raise ConfigError(f"{where}.strategies: {name!r} is not the name of a [[strategies]] entry"
+                              f"{did_you_mean(name, strategies)}; names: {', '.join(strategies) or 'none'}")
+    return config, (_resolve(cache, base) if cache is not None else None)
+
+
+def _evaluate(raw: dict[str, Any], where: str, base: Path = Path("."),
+              strategies: tuple[str, ...] = ()) -> EvaluateSpec:
+    raw = dict(raw)
+    calibration, cache = None, None
+    if "calibration" in raw:
+        calibration, cache = _calibration(_table(raw.pop("calibration"), f"{where}.calibration"),
+                                          f"{where}.calibration", base, strategies)
     names = raw.pop("generators", [])
     families = generators.available()
     if names == "all":
@@ -336,7 +385,8 @@ def _evaluate(raw: dict[str, Any], where: str) -> EvaluateSpec:
         raw["split_at"] = raw["split_at"].isoformat()[:10]
     if "score" in raw:
         raise ConfigError(f"{where}.score: metric settings are not read from a spec; use the library's ScoreConfig")
-    return EvaluateSpec(generators=tuple(names), protocol=config_from_dict(EvaluateConfig, raw, where=where))
+    return EvaluateSpec(generators=tuple(names), protocol=config_from_dict(EvaluateConfig, raw, where=where),
+                        calibration=calibration, calibration_cache=cache)
 
 
 def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
@@ -421,7 +471,8 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
         strategies=strategies,
         costs=config_from_dict(CostsSpec, _table(doc.get("costs", {}), f"{source}: costs"), where=f"{source}: costs"),
         report=report,
-        evaluate=_evaluate(_table(doc.get("evaluate", {}), f"{source}: evaluate"), f"{source}: evaluate"),
+        evaluate=_evaluate(_table(doc.get("evaluate", {}), f"{source}: evaluate"), f"{source}: evaluate",
+                           base_dir, tuple(names)),
     )
 
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from typer.testing import CliRunner
 
 from stressgen import data, persist, rng
@@ -47,3 +48,24 @@ def test_anomalies_lists_windows_of_a_saved_vae(tmp_path):
     assert all(r[1] <= r[2] and r[1] >= "2019" for r in rows)  # start <= end, inside the data
     scores = [float(r[3]) for r in rows]
     assert np.all(np.diff(scores) <= 0)  # most anomalous first
+
+
+def test_evaluate_runs_the_calibration_section(tmp_path):
+    spec = tmp_path / "cal.toml"
+    spec.write_text((SPECS / "evaluate_small.toml").read_text()
+                    + "\n[evaluate.calibration]\nevery_months = 12\nstart = 2019-01-01\nend = 2020-12-31\n"
+                      "horizon = 21\nn_worlds = 32\nmin_history = 252\n")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["evaluate", str(spec), "--out", str(out)])
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    table = pd.read_csv(out / "calibration.csv")
+    assert set(table["generator"]) == {"bootstrap", "garch"}
+    assert set(table["outcome"]) == {"ew:total_return", "ew:max_drawdown", "equal_weight:total_return",
+                                     "equal_weight:max_drawdown"}
+    assert (table["n"] == 2).all() and table["ks_pvalue"].between(0, 1).all()
+    doc = json.loads((out / "calibration.json").read_text())
+    assert doc["meta"]["origins"] == ["2018-12-31", "2019-12-31"]
+    assert len(list((out / "calibration-cache").glob("*.npz"))) == 4  # one per (generator, origin)
+    html = (out / "fidelity.html").read_text()
+    assert "Calibration (rolling origin)" in html and 'id="pit"' in html
+    assert "ew:max_drawdown" in res.stdout and "calibration.csv" in res.stdout

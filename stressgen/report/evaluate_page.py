@@ -1,12 +1,15 @@
 """The `stressgen evaluate` HTML page: the fidelity scorecard with stylized-fact plots, real against
 synthetic (ACF curves, QQ plots, correlation heatmaps, drawdown distributions), the table of metrics with
-intervals and ranks beside the two floors, and the definitions. Nothing is computed here beyond layout:
-every number comes from a `stressgen.metrics.fidelity.Scorecard`.
+intervals and ranks beside the two floors, the definitions and, when the study ran, the rolling-origin
+calibration (PIT histograms and the table of KS distance, p-value, band shares and CRPS). Nothing is
+computed here beyond layout: every number comes from a `stressgen.metrics.fidelity.Scorecard` or a
+`stressgen.studies.CalibrationResult`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,6 +18,9 @@ from plotly.subplots import make_subplots
 from ..metrics.fidelity.protocol import Scorecard
 from ..metrics.fidelity.thresholds import THRESHOLDS, check
 from .html import PALETTE, REAL_COLOUR, esc, figure_html, page
+
+if TYPE_CHECKING:
+    from ..studies.calibration import CalibrationResult
 
 __all__ = ["render"]
 
@@ -175,8 +181,79 @@ def _definitions(card: Scorecard) -> str:
             '<p class="note">Full definitions, the protocol and the thresholds: docs/fidelity.md.</p>')
 
 
-def render(card: Scorecard, *, title: str = "Scenario fidelity scorecard") -> str:
-    """The complete HTML page for `card`."""
+# the headline bar of the calibration (docs/fidelity.md): at most this share outside the 5-95 % band ...
+CALIBRATION_MAX_OUTSIDE_5_95 = 0.15
+# ... and a KS p-value of at least this
+CALIBRATION_MIN_PVALUE = 0.05
+
+
+def _pit_figure(cal: CalibrationResult) -> str:
+    """One panel per outcome (rows: equal weight, then strategies; columns: total return, max drawdown):
+    the density of each generator's PITs over the bins, against the uniform density 1."""
+    measures = list(dict.fromkeys(o.rpartition(":")[2] for o in cal.outcomes))
+    subjects = list(dict.fromkeys(o.rpartition(":")[0] for o in cal.outcomes))
+    label = {"ew": "equal weight"}
+    titles = [f"{label.get(s, s)}: {m.replace('_', ' ')}" for s in subjects for m in measures]
+    fig = make_subplots(rows=len(subjects), cols=len(measures), shared_xaxes=True,
+                        vertical_spacing=0.25 / len(subjects), subplot_titles=titles)
+    colours = _colours(list(cal.generators))
+    for i, s in enumerate(subjects):
+        for j, m in enumerate(measures):
+            outcome = f"{s}:{m}"
+            for g in cal.generators:
+                h = cal.summary(g, outcome).histogram
+                centres = [(a + b) / 2 for a, b in zip(h.edges[:-1], h.edges[1:], strict=True)]
+                fig.add_trace(go.Bar(x=centres, y=list(h.density), name=g, legendgroup=g, marker_color=colours[g],
+                                     showlegend=i == 0 and j == 0, width=0.9 / len(h.counts) / len(cal.generators)),
+                              row=i + 1, col=j + 1)
+            fig.add_hline(y=1.0, line=dict(color=REAL_COLOUR, dash="dot", width=1), row=i + 1, col=j + 1)
+    _layout(fig, height=260 * len(subjects) + 80, barmode="group", title="PIT histograms (density; 1 = uniform)")
+    fig.update_xaxes(range=[0, 1], dtick=0.1)
+    return figure_html(fig, div_id="pit", caption="Histogram of the PIT of each real outcome among the worlds "
+                       "across origins, as a density (1 everywhere when calibrated). A U shape: the worlds are "
+                       "too narrow (real outcomes land in their tails); a hump: too wide; a slope: biased.")
+
+
+def _calibration_table(cal: CalibrationResult) -> str:
+    t = cal.table()
+    rows = []
+    for r in t.itertuples(index=False):
+        miss_p = math.isfinite(r.ks_pvalue) and r.ks_pvalue < CALIBRATION_MIN_PVALUE
+        miss_band = math.isfinite(r.outside_5_95) and r.outside_5_95 > CALIBRATION_MAX_OUTSIDE_5_95
+        bad = ' style="color:#8b1a10;font-weight:700"'
+        rows.append(f'<tr><td class="label">{esc(r.generator)}</td><td class="label"><code>{esc(r.outcome)}</code>'
+                    f"</td><td>{r.n}</td><td>{_fmt(r.ks)}</td><td{bad if miss_p else ''}>{_fmt(r.ks_pvalue)}</td>"
+                    f"<td>{_fmt(r.outside_1_99)}</td><td{bad if miss_band else ''}>{_fmt(r.outside_5_95)}</td>"
+                    f"<td>{_fmt(r.crps)}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("origins", "KS", "KS p-value", "outside 1–99 %", "outside 5–95 %",
+                                               "CRPS"))
+    return (f'<div class="table-wrap"><table class="data"><thead><tr><th class="label">generator</th>'
+            f'<th class="label">outcome</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f'<p class="note">Calibrated forecasts put 2 % of PITs outside 1–99 % and 10 % outside 5–95 %. Red: a '
+            f"KS p-value below {CALIBRATION_MIN_PVALUE:g} or more than {CALIBRATION_MAX_OUTSIDE_5_95:.0%} outside "
+            "5–95 % (the headline bar). The p-value assumes independent PITs; forecasts whose horizons overlap "
+            "are dependent, which makes it too small. CRPS in the outcome's units, lower is better.</p>")
+
+
+def _calibration(cal: CalibrationResult) -> str:
+    c, plan = cal.config, cal.schedule
+    kv = [("origins", f"{len(plan.origins)}, every {c.every_months} months, {plan.origins[0]}..{plan.origins[-1]}"
+                      + (f" ({len(plan.skipped)} skipped: too little history before or after)" if plan.skipped
+                         else "")),
+          ("forecast", f"h = {c.horizon} periods, M = {c.n_worlds} worlds per origin"),
+          ("fits", "refitted at every origin" if c.refit_every == 1 else
+           f"refitted every {c.refit_every} origins, re-anchored to each origin in between"),
+          ("time", ", ".join(f"{g} {s:.0f} s" for g, s in cal.seconds.items()))]
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in kv)
+    return (f'<table class="data kv"><tbody>{rows}</tbody></table>' + _pit_figure(cal) + _calibration_table(cal)
+            + '<p class="note">At each origin the generator is fitted on the data up to it and its worlds continue '
+              "from it; the PIT is the share of worlds below the real outcome of the next h periods (ties count "
+              "half). Definitions: docs/fidelity.md, \"Calibration (rolling origin)\".</p>")
+
+
+def render(card: Scorecard, *, title: str = "Scenario fidelity scorecard",
+           calibration: CalibrationResult | None = None) -> str:
+    """The complete HTML page for `card`, with a calibration section when `calibration` is given."""
     warnings = list(check(card.table))
     if card.meta.get("in_sample"):
         warnings.insert(0, "In-sample scores: the generator was fitted on the history it is compared with; "
@@ -193,7 +270,10 @@ def render(card: Scorecard, *, title: str = "Scenario fidelity scorecard") -> st
                     acf_note + " Negative values: falls raise later volatility."),
         ])))
         sections += [("QQ plots", _qq(card)), ("Correlation", _heatmaps(card)), ("Drawdowns", _drawdowns(card))]
-    sections += [("Strategy tails", _strategies(card)), ("Definitions", _definitions(card))]
+    sections.append(("Strategy tails", _strategies(card)))
+    if calibration is not None:
+        sections.append(("Calibration (rolling origin)", _calibration(calibration)))
+    sections.append(("Definitions", _definitions(card)))
     m = card.meta
     subtitle = f"{m['source']} · {', '.join(map(str, m.get('generators', [])))}"
     return page(title, sections, warnings=warnings, subtitle=subtitle)

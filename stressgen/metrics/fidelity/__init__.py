@@ -5,11 +5,24 @@
     ...                          fidelity.EvaluateConfig(split_at="2016-02-29"), key=rng.root(0))
     >>> fidelity.check(card.table)          # threshold failures, as sentences
     >>> fidelity.write_scorecard(card, "out/")
+    >>> fidelity.summarise_pits(pits, crps)     # calibration of PITs across origins (stressgen.studies)
 
 Definitions of every metric, the protocol and the thresholds: docs/fidelity.md.
 """
 
 from .io import write_scorecard as write_scorecard
+from .pit import BANDS as BANDS
+from .pit import BandShares as BandShares
+from .pit import KsResult as KsResult
+from .pit import PitHistogram as PitHistogram
+from .pit import PitSummary as PitSummary
+from .pit import band_shares as band_shares
+from .pit import crps_ensemble as crps_ensemble
+from .pit import crps_gaussian as crps_gaussian
+from .pit import ks_uniform as ks_uniform
+from .pit import pit_histogram as pit_histogram
+from .pit import pit_values as pit_values
+from .pit import summarise_pits as summarise_pits
 from .protocol import KNOWN_DGP as KNOWN_DGP
 from .protocol import REAL_VS_REAL as REAL_VS_REAL
 from .protocol import EvaluateConfig as EvaluateConfig
@@ -25,4 +38,6 @@ from .thresholds import check as check
 
 __all__ = ["EvaluateConfig", "ScoreConfig", "Scorecard", "evaluate", "score", "metric_names",
            "REAL_VS_REAL", "KNOWN_DGP",
-           "quick_scorecard", "write_scorecard", "check", "THRESHOLDS", "Threshold"]
+           "quick_scorecard", "write_scorecard", "check", "THRESHOLDS", "Threshold",
+           "pit_values", "ks_uniform", "band_shares", "crps_ensemble", "crps_gaussian", "pit_histogram",
+           "summarise_pits", "KsResult", "BandShares", "PitHistogram", "PitSummary", "BANDS"]

@@ -1,6 +1,7 @@
 """Writing a scorecard: ``fidelity.json`` (table, per-replicate values, meta), ``fidelity.parquet`` (the
-tidy table) and ``fidelity.html`` (the evaluate page), all-or-nothing through the report layer's
-`stressgen.report.writers.write_files` (staged in the same directory, then renamed).
+tidy table) and ``fidelity.html`` (the evaluate page), with a rolling-origin calibration also
+``calibration.csv`` (its table) and ``calibration.json`` (table, histograms, per-origin PITs, meta), all-or-nothing
+through the report layer's `stressgen.report.writers.write_files` (staged in the same directory, then renamed).
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .protocol import Scorecard
 from .thresholds import check
+
+if TYPE_CHECKING:  # the studies layer sits above metrics: only its type is named here
+    from ...studies.calibration import CalibrationResult
 
 __all__ = ["write_scorecard", "scorecard_json"]
 
@@ -31,9 +35,11 @@ def scorecard_json(card: Scorecard) -> dict[str, Any]:
             "strategies": _records(card.strategies), "failures": check(card.table)}
 
 
-def write_scorecard(card: Scorecard, out_dir: str | os.PathLike) -> dict[str, Path]:
+def write_scorecard(card: Scorecard, out_dir: str | os.PathLike, *,
+                    calibration: CalibrationResult | None = None) -> dict[str, Path]:
     """Write ``fidelity.json``, ``fidelity.parquet`` and ``fidelity.html`` into `out_dir` (created if
-    needed); returns kind -> path."""
+    needed), and with `calibration` also ``calibration.csv`` and ``calibration.json`` (the page then shows
+    its PIT histograms and table); returns kind -> path (``calibration_csv``, ``calibration_json``)."""
     # the report layer imports plotly (the page's figures); only this writer needs it
     from ...report.evaluate_page import render
     from ...report.writers import write_files
@@ -42,6 +48,12 @@ def write_scorecard(card: Scorecard, out_dir: str | os.PathLike) -> dict[str, Pa
     parquet = io.BytesIO()
     card.table.to_parquet(parquet, index=False)
     files = {"fidelity.json": json.dumps(scorecard_json(card), indent=1, allow_nan=False).encode("utf-8"),
-             "fidelity.parquet": parquet.getvalue(), "fidelity.html": render(card).encode("utf-8")}
+             "fidelity.parquet": parquet.getvalue()}
+    if calibration is not None:
+        files["calibration.csv"] = calibration.table().to_csv(index=False).encode("utf-8")
+        files["calibration.json"] = json.dumps(calibration.to_json(), indent=1, allow_nan=False).encode("utf-8")
+    # the page last, as with the run report: a present page comes with the data files it shows
+    files["fidelity.html"] = render(card, calibration=calibration).encode("utf-8")
     write_files(out, files)
-    return {name.split(".")[1]: out / name for name in files}
+    return {name.replace(".", "_") if name.startswith("calibration") else name.split(".")[1]: out / name
+            for name in files}
