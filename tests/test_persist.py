@@ -54,8 +54,10 @@ def test_manifest_contents(saved):
     doc = json.loads((saved / persist.MODEL_JSON).read_text())
     assert doc["format"] == persist.FORMAT and doc["format_version"] == persist.FORMAT_VERSION
     assert doc["generator"] == "bootstrap" and doc["stressgen_version"]
-    assert doc["meta"]["config"] == {"mean_block": 7.5, "history_days": 100}
-    assert set(doc["arrays"]["tensors"]) == {"returns", "mean_block", "context.history", "context.anchor_prices"}
+    assert doc["meta"]["config"] == {"mean_block": 7.5, "history_days": 100, "matching": "state", "neighbours": None,
+                                     "decay": 0.94}
+    assert set(doc["arrays"]["tensors"]) == {"returns", "mean_block", "sorted_state", "order", "innovation",
+                                             "state_end", "neighbours", "context.history", "context.anchor_prices"}
 
 
 def test_save_replaces_a_model_but_not_other_directories(fits, saved, tmp_path):

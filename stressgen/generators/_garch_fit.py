@@ -17,7 +17,7 @@ from scipy import optimize, special, stats
 
 from ..errors import ConfigError
 
-__all__ = ["PARAM_NAMES", "NU_FLOOR", "GarchFitWarning", "arch_fit", "guard", "arch_filter",
+__all__ = ["PARAM_NAMES", "NU_FLOOR", "GarchFitWarning", "arch_fit", "guard", "guard_mean", "loglik", "arch_filter",
            "restandardize", "pseudo_observations", "nearest_correlation", "gaussian_copula", "t_copula",
            "t_copula_loglik"]
 
@@ -97,6 +97,29 @@ def guard(params: np.ndarray, *, asset: str, sample_var: float, max_persistence:
         warnings.warn(f"GARCH fit of asset {asset!r} has nu = {nu:.4g} <= 2 (infinite variance); clamped "
                       f"nu to {NU_FLOOR}", GarchFitWarning, stacklevel=4)
     return p
+
+
+def guard_mean(params: np.ndarray, y100: np.ndarray, *, asset: str, max_se: float = 5.0) -> np.ndarray:
+    """Replace a fitted mean more than `max_se` standard errors from the sample mean by the sample mean.
+
+    The t likelihood's location legitimately differs from the sample mean by a standard error or two (it
+    down-weights outliers), never by more: a larger gap means the optimiser failed, which happens on stale
+    prices (long runs of zero returns make the likelihood degenerate). Left alone, such a mean is a drift
+    of percents a day in every world.
+    """
+    p = np.array(params, dtype=np.float64)
+    mean, se = float(np.mean(y100)), float(np.std(y100, ddof=1) / np.sqrt(y100.size))
+    if abs(p[0] - mean) > max_se * se:
+        warnings.warn(f"GARCH fit of asset {asset!r} has mean {p[0]:.4g}% a period, {abs(p[0] - mean) / se:.0f} "
+                      f"standard errors from the sample mean {mean:.4g}%: the fit failed there; the sample mean "
+                      "is used", GarchFitWarning, stacklevel=4)
+        p[0] = mean
+    return p
+
+
+def loglik(y100: np.ndarray, params: np.ndarray) -> float:
+    """arch's log-likelihood of the model at fixed `params` (the same backcast and bounds as its fit)."""
+    return float(_model(y100).fix(np.asarray(params, dtype=np.float64)).loglikelihood)
 
 
 def arch_filter(y100: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, float]:

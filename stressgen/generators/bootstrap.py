@@ -10,6 +10,23 @@ The default mean block length is Politis and White's optimal length (with the Pa
 correction, from `arch.bootstrap.optimal_block_length`) computed on |r|, not on r: on daily returns r is
 nearly white and its optimal length comes out near 3 days, which would destroy volatility clustering;
 |r| carries the clustering, and its optimal length (tens of days) keeps it.
+
+State matching (``matching="state"``, the default). A plain stationary bootstrap starts every block at a
+uniformly drawn day, so a world that starts in a crisis is as likely to continue calm as one that starts in
+a calm year: the spread of outcomes does not depend on where the history ends. Here each block starts
+after a historical day whose market state is close to the world's current state, a nearest-neighbour
+(Markov) bootstrap in the manner of Lall and Sharma (1996):
+
+* the state is the exponentially weighted mean of the squared equal-weight return (the RiskMetrics
+  variance of the average asset, decay 0.94 by default): it measures how stressed the whole cross-section
+  is, correlations included, and it is updated causally, day by day, from the rows the world replays;
+* a world starts in the state at the end of the history; a new block starts after one of the `neighbours`
+  days whose state ranks nearest to the world's current state (``sqrt(n)`` days by default, Lall and
+  Sharma's choice for the number of neighbours), and replays the days that followed it;
+* blocks do not wrap from the last day to the first (that join would break the state): a block that
+  reaches the end of the sample starts a new one.
+
+With ``matching="none"`` the bootstrap is Politis and Romano's: uniform starts, circular blocks.
 """
 
 from __future__ import annotations
@@ -27,10 +44,14 @@ from flax import struct
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError
 from ..types import MarketData, Scenarios
+from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
 
-__all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length"]
+__all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length",
+           "state_series", "matched_indices"]
+
+MATCHING = ("state", "none")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -41,12 +62,27 @@ class BootstrapConfig:
         mean_block: mean block length in periods (>= 1), or None for the data-driven default (the median
             over assets of the optimal stationary-bootstrap length of |r|).
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
+        matching: ``"state"`` (default): blocks start after days whose market state matches the world's
+            (see the module doc); ``"none"``: uniform block starts (Politis and Romano).
+        neighbours: how many nearest days in state a block start is drawn from; None: ``round(sqrt(n))``.
+        decay: the state's daily decay (RiskMetrics' 0.94 for daily data), in (0, 1).
     """
 
     mean_block: float | None = None
     history_days: int = 504
+    matching: str = "state"
+    neighbours: int | None = None
+    decay: float = 0.94
 
     def __post_init__(self) -> None:
+        if self.matching not in MATCHING:
+            raise ConfigError(f"bootstrap.matching must be one of {', '.join(MATCHING)}, got {self.matching!r}")
+        k = self.neighbours
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ConfigError(f"bootstrap.neighbours must be an integer >= 1 or None, got {k!r}")
+        d = self.decay
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d < 1.0:
+            raise ConfigError(f"bootstrap.decay must be a number in (0, 1), got {d!r}")
         if self.mean_block is not None and not (isinstance(self.mean_block, int | float)
                                                 and np.isfinite(self.mean_block) and self.mean_block >= 1):
             raise ConfigError(f"bootstrap.mean_block must be a number >= 1 or None, got {self.mean_block!r}")
@@ -60,6 +96,13 @@ class BootstrapFitted:
 
     returns: jax.Array  # [time, assets] float32 log returns
     mean_block: jax.Array  # scalar float32
+    # state matching (empty arrays with matching="none"): the state after each day but the last, sorted,
+    # the days in that order, each day's update of the state, and the state at the end of the history
+    sorted_state: jax.Array  # [time - 1] float32, ascending
+    order: jax.Array  # [time - 1] int32: day of each sorted state
+    innovation: jax.Array  # [time] float32: (1 - decay) * (equal-weight return of the day)^2
+    state_end: jax.Array  # scalar float32
+    neighbours: jax.Array  # scalar int32
     config: BootstrapConfig = struct.field(pytree_node=False)
     context: HistoryContext
     digest: str = struct.field(pytree_node=False)
@@ -69,6 +112,53 @@ def default_block_length(log_returns: np.ndarray) -> float:
     """Median over assets of the optimal stationary-bootstrap block length of |r| (at least 1)."""
     lengths = optimal_block_length(np.abs(np.asarray(log_returns, dtype=np.float64)))["stationary"]
     return float(max(1.0, np.median(lengths.to_numpy())))
+
+
+def state_series(log_returns: np.ndarray, decay: float) -> tuple[np.ndarray, np.ndarray]:
+    """(state after each day ``[time]``, each day's update ``[time]``), float64.
+
+    The state is the exponentially weighted mean of the squared equal-weight log return,
+    ``s_t = decay * s_{t-1} + (1 - decay) * ew_t^2``, seeded with the mean of the first (up to) 20 squares
+    so that the first days are not read as a calm that never was.
+    """
+    ew = np.asarray(log_returns, dtype=np.float64).mean(axis=1)
+    innovation = (1.0 - decay) * ew * ew
+    state = np.empty_like(ew)
+    s = float(np.mean(ew[:20] ** 2))
+    for t in range(ew.size):  # a host loop once per fit; a recursion NumPy cannot vectorise exactly
+        s = decay * s + innovation[t]
+        state[t] = s
+    return state, innovation
+
+
+def matched_indices(key: jax.Array, fitted: BootstrapFitted, horizon: int, p: jax.Array,
+                    fence: jax.Array) -> jax.Array:
+    """Row indices ``[horizon]`` of one state-matched world (see the module doc).
+
+    The state is carried in float32 with every product rounded before it is added (`_tables.rounded`), so
+    the block choices, and hence world i, are the same whatever the chunk it is drawn in.
+    """
+    n_obs = fitted.returns.shape[0]
+    n_cand = fitted.sorted_state.shape[0]  # days 0 .. n-2: each has a next day to replay
+    k = jnp.minimum(fitted.neighbours, n_cand)
+    k_new, k_pick = jax.random.split(key)
+    new = (jax.random.uniform(k_new, (horizon,)) < p).at[0].set(True)
+    pick = jax.random.randint(k_pick, (horizon,), 0, k)
+    decay = jnp.float32(fitted.config.decay)
+
+    def step(carry: tuple[jax.Array, jax.Array], x: tuple[jax.Array, jax.Array]):
+        prev, state = carry
+        is_new, j = x
+        # the k days nearest in state rank: a window of k ranks centred on the world's state, kept inside
+        pos = jnp.searchsorted(fitted.sorted_state, state)
+        lo = jnp.clip(pos - k // 2, 0, n_cand - k)
+        start = fitted.order[lo + j] + 1
+        i = jnp.where(is_new | (prev + 1 >= n_obs), start, prev + 1)
+        state = tb.rounded(decay * state, fence) + fitted.innovation[i]
+        return (i, state), i
+
+    _, idx = jax.lax.scan(step, (jnp.int32(0), fitted.state_end), (new, pick))
+    return idx
 
 
 def block_indices(key: jax.Array, n_obs: int, horizon: int, p: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -91,12 +181,15 @@ def block_indices(key: jax.Array, n_obs: int, horizon: int, p: jax.Array) -> tup
 
 
 @partial(jax.jit, static_argnames=("n_worlds", "horizon"))
-def _sample(returns: jax.Array, mean_block: jax.Array, key: jax.Array, first_world: jax.Array,
+def _sample(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array, fence: jax.Array,
             *, n_worlds: int, horizon: int) -> jax.Array:
     keys = rng.world_keys(key, first_world, n_worlds)
-    idx, _ = jax.vmap(block_indices, in_axes=(0, None, None, None))(keys, returns.shape[0], horizon,
-                                                                   1.0 / mean_block)
-    return returns[idx]  # [worlds, horizon, assets]: whole rows, so cross-sections stay intact
+    p = 1.0 / fitted.mean_block
+    if fitted.config.matching == "state":
+        idx = jax.vmap(matched_indices, in_axes=(0, None, None, None, None))(keys, fitted, horizon, p, fence)
+    else:
+        idx, _ = jax.vmap(block_indices, in_axes=(0, None, None, None))(keys, fitted.returns.shape[0], horizon, p)
+    return fitted.returns[idx]  # [worlds, horizon, assets]: whole rows, so cross-sections stay intact
 
 
 class StationaryBootstrap(AbstractGenerator):
@@ -116,28 +209,55 @@ class StationaryBootstrap(AbstractGenerator):
         if mean_block > r.shape[0] / 2:
             warnings.warn(f"{market.source}: mean block length {mean_block:.1f} exceeds half the sample "
                           f"({r.shape[0]} returns); worlds will be few long stretches of history", stacklevel=2)
-        returns = jnp.asarray(r, dtype=jnp.float32)
-        block = jnp.asarray(mean_block, dtype=jnp.float32)
-        return BootstrapFitted(returns=returns, mean_block=block, config=config,
-                               context=history_context(market, config.history_days),
-                               digest=digest(config, returns, block))
+        arrays = {"returns": np.asarray(r, dtype=np.float32), "mean_block": np.float32(mean_block),
+                  **_state_arrays(r, config)}
+        return _fitted(arrays, config, history_context(market, config.history_days))
 
     def sample(self, fitted: BootstrapFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
         self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
-        log_returns = _sample(fitted.returns, fitted.mean_block, key, jnp.uint32(first_world),
-                              n_worlds=n_worlds, horizon=horizon)
+        log_returns = _sample(fitted, key, jnp.uint32(first_world), np.uint32(0), n_worlds=n_worlds,
+                              horizon=horizon)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
     def export_fitted(self, fitted: BootstrapFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest}
-        return meta, {**arrays, "returns": np.asarray(fitted.returns), "mean_block": np.asarray(fitted.mean_block)}
+        return meta, {**arrays, **{name: np.asarray(getattr(fitted, name)) for name in _ARRAYS}}
 
     def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> BootstrapFitted:
         config = config_from_dict(BootstrapConfig, meta.get("config", {}), where="config")
-        returns, block = (jnp.asarray(a) for a in take_arrays(arrays, ("returns", "mean_block")))
-        return BootstrapFitted(returns=returns, mean_block=block, config=config,
-                               context=restore_context(meta.get("context", {}), arrays),
-                               digest=check_digest(meta.get("digest"), config, returns, block))
+        values = dict(zip(_ARRAYS, take_arrays(arrays, _ARRAYS), strict=True))
+        fitted = _fitted(values, config, restore_context(meta.get("context", {}), arrays))
+        check_digest(meta.get("digest"), config, *(getattr(fitted, name) for name in _ARRAYS))
+        return fitted
+
+
+# Every array of BootstrapFitted, in the order they are digested (persistence checks the digest on load).
+_ARRAYS = ("returns", "mean_block", "sorted_state", "order", "innovation", "state_end", "neighbours")
+
+
+def _state_arrays(r: np.ndarray, config: BootstrapConfig) -> dict[str, np.ndarray]:
+    """The state-matching tables of `matching="state"` (empty ones with "none": nothing is matched)."""
+    if config.matching == "none" or r.shape[0] < 3:
+        # fewer than 3 returns leave fewer than 2 days to match among: matching could only replay one day
+        return {"sorted_state": np.zeros(0, np.float32), "order": np.zeros(0, np.int32),
+                "innovation": np.zeros(r.shape[0], np.float32), "state_end": np.float32(0),
+                "neighbours": np.int32(1)}
+    state, innovation = state_series(r, config.decay)
+    state32 = state.astype(np.float32)
+    order = np.argsort(state32[:-1], kind="stable").astype(np.int32)  # the last day has no next day
+    k = config.neighbours or int(round(np.sqrt(r.shape[0])))
+    return {"sorted_state": state32[:-1][order], "order": order, "innovation": innovation.astype(np.float32),
+            "state_end": state32[-1], "neighbours": np.int32(min(k, r.shape[0] - 1))}
+
+
+_SCALARS = ("mean_block", "state_end", "neighbours")
+
+
+def _fitted(arrays: dict[str, np.ndarray], config: BootstrapConfig, context: HistoryContext) -> BootstrapFitted:
+    # scalars are 0-d: a file format may hand them back as [1], which would give the scan carry a shape
+    values = {name: jnp.asarray(arrays[name]).reshape(() if name in _SCALARS else np.shape(arrays[name]))
+              for name in _ARRAYS}
+    return BootstrapFitted(**values, config=config, context=context, digest=digest(config, *values.values()))

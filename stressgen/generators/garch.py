@@ -32,6 +32,7 @@ normals with an explicit, fixed-order sum instead of a matmul (`_correlate`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from functools import partial
 
@@ -42,8 +43,10 @@ from flax import struct
 
 from .. import rng
 from ..errors import ConfigError
+from ..numerics import hill_index, tail_count
 from ..types import MarketData, Scenarios
 from . import _garch_fit as gf
+from . import _garch_tails as gt
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
@@ -52,6 +55,7 @@ __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "Garc
 
 GarchFitWarning = gf.GarchFitWarning
 INNOVATIONS = ("fhs", "gaussian-copula", "t-copula")
+TAILS = ("gpd", "empirical")
 STARTS = ("conditional", "unconditional")
 MIN_RETURNS = 100  # fewer returns do not identify a GARCH(1,1) with t innovations
 
@@ -66,7 +70,15 @@ class GarchConfig:
             after the history; ``"unconditional"``: start from the unconditional variance and discard
             `burn` simulated days first (a stationary draw, not tied to today's volatility).
         burn: days discarded with ``start="unconditional"`` (ignored when conditional).
-        max_persistence: cap on alpha + gamma/2 + beta; a fit above it is rescaled, with a warning.
+        max_persistence: cap on the persistence (alpha + gamma/2 + beta, and E[A] under the innovations
+            the sampler replays); a fit above it is rescaled, with a warning.
+        tail_index: the least stationary tail index the worlds' returns may have (4: finite kurtosis). The
+            asset's own Hill index (largest 1% of |r|) raises it when higher: worlds are never heavier-tailed
+            than their history. Enforced at fit time on the innovations actually sampled (docs/fidelity.md,
+            "Plausible tails"). None switches the condition off (and the copulas' nu floor of 5): worlds
+            can then hold variance explosions; for comparisons with other simulators at given parameters.
+        tails: ``"gpd"`` (default): the tails of the replayed residuals are generalised Pareto quantiles
+            (McNeil and Frey); ``"empirical"``: the residuals as filtered.
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
     """
 
@@ -74,6 +86,8 @@ class GarchConfig:
     start: str = "conditional"
     burn: int = 500
     max_persistence: float = 0.999
+    tail_index: float | None = 4.0
+    tails: str = "gpd"
     history_days: int = 504
 
     def __post_init__(self) -> None:
@@ -89,6 +103,11 @@ class GarchConfig:
         m = self.max_persistence
         if isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 < m < 1.0:
             raise ConfigError(f"garch.max_persistence must be a number in (0, 1), got {m!r}")
+        if self.tails not in TAILS:
+            raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
+        k = self.tail_index
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int | float) or not 2.0 < k <= 20.0):
+            raise ConfigError(f"garch.tail_index must be a number in (2, 20] (2: infinite variance), got {k!r}")
 
 
 @struct.dataclass
@@ -165,11 +184,41 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
     resid = np.empty_like(y100)
     sigma2_next = np.empty(market.n_assets)
     params = params.copy()
+    sample_var = np.var(y100, axis=0)
     for i, asset in enumerate(market.assets):
-        params[i] = gf.guard(params[i], asset=asset, sample_var=float(np.var(y100[:, i])),
+        params[i] = gf.guard(params[i], asset=asset, sample_var=float(sample_var[i]),
                              max_persistence=config.max_persistence)
-        resid[:, i], sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
+        params[i] = gf.guard_mean(params[i], y100[:, i], asset=asset)
+        resid[:, i], _ = gf.arch_filter(y100[:, i], params[i])
+    # the law the sampler replays (docs/fidelity.md, "Plausible tails"): GPD tails, then unit variance again
     resid = gf.restandardize(resid)
+    if config.tails == "gpd":
+        resid = gf.restandardize(np.stack([gt.evt_tails(column)[0] for column in resid.T], axis=1))
+    if config.tail_index is not None and config.innovations != "fhs":
+        low = params[:, 5] < gt.NU_MIN
+        if low.any():
+            warnings.warn(f"GARCH margins of {', '.join(np.asarray(market.assets)[low])} have nu below "
+                          f"{gt.NU_MIN} (infinite or huge kurtosis); raised to {gt.NU_MIN}", gf.GarchFitWarning,
+                          stacklevel=3)
+            params[low, 5] = gt.NU_MIN
+    notes = []
+    for i, asset in enumerate(market.assets):
+        if config.tail_index is None:
+            _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
+            continue
+        law = gt.fhs_law(resid[:, i]) if config.innovations == "fhs" else gt.t_law(params[i, 5])
+        # the worlds' tails may not be heavier than the asset's own (nor than config.tail_index, finite kurtosis)
+        kappa = np.nanmax([config.tail_index, hill_index(np.abs(y100[:, i]), tail_count(y100.shape[0], 0.01))])
+        params[i], note = gt.moment_guard(params[i], law, sample_var=float(sample_var[i]),
+                                          max_persistence=config.max_persistence, tail_index=float(kappa),
+                                          loglik=partial(gf.loglik, y100[:, i]))
+        if note:
+            notes.append(f"{asset} ({note})")
+        _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
+    if notes:
+        warnings.warn(f"GARCH fit: {len(notes)} of {market.n_assets} assets changed so that returns keep a finite "
+                      "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
+                      "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
     nu = params[:, 5]
     if config.innovations == "t-copula":
         corr, nu_c = gf.t_copula(resid)

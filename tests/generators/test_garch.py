@@ -153,7 +153,8 @@ def test_paths_match_arch_simulate(kind, arch_paths, ref_market):
     """Same parameters, both stationary (unconditional start + 250 burn days): per-path mean, variance,
     5%/95% quantiles, ACF of squared returns and leverage agree within 4 SE across paths. Kurtosis is not
     compared: with nu = 7 the 8th moment that its SE needs does not exist."""
-    config = GarchConfig(innovations=kind, start="unconditional", burn=250)
+    # tail_index=None: the simulator is compared with arch's at exactly these parameters (no moment guard)
+    config = GarchConfig(innovations=kind, start="unconditional", burn=250, tail_index=None)
     fitted = fitted_from_params(ref_market, REF, config=config)
     s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=4000, horizon=250)
     ours = _path_stats(100.0 * np.asarray(s.log_returns[:, :, 0], dtype=np.float64))
@@ -169,8 +170,8 @@ def test_sigma2_next_is_arch_one_step_forecast():
     prices = sp500.load()["Adj Close"].iloc[-2500:]
     market = MarketData(prices=prices.to_numpy()[:, None], dates=prices.index, assets=("SPX",))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", GarchFitWarning)  # this window needs no guard
-        fitted = GjrGarch().fit(market, key=rng.root(0))
+        warnings.simplefilter("error", GarchFitWarning)  # this window needs no persistence or nu guard
+        fitted = GjrGarch().fit(market, key=rng.root(0), config=GarchConfig(tail_index=None))
     y100 = 100.0 * market.log_returns[:, 0]
     res = arch_model(y100, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
     expected = res.forecast(horizon=1).variance.iloc[-1, 0]
@@ -289,7 +290,7 @@ def test_conditional_start_first_day_variance(small_fits):
 def test_persistence_guard_warns_and_rescales(ref_market):
     params = dict(REF, alpha=0.1, gamma=0.1, beta=0.9)  # persistence 1.05
     with pytest.warns(GarchFitWarning, match=r"'A0'.*persistence.*1\.05"):
-        fitted = fitted_from_params(ref_market, params, config=GarchConfig(max_persistence=0.99))
+        fitted = fitted_from_params(ref_market, params, config=GarchConfig(max_persistence=0.99, tail_index=None))
     np.testing.assert_allclose(float(fitted.persistence[0]), 0.99, rtol=1e-6)
     np.testing.assert_allclose(float(fitted.alpha[0] / fitted.beta[0]), 0.1 / 0.9, rtol=1e-6)  # one factor
     sample_var = np.var(100.0 * ref_market.log_returns[:, 0])
@@ -316,17 +317,19 @@ def test_failed_fit_warns_naming_the_asset(monkeypatch, ref_market):
 
 def test_nu_guard_warns_and_clamps(ref_market):
     with pytest.warns(GarchFitWarning, match=r"'A0'.*nu = 1\.8.*clamped nu to 2\.05"):
-        fitted = fitted_from_params(ref_market, dict(REF, nu=1.8), config=GarchConfig(innovations="t-copula"))
+        fitted = fitted_from_params(ref_market, dict(REF, nu=1.8),
+                                    config=GarchConfig(innovations="t-copula", tail_index=None))
     np.testing.assert_allclose(float(fitted.nu[0]), gf.NU_FLOOR, rtol=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error", GarchFitWarning)  # nu = 3 (infinite kurtosis) is fine: no warning
-        fitted_from_params(ref_market, dict(REF, nu=3.0))
+        fitted_from_params(ref_market, dict(REF, nu=3.0), config=GarchConfig(tail_index=None))
 
 
 def test_bad_config_and_params_are_config_errors(ref_market):
     for kwargs, field in [({"innovations": "normal"}, "innovations"), ({"start": "cold"}, "start"),
                           ({"burn": -1}, "burn"), ({"max_persistence": 1.0}, "max_persistence"),
-                          ({"history_days": 2.5}, "history_days")]:
+                          ({"history_days": 2.5}, "history_days"), ({"tail_index": 2.0}, "tail_index"),
+                          ({"tails": "pareto"}, "tails")]:
         with pytest.raises(ConfigError, match=f"garch.{field}"):
             GarchConfig(**kwargs)
     with pytest.raises(ConfigError, match="fhs, gaussian-copula, t-copula"):
