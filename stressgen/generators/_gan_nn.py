@@ -112,14 +112,22 @@ class Generator(nnx.Module):
                 if eye is None else eye)
         self.mixing = nnx.Param(init)
 
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def state(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(mu, sigma)``, each ``[batch, L, assets]``, of the L output days of noise ``z[batch, L + R, noise_dim]``.
+
+        They depend on the past noise only (the last noise day of `z` is not read), which is what lets the
+        GAN recover, day by day, the noise that reproduces a real history (`gan._filter_noise`).
+        """
         past = z[:, :-1]  # day t's state sees noise up to t - 1 only
         # the magnitude channel gives the state an ARCH-like path from past shock sizes to today's scale,
         # which a network fed only signed noise must first learn to build out of rectifiers
         h = self.tcn(jnp.concatenate([past, jnp.abs(past)], axis=-1))  # [batch, L, width]
+        return self.mu(h), jax.nn.softplus(self.log_sigma(h) + _SOFTPLUS_ONE)
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        mu, sigma = self.state(z)
         now = z[:, receptive_field(self.levels):]  # day t's own innovation: [batch, L, noise_dim]
-        sigma = jax.nn.softplus(self.log_sigma(h) + _SOFTPLUS_ONE)
-        return self.mu(h) + sigma * jnp.einsum("bln,an->bla", now, self.mixing[...])
+        return mu + sigma * jnp.einsum("bln,an->bla", now, self.mixing[...])
 
 
 class Critic(nnx.Module):

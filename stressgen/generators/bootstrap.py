@@ -23,6 +23,9 @@ after a historical day whose market state is close to the world's current state,
 * a world starts in the state at the end of the history; a new block starts after one of the `neighbours`
   days whose state ranks nearest to the world's current state (``sqrt(n)`` days by default, Lall and
   Sharma's choice for the number of neighbours), and replays the days that followed it;
+* blocks last ``1 / (1 - decay)`` days on average (16.7), the state's own memory: long enough to keep a
+  few weeks of each stretch of history whole, short enough that the world is matched again as its state
+  moves, so that clustering comes from the state rather than from replaying months of one period;
 * blocks do not wrap from the last day to the first (that join would break the state): a block that
   reaches the end of the sample starts a new one.
 
@@ -59,8 +62,11 @@ class BootstrapConfig:
     """Options of the stationary bootstrap.
 
     Attributes:
-        mean_block: mean block length in periods (>= 1), or None for the data-driven default (the median
-            over assets of the optimal stationary-bootstrap length of |r|).
+        mean_block: mean block length in periods (>= 1), or None for the default: with state matching, the
+            state's memory ``1 / (1 - decay)`` (16.7 days at 0.94: a block lasts until the state it was
+            matched on has renewed, and the next block is matched again, so volatility clustering is carried
+            by the state rather than by long blocks); without, the median over assets of the optimal
+            stationary-bootstrap length of |r|.
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
         matching: ``"state"`` (default): blocks start after days whose market state matches the world's
             (see the module doc); ``"none"``: uniform block starts (Politis and Romano).
@@ -205,7 +211,12 @@ class StationaryBootstrap(AbstractGenerator):
         if r.shape[0] < 2:
             raise InsufficientHistoryError(f"the bootstrap needs at least 2 returns, got {r.shape[0]}",
                                            path=market.source, expected="2 or more returns")
-        mean_block = default_block_length(r) if config.mean_block is None else float(config.mean_block)
+        if config.mean_block is not None:
+            mean_block = float(config.mean_block)
+        elif config.matching == "state":
+            mean_block = 1.0 / (1.0 - config.decay)
+        else:
+            mean_block = default_block_length(r)
         if mean_block > r.shape[0] / 2:
             warnings.warn(f"{market.source}: mean block length {mean_block:.1f} exceeds half the sample "
                           f"({r.shape[0]} returns); worlds will be few long stretches of history", stacklevel=2)

@@ -20,12 +20,19 @@ Pipeline:
    stylized-fact distance on held-out days (`_gan_val`), not the critic loss, which says little about
    sample quality.
 
-Sampling world i: noise ``z[horizon + R, noise_dim]`` drawn from ``rng.world_keys(key, first_world, n)[i]``
-alone; the first ``R = 128`` noise days are a burn-in that produces no output (the generator's state is
-then in its stationary regime), the next `horizon` days give the world. Generated values are clipped to
-+-`GanConfig.max_gaussian` (6) before the heavy-tail map, whose exponential growth would otherwise turn a
-rare excursion of the generator into an absurd return. Worlds are computed in blocks of at most
-`GanConfig.sample_block` (padded), so memory stays bounded for any `n_worlds`.
+Continuing the history (the noise filter): the generator's state on day t depends on past noise only, so
+the noise path that reproduces a Gaussianised real history ``u`` can be recovered causally, day by day, as
+GARCH residuals are filtered: ``z_t = pinv(M) ((u_t - mu_t) / sigma_t)`` with ``(mu_t, sigma_t)`` computed
+from the noise already recovered (`_filter_noise`). The fit (and `Gan.reanchor`) runs this filter over the
+last `GanConfig.filter_days` real days and keeps the last ``R`` recovered noise days as ``noise_context``:
+the generator's state at the end of the history, calm or crisis.
+
+Sampling world i: the noise context (the same for every world: it is not random) followed by
+``z[horizon, noise_dim]`` drawn from ``rng.world_keys(key, first_world, n)[i]`` alone; the context produces
+no output, so day 1 of the world is the day after the history, with the volatility the history left.
+Generated values are clipped to +-`GanConfig.max_gaussian` (6) before the heavy-tail map, whose exponential
+growth would otherwise turn a rare excursion of the generator into an absurd return. Worlds are computed in
+blocks of at most `GanConfig.sample_block` (padded), so memory stays bounded for any `n_worlds`.
 """
 
 from __future__ import annotations
@@ -83,6 +90,10 @@ class GanConfig:
         max_delta: cap on the tail parameters of the Lambert W transform (< 0.5: finite variance).
         sample_block: most worlds computed in one call when sampling (bounds memory).
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
+        filter_days: how many of the last real days the noise filter runs over to find the generator's
+            state at the end of the history (at least the receptive field; None: twice the receptive
+            field). The filter starts from zero noise; the days beyond the receptive field let that start
+            wash out of the state before the last ``R`` days, which are kept (see `_noise_context`).
         train: the training-loop options (steps, batch size, learning rate, early stopping).
     """
 
@@ -99,6 +110,7 @@ class GanConfig:
     max_delta: float = _tails.MAX_DELTA
     sample_block: int = 1024
     history_days: int = 504
+    filter_days: int | None = None
     train: TrainConfig = DEFAULT_TRAIN
 
     def __post_init__(self) -> None:
@@ -127,6 +139,10 @@ class GanConfig:
             raise ConfigError(f"gan.max_delta must be in [0, 0.5), got {md!r}")
         if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
             raise ConfigError(f"gan.history_days must be an integer >= 0, got {self.history_days!r}")
+        fd = self.filter_days
+        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < self.receptive_field):
+            raise ConfigError(f"gan.filter_days must be None or an integer >= the receptive field "
+                              f"{self.receptive_field}, got {fd!r}")
         if not isinstance(self.train, TrainConfig):
             raise ConfigError(f"gan.train must be a TrainConfig, got {type(self.train).__name__}")
 
@@ -149,6 +165,11 @@ class GanConfig:
     def receptive_field(self) -> int:
         return receptive_field(self.levels)
 
+    @property
+    def filter_length(self) -> int:
+        """The days the noise filter runs over (`filter_days`, or twice the receptive field)."""
+        return 2 * self.receptive_field if self.filter_days is None else self.filter_days
+
 
 @struct.dataclass
 class GanFitted:
@@ -157,6 +178,9 @@ class GanFitted:
     Attributes:
         generator: the generator's `nnx.State` (the critic is only needed for training and is dropped).
         tails: the per-asset Lambert W x Gaussian transform.
+        context: the real history the worlds continue from.
+        noise_context: ``[R, noise_dim]`` float32, the noise the filter recovered from the last ``R`` days
+            of that history: every world's noise starts with it, so its state is the history's.
         graphdef: the generator's structure (static; rebuilt from the config on load).
         history: the training history (None after a load).
     """
@@ -164,6 +188,7 @@ class GanFitted:
     generator: nnx.State
     tails: _tails.TailTransform
     context: HistoryContext
+    noise_context: jax.Array
     config: GanConfig = struct.field(pytree_node=False)
     graphdef: Any = struct.field(pytree_node=False)
     digest: str = struct.field(pytree_node=False)
@@ -271,14 +296,85 @@ def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate, b1=0.0, b2=0.9))
 
 
+# ------------------------------------------------------------------------------------------- noise filter
+
+# A fold-in of the fit key, not a fifth split: the training keys, hence the trained networks, stay as they were.
+_FILTER_KEY = 1
+
+
+@partial(jax.jit, static_argnums=0)
+def _filter_noise(graphdef: Any, g_state: nnx.State, u: jax.Array, inverse_mixing: jax.Array,
+                  null_noise: jax.Array) -> jax.Array:
+    """The noise ``z[days, noise_dim]`` that makes the generator produce ``u[days, assets]``, day by day.
+
+    Day t's state ``(mu_t, sigma_t)`` depends on the noise of days t - R .. t - 1 only, so once those are
+    known, ``z_t = pinv(M) ((u_t - mu_t) / sigma_t) + null_noise_t`` (``null_noise_t`` lies in the null
+    space of the mixing M, which ``u_t`` does not see; see `_noise_context`). A `fori_loop` over a buffer
+    of fixed size: one compiled program whatever the day, each step evaluating the generator's state on the
+    ``R + 1`` buffer days that day t reads (the last one, day t's own slot, is not read by the state).
+    """
+    r = receptive_field(nnx.merge(graphdef, g_state).levels)
+    days, nd = u.shape[0], inverse_mixing.shape[0]
+    # The R days before the first filtered day are unknown: they start at zero, the noise's mean, and
+    # deterministic (a random start would make the state depend on a draw). The filter forgets them: they
+    # leave the receptive field after R days, and the filtered days beyond R (`filter_days` > R) let their
+    # effect on the recovered noise fade before the last R days, which are the ones kept.
+    buf = jnp.zeros((r + days, nd), u.dtype)
+
+    def step(t, buf):
+        window = jax.lax.dynamic_slice_in_dim(buf, t, r + 1, axis=0)[None]
+        mu, sigma = nnx.merge(graphdef, g_state).state(window)  # [1, 1, assets] each
+        z = inverse_mixing @ ((u[t] - mu[0, 0]) / sigma[0, 0]) + null_noise[t]
+        return jax.lax.dynamic_update_slice_in_dim(buf, z[None], t + r, axis=0)
+
+    return jax.lax.fori_loop(0, days, step, buf)[r:]
+
+
+def _noise_context(config: GanConfig, graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform,
+                   log_returns: np.ndarray, key: jax.Array) -> jax.Array:
+    """``[R, noise_dim]`` float32: the noise recovered by `_filter_noise` from the last `config.filter_length`
+    of `log_returns` (all of them when fewer; at least R), of which the last R days are kept."""
+    r = config.receptive_field
+    days = min(config.filter_length, log_returns.shape[0])
+    if days < r:
+        raise InsufficientHistoryError(f"the GAN's noise filter needs at least {r} returns (its receptive field) "
+                                       f"to continue a history, got {log_returns.shape[0]}",
+                                       expected=f"a history of at least {r} returns")
+    # the Gaussianised history, held inside the range generated values are clipped to: a crash day beyond
+    # it would otherwise ask for noise that no sampled world could produce
+    clip = float(config.max_gaussian)
+    u = jnp.clip(_tails.forward(tails, jnp.asarray(log_returns[-days:], dtype=jnp.float32)), -clip, clip)
+    mixing = np.asarray(nnx.merge(graphdef, g_state).mixing[...], dtype=np.float64)  # [assets, noise_dim]
+    left, sv, right = np.linalg.svd(mixing)
+    rank = int(np.sum(sv > sv.max() * max(mixing.shape) * np.finfo(np.float32).eps)) if sv.size else 0
+    inverse = right[:rank].T @ np.diag(1.0 / sv[:rank]) @ left[:, :rank].T  # pinv(M): [noise_dim, assets]
+    null = right[rank:]  # orthonormal basis of the null space of M, [noise_dim - rank, noise_dim]
+    nd = mixing.shape[1]
+    if null.shape[0]:
+        # With more noise channels than assets, u_t fixes only pinv(M) M z_t: the rest of z_t does not move
+        # today's returns (it moves later days' state through the TCN, but the history cannot identify it
+        # day by day). Leaving it at 0 would feed the TCN noise of less than unit variance in those
+        # directions, a calmer state than it was trained on; a standard normal projected on the null space
+        # gives it exactly the training distribution there. One draw from the fit key, the same for every
+        # world, so that world i still depends on its own key only.
+        e = np.asarray(jax.random.normal(jax.random.fold_in(key, _FILTER_KEY), (days, nd)), dtype=np.float64)
+        null_noise = e @ null.T @ null
+    else:
+        null_noise = np.zeros((days, nd))
+    z = _filter_noise(graphdef, g_state, u, jnp.asarray(inverse, jnp.float32), jnp.asarray(null_noise, jnp.float32))
+    return z[-r:].astype(jnp.float32)
+
+
 # ------------------------------------------------------------------------------------------------- sampling
 
-@partial(jax.jit, static_argnums=0, static_argnames=("n_worlds", "horizon", "noise_dim", "burn", "clip"))
-def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, key: jax.Array,
-                  first_world: jax.Array, *, n_worlds: int, horizon: int, noise_dim: int, burn: int,
-                  clip: float) -> jax.Array:
+@partial(jax.jit, static_argnums=0, static_argnames=("n_worlds", "horizon", "clip"))
+def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, noise_context: jax.Array,
+                  key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int, clip: float) -> jax.Array:
     keys = rng.world_keys(key, first_world, n_worlds)
-    z = jax.vmap(lambda k: jax.random.normal(k, (horizon + burn, noise_dim)))(keys)
+    fresh = jax.vmap(lambda k: jax.random.normal(k, (horizon, noise_context.shape[1])))(keys)
+    # the filtered noise of the history's last R days, then the world's own: the first generated day sees
+    # the state at the end of the history, and the context produces no output of its own
+    z = jnp.concatenate([jnp.broadcast_to(noise_context, (n_worlds, *noise_context.shape)), fresh], axis=1)
     u = nnx.merge(graphdef, g_state)(z)
     # The heavy-tail map grows like u * exp(delta u^2 / 2): a rare generator excursion to |u| = 8 would
     # become a return of thousands of scale units (QuantGAN replications report exactly such outliers).
@@ -289,15 +385,14 @@ def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform
 def generate(fitted: GanFitted, *, key: jax.Array, first_world: int, n_worlds: int, horizon: int) -> jax.Array:
     """``[worlds, horizon, assets]`` log returns of worlds ``first_world ..`` in blocks of `sample_block`."""
     cfg = fitted.config
-    noise_dim = _noise_dim(cfg, fitted.tails.n_assets)
     block = min(n_worlds, cfg.sample_block)
     parts = []
     for start in range(0, n_worlds, block):
         # the last block is padded to the full block size: one compiled program, and world i's numbers
         # come from its own key only, so the padding worlds change nothing and are dropped
-        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, key,
+        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, fitted.noise_context, key,
                             jnp.uint32(first_world + start), n_worlds=block, horizon=horizon,
-                            noise_dim=noise_dim, burn=cfg.receptive_field, clip=float(cfg.max_gaussian))
+                            clip=float(cfg.max_gaussian))
         parts.append(out[: min(block, n_worlds - start)])
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
@@ -343,20 +438,42 @@ class Gan(AbstractGenerator):
         validate = val.Validator(g_def, u_val, key=k_val, noise_dim=nd, burn=config.receptive_field)
         carry, history = train(carry, _Step(nets), lambda c: validate(c["g"]), key=k_train,
                                config=config.train, name=self.name)
-        return self._assemble(config, carry["g"], tails, history_context(market, config.history_days), history)
+        # the whole history, validation days included: the worlds continue from its last day
+        noise = _noise_context(config, g_def, carry["g"], tails, r, key)
+        return self._assemble(config, carry["g"], tails, history_context(market, config.history_days), noise,
+                              history)
+
+    def reanchor(self, fitted: GanFitted, market: MarketData, *, key: jax.Array) -> GanFitted:
+        """`fitted` continuing from the end of `market` instead of its fit's history (`studies.reanchor`).
+
+        The trained generator and the tail transform are kept (the costly part); the history context and
+        the filtered noise context are rebuilt from `market`, with the fit's own filter, so that
+        ``reanchor(fit(m, key), m, key)`` is that fit. `key` plays the fit key's part in the filter (used only
+        when the generator has more noise channels than assets).
+        """
+        if tuple(market.assets) != tuple(fitted.context.assets) or market.n_assets != fitted.tails.n_assets:
+            raise ConfigError(f"cannot re-anchor a GAN fitted on assets {list(fitted.context.assets)} to a market "
+                              f"of assets {list(market.assets)}")
+        config = fitted.config
+        noise = _noise_context(config, fitted.graphdef, fitted.generator, fitted.tails, market.log_returns, key)
+        return self._assemble(config, fitted.generator, fitted.tails, history_context(market, config.history_days),
+                              noise, fitted.history)
 
     def _assemble(self, config: GanConfig, g_state: nnx.State, tails: _tails.TailTransform,
-                  context: HistoryContext, history: TrainHistory | None, expected_digest: str | None = None):
+                  context: HistoryContext, noise_context: jax.Array, history: TrainHistory | None,
+                  expected_digest: str | None = None):
         n_assets = tails.n_assets
         g_def, _ = _build_generator(config, n_assets, jax.random.key(0))
         leaves = _state_arrays(g_state)
         tail_arrays = tails.as_dict()
+        # the noise context is in the digest: two fits that continue from different states differ
+        noise = np.asarray(noise_context)
         if expected_digest is None:
-            fit_digest = digest(config, leaves, tail_arrays)
+            fit_digest = digest(config, leaves, tail_arrays, noise)
         else:
-            fit_digest = check_digest(expected_digest, config, leaves, tail_arrays)
-        return GanFitted(generator=g_state, tails=tails, context=context, config=config, graphdef=g_def,
-                         digest=fit_digest, history=history)
+            fit_digest = check_digest(expected_digest, config, leaves, tail_arrays, noise)
+        return GanFitted(generator=g_state, tails=tails, context=context, noise_context=jnp.asarray(noise),
+                         config=config, graphdef=g_def, digest=fit_digest, history=history)
 
     def sample(self, fitted: GanFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
@@ -366,7 +483,8 @@ class Gan(AbstractGenerator):
                                horizon=int(horizon))
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
-    # --- persistence: config + context as JSON, the generator's nnx.State and the tails as named arrays
+    # --- persistence: config + context as JSON; the generator's nnx.State, the tails and the noise context as
+    # named arrays
 
     def export_fitted(self, fitted: GanFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
@@ -374,6 +492,7 @@ class Gan(AbstractGenerator):
                 "n_assets": fitted.tails.n_assets}
         arrays.update({f"generator.{k}": v for k, v in _state_arrays(fitted.generator).items()})
         arrays.update({f"tails.{k}": v for k, v in fitted.tails.as_dict().items()})
+        arrays["noise_context"] = np.asarray(fitted.noise_context)
         return meta, arrays
 
     def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> GanFitted:
@@ -392,7 +511,19 @@ class Gan(AbstractGenerator):
         values = take_arrays(arrays, [f"generator.{n}" for n in names])
         flat = dict(zip(names, values, strict=True))
         state = _fill_state(template, flat)
-        return self._assemble(config, state, tails, context, None, expected_digest=meta.get("digest"))
+        if "noise_context" not in arrays:
+            # Models saved before the noise filter sampled every world from pure noise. Their history
+            # context may be shorter than the filter needs (history_days can be 0), so the state cannot be
+            # rebuilt reliably here: refuse, rather than load a model whose worlds ignore its history's end.
+            raise ModelFileError("this GAN model has no noise_context array: it was saved by a version of "
+                                 "stressgen whose GAN ignored the state at the end of its history",
+                                 expected="a GAN model saved by this version: refit it and save it again")
+        noise = np.asarray(arrays["noise_context"])
+        shape = (config.receptive_field, _noise_dim(config, n_assets))
+        if noise.shape != shape or noise.dtype != np.float32 or not np.isfinite(noise).all():
+            raise ModelFileError(f"noise_context array is {noise.dtype}{list(noise.shape)}",
+                                 expected=f"finite float32{list(shape)} for this config")
+        return self._assemble(config, state, tails, context, noise, None, expected_digest=meta.get("digest"))
 
 
 def _state_arrays(state: nnx.State) -> dict[str, np.ndarray]:

@@ -20,8 +20,10 @@ Five checks of worlds ``[worlds, time, assets]`` of daily log returns against th
 
 The bounds sit on quantiles and tail indices, never on the maximum over worlds: the maximum of a correct
 heavy-tailed model legitimately exceeds history's, so nothing is clipped. Each statistic is an estimate, so
-a check fails only when its bound is violated beyond sampling error, one-sided at ``confidence``
-(z = its normal quantile):
+a check fails only when its bound is violated beyond sampling error, one-sided. ``confidence`` is
+family-wise: with m statistical checks (2 + 2 per asset), each is held at ``1 - (1 - confidence) / m``
+(Bonferroni), so that a correct generator raises a false alarm in at most ``1 - confidence`` of runs
+rather than in a third of them (43 checks at 99% each would); z is that level's normal quantile:
 
 - share: a z-test of ``p_syn - ratio * p_real > 0`` with the Agresti-Coull standard errors of both shares
   (they stay positive at zero counts); the real share counts ``len(history) // window`` independent windows,
@@ -59,7 +61,7 @@ CHECKS = ("non_finite", "big_moves", "hill_index", "volatility", "ew_return")
 
 @dataclasses.dataclass(frozen=True)
 class PlausibilityConfig:
-    """The bars of issue 14 point 1 and the confidence of their sampling tolerance."""
+    """The plausibility bars (module docstring) and the family-wise confidence of their sampling tolerance."""
 
     big_move: float = 0.5
     big_move_ratio: float = 1.5
@@ -331,13 +333,13 @@ def _order_stat(values: np.ndarray, rank: int) -> float:
 
 
 def _quantile_check(name: str, asset: str | None, values: np.ndarray, worlds: np.ndarray, bound: float,
-                    what: str, bound_text: str, cfg: PlausibilityConfig, fmt) -> PlausibilityCheck:
+                    what: str, bound_text: str, cfg: PlausibilityConfig, level: float, fmt) -> PlausibilityCheck:
     n = values.size
     if n == 0 or not math.isfinite(bound):
         return PlausibilityCheck(name, asset, math.nan, bound, True, None, f"{name}: {asset or 'all assets'}: "
                                  f"not evaluated (no finite worlds or no real reference).")
     value = _order_stat(values, max(math.ceil(cfg.quantile * n), 1))
-    rank = quantile_lower_rank(n, cfg.quantile, cfg.confidence)
+    rank = quantile_lower_rank(n, cfg.quantile, level)
     low = _order_stat(values, rank) if rank else -math.inf
     worst = int(worlds[np.argmax(np.nan_to_num(values, nan=-np.inf))])
     where = f"{name}: {asset + ': ' if asset else ''}the {100 * cfg.quantile:g}% quantile of {what}"
@@ -352,7 +354,8 @@ def _quantile_check(name: str, asset: str | None, values: np.ndarray, worlds: np
 def finalize(state: State) -> PlausibilityReport:
     """Every check of the worlds fed so far (see the module docstring for the statistics)."""
     cfg, ref, assets = state.config, state.ref, state.assets
-    z = float(special.ndtri(cfg.confidence))
+    level = 1.0 - (1.0 - cfg.confidence) / (2 + 2 * len(assets))  # Bonferroni over the statistical checks
+    z = float(special.ndtri(level))
     parts = sorted(state.chunks, key=lambda c: c.first_world)
     if not parts:
         raise ValueError("no worlds were fed to the plausibility accumulator")
@@ -415,11 +418,11 @@ def finalize(state: State) -> PlausibilityReport:
                 "volatility", asset, vol[ok, j], worlds[ok], cfg.vol_ratio * float(ref.max_vol[j]),
                 "the worlds' annualised volatility",
                 f"{cfg.vol_ratio:g} x the highest real {ref.window}-day volatility {_num(float(ref.max_vol[j]))}"
-                + note, cfg, _num))
+                + note, cfg, level, _num))
     checks.append(_quantile_check(
         "ew_return", None, ew[ok], worlds[ok], max(cfg.ew_ratio * ref.best_ew, ref.ew_gauss),
         f"the equal-weight {h}-day return", f"max({cfg.ew_ratio:g} x best real {ref.window}-day window "
-        f"{_pct(ref.best_ew)}, normal-model quantile {_pct(ref.ew_gauss)})" + note, cfg, _pct))
+        f"{_pct(ref.best_ew)}, normal-model quantile {_pct(ref.ew_gauss)})" + note, cfg, level, _pct))
     return PlausibilityReport(tuple(checks), n_worlds=int(worlds.size), horizon=h, confidence=cfg.confidence)
 
 

@@ -106,7 +106,9 @@ def test_default_block_length_comes_from_absolute_returns(sp500_20):
 
 
 def test_default_block_keeps_volatility_clustering_that_short_blocks_destroy(sp500_20):
-    """ACF of |r| at lags 1..20 of the bootstrapped worlds: default blocks stay near the real one."""
+    """ACF of |r| at lags 1..20 of the bootstrapped worlds: the default (state-matched blocks of 16.7 days)
+    and the unmatched default (Politis-White blocks of |r|) stay near the real one; short unmatched blocks
+    destroy it, and so do the default's block lengths without the state."""
     market = sp500_20
     r = market.log_returns[:, :5]
     lags = np.arange(1, 21)
@@ -119,11 +121,15 @@ def test_default_block_keeps_volatility_clustering_that_short_blocks_destroy(sp5
     real = acf_abs(r.T).mean(axis=0)
     gen = StationaryBootstrap()
     errors = {}
-    for label, block in [("default", None), ("short", 3.0)]:
-        fit = gen.fit(market, key=rng.root(0), config=BootstrapConfig(mean_block=block))
+    for label, config in [("default", BootstrapConfig()), ("unmatched", BootstrapConfig(matching="none")),
+                          ("short", BootstrapConfig(mean_block=3.0, matching="none")),
+                          ("default blocks, no state", BootstrapConfig(mean_block=16.7, matching="none"))]:
+        fit = gen.fit(market, key=rng.root(0), config=config)
         s = np.asarray(gen.sample(fit, key=rng.root(2), n_worlds=200, horizon=2000).log_returns)[:, :, :5]
         errors[label] = np.abs(acf_abs(np.moveaxis(s, 1, -1)).mean(axis=(0, 1)) - real).mean()
     assert errors["default"] < 0.5 * errors["short"], errors
+    assert errors["unmatched"] < 0.5 * errors["short"], errors
+    assert errors["default"] < 0.75 * errors["default blocks, no state"], errors
 
 
 def test_config_is_validated():

@@ -1,0 +1,53 @@
+"""Every registered family, and every GARCH innovation type, gives plausible worlds on the bundled 20 stocks.
+
+The checks are `stressgen.metrics.plausibility`'s (the run's own gate): no non-finite value; the share of
+worlds with a daily |log r| > 0.5 at most 1.5 x the real share of one-year windows with one; per asset a
+Hill tail index (largest 1% of |r|) of at least 2 and at least the real one minus 1; the 99.9% quantile of a
+world's annualised volatility at most 2.5 x the asset's highest real one-year volatility; the 99.9% quantile
+of the one-year equal-weight return at most 1.5 x the best real one. Tolerances are the checks' own,
+derived from standard errors (family-wise 99%). At 1,000 worlds the 99.9% quantiles are loosely bounded,
+so the test also holds the worlds to history's worst days: crashes a stress test needs must still be there.
+Neural families train their "tiny" preset here; docs/fidelity.md has the figures at 10,000 worlds.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from stressgen import data, generators, rng
+from stressgen.generators import GarchConfig
+from stressgen.metrics import plausibility
+
+CASES = [(name, None) for name in sorted(generators.available()) if name != "garch"] + [
+    ("garch", GarchConfig(innovations=kind)) for kind in ("fhs", "gaussian-copula", "t-copula")]
+# A known weakness, measured, not hidden: the VAE's joint crashes are too thin. Trained with its default
+# preset, its worst equal-weight day in 504,000 world-days is -6.8%; history's 1-in-1000 day is -7.3%.
+THIN_CRASHES = {"vae"}
+
+
+@pytest.fixture(scope="module")
+def market():
+    return data.load("sp500-20")
+
+
+@pytest.mark.parametrize("name,config", CASES, ids=[f"{n}-{c.innovations}" if c else n for n, c in CASES])
+def test_worlds_are_plausible(name, config, market):
+    gen = generators.get(name)
+    preset = getattr(gen.config_type, "preset", None)
+    config = config or (preset("tiny") if preset is not None else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fit diagnostics are tested with each family
+        fitted = gen.fit(market, key=rng.stream(rng.root(0), rng.FIT), config=config)
+    worlds = np.asarray(gen.sample(fitted, key=rng.stream(rng.root(0), rng.SAMPLE), n_worlds=1000,
+                                   horizon=252).log_returns)
+    report = plausibility.check_worlds(worlds, market.log_returns, market.assets, periods_per_year=252)
+    assert not report.failures, "\n".join(c.message for c in report.failures)
+    # an equal-weight day as deep as history's 1-in-1000 day is still drawn in 252,000 world-days
+    ew_real = np.expm1(market.log_returns).mean(axis=1)
+    ew_syn = np.expm1(worlds.astype(np.float64)).mean(axis=2)
+    deep = ew_syn.min() < np.quantile(ew_real, 0.001)
+    if name in THIN_CRASHES:
+        assert not deep, f"{name} now draws history's crashes: take it out of THIN_CRASHES"
+    else:
+        assert deep, (ew_syn.min(), np.quantile(ew_real, 0.001))
