@@ -72,10 +72,11 @@ def main() -> None:
         hill = min(by["hill_index"], key=lambda c: c.value - c.bound)
         vol = max(by.get("volatility", []), key=lambda c: c.value / c.bound)
         ew = by["ew_return"][0]
+        failed = ", ".join(f"{c.check} {c.asset or ''}".strip() for c in report.failures) or "-"
         print(f"{spec:24s} {t1 - t0:6.1f} {t2 - t1:6.1f} {100 * big.value:7.2f}% {100 * big.bound:5.2f}% "
               f"{hill.value - hill.bound:+7.2f} {hill.asset:>4s} {vol.value / vol.bound * 2.5:5.2f} {vol.asset:>4s} "
               f"{100 * ew.value:8.0f}% {100 * ew.bound:5.0f}% {100 * worst:11.1f}% {100 * ew_real.min():6.1f}% "
-              f"{', '.join(f'{c.check} {c.asset or ""}' for c in report.failures) or '-'}")
+              f"{failed}")
 
 
 if __name__ == "__main__":

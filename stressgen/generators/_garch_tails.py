@@ -43,7 +43,6 @@ from collections.abc import Callable
 import numpy as np
 from scipy import optimize, stats
 
-from ._garch_fit import GarchFitWarning
 
 __all__ = ["XI_MAX", "NU_MIN", "TailFit", "evt_tails", "SampledLaw", "fhs_law", "t_law", "moment_guard"]
 
