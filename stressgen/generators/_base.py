@@ -89,6 +89,14 @@ class AbstractGenerator(abc.ABC):
                condition: Any = None, first_world: int = 0) -> Scenarios:
         """Draw worlds ``first_world .. first_world + n_worlds - 1`` of `horizon` periods."""
 
+    def reanchor(self, fitted: Any, market: MarketData, *, key: jax.Array) -> Any | None:
+        """`fitted` (estimated on an earlier part of `market`) made to continue from the end of `market`, or
+        None when the family cannot (the caller refits). What the fit estimated is kept; everything that
+        describes "now" (the history context, any state at its end) comes from `market`. Rolling-origin
+        studies use it to refit only every k-th origin."""
+        del fitted, market, key
+        return None
+
     # --- persistence (stressgen.persist): JSON-able meta plus named arrays, never pickle -------------------
 
     def export_fitted(self, fitted: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

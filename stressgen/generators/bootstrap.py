@@ -232,6 +232,12 @@ class StationaryBootstrap(AbstractGenerator):
                               horizon=horizon)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
+    def reanchor(self, fitted: BootstrapFitted, market: MarketData, *, key: jax.Array) -> BootstrapFitted:
+        """The estimated mean block length is kept; the resampling pool, its states and the history context
+        are those of `market` (a fit with that block length given; `key` is unused, as in `fit`)."""
+        config = dataclasses.replace(fitted.config, mean_block=float(np.asarray(fitted.mean_block)))
+        return self.fit(market, key=key, config=config)
+
     def export_fitted(self, fitted: BootstrapFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest}

@@ -374,6 +374,14 @@ class GjrGarch(AbstractGenerator):
                                 kind=config.innovations)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
+    def reanchor(self, fitted: GarchFitted, market: MarketData, *, key: jax.Array) -> GarchFitted:
+        """The fitted parameters are kept; residuals, the next day's conditional variance and the copula are
+        filtered through `market` (`fitted_from_params`, guards included), so the worlds start from the
+        volatility at its end."""
+        del key  # filtering is deterministic
+        params = {name: np.asarray(getattr(fitted, name), np.float64) for name in gf.PARAM_NAMES}
+        return fitted_from_params(market, params, config=fitted.config)
+
     def export_fitted(self, fitted: GarchFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest}

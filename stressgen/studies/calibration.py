@@ -53,8 +53,6 @@ from .. import engine, rng
 from ..data import select
 from ..errors import ConfigError, StressgenError
 from ..generators import AbstractGenerator, iter_chunks
-from ..generators.bootstrap import BootstrapFitted
-from ..generators.garch import GarchFitted, fitted_from_params
 from ..metrics.fidelity.pit import crps_ensemble, pit_values, summarise_pits
 from ..metrics.stylized import equal_weight_equity
 from ..strategy import ParamGrid
@@ -182,33 +180,10 @@ def _origin_key(key: jax.Array, origin: str) -> jax.Array:
 # ------------------------------------------------------------------------------------------ re-anchor
 
 def reanchor(generator: AbstractGenerator, fitted: Any, market: MarketData, *, key: jax.Array) -> Any | None:
-    """`fitted` (estimated on an earlier part of `market`) made to continue from the end of `market`, or
-    None when the family cannot be re-anchored (the caller then refits).
-
-    What is kept is what the fit estimated (the costly part); everything that describes "now" (the history
-    context and any state at the end of the history) must come from `market`, or the worlds would continue
-    from the old origin. The rebuilt parts go through the families' public constructors, not their
-    internals, so that a family's new state variables are rebuilt too:
-
-    * a generator with a ``reanchor(fitted, market, *, key)`` method: that method (it may return None);
-    * the stationary bootstrap: its estimated mean block length is kept, and the resampling pool, its state
-      and the history context are those of `market` (a fit with that block length given, `key` unused);
-    * GJR-GARCH: its fitted parameters (mu, omega, alpha, gamma, beta, nu) are kept; residuals, the next
-      day's conditional variance and the copula are filtered through `market` (`garch.fitted_from_params`,
-      the fit's own guards included), so the worlds start from the volatility at the origin;
-    * anything else (the neural families carry their own encoded state): None.
-    """
-    hook = getattr(generator, "reanchor", None)
-    if callable(hook):
-        return hook(fitted, market, key=key)
-    if isinstance(fitted, BootstrapFitted):
-        config = dataclasses.replace(fitted.config, mean_block=float(np.asarray(fitted.mean_block)))
-        return generator.fit(market, key=key, config=config)
-    if isinstance(fitted, GarchFitted):
-        params = {name: np.asarray(getattr(fitted, name), np.float64)
-                  for name in ("mu", "omega", "alpha", "gamma", "beta", "nu")}
-        return fitted_from_params(market, params, config=fitted.config)
-    return None
+    """`generator.reanchor`: `fitted` made to continue from the end of `market`, or None when the family
+    cannot be re-anchored (the caller then refits). The bootstrap keeps its mean block length, GJR-GARCH its
+    parameters, the GAN its networks; each rebuilds what describes "now" from `market`."""
+    return generator.reanchor(fitted, market, key=key)
 
 
 # ------------------------------------------------------------------------------------------- outcomes
