@@ -150,8 +150,13 @@ def _fit_one(y: np.ndarray, column: str, max_delta: float) -> np.ndarray:
     med = np.median(y)
     mad = 1.4826 * np.median(np.abs(y - med))
     if not mad > 0:
+        # more than half the values equal the median: stale prices (unchanged closes give zero returns). The
+        # moves that did happen still have a scale; it only seeds and bounds the search below
+        moved = y[y != med]
+        mad = 1.4826 * np.median(np.abs(moved - med)) if moved.size else 0.0
+    if not mad > 0:
         raise ZeroVarianceError("the tail transform needs a spread of values", column=column,
-                                expected="a column whose median absolute deviation is > 0")
+                                expected="a column with at least one value different from the others")
     # Start from a robust location/scale and a moderate tail; bounds keep delta in [0, max_delta] and the
     # scale within three orders of magnitude of the robust one, so the optimiser cannot wander off.
     x0 = np.array([med, np.log(mad), 0.1, 0.1])

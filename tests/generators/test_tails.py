@@ -128,6 +128,17 @@ def test_bundled_returns_are_gaussianised(sp500_20):
     assert ((left > 2) & (left < 10) & (right > 2) & (right < 10)).all()  # power-law tails, finite variance
 
 
+def test_stale_prices_fit():
+    """Mostly unchanged closes (zero returns, as RRC's early-1990s prices): the median absolute deviation
+    is zero, yet the moves that happened have a scale, and the fit takes it from them."""
+    y = _draw(2000, 7)
+    y[np.random.default_rng(8).random(2000) < 0.7] = 0.0
+    fitted = tl.fit(y[:, None], assets=("stale",))
+    moved = y[y != 0]
+    assert 0 < float(fitted.scale[0]) < 3 * moved.std()
+    assert np.isfinite(np.asarray(tl.forward(fitted, jnp.asarray(y[:, None], jnp.float32)))).all()
+
+
 def test_bad_input_is_a_typed_error():
     y = _draw(100, 6)
     with pytest.raises(ZeroVarianceError, match="'flat'"):
