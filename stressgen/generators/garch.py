@@ -73,8 +73,8 @@ class GarchConfig:
         max_persistence: cap on the persistence (alpha + gamma/2 + beta, and E[A] under the innovations
             the sampler replays); a fit above it is rescaled, with a warning.
         tail_index: the least stationary tail index the worlds' returns may have (4: finite kurtosis). The
-            asset's own Hill index (largest 1% of |r|) raises it when higher: worlds are never heavier-tailed
-            than their history. Enforced at fit time on the innovations actually sampled (docs/fidelity.md,
+            asset's own Hill index (largest 1% of |r|, less its sampling error: a one-sided 95% lower bound)
+            raises it when higher: worlds are not heavier-tailed than their history. Enforced at fit time on the innovations actually sampled (docs/fidelity.md,
             "Plausible tails"). None switches the condition off (and the copulas' nu floor of 5): worlds
             can then hold variance explosions; for comparisons with other simulators at given parameters.
         tails: ``"gpd"`` (default): the tails of the replayed residuals are generalised Pareto quantiles
@@ -207,8 +207,11 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
             _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
             continue
         law = gt.fhs_law(resid[:, i]) if config.innovations == "fhs" else gt.t_law(params[i, 5])
-        # the worlds' tails may not be heavier than the asset's own (nor than config.tail_index, finite kurtosis)
-        kappa = np.nanmax([config.tail_index, hill_index(np.abs(y100[:, i]), tail_count(y100.shape[0], 0.01))])
+        # the worlds' tails may not be heavier than the asset's own beyond its sampling error (a one-sided 95%
+        # lower bound: index * (1 - 1.645 / sqrt(k))), nor than config.tail_index (finite kurtosis)
+        k = tail_count(y100.shape[0], 0.01)
+        hill = hill_index(np.abs(y100[:, i]), k) * (1.0 - 1.645 / np.sqrt(k))
+        kappa = np.nanmax([config.tail_index, hill])
         params[i], note = gt.moment_guard(params[i], law, sample_var=float(sample_var[i]),
                                           max_persistence=config.max_persistence, tail_index=float(kappa),
                                           loglik=partial(gf.loglik, y100[:, i]))
