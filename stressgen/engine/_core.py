@@ -2,7 +2,7 @@
 
 Why this shape: on XLA-CPU the cumulative ops of an idiomatic ``vmap``-over-worlds backtest (cumsum,
 cumprod) run at 0.5-1e8 elements/s, while a loop over days whose carry is a few ``[worlds]`` vectors fuses
-every step into one pass and ran ~100x vectorbt (reference/perf-baselines.md). So the strategy step, the
+every step into one pass and ran ~100x vectorbt (a fused-loop prototype, measured). So the strategy step, the
 execution queue, costs, drift and the running summaries all live in one loop body; nothing of size
 ``[worlds, time]`` is built unless the caller asks for daily series.
 

@@ -194,7 +194,7 @@ def lagged(x: jax.Array, t: jax.Array, k: jax.Array | int) -> jax.Array:
 
 def cumsum_array(x: jax.Array, start: jax.Array | None = None) -> jax.Array:
     """``start + jnp.cumsum(x, axis=0)`` as a sequential scan: XLA-CPU's cumsum ran at about a tenth of
-    memory speed (reference/perf-baselines.md), a scan writes each row once. Log prices are
+    memory speed (measured), a scan writes each row once. Log prices are
     ``cumsum_array(r)``; the engine's tape continues the history's with ``start``."""
     init = jnp.zeros(x.shape[1:], x.dtype) if start is None else \
         jnp.broadcast_to(start, x.shape[1:]).astype(x.dtype)

@@ -4,7 +4,7 @@ Both networks are stacks of dilated, stride-1, unpadded ("valid") 1-D convolutio
 dilations 1, 2, 4, ..., 2^(levels - 1). An output on day t sees inputs t - R + 1 .. t with the receptive
 field ``R = 2^levels`` (128 days for the default 7 levels), and nothing after t: causal by construction. On
 XLA:CPU, strided and transposed convolutions (and convolutions inside `lax.scan`) take a path 30-60x slower
-than stride-1 ones (perf-baselines.md), so the networks use none.
+than stride-1 ones (measured on the 2-core CI machine), so the networks use none.
 
 Generator (the stochastic-volatility form of QuantGAN's C-SVNN, made multi-asset). With a noise sequence
 ``z[time, noise_dim]`` of i.i.d. standard normals::

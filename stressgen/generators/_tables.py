@@ -1,7 +1,7 @@
 """Inverse-CDF tables: monotone maps tabulated at fit time (scipy, float64), read in jitted code (float32).
 
 Why tables: `jax.random.t`, `gamma` and `chisquare` are about 60x slower than `jax.random.normal` on CPU
-(bench, perf-baselines.md section 4a). Every heavy-tailed draw here is therefore a standard normal pushed
+(measured on the 2-core CI machine). Every heavy-tailed draw here is therefore a standard normal pushed
 through a monotone map tabulated on a uniform grid; reading the table (one index computation, one gather
 of a (value, increment) pair, one multiply-add) costs about as much as the normal draw itself.
 

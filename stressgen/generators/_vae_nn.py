@@ -79,7 +79,7 @@ class VaeNet(nnx.Module):
     """Conditioner, encoder and decoder MLPs plus per-asset tail parameters.
 
     MLPs rather than convolutions: on XLA-CPU, strided/transposed 1-D convolutions and convolutions inside
-    `lax.scan` are tens of times slower (perf-baselines.md, Findings), and sampling scans the decoder.
+    `lax.scan` are tens of times slower (measured on the 2-core CI machine), and sampling scans the decoder.
     """
 
     def __init__(self, *, n_assets: int, window: int, context: int, n_states: int, latent: int, hidden: int,
