@@ -113,7 +113,7 @@ def calibration_block(results: dict, seconds: float) -> str:
             ok = s.outside_5_95 <= 0.15 and s.ks_pvalue >= 0.05
             ks.append(s.ks)
             lines.append(f"| {g} | {label} | {s.outside_5_95:.1%} | {s.outside_1_99:.1%} | {s.ks:.3f} | "
-                         f"{s.ks_pvalue:.3f} | {s.crps:.4f} | {'pass' if ok else '**fail**'} |")
+                         f"{s.ks_pvalue:.3f} | {s.crps:.4g} | {'pass' if ok else '**fail**'} |")
         mean_ks[g] = sum(ks) / len(ks)
     ranked = sorted(mean_ks, key=mean_ks.get)
     best, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
