@@ -189,7 +189,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         params[i] = gf.guard(params[i], asset=asset, sample_var=float(sample_var[i]),
                              max_persistence=config.max_persistence)
         params[i] = gf.guard_mean(params[i], y100[:, i], asset=asset)
-        resid[:, i], _ = gf.arch_filter(y100[:, i], params[i])
+        resid[:, i], sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
     # the law the sampler replays (docs/fidelity.md, "Plausible tails"): GPD tails, then unit variance again
     resid = gf.restandardize(resid)
     if config.tails == "gpd":
@@ -202,22 +202,21 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
                           stacklevel=3)
             params[low, 5] = gt.NU_MIN
     notes = []
+    k = tail_count(y100.shape[0], 0.01)
     for i, asset in enumerate(market.assets):
         if config.tail_index is None:
-            _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
-            continue
+            continue  # no moment condition: the first filter's sigma2_next stands
         law = gt.fhs_law(resid[:, i]) if config.innovations == "fhs" else gt.t_law(params[i, 5])
         # the worlds' tails may not be heavier than the asset's own beyond its sampling error (a one-sided 95%
         # lower bound: index * (1 - 1.645 / sqrt(k))), nor than config.tail_index (finite kurtosis)
-        k = tail_count(y100.shape[0], 0.01)
         hill = hill_index(np.abs(y100[:, i]), k) * (1.0 - 1.645 / np.sqrt(k))
         kappa = np.nanmax([config.tail_index, hill])
         params[i], note = gt.moment_guard(params[i], law, sample_var=float(sample_var[i]),
                                           max_persistence=config.max_persistence, tail_index=float(kappa),
                                           loglik=partial(gf.loglik, y100[:, i]))
-        if note:
+        if note:  # the parameters moved: the next day's variance is filtered again with them
             notes.append(f"{asset} ({note})")
-        _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
+            _, sigma2_next[i] = gf.arch_filter(y100[:, i], params[i])
     if notes:
         warnings.warn(f"GARCH fit: {len(notes)} of {market.n_assets} assets changed so that returns keep a finite "
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "

@@ -397,7 +397,7 @@ def finalize(state: State) -> PlausibilityReport:
 
     k = math.ceil(cfg.hill_fraction * n * h)
     for j, asset in enumerate(assets):
-        alpha = hill_index(np.sort(state.top[j])[::-1][:k + 1], k) if k >= 1 else math.nan
+        alpha = hill_index(state.top[j], k) if k >= 1 else math.nan  # reads the k + 1 largest itself
         real, se_syn = float(ref.hill[j]), alpha / math.sqrt(max(k, 1))
         bound = max(cfg.hill_floor, real - cfg.hill_slack) if math.isfinite(real) else cfg.hill_floor
         se_both = math.sqrt(se_syn ** 2 + real ** 2 / ref.hill_k) if math.isfinite(real) else math.inf
