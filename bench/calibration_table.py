@@ -1,6 +1,6 @@
 """Rolling-origin calibration table of generators on sp500-20 (`stressgen.studies.calibrate`).
 
-    nice .venv/bin/python bench/calibration_table.py [--generators garch bootstrap] [--every 6]
+    nice .venv/bin/python bench/calibration_table.py [--data sp500-20] [--generators garch bootstrap] [--every 6]
         [--start 1995-01-01] [--end 2021-12-31] [--horizon 252] [--worlds 1000] [--strategies NAME ...]
         [--refit-every 1] [--cache bench/out/calibration/cache] [--out bench/out/calibration]
 
@@ -31,7 +31,6 @@ import numpy as np
 from stressgen import data, generators, rng
 from stressgen.studies import CalibrationConfig, calibrate
 
-DATASET = "sp500-20"
 HEADLINE = ("ew:total_return", "ew:max_drawdown")
 MAX_OUTSIDE_5_95, MIN_PVALUE = 0.15, 0.05
 
@@ -46,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generators", nargs="+", default=["garch", "bootstrap"],
                     help='registry names, or "all" (default: garch, the default generator, and bootstrap)')
+    ap.add_argument("--data", default="sp500-20", help="bundled data set")
+    ap.add_argument("--matching", choices=("state", "none"), default=None,
+                    help="garch.fhs_matching to compare (default: the generator's default)")
     ap.add_argument("--every", type=int, default=6, help="months between origins")
     ap.add_argument("--start", default="1995-01-01")
     ap.add_argument("--end", default="2021-12-31")
@@ -62,8 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     config = CalibrationConfig(every_months=args.every, start=args.start, end=args.end, horizon=args.horizon,
                                n_worlds=args.worlds, chunk_size=min(args.chunk, args.worlds),
                                refit_every=args.refit_every, strategies=tuple(args.strategies))
-    market = data.load(DATASET)
+    market = data.load(args.data)
     gens = {n: (generators.get(n), None) for n in names}
+    if args.matching is not None and "garch" in gens:
+        gens["garch"] = (generators.get("garch"), generators.GarchConfig(fhs_matching=args.matching))
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / "calibration.json").write_text(json.dumps(res.to_json(), indent=1, allow_nan=False), encoding="utf-8")
 
     plan = res.schedule
-    print(f"\n{DATASET}: {len(plan.origins)} origins every {args.every} months, {plan.origins[0]}..{plan.origins[-1]}"
+    print(f"\n{args.data}: {len(plan.origins)} origins every {args.every} months, {plan.origins[0]}..{plan.origins[-1]}"
           f" ({len(plan.skipped)} skipped), h = {args.horizon}, M = {args.worlds}, refit every {args.refit_every}, "
           f"seed {args.seed}; {seconds:.0f} s\n")
     table = res.table()

@@ -116,7 +116,7 @@ class Generator(nnx.Module):
         """``(mu, sigma)``, each ``[batch, L, assets]``, of the L output days of noise ``z[batch, L + R, noise_dim]``.
 
         They depend on the past noise only (the last noise day of `z` is not read), which is what lets the
-        GAN recover, day by day, the noise that reproduces a real history (`gan._filter_noise`).
+        GAN recover, day by day, the noise that reproduces a real history (`_gan_start._filter_noise`).
         """
         past = z[:, :-1]  # day t's state sees noise up to t - 1 only
         # the magnitude channel gives the state an ARCH-like path from past shock sizes to today's scale,

@@ -3,8 +3,9 @@
 Pipeline:
 
 1. Tails: each asset's returns are Gaussianised by a fitted two-sided Lambert W x Gaussian transform
-   (`_tails`), fitted on the training part only. A Lipschitz generator of Gaussian noise cannot produce
-   power-law tails; the inverse transform puts them back after sampling.
+   (`_tails`), fitted on the training part only, its tail index bounded below by ``max(tail_index, the
+   asset's Hill index at its 95% lower bound)`` (`_gan_tails`). A Lipschitz generator of Gaussian noise
+   cannot produce power-law tails; the inverse transform puts them back after sampling.
 2. Networks (`_gan_nn`): a causal TCN generator of the stochastic-volatility form ``u_t = mu_t + sigma_t *
    (M z_t)`` with ``(mu_t, sigma_t)`` a function of the previous 128 noise days, and a TCN critic with a
    128-day receptive field that scores every day of a window.
@@ -19,6 +20,12 @@ Pipeline:
 4. Training: the shared loop (`_training.train`); the validation score used for early stopping is a
    stylized-fact distance on held-out days (`_gan_val`), not the critic loss, which says little about
    sample quality.
+5. Calibration: the generator's output is a scale mixture of normals, not the N(0, 1) the heavy-tail map
+   assumes, and the map amplifies the difference into absurd returns. After training, the same Lambert W
+   family is fitted to a long stationary sample of the generator's output, and sampling maps generated
+   values through it to N(0, 1) before the heavy-tail map (`_gan_tails`), so the worlds' margins are the
+   fitted law. A capped tail parameter or a calibration that moves a 1-in-10,000-day return by more than 10%
+   is reported in one `GanFitWarning`.
 
 Continuing the history: the generator's state on day t is a function of the previous R noise days, so a
 world continues from a state when its noise starts with R "context" days that put the generator there.
@@ -27,13 +34,13 @@ The fit (and `Gan.reanchor`) chooses that ``noise_context`` from the history, in
 
 * ``"match"`` (default): among 2048 noise paths drawn from the generator's own N(0, 1) noise, the one whose
   volatility path (``mu_t``, ``sigma_t``) gives the last 63 Gaussianised real days the highest likelihood,
-  recent days weighted most (`_matched_context`). The context is noise the networks were trained on, so
-  the worlds stay in the range the generator produces, calm or crisis, as far as it learned that range.
+  recent days weighted most (`_gan_start._matched_context`). The context is noise the networks were trained
+  on, so the worlds stay in the range the generator produces, calm or crisis, as far as it learned that range.
 * ``"filter"``: the noise that reproduces the history exactly, recovered causally day by day as GARCH
-  residuals are filtered: ``z_t = pinv(M) ((u_t - mu_t) / sigma_t)`` (`_filter_noise`). Exact, but where the
-  generator cannot produce the history from typical noise the recovered noise is far from N(0, 1) (with
-  temporal structure i.i.d. noise never has), and the networks' response to it is arbitrary. Measured on
-  the default fit to sp500-20 up to 2017, the worlds' median first-month equal-weight volatility
+  residuals are filtered: ``z_t = pinv(M) ((u_t - mu_t) / sigma_t)`` (`_gan_start._filter_noise`). Exact,
+  but where the generator cannot produce the history from typical noise the recovered noise is far from
+  N(0, 1) (with temporal structure i.i.d. noise never has), and the networks' response to it is arbitrary.
+  Measured on the default fit to sp500-20 up to 2017, the worlds' median first-month equal-weight volatility
   (annualised) was 15% after the end of 2017 (real: 7.1%), 541% after November 2008 (real: 70%) and 1156%
   after March 2020 (real: 87%); with ``"match"``: 12%, 27% and 23% (the generator's own range of
   volatility states stops there).
@@ -44,9 +51,10 @@ undertrained generator (one that kept its initial, dynamics-free heads) ignores 
 Sampling world i: the noise context (the same for every world: it is not random) followed by
 ``z[horizon, noise_dim]`` drawn from ``rng.world_keys(key, first_world, n)[i]`` alone; the context produces
 no output, so day 1 of the world is the day after the history, with the volatility the history left.
-Generated values are clipped to +-`GanConfig.max_gaussian` (6) before the heavy-tail map, whose exponential
-growth would otherwise turn a rare excursion of the generator into an absurd return. Worlds are computed in
-blocks of at most `GanConfig.sample_block` (padded), so memory stays bounded for any `n_worlds`.
+Generated values are calibrated to N(0, 1) (step 5) and clipped to +-`GanConfig.max_gaussian` (6) before the
+heavy-tail map, whose exponential growth would otherwise turn a rare excursion into an absurd return. The
+history is mapped into the generator's units by the inverse of both maps when the state is found. Worlds are
+computed in blocks of at most `GanConfig.sample_block` (padded), so memory stays bounded for any `n_worlds`.
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ from flax import nnx, struct
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError, ModelFileError
 from ..types import MarketData, Scenarios
+from . import _gan_start
+from . import _gan_tails as margins
 from . import _gan_val as val
 from . import _tails
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
@@ -73,7 +83,9 @@ from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes
 from ._gan_nn import Critic, Generator, receptive_field
 from ._training import TrainConfig, TrainHistory, train
 
-__all__ = ["GanConfig", "GanFitted", "Gan", "DEFAULT_TRAIN", "GPU_TRAIN"]
+__all__ = ["GanConfig", "GanFitted", "Gan", "GanFitWarning", "DEFAULT_TRAIN", "GPU_TRAIN"]
+
+GanFitWarning = margins.GanFitWarning
 
 _STARTS = ("match", "filter")
 
@@ -101,9 +113,12 @@ class GanConfig:
         drift_weight: weight of the penalty on the critic's squared real scores.
         moment_weight: weight of the generator's penalty on its per-asset variance away from 1 (the
             variance of the Gaussianised data).
-        max_gaussian: generated values are clipped to +-this before the heavy-tail map (see `generate`).
+        max_gaussian: generated values, calibrated to N(0, 1), are clipped to +-this before the heavy-tail
+            map (see `generate`).
         validation_fraction: share of the history (the most recent days) held out for early stopping.
         max_delta: cap on the tail parameters of the Lambert W transform (< 0.5: finite variance).
+        tail_index: the least tail index ``1 / delta`` of each asset's margin (4: finite kurtosis); an asset
+            whose Hill index, at its one-sided 95% lower bound, is higher gets that instead (`_gan_tails`).
         sample_block: most worlds computed in one call when sampling (bounds memory).
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
         start: how the worlds' starting state is found from the end of the history: ``"match"`` (the
@@ -112,7 +127,7 @@ class GanConfig:
         filter_days: with ``start = "filter"``, how many of the last real days the noise filter runs over
             to find the generator's state at the end of the history (at least the receptive field; None: 2048 days, or twice the
             receptive field if that is more). The filter starts from zero noise; the days before the last
-            ``R``, which are kept, let that start wash out (see `_filter_noise`). About 1 s for 2048 days
+            ``R``, which are kept, let that start wash out (see `_gan_start._filter_noise`). About 1 s for 2048 days
             at the default size and 20 assets on 2 CPU cores.
         train: the training-loop options (steps, batch size, learning rate, early stopping).
     """
@@ -128,6 +143,7 @@ class GanConfig:
     max_gaussian: float = 6.0
     validation_fraction: float = 0.15
     max_delta: float = _tails.MAX_DELTA
+    tail_index: float = 4.0
     sample_block: int = 1024
     history_days: int = 504
     start: str = "match"
@@ -158,6 +174,9 @@ class GanConfig:
         md = self.max_delta
         if isinstance(md, bool) or not isinstance(md, int | float) or not 0.0 <= md < 0.5:
             raise ConfigError(f"gan.max_delta must be in [0, 0.5), got {md!r}")
+        ti = self.tail_index
+        if isinstance(ti, bool) or not isinstance(ti, int | float) or not 2.0 < ti <= 20.0:
+            raise ConfigError(f"gan.tail_index must be a number in (2, 20] (2: infinite variance), got {ti!r}")
         if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
             raise ConfigError(f"gan.history_days must be an integer >= 0, got {self.history_days!r}")
         if self.start not in _STARTS:
@@ -200,7 +219,9 @@ class GanFitted:
 
     Attributes:
         generator: the generator's `nnx.State` (the critic is only needed for training and is dropped).
-        tails: the per-asset Lambert W x Gaussian transform.
+        tails: the per-asset Lambert W x Gaussian transform of the data (the heavy-tail map).
+        output_tails: the same family fitted to the generator's own output: its `forward` takes generated
+            values to N(0, 1) before the heavy-tail map (`_gan_tails`).
         context: the real history the worlds continue from.
         noise_context: ``[R, noise_dim]`` float32, the R noise days that put the generator in the state at
             the end of that history (`GanConfig.start`): every world's noise starts with them.
@@ -210,6 +231,7 @@ class GanFitted:
 
     generator: nnx.State
     tails: _tails.TailTransform
+    output_tails: _tails.TailTransform
     context: HistoryContext
     noise_context: jax.Array
     config: GanConfig = struct.field(pytree_node=False)
@@ -319,169 +341,27 @@ def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate, b1=0.0, b2=0.9))
 
 
-# --------------------------------------------------------------------------------------- the starting state
-
-# A fold-in of the fit key, not a fifth split: the training keys, hence the trained networks, stay as they were.
-_START_KEY = 1
-# Recovered noise is held within +-6. The networks were trained on standard normal noise, which never goes
-# there, and their state is meaningless far outside it: where a generator's sigma falls as past |z| grows,
-# inverting it is a feedback loop (measured: the 160-step model of the stylized-facts test, filtered through
-# October 2008, went from |z| = 3 to 1e10 in four days, then NaN). Within the bound the filter is exact.
-_NOISE_BOUND = 6.0
-
-
-@partial(jax.jit, static_argnums=0, static_argnames=("bound",))
-def _filter_noise(graphdef: Any, g_state: nnx.State, u: jax.Array, inverse_mixing: jax.Array,
-                  null_noise: jax.Array, first: jax.Array, *, bound: float) -> jax.Array:
-    """The noise ``z[days, noise_dim]`` that makes the generator produce ``u[days, assets]``, day by day.
-
-    Day t's state ``(mu_t, sigma_t)`` depends on the noise of days t - R .. t - 1 only, so once those are
-    known, ``z_t = pinv(M) ((u_t - mu_t) / sigma_t) + null_noise_t`` (``null_noise_t`` lies in the null
-    space of the mixing M, which ``u_t`` does not see; see `_noise_context`), held within +-`bound`. Days
-    before `first` are padding (a history shorter than the buffer) and keep zero noise. A `fori_loop` over a
-    buffer of fixed size: one compiled program for every day and every history length, each step
-    evaluating the generator's state on the ``R + 1`` buffer days that day t reads (the last one, day t's
-    own slot, is not read by the state).
-    """
-    r = receptive_field(nnx.merge(graphdef, g_state).levels)
-    days, nd = u.shape[0], inverse_mixing.shape[0]
-    # The R days before the first filtered day are unknown. They start at zero, the noise's mean, and
-    # deterministic (a random start would make the state depend on a draw). The filter forgets them: they
-    # leave the receptive field after R days, and the days filtered before the last R (2048 - R by default)
-    # let their effect on the recovered noise fade before the last R days, which are kept. It fades slowly
-    # for an undertrained generator: for the stylized-facts test's model (R = 128) the context filtered from
-    # 512 and from 2000 days still differed by up to 0.6 (October 2008), from 1024 and 2000 days by 6e-4.
-    buf = jnp.zeros((r + days, nd), u.dtype)
-
-    def step(t, buf):
-        window = jax.lax.dynamic_slice_in_dim(buf, t, r + 1, axis=0)[None]
-        mu, sigma = nnx.merge(graphdef, g_state).state(window)  # [1, 1, assets] each
-        # the floor only matters if softplus underflows (0 / 0 would be NaN); the clip then bounds the result
-        z = inverse_mixing @ ((u[t] - mu[0, 0]) / jnp.maximum(sigma[0, 0], 1e-30)) + null_noise[t]
-        z = jnp.where(t >= first, jnp.clip(z, -bound, bound), 0.0)
-        return jax.lax.dynamic_update_slice_in_dim(buf, z[None], t + r, axis=0)
-
-    return jax.lax.fori_loop(0, days, step, buf)[r:]
-
-
-def _noise_context(config: GanConfig, graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform,
-                   log_returns: np.ndarray, key: jax.Array) -> jax.Array:
-    """``[R, noise_dim]`` float32: the noise that puts the generator in the state at the end of `log_returns`
-    (`GanConfig.start`). `key` is the fit key (or the re-anchor key); the draws hang on a fold-in of it."""
-    key = jax.random.fold_in(key, _START_KEY)
-    if config.start == "filter":
-        return _filtered_context(config, graphdef, g_state, tails, log_returns, key)
-    return _matched_context(config, graphdef, g_state, tails, log_returns, key)
-
-
-def _gaussianised(config: GanConfig, tails: _tails.TailTransform, log_returns: np.ndarray) -> np.ndarray:
-    # the Gaussianised history, held inside the range generated values are clipped to: a crash day beyond
-    # it would otherwise ask for a state that no sampled world could produce
-    clip = float(config.max_gaussian)
-    return np.clip(np.asarray(_tails.forward(tails, jnp.asarray(log_returns, jnp.float32))), -clip, clip)
-
-
-# State matching: candidates, days matched and the half-life of their weights. 2048 candidates cost about
-# 0.6 s at the default size and 20 assets on 2 CPU cores; 63 days (three months) with a 10-day half-life
-# weigh the last weeks most, which is the state the worlds start from, while a single wild day does not
-# decide alone.
-_MATCH_CANDIDATES = 2048
-_MATCH_DAYS = 63
-_MATCH_HALF_LIFE = 10.0
-
-
-@partial(jax.jit, static_argnums=0, static_argnames=("n",))
-def _match_block(graphdef: Any, g_state: nnx.State, u: jax.Array, weights: jax.Array, key: jax.Array,
-                 first: jax.Array, *, n: int) -> tuple[jax.Array, jax.Array]:
-    """Candidates ``first .. first + n - 1``, noise paths ``[R + days, noise_dim]`` each from its own key (as
-    worlds are): the weighted log-likelihood of ``u[days, assets]`` under each one's state, and each one's
-    last R noise days (the context it would give)."""
-    gen = nnx.merge(graphdef, g_state)
-    r, days, nd = receptive_field(gen.levels), u.shape[0], gen.mixing.shape[1]
-    z = jax.vmap(lambda k: jax.random.normal(k, (r + days, nd)))(rng.world_keys(key, first, n))
-    mu, sigma = gen.state(z)  # [n, days, assets]: day t's state from the R noise days before it
-    # per asset, u_t ~ N(mu_t, sigma_t^2 (M M^T)_aa): the cross-asset correlation is left out, so that the
-    # score is about the volatility state, and defined whatever the rank of M
-    var = sigma * sigma * jnp.sum(gen.mixing[...] ** 2, axis=1)
-    loglik = -0.5 * (jnp.log(var) + (u - mu) ** 2 / var)
-    return jnp.einsum("t,nta->n", weights, loglik), z[:, days:]
-
-
-def _matched_context(config: GanConfig, graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform,
-                     log_returns: np.ndarray, key: jax.Array) -> jax.Array:
-    """The last R noise days of the candidate (drawn from N(0, 1), as in training) whose state best explains
-    the last `_MATCH_DAYS` real days: the most likely of the generator's own states at the end of the history.
-
-    Not the exact noise (`"filter"`): a trained generator's response to noise unlike its training noise is
-    arbitrary (see the module docstring), while a candidate is noise it was trained on by construction.
-    """
-    days = min(_MATCH_DAYS, log_returns.shape[0])
-    if days < 1:
-        raise InsufficientHistoryError("the GAN's state matching needs at least one return", expected="a history")
-    u = jnp.asarray(_gaussianised(config, tails, log_returns[-days:]))
-    weights = jnp.asarray(0.5 ** ((days - 1 - np.arange(days)) / _MATCH_HALF_LIFE), jnp.float32)
-    block = min(_MATCH_CANDIDATES, config.sample_block)  # bounded memory; one program for every block
-    best, best_context = -np.inf, None
-    for first in range(0, _MATCH_CANDIDATES, block):
-        scores, contexts = _match_block(graphdef, g_state, u, weights, key, jnp.uint32(first), n=block)
-        scores = np.asarray(scores)[: _MATCH_CANDIDATES - first]  # the last block's padding is not a candidate
-        scores = np.where(np.isfinite(scores), scores, -np.inf)
-        j = int(np.argmax(scores))
-        # strict: the first of equal scores, so that the choice does not depend on the block size
-        if best_context is None or scores[j] > best:
-            best, best_context = scores[j], contexts[j]
-    return jnp.asarray(best_context, jnp.float32)
-
-
-def _filtered_context(config: GanConfig, graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform,
-                      log_returns: np.ndarray, key: jax.Array) -> jax.Array:
-    """``[R, noise_dim]`` float32: the noise `_filter_noise` recovers from the last `config.filter_length`
-    of `log_returns` (all of them when fewer, but at least R), of which the last R days are kept."""
-    r, length = config.receptive_field, config.filter_length
-    days = min(length, log_returns.shape[0])
-    if days < r:
-        raise InsufficientHistoryError(f"the GAN's noise filter needs at least {r} returns (its receptive field) "
-                                       f"to continue a history, got {log_returns.shape[0]}",
-                                       expected=f"a history of at least {r} returns")
-    u = np.zeros((length, log_returns.shape[1]), np.float32)  # a fixed length: one program for all histories
-    u[length - days:] = _gaussianised(config, tails, log_returns[-days:])
-    mixing = np.asarray(nnx.merge(graphdef, g_state).mixing[...], dtype=np.float64)  # [assets, noise_dim]
-    left, sv, right = np.linalg.svd(mixing)
-    rank = int(np.sum(sv > sv.max() * max(mixing.shape) * np.finfo(np.float32).eps))
-    inverse = right[:rank].T @ np.diag(1.0 / sv[:rank]) @ left[:, :rank].T  # pinv(M): [noise_dim, assets]
-    null = right[rank:]  # orthonormal basis of the null space of M, [noise_dim - rank, noise_dim]
-    nd = mixing.shape[1]
-    if null.shape[0]:
-        # With more noise channels than assets, u_t fixes only the part of z_t that M sees; the rest does
-        # not move today's returns (it moves later days' state through the TCN, but the history cannot pin
-        # it down day by day). Leaving it at 0 would feed the TCN less than unit variance in those
-        # directions, a calmer input than any it was trained on; a standard normal projected on the null
-        # space gives it exactly the training distribution there. One draw from the fit key, the same for
-        # every world, so that world i still depends on its own key only.
-        e = np.asarray(jax.random.normal(key, (length, nd)), dtype=np.float64)
-        null_noise = e @ null.T @ null
-    else:
-        null_noise = np.zeros((length, nd))
-    z = _filter_noise(graphdef, g_state, jnp.asarray(u), jnp.asarray(inverse, jnp.float32),
-                      jnp.asarray(null_noise, jnp.float32), jnp.int32(length - days), bound=_NOISE_BOUND)
-    return z[-r:].astype(jnp.float32)
+# Fold-ins of the fit key, not more splits: the training keys, hence the trained networks, stay as they were.
+# (`_gan_start.START_KEY` = 1 draws the starting state's candidates.)
+_CALIBRATION_KEY = 2  # the generator's sample that its output law is measured on (`_gan_tails.output_tails`)
 
 
 # ------------------------------------------------------------------------------------------------- sampling
 
 @partial(jax.jit, static_argnums=0, static_argnames=("n_worlds", "horizon", "clip"))
-def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, noise_context: jax.Array,
-                  key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int, clip: float) -> jax.Array:
+def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, out: _tails.TailTransform,
+                  noise_context: jax.Array, key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
+                  clip: float) -> jax.Array:
     keys = rng.world_keys(key, first_world, n_worlds)
     fresh = jax.vmap(lambda k: jax.random.normal(k, (horizon, noise_context.shape[1])))(keys)
     # the noise context (the state at the end of the history), then the world's own noise: the first
     # generated day sees that state, and the context produces no output of its own
     z = jnp.concatenate([jnp.broadcast_to(noise_context, (n_worlds, *noise_context.shape)), fresh], axis=1)
     u = nnx.merge(graphdef, g_state)(z)
-    # The heavy-tail map grows like u * exp(delta u^2 / 2): a rare generator excursion to |u| = 8 would
-    # become a return of thousands of scale units (QuantGAN replications report exactly such outliers).
-    # Beyond +-clip (6: a Gaussian gets there with probability 2e-9) the value is held at the bound.
-    return _tails.inverse(tails, jnp.clip(u, -clip, clip)).astype(jnp.float32)
+    # The heavy-tail map grows like u * exp(delta u^2 / 2) and assumes u ~ N(0, 1); the generator's output is
+    # a heavier scale mixture, so it is first calibrated to N(0, 1) by its own fitted law (`_gan_tails`).
+    # Beyond +-clip (6: a Gaussian gets there with probability 2e-9) the calibrated value is held at the bound.
+    return margins.to_returns(tails, out, u, clip).astype(jnp.float32)
 
 
 def generate(fitted: GanFitted, *, key: jax.Array, first_world: int, n_worlds: int, horizon: int) -> jax.Array:
@@ -492,9 +372,9 @@ def generate(fitted: GanFitted, *, key: jax.Array, first_world: int, n_worlds: i
     for start in range(0, n_worlds, block):
         # the last block is padded to the full block size: one compiled program, and world i's numbers
         # come from its own key only, so the padding worlds change nothing and are dropped
-        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, fitted.noise_context, key,
-                            jnp.uint32(first_world + start), n_worlds=block, horizon=horizon,
-                            clip=float(cfg.max_gaussian))
+        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, fitted.output_tails,
+                            fitted.noise_context, key, jnp.uint32(first_world + start), n_worlds=block,
+                            horizon=horizon, clip=float(cfg.max_gaussian))
         parts.append(out[: min(block, n_worlds - start)])
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
@@ -519,7 +399,8 @@ class Gan(AbstractGenerator):
                 f"{r.shape[0]} returns split into {n_train} and {n_val}", path=market.source,
                 expected=f"about {int(math.ceil((need - config.window) / config.validation_fraction))} returns "
                          f"or more, or a smaller gan.window")
-        tails = _tails.fit(r[:n_train], assets=market.assets, max_delta=config.max_delta)
+        tails, capped = margins.data_tails(r[:n_train], market.assets, tail_index=config.tail_index,
+                                           max_delta=config.max_delta)
         u = np.asarray(_tails.forward(tails, jnp.asarray(r, dtype=jnp.float32)))
         u_train, u_val = u[:n_train], u[n_train:]
         n_assets = market.n_assets
@@ -540,15 +421,19 @@ class Gan(AbstractGenerator):
         validate = val.Validator(g_def, u_val, key=k_val, noise_dim=nd, burn=config.receptive_field)
         carry, history = train(carry, _Step(nets), lambda c: validate(c["g"]), key=k_train,
                                config=config.train, name=self.name)
+        u_gen = margins.generated_sample(g_def, carry["g"], jax.random.fold_in(key, _CALIBRATION_KEY),
+                                         noise_dim=nd, burn=config.receptive_field)
+        out, calibrated = margins.output_tails(u_gen, tails, market.assets)
+        margins.warn(capped, calibrated, n_assets)
         # the whole history, validation days included: the worlds continue from its last day
-        noise = _noise_context(config, g_def, carry["g"], tails, r, key)
-        return self._assemble(config, carry["g"], tails, history_context(market, config.history_days), noise,
+        noise = _gan_start.noise_context(config, g_def, carry["g"], tails, out, r, key)
+        return self._assemble(config, carry["g"], tails, out, history_context(market, config.history_days), noise,
                               history)
 
     def reanchor(self, fitted: GanFitted, market: MarketData, *, key: jax.Array) -> GanFitted:
         """`fitted` continuing from the end of `market` instead of its fit's history (`studies.reanchor`).
 
-        The trained generator and the tail transform are kept (the costly part); the history context and
+        The trained generator and the tail maps are kept (the costly part); the history context and
         the noise context are rebuilt from `market` as the fit builds them, so that
         ``reanchor(fit(m, key), m, key)`` is that fit. `key` plays the fit key's part (the candidates of
         ``start = "match"``, the null-space noise of ``"filter"``).
@@ -557,24 +442,26 @@ class Gan(AbstractGenerator):
             raise ConfigError(f"cannot re-anchor a GAN fitted on assets {list(fitted.context.assets)} to a market "
                               f"of assets {list(market.assets)}")
         config = fitted.config
-        noise = _noise_context(config, fitted.graphdef, fitted.generator, fitted.tails, market.log_returns, key)
-        return self._assemble(config, fitted.generator, fitted.tails, history_context(market, config.history_days),
-                              noise, fitted.history)
+        noise = _gan_start.noise_context(config, fitted.graphdef, fitted.generator, fitted.tails,
+                                         fitted.output_tails, market.log_returns, key)
+        return self._assemble(config, fitted.generator, fitted.tails, fitted.output_tails,
+                              history_context(market, config.history_days), noise, fitted.history)
 
     def _assemble(self, config: GanConfig, g_state: nnx.State, tails: _tails.TailTransform,
-                  context: HistoryContext, noise_context: jax.Array, history: TrainHistory | None,
-                  expected_digest: str | None = None):
+                  output_tails: _tails.TailTransform, context: HistoryContext, noise_context: jax.Array,
+                  history: TrainHistory | None, expected_digest: str | None = None):
         n_assets = tails.n_assets
         g_def, _ = _build_generator(config, n_assets, jax.random.key(0))
         leaves = _state_arrays(g_state)
-        tail_arrays = tails.as_dict()
+        tail_arrays = {**tails.as_dict(), **{f"output.{k}": v for k, v in output_tails.as_dict().items()}}
         # the noise context is in the digest: two fits that continue from different states differ
         noise = np.asarray(noise_context)
         if expected_digest is None:
             fit_digest = digest(config, leaves, tail_arrays, noise)
         else:
             fit_digest = check_digest(expected_digest, config, leaves, tail_arrays, noise)
-        return GanFitted(generator=g_state, tails=tails, context=context, noise_context=jnp.asarray(noise),
+        return GanFitted(generator=g_state, tails=tails, output_tails=output_tails, context=context,
+                         noise_context=jnp.asarray(noise),
                          config=config, graphdef=g_def, digest=fit_digest, history=history)
 
     def sample(self, fitted: GanFitted, *, key: jax.Array, n_worlds: int, horizon: int,
@@ -594,6 +481,7 @@ class Gan(AbstractGenerator):
                 "n_assets": fitted.tails.n_assets}
         arrays.update({f"generator.{k}": v for k, v in _state_arrays(fitted.generator).items()})
         arrays.update({f"tails.{k}": v for k, v in fitted.tails.as_dict().items()})
+        arrays.update({f"output_tails.{k}": v for k, v in fitted.output_tails.as_dict().items()})
         arrays["noise_context"] = np.asarray(fitted.noise_context)
         return meta, arrays
 
@@ -621,12 +509,22 @@ class Gan(AbstractGenerator):
             raise ModelFileError("this GAN model has no noise_context array: it was saved by a version of "
                                  "stressgen whose GAN ignored the state at the end of its history",
                                  expected="a GAN model saved by this version: refit it and save it again")
+        if not all(f"output_tails.{n}" in arrays for n in tail_names):
+            # Models saved before the tail calibration pushed the generator's output through the data's map
+            # as if it were N(0, 1), which blew its excursions up into absurd returns: refuse, refit.
+            raise ModelFileError("this GAN model has no output_tails arrays: it was saved by a version of "
+                                 "stressgen that did not calibrate its heavy-tail map to the generator's output",
+                                 expected="a GAN model saved by this version: refit it and save it again")
+        output_tails = _tails.TailTransform.from_dict(
+            dict(zip(tail_names, take_arrays(arrays, [f"output_tails.{n}" for n in tail_names]), strict=True)),
+            where="model arrays output_tails.*")
         noise = np.asarray(arrays["noise_context"])
         shape = (config.receptive_field, _noise_dim(config, n_assets))
         if noise.shape != shape or noise.dtype != np.float32 or not np.isfinite(noise).all():
             raise ModelFileError(f"noise_context array is {noise.dtype}{list(noise.shape)}",
                                  expected=f"finite float32{list(shape)} for this config")
-        return self._assemble(config, state, tails, context, noise, None, expected_digest=meta.get("digest"))
+        return self._assemble(config, state, tails, output_tails, context, noise, None,
+                              expected_digest=meta.get("digest"))
 
 
 def _state_arrays(state: nnx.State) -> dict[str, np.ndarray]:

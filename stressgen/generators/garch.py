@@ -10,7 +10,9 @@ with unit-variance innovations e_t (E e = 0, E e^2 = 1). Worlds are log returns 
 Innovations across assets, `GarchConfig.innovations`:
 
 * ``"fhs"`` (filtered historical simulation): whole rows of the fitted standardized residuals, one
-  historical date per world and day, so cross-asset and tail dependence are the history's own.
+  historical date per world and day, so cross-asset and tail dependence are the history's own. With
+  ``fhs_matching="state"`` the date is drawn among those whose slow volatility state was nearest to the
+  world's own that day (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones.
 * ``"gaussian-copula"``: Student-t margins (the fitted nu per asset) joined by a Gaussian copula.
 * ``"t-copula"``: the same margins joined by a t copula (tail dependence through a common mixing
   variable per world and day).
@@ -46,6 +48,7 @@ from ..errors import ConfigError
 from ..numerics import hill_index, tail_count
 from ..types import MarketData, Scenarios
 from . import _garch_fit as gf
+from . import _garch_state as gs
 from . import _garch_tails as gt
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
@@ -80,6 +83,13 @@ class GarchConfig:
         tails: ``"gpd"`` (default): the tails of the replayed residuals are generalised Pareto quantiles
             (McNeil and Frey); ``"empirical"``: the residuals as filtered.
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
+        fhs_matching: with FHS, ``"none"`` (default): each day's residual row is drawn among all dates
+            (i.i.d. rows, classic FHS); ``"state"``: among the dates whose slow volatility state was nearest
+            to the world's (`_garch_state`; not the default: docs/fidelity.md has its calibration, better on
+            drawdowns, worse on returns on the held-out index). Copula innovations do not read it.
+        neighbours: how many nearest dates a state-matched row is drawn from; None: ``round(sqrt(n))``.
+        state_decay: daily decay of the state that rows are matched on (0.99: the persistence of the slow
+            volatility component; `_garch_state`), in (0, 1).
     """
 
     innovations: str = "fhs"
@@ -89,6 +99,9 @@ class GarchConfig:
     tail_index: float | None = 4.0
     tails: str = "gpd"
     history_days: int = 504
+    fhs_matching: str = "none"
+    neighbours: int | None = None
+    state_decay: float = 0.99
 
     def __post_init__(self) -> None:
         if self.innovations not in INNOVATIONS:
@@ -103,6 +116,15 @@ class GarchConfig:
         m = self.max_persistence
         if isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 < m < 1.0:
             raise ConfigError(f"garch.max_persistence must be a number in (0, 1), got {m!r}")
+        if self.fhs_matching not in gs.MATCHING:
+            raise ConfigError(f"garch.fhs_matching must be one of {', '.join(gs.MATCHING)}; "
+                              f"got {self.fhs_matching!r}")
+        n = self.neighbours
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"garch.neighbours must be an integer >= 1 or None, got {n!r}")
+        d = self.state_decay
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d < 1.0:
+            raise ConfigError(f"garch.state_decay must be a number in (0, 1), got {d!r}")
         if self.tails not in TAILS:
             raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
         k = self.tail_index
@@ -126,6 +148,10 @@ class GarchFitted:
             score (gaussian-copula, and fhs where it is unused) or of asinh(t-copula coordinate).
         mix_table, mix_grid: map of a normal score to the t copula's scale sqrt(nu_c / chi2); a constant 1
             (the nu_c = inf limit) unless t-copula.
+        state_sorted, state_order, state_end, state_mean, state_decay, state_neighbours, state_shrink: what
+            state-matched FHS reads (`_garch_state.state_arrays`): the state before each fit day
+            (ascending) and the day of each, the state after the last day and its sample mean, the decay,
+            the number of neighbours and each window's residual factor.
         config, context, digest: the config, the history the worlds continue, a digest of the fit.
     """
 
@@ -143,6 +169,14 @@ class GarchFitted:
     margin_grid: jax.Array
     mix_table: jax.Array
     mix_grid: jax.Array
+    state_sorted: jax.Array
+    state_order: jax.Array
+    state_end: jax.Array
+    state_mean: jax.Array
+    state_decay: jax.Array
+    state_neighbours: jax.Array
+    state_shrink: jax.Array
+    state_center: jax.Array
     context: HistoryContext
     config: GarchConfig = struct.field(pytree_node=False)
     digest: str = struct.field(pytree_node=False)
@@ -202,6 +236,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
                           stacklevel=3)
             params[low, 5] = gt.NU_MIN
     notes = []
+    power = np.full(market.n_assets, np.nan)  # kappa / 2 per asset: the moment condition of the worlds
     k = tail_count(y100.shape[0], 0.01)
     for i, asset in enumerate(market.assets):
         if config.tail_index is None:
@@ -211,6 +246,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         # lower bound: index * (1 - 1.645 / sqrt(k))), nor than config.tail_index (finite kurtosis)
         hill = hill_index(np.abs(y100[:, i]), k) * (1.0 - 1.645 / np.sqrt(k))
         kappa = np.nanmax([config.tail_index, hill])
+        power[i] = kappa / 2.0
         params[i], note = gt.moment_guard(params[i], law, sample_var=float(sample_var[i]),
                                           max_persistence=config.max_persistence, tail_index=float(kappa),
                                           loglik=partial(gf.loglik, y100[:, i]))
@@ -221,6 +257,17 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         warnings.warn(f"GARCH fit: {len(notes)} of {market.n_assets} assets changed so that returns keep a finite "
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
                       "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
+    matched = _kind(config) == "fhs-state" and config.tail_index is not None  # only then are windows shrunk
+    state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
+                            max_persistence=config.max_persistence, params=params if matched else None)
+    low = state["state_shrink"].min(axis=0)
+    if (low < 1.0).any():
+        shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in
+                  zip(market.assets, low, (state["state_shrink"] < 1.0).mean(axis=0), strict=True) if f < 1.0]
+        warnings.warn(f"GARCH fit: state-matched residuals of {len(shrunk)} of {market.n_assets} assets are scaled "
+                      "down in the windows whose law would let the variance grow or the tails thicken "
+                      "(docs/fidelity.md, 'The start state drives the spread'): " + ", ".join(shrunk),
+                      gf.GarchFitWarning, stacklevel=3)
     nu = params[:, 5]
     if config.innovations == "t-copula":
         corr, nu_c = gf.t_copula(resid)
@@ -236,6 +283,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         sigma2_next=f32(sigma2_next), resid=f32(resid), copula_chol=f32(np.linalg.cholesky(corr)),
         copula_nu=f32(nu_c), margin_table=f32(margin[0]), margin_grid=f32(margin[1]),
         mix_table=f32(mix[0]), mix_grid=f32(mix[1]),
+        **{name: jnp.asarray(a) for name, a in state.items()},
     )
     return GarchFitted(**arrays, context=history_context(market, config.history_days), config=config,
                        digest=digest(config, *arrays.values()))
@@ -286,34 +334,48 @@ def _correlate(z: jax.Array, chol: jax.Array, fence: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(1, chol.shape[1], add_column, tb.rounded(chol[:, :1] * zt[:1], fence)).T
 
 
-def _draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
-                      kind: str) -> jax.Array:
-    """Unit-variance innovations ``[worlds, assets]`` of day `t` (burn days included) of each world."""
+def _draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array, kind: str,
+                      state: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(unit-variance innovations ``[worlds, assets]``, next state ``[worlds]``) of day `t` (burn days
+    included) of each world. `state` is each world's slow volatility state (`_garch_state`), read and moved by
+    state-matched FHS only; other kinds return it unchanged."""
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(world_keys, t)
     fence = p["fence"]
     n_assets = p["resid"].shape[1]
+    if kind == "fhs-state":  # a date whose slow volatility state was nearest to the world's (`_garch_state`)
+        rows, window = gs.matched_rows(keys, state, p["state_sorted"], p["state_order"], p["state_neighbours"])
+        e = tb.rounded((p["resid"][rows] - p["state_center"][window]) * p["state_shrink"][window], fence)
+        return e, gs.next_state(state, e, p["state_decay"], fence)
     if kind == "fhs":  # one historical date per world and day: the whole cross-section moves together
         rows = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["resid"].shape[0]))(keys)
-        return p["resid"][rows]
+        return p["resid"][rows], state
     extra = 1 if kind == "t-copula" else 0  # the t copula's mixing variable gets one more normal
     z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + extra,), jnp.float32))(keys)
     n = _correlate(z[:, :n_assets], p["copula_chol"], fence)  # rows ~ N(0, R)
     if kind == "gaussian-copula":
-        return tb.interp(p["margin_table"], p["margin_grid"], n, fence)
+        return tb.interp(p["margin_table"], p["margin_grid"], n, fence), state
     scale = tb.interp(p["mix_table"], p["mix_grid"], z[:, n_assets], fence)  # sqrt(nu_c / chi2_nu_c)
-    return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence)
+    return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence), state
 
 
 # Every array of GarchFitted, in the order `_build` digests them (persistence checks the digest on load).
+_STATE_FIELDS = ("state_sorted", "state_order", "state_end", "state_mean", "state_decay", "state_neighbours",
+                 "state_shrink", "state_center")
 _ARRAY_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "sigma2_next", "resid", "copula_chol", "copula_nu",
-                 "margin_table", "margin_grid", "mix_table", "mix_grid")
+                 "margin_table", "margin_grid", "mix_table", "mix_grid", *_STATE_FIELDS)
 _SIM_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "sigma2_next", "resid", "copula_chol", "margin_table",
-               "margin_grid", "mix_table", "mix_grid")
+               "margin_grid", "mix_table", "mix_grid", *_STATE_FIELDS)
 
 
 def _sim_params(fitted: GarchFitted) -> dict[str, jax.Array]:
     """The arrays the sampler reads, plus the runtime zero that `_tables.rounded` needs."""
     return {**{name: getattr(fitted, name) for name in _SIM_FIELDS}, "fence": np.uint32(0)}
+
+
+def _kind(config: GarchConfig) -> str:
+    """The sampler's draw: an innovation type, with FHS split by its matching."""
+    state = config.innovations == "fhs" and config.fhs_matching == "state"
+    return "fhs-state" if state else config.innovations
 
 
 @partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind"))
@@ -330,22 +392,27 @@ def _simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *
     else:
         sigma2_0 = p["omega"] / (1.0 - (p["alpha"] + p["gamma"] / 2 + p["beta"]))
 
-    def day(sigma2, t):
-        return _gjr_step(p, sigma2, _draw_innovations(p, world_keys, t, kind))
+    def day(carry, t):
+        sigma2, state = carry
+        e, state = _draw_innovations(p, world_keys, t, kind, state)
+        sigma2, y = _gjr_step(p, sigma2, e)
+        return (sigma2, state), y
 
     def record(t, carry):
         # each day is written into [worlds, horizon, assets] in place: no [horizon, worlds, assets] stack to
         # transpose afterwards (one fresh output buffer instead of two)
-        sigma2, out = carry
-        sigma2, y = day(sigma2, (t + burn).astype(jnp.uint32))
-        return sigma2, jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], t, axis=1)
+        carry, out = carry
+        carry, y = day(carry, (t + burn).astype(jnp.uint32))
+        return carry, jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], t, axis=1)
 
     n_assets = sigma2_0.shape[0]
-    sigma2 = jnp.broadcast_to(sigma2_0, (n_worlds, n_assets))
+    # the co-movement state starts where the history ended (conditional) or at its mean (unconditional)
+    state_0 = p["state_end"] if burn == 0 else p["state_mean"]
+    carry = (jnp.broadcast_to(sigma2_0, (n_worlds, n_assets)), jnp.broadcast_to(state_0, (n_worlds,)))
     if burn:
-        sigma2 = jax.lax.fori_loop(0, burn, lambda t, s: day(s, t.astype(jnp.uint32))[0], sigma2)
+        carry = jax.lax.fori_loop(0, burn, lambda t, c: day(c, t.astype(jnp.uint32))[0], carry)
     out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
-    return jax.lax.fori_loop(0, horizon, record, (sigma2, out))[1]
+    return jax.lax.fori_loop(0, horizon, record, (carry, out))[1]
 
 
 class GjrGarch(AbstractGenerator):
@@ -373,7 +440,7 @@ class GjrGarch(AbstractGenerator):
         p = _sim_params(fitted)
         log_returns = _simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
                                 burn=None if config.start == "conditional" else config.burn,
-                                kind=config.innovations)
+                                kind=_kind(config))
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
     def reanchor(self, fitted: GarchFitted, market: MarketData, *, key: jax.Array) -> GarchFitted:

@@ -17,7 +17,7 @@ from flax import nnx
 from stressgen import data, persist, rng
 from stressgen.errors import ConfigError, InsufficientHistoryError, ModelFileError
 from stressgen.generators import _gan_nn as nn
-from stressgen.generators import _tails
+from stressgen.generators import _gan_tails, _tails
 from stressgen.generators import gan as gan_mod
 from stressgen.generators._training import TrainConfig, TrainingDivergedWarning
 from stressgen.generators.gan import Gan, GanConfig
@@ -171,11 +171,17 @@ def test_noise_filter_reproduces_the_history(tiny_fit, small_market, noise_dim):
     z = np.asarray(fitted.noise_context)
     assert z.shape == (r, nd) and z.dtype == np.float32
     assert np.abs(z).max() < 6.0  # the filter's bound was not needed: exactness is what is tested
-    u = np.clip(np.asarray(_tails.forward(fitted.tails, jnp.asarray(small_market.log_returns[-r:], jnp.float32))),
-                -TINY.max_gaussian, TINY.max_gaussian)
+    real = small_market.log_returns[-r:]
+    # in the generator's units: the history Gaussianised by the data's map, then given the generator's own law
+    g = np.clip(np.asarray(_tails.forward(fitted.tails, jnp.asarray(real, jnp.float32))), -TINY.max_gaussian,
+                TINY.max_gaussian)
+    u = np.asarray(_tails.inverse(fitted.output_tails, jnp.asarray(g)))
     gen = nnx.merge(fitted.graphdef, fitted.generator)
     out = np.asarray(gen(jnp.concatenate([jnp.zeros((r, nd)), jnp.asarray(z)])[None])[0])
     np.testing.assert_allclose(out, u, rtol=1e-5, atol=1e-5)
+    # and the worlds' map sends that output back to the real returns
+    back = np.asarray(_gan_tails.to_returns(fitted.tails, fitted.output_tails, jnp.asarray(out), TINY.max_gaussian))
+    np.testing.assert_allclose(back, real, rtol=1e-3, atol=1e-5)
     # the mixing M's null space (noise_dim > assets) is not seen by the history: there the noise is a standard
     # normal draw from the fit key, so another key changes the context but still reproduces the history
     other = Gan().reanchor(base, small_market, key=rng.root(3))

@@ -21,6 +21,7 @@ from scipy import special, stats
 from stressgen import rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _garch_fit as gf
+from stressgen.generators import _garch_state as gs
 from stressgen.generators import _tables as tb
 from stressgen.generators import garch
 from stressgen.generators.garch import GarchConfig, GarchFitWarning, GjrGarch, fitted_from_params
@@ -50,8 +51,10 @@ _garch_paths = jax.jit(garch._garch_paths)
 
 @partial(jax.jit, static_argnames="kind")
 def _draws(p, world_keys, days, kind):
-    """Innovations ``[days, worlds, assets]`` exactly as the sampler draws them."""
-    return jax.vmap(lambda t: garch._draw_innovations(p, world_keys, t, kind))(days)
+    """Innovations ``[days, worlds, assets]`` exactly as the sampler draws them (kinds that do not read the
+    world's state: every kind but state-matched FHS)."""
+    unused = jnp.zeros((world_keys.shape[0],), jnp.float32)
+    return jax.vmap(lambda t: garch._draw_innovations(p, world_keys, t, kind, unused)[0])(days)
 
 
 def _within(a: np.ndarray, b: np.ndarray, n_se: float = 4.0) -> tuple[bool, str]:
@@ -80,8 +83,10 @@ def small_fits(small_market):
     """One fit of the four-stock market per innovation kind (fits are the slow part)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
-        return {kind: GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind))
+        fits = {kind: GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind))
                 for kind in KINDS}
+        fits["fhs-state"] = GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(fhs_matching="state"))
+        return fits
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +133,8 @@ def test_sampler_is_the_recursion_on_its_own_draws(kind, start, small_fits):
     start this also shows that day 1 has variance `sigma2_next` exactly."""
     fitted = small_fits[kind]
     burn = 7
-    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn))
+    # i.i.d. rows: draws that do not depend on the path (state-matched FHS: test_state_matched_rows)
+    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn, fhs_matching="none"))
     key, first, n_worlds, horizon = rng.root(11), 3, 5, 30
     s = GjrGarch().sample(fitted, key=key, n_worlds=n_worlds, horizon=horizon, first_world=first)
     p = garch._sim_params(fitted)
@@ -261,6 +267,7 @@ def test_fhs_draws_whole_residual_rows(small_fits, small_market):
     e = np.asarray(_draws(p, keys, jnp.arange(20, dtype=jnp.uint32), "fhs"))
     assert all(row.tobytes() in rows for row in e.reshape(-1, e.shape[-1]))
     # and end to end: invert the recursion from the sampled returns (float64), starting at sigma2_next
+    # (classic FHS; state-matched rows are centred and scaled by their window: test_state_matched_rows)
     s = GjrGarch().sample(fitted, key=rng.root(8), n_worlds=64, horizon=12)
     mu, omega, alpha, gamma, beta = (np.asarray(getattr(fitted, k), np.float64)
                                      for k in ("mu", "omega", "alpha", "gamma", "beta"))
@@ -274,13 +281,109 @@ def test_fhs_draws_whole_residual_rows(small_fits, small_market):
         sigma2 = omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2
 
 
-def test_conditional_start_first_day_variance(small_fits):
-    """E[(100 r_1)^2] = mu^2 + sigma2_next under FHS (re-standardized rows: mean 0, variance 1 exactly);
-    FHS rows are bounded, so the SE of the mean of squares is finite (unlike t with nu <= 4)."""
-    fitted = small_fits["fhs"]
+def _reference_states(e: np.ndarray, decay: float) -> tuple[np.ndarray, float]:
+    """Slow-loop state of the residuals ``e [time, assets]``: the EWMA of the mean squared residual over the
+    days before each day, started at its sample mean; and the state after the last day."""
+    s = np.mean(e * e)
+    before = []
+    for row in e:
+        before.append(s)
+        s = decay * s + (1 - decay) * np.mean(row * row)
+    return np.array(before), s
+
+
+def _window(fitted, state: float) -> tuple[np.ndarray, int]:
+    """NumPy reference of state matching for one world: (the k days a row is drawn from, the rank of the
+    first of them) given the world's state."""
+    ordered = np.asarray(fitted.state_sorted, np.float64)
+    k = int(fitted.state_neighbours)
+    lo = int(np.clip(np.searchsorted(ordered, state) - k // 2, 0, len(ordered) - k))
+    return np.asarray(fitted.state_order)[lo:lo + k], lo
+
+
+def test_state_matched_rows(small_fits, small_market):
+    """The states are the slow loop's; each day replays a row, scaled by its window's factor, from the k
+    dates nearest in state to the world's own (recomputed here in float64 by inverting the recursion from
+    the sampled returns); world i is the same whatever the batch it is drawn in."""
+    fitted = small_fits["fhs-state"]
+    resid = np.asarray(fitted.resid, np.float64)
+    decay = fitted.config.state_decay
+    before, end = _reference_states(resid, decay)
+    np.testing.assert_allclose(np.asarray(fitted.state_sorted), np.sort(before), rtol=1e-5)
+    np.testing.assert_allclose(float(fitted.state_end), end, rtol=1e-5)
+    n_worlds, horizon = 64, 40
+    s = GjrGarch().sample(fitted, key=rng.root(8), n_worlds=n_worlds, horizon=horizon)
+    alone = GjrGarch().sample(fitted, key=rng.root(8), n_worlds=1, horizon=horizon, first_world=37)
+    np.testing.assert_array_equal(np.asarray(alone.log_returns[0]), np.asarray(s.log_returns[37]))
+    mu, omega, alpha, gamma, beta = (np.asarray(getattr(fitted, k), np.float64)
+                                     for k in ("mu", "omega", "alpha", "gamma", "beta"))
+    shrink = np.asarray(fitted.state_shrink, np.float64)
+    center = np.asarray(fitted.state_center, np.float64)
+    rank = np.empty(len(resid), int)
+    rank[np.asarray(fitted.state_order)] = np.arange(len(resid))
+    k = int(fitted.state_neighbours)
+    assert k == round(np.sqrt(len(resid)))
+    sigma2 = np.broadcast_to(np.asarray(fitted.sigma2_next, np.float64), (n_worlds, small_market.n_assets))
+    state = np.full(n_worlds, end)
+    ranks_seen = []
+    for t in range(horizon):
+        eps = 100.0 * np.asarray(s.log_returns[:, t], np.float64) - mu
+        e = eps / np.sqrt(sigma2)
+        for w in range(n_worlds):
+            _, lo = _window(fitted, state[w])
+            row = np.argmin(np.max(np.abs(e[w] / shrink[lo] + center[lo] - resid), axis=1))
+            # the replayed row is whole, centred and scaled by its window, up to float32 (the nearest other
+            # row is ~1e-2 away)
+            assert np.max(np.abs(e[w] - (resid[row] - center[lo]) * shrink[lo])) < 1e-4, (t, w)
+            # one rank of slack each side: float32 state in the sampler vs float64 here
+            assert lo - 1 <= rank[row] <= lo + k, (t, w, rank[row], lo, k)
+            ranks_seen.append(rank[row])
+        state = decay * state + (1 - decay) * np.mean(e * e, axis=1)
+        sigma2 = omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2
+    # the worlds wander through states: rows come from well beyond one window of the sorted days
+    assert np.ptp(ranks_seen) > 3 * k, np.ptp(ranks_seen)
+
+
+def test_window_shrink_is_the_largest_factor_that_keeps_each_band_stable():
+    """Against a slow loop over windows: at the chosen factor the band's E[A^p] <= 1 and the window's
+    E[A] <= max_persistence; one grid step higher (when below 1) one of them fails."""
+    gen = np.random.default_rng(5)
+    n, k, max_p = 400, 20, 0.995
+    scale = np.where(np.arange(n) > 300, 1.6, 0.9)[:, None]  # wilder rows at the top of the state order
+    e = gen.standard_t(5, size=(n, 2)) * scale
+    alpha, gamma, beta, power = np.array([0.05, 0.02]), np.array([0.08, 0.1]), np.array([0.9, 0.91]), np.array([2.0, 2.2])
+    out = gs.window_shrink(e, alpha, gamma, beta, power, max_p, k)
+    width = max(k, round(gs.BAND * n))
+    grid = gs.SHRINK_GRID
+    assert out.shape == (n - k + 1, 2) and (out < 1).any() and (out == 1).any()
+    for lo in range(n - k + 1):
+        b = int(np.clip(lo + k // 2 - width // 2, 0, n - width))
+        for i in range(2):
+            def ok(c):
+                a_band = (alpha[i] + gamma[i] * (e[b:b + width, i] < 0)) * (c * e[b:b + width, i]) ** 2 + beta[i]
+                a_win = (alpha[i] + gamma[i] * (e[lo:lo + k, i] < 0)) * (c * e[lo:lo + k, i]) ** 2 + beta[i]
+                return np.mean(a_band ** power[i]) <= 1 + 1e-9 and np.mean(a_win) <= max_p + 1e-9
+            c = out[lo, i]
+            assert ok(c), (lo, i, c)
+            if c < 1.0:
+                assert not ok(grid[np.searchsorted(grid, c) + 1]), (lo, i, c)
+
+
+@pytest.mark.parametrize("matching", ["none", "state"])
+def test_conditional_start_first_day_variance(small_fits, matching):
+    """E[(100 r_1)^2] = mu^2 + sigma2_next * E[e^2], with E[e^2] the mean square of the rows day 1 draws
+    from: all rows (re-standardized: exactly 1), or the k nearest in state to the start. FHS rows are
+    bounded, so the SE of the mean of squares is finite (unlike t with nu <= 4)."""
+    fitted = small_fits["fhs" if matching == "none" else "fhs-state"]
     s = GjrGarch().sample(fitted, key=rng.root(9), n_worlds=20000, horizon=1)
     y = 100.0 * np.asarray(s.log_returns[:, 0], np.float64)
-    expected = np.asarray(fitted.mu, np.float64) ** 2 + np.asarray(fitted.sigma2_next, np.float64)
+    resid = np.asarray(fitted.resid, np.float64)
+    if matching == "state":
+        rows, lo = _window(fitted, float(fitted.state_end))
+        resid = (resid[rows] - np.asarray(fitted.state_center, np.float64)[lo]) * np.asarray(fitted.state_shrink,
+                                                                                                np.float64)[lo]
+    expected = (np.asarray(fitted.mu, np.float64) ** 2
+                + np.asarray(fitted.sigma2_next, np.float64) * np.mean(resid**2, axis=0))
     se = (y**2).std(axis=0, ddof=1) / np.sqrt(len(y))
     assert np.all(np.abs((y**2).mean(axis=0) - expected) < 4 * se), ((y**2).mean(axis=0), expected, se)
 
