@@ -12,7 +12,7 @@ drawdown; the sentence under the table says by how much.
 Then the out-of-sample scorecard:
 For the bundled sp500-20 (20 stocks) and sp500-index (S&P 500) data sets, both cut to 2009-05-01..2018-12-31,
 every generator in `stressgen.generators.available()` (default config) is fitted on 2009-05-01..2016-02-01
-and scored on 2016-02-02..2018-12-31 by `stressgen.metrics.fidelity.evaluate` (M paths x S replicates,
+and scored on 2016-02-02..2018-12-31 by `stressgen.studies.evaluate` (M paths x S replicates,
 root seed 0), beside the real-vs-real and known-DGP floors. It writes fidelity.json / .parquet / .html per
 data set under --out and replaces the table between the markers in docs/fidelity.md. It prints the time
 each generator took and the peak memory of the process.
@@ -29,6 +29,8 @@ from pathlib import Path
 
 from stressgen import data, generators, rng
 from stressgen.metrics import fidelity as F
+from stressgen.report import write_scorecard
+from stressgen.studies import evaluate
 
 DATASETS = ("sp500-20", "sp500-index")
 START, END, SPLIT = "2009-05-01", "2018-12-31", "2016-02-01"
@@ -168,9 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.datasets:
         market = data.load(name, start=START, end=END)
         t0 = time.perf_counter()
-        card = F.evaluate(market, gens, config, key=rng.root(0))
+        card = evaluate(market, gens, config, key=rng.root(0))
         seconds = time.perf_counter() - t0
-        F.write_scorecard(card, Path(args.out) / name)
+        write_scorecard(card, Path(args.out) / name)
         blocks.append(markdown(card, name, seconds))
         fastest = min(card.meta["timings"].values())
         timing = ", ".join(f"{k} {v:.1f} s ({v / fastest:.1f}x the fastest)" for k, v in card.meta["timings"].items())

@@ -2,7 +2,7 @@
 
 `BUILTIN` maps the names used in run specs and the CLI to the classes; other packages add theirs through
 the ``stressgen.strategies`` entry-point group, and any file through ``path/to/file.py:ClassName``
-(`stressgen.engine.load_strategy`).
+(`stressgen.plugins.load_strategy`).
 """
 
 from ._allocation import BuyAndHold as BuyAndHold

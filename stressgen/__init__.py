@@ -4,23 +4,20 @@ Subpackages: `stressgen.data` (market history), `stressgen.generators` (syntheti
 `stressgen.metrics` (risk and fidelity). Core types and the seed-to-key rule are re-exported here.
 """
 
-# First, before any module runs a JAX operation: one CPU device per core (see stressgen/devices.py).
-from .devices import use_cpu_cores as _use_cpu_cores
-
-_use_cpu_cores()
-
-from . import data as data  # noqa: E402  (after the device setup on purpose)
-from . import generators as generators  # noqa: E402
-from . import metrics as metrics  # noqa: E402
-from . import rng as rng  # noqa: E402
-from .errors import ConfigError as ConfigError  # noqa: E402
-from .errors import StressgenError as StressgenError  # noqa: E402
-from .errors import UnknownNameError as UnknownNameError  # noqa: E402
-from .types import MarketData as MarketData  # noqa: E402
-from .types import Provenance as Provenance  # noqa: E402
-from .types import Repair as Repair  # noqa: E402
-from .types import Suspect as Suspect  # noqa: E402
-from .types import Scenarios as Scenarios  # noqa: E402
+# Importing the package changes nothing global: JAX's CPU device count is set only by an explicit
+# `stressgen.devices.use_cpu_cores()` call, which the CLI and `pipeline.run` make (see stressgen/devices.py).
+from . import data as data
+from . import generators as generators
+from . import metrics as metrics
+from . import rng as rng
+from .errors import ConfigError as ConfigError
+from .errors import StressgenError as StressgenError
+from .errors import UnknownNameError as UnknownNameError
+from .types import MarketData as MarketData
+from .types import Provenance as Provenance
+from .types import Repair as Repair
+from .types import Suspect as Suspect
+from .types import Scenarios as Scenarios
 
 __version__ = "0.1.0"
 

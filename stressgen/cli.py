@@ -1,9 +1,10 @@
 """The ``stressgen`` command: parse, load the spec, call the library, write outputs. No computation here.
 
-    stressgen run SPEC [--seed N] [--worlds N] [--out DIR]     fit, sample, backtest, write the report
+    stressgen run SPEC [--seed N] [--worlds N] [--out DIR]     fit, sample, backtest, write the report, print
+                                                               a summary table per strategy
     stressgen fit SPEC -o MODEL_DIR                            fit the spec's generator and save it
     stressgen sample SPEC -o WORLDS.safetensors                draw the spec's worlds into a file
-    stressgen list generators|strategies|datasets
+    stressgen list generators|strategies|datasets              strategies with their parameters and defaults
     stressgen report RESULTS_DIR                               re-render a results directory
     stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard (and calibration)
     stressgen anomalies SPEC [--top N]                          the most anomalous periods of the data
@@ -53,6 +54,7 @@ def _stderr() -> Console:
 def _errors(debug: bool) -> Iterator[None]:
     """One line on stderr and a non-zero exit for any error; the traceback only with --debug."""
     from .errors import StressgenError
+    from .terminal import demangle  # users see file.py:Class, never the loader's module name for a file
 
     try:
         yield
@@ -64,8 +66,8 @@ def _errors(debug: bool) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: every error becomes one line
         user = isinstance(exc, StressgenError | OSError)
         if debug:
-            sys.stderr.write(traceback.format_exc())
-        message = " ".join(str(exc).split()) or type(exc).__name__
+            sys.stderr.write(demangle(traceback.format_exc()))
+        message = demangle(" ".join(str(exc).split()) or type(exc).__name__)
         if not user:
             message = f"internal error: {type(exc).__name__}: {message}" + ("" if debug else " (rerun with --debug)")
         sys.stderr.write(f"stressgen: error: {message}\n")
@@ -106,12 +108,14 @@ def run(spec: SpecArg,
     """Fit, sample, backtest every strategy on every world, and write the report."""
     with _errors(debug):
         from . import pipeline, report
+        from .terminal import format_summary
 
         run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
         with _bars(quiet) as progress:
             result = pipeline.run(run_spec, progress=progress)
         path = report.write_outputs(result, run_spec.out_dir)
         seconds = sum(result.timings.values())
+        typer.echo(format_summary(result))
         typer.echo(f"report: {path.absolute()}")
         if result.plausibility is not None and result.plausibility.failures:
             # one plain line even with --quiet (rich would wrap it); [report] strict = true makes it an error
@@ -161,32 +165,39 @@ class Listable(str, Enum):
 
 @app.command(name="list")
 def list_(what: Annotated[Listable, typer.Argument(help="What to list.")], debug: Debug = False) -> None:
-    """List the registered generators, strategies or bundled data sets."""
+    """List the registered generators, strategies (with their parameters and defaults) or bundled data sets."""
     with _errors(debug):
-        table = Table(show_header=True, header_style="bold")
-        table.add_column("name")
-        table.add_column("description")
-        for name, text in _listing(what.value).items():
-            table.add_row(name, text)
+        header, rows = _listing(what.value)
+        table = Table(show_header=True, header_style="bold", show_lines=what.value == "strategies")
+        for column in header:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
         Console(highlight=False, width=120).print(table)
 
 
-def _listing(what: str) -> dict[str, str]:
-    """name -> first line of the docstring (or description) of each registered item."""
+def _listing(what: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Column names and one row per registered item: name, first line of its docstring (or description),
+    and for strategies the parameters with their defaults (what ``params = {...}`` in a spec may set)."""
     def first_line(obj) -> str:  # the docstring's first paragraph, on one line
         return " ".join((obj.__doc__ or "").strip().split("\n\n")[0].split())
 
     if what == "datasets":
         from . import data
 
-        return data.datasets()
+        return ("name", "description"), list(data.datasets().items())
     if what == "generators":
         from . import generators
 
-        return {name: first_line(cls) for name, cls in generators.available().items()}
-    from .engine import available_strategies, load_strategy
+        return ("name", "description"), [(name, first_line(cls)) for name, cls in generators.available().items()]
+    from .plugins import available_strategies, load_strategy
+    from .terminal import format_parameters, strategy_parameters
 
-    return {name: first_line(load_strategy(name)) for name in available_strategies()}
+    rows = []
+    for name in available_strategies():
+        obj = load_strategy(name)
+        rows.append((name, first_line(obj), format_parameters(strategy_parameters(obj))))
+    return ("name", "description", "parameters (defaults)"), rows
 
 
 @app.command()
@@ -210,7 +221,7 @@ def evaluate(spec: SpecArg,
     """Score the spec's generators out of sample ([evaluate] section) and write the fidelity scorecard; with
     an [evaluate.calibration] table, also the rolling-origin calibration (resumable: per-origin cache)."""
     with _errors(debug):
-        from .metrics.fidelity import write_scorecard
+        from .report.scorecard import write_scorecard
         from .studies import calibrate_spec, evaluate_spec
         from .studies.fidelity import CALIBRATION_CACHE
 
@@ -253,6 +264,7 @@ def anomalies(spec: SpecArg,
 
 def main() -> None:
     """Console-script entry point (``stressgen = "stressgen.cli:main"``)."""
+    from .devices import use_cpu_cores; use_cpu_cores()  # noqa: E702  explicit device setup before any JAX work
     app()
 
 

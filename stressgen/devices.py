@@ -6,8 +6,9 @@ uses one core however many the machine has. JAX can present the CPU as several d
 are independent, so the slices never communicate, and every world runs the same elementwise code whatever
 slice it lands in: world i is bit-identical for any number of devices (tests check it).
 
-`use_cpu_cores` runs when `stressgen` is imported, before JAX starts its backends: a user who does nothing
-gets every core. It changes nothing when JAX has already started or when the user chose a CPU device count
+`use_cpu_cores` is an explicit call, never an import side effect: importing `stressgen` leaves JAX's
+configuration alone. The ``stressgen`` command (cli.main) and `stressgen.pipeline.run` call it on entry;
+a library user who wants every core calls it before their first JAX operation. It changes nothing when JAX has already started or when the user chose a CPU device count
 (``jax_num_cpu_devices`` or ``--xla_force_host_platform_device_count``). On a machine whose default devices
 are GPUs the engine splits over the GPUs; the CPU count set here only concerns JAX's CPU backend there.
 ``STRESSGEN_CPU_DEVICES=n`` asks for n instead (empty means unset). Work that is not split keeps running on
@@ -66,7 +67,7 @@ def use_cpu_cores(n: int | None = None) -> int:
     n = n or _cores()
     try:
         jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:  # backends started already (the user ran JAX before importing stressgen)
+    except RuntimeError:  # backends started already (JAX ran before this call)
         return 0
     return n
 

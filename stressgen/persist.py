@@ -29,6 +29,7 @@ import safetensors
 import safetensors.numpy
 
 from . import generators
+from .atomic import fsync_write, replace_directory
 from .errors import ConfigError, ModelFileError, StressgenError, UnknownNameError
 from .generators import AbstractGenerator
 
@@ -46,13 +47,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def _fsync_write(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def save_model(directory: str | os.PathLike, generator: AbstractGenerator, fitted: Any) -> Path:
@@ -93,22 +87,13 @@ def save_model(directory: str | os.PathLike, generator: AbstractGenerator, fitte
         raise ConfigError(f"{target}: directory is not empty and holds no {MODEL_JSON}; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    old = None
     try:
-        _fsync_write(tmp / ARRAYS_FILE, blob)
-        _fsync_write(tmp / MODEL_JSON, text.encode())
-        if target.exists():  # a directory cannot be os.replace'd onto a non-empty one: move the old aside
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "model")
-        os.replace(tmp, target)
+        fsync_write(tmp / ARRAYS_FILE, blob)
+        fsync_write(tmp / MODEL_JSON, text.encode())
     except BaseException:
-        if old is not None and not target.exists():
-            os.replace(old / "model", target)  # put the previous model back
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    replace_directory(tmp, target)  # the old model is kept until the new one is in place
     return target
 
 

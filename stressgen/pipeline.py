@@ -20,14 +20,12 @@ and with ``[report] strict = true`` a failed check raises `ImplausibleWorldsErro
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import itertools
 import json
 import os
 import struct
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -39,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import engine, generators, persist, rng
+from . import devices, engine, generators, persist, rng
+from .atomic import atomic_file
 from .errors import ConfigError, ImplausibleWorldsError
 from .generators import AbstractGenerator, iter_chunks
 from .generators._base import config_to_dict
@@ -248,7 +247,13 @@ def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
 
 
 def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
-    """Run the whole stress test the spec describes; returns the `RunResult` the report renders."""
+    """Run the whole stress test the spec describes; returns the `RunResult` the report renders.
+
+    First asks JAX for one CPU device per core (`devices.use_cpu_cores`, so the engine splits worlds over
+    every core); this is the explicit device setup that importing stressgen does not do. It changes nothing
+    when JAX has already started its backends or the user chose a device count.
+    """
+    devices.use_cpu_cores()
     progress = progress or _noop
     sim, timings = spec.simulation, {}
     root = rng.root(sim.seed)
@@ -434,21 +439,11 @@ def sample_to_file(spec: RunSpec, path: str | os.PathLike, *, progress: Progress
     }
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # safetensors pads the header to 8 bytes so that tensors stay aligned
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(blob)) + blob + anchor.tobytes() + history.tobytes())
-            done = 0
-            for chunk in itertools.chain([first], chunks):
-                f.write(np.ascontiguousarray(np.asarray(chunk.log_returns, np.float32)).tobytes())
-                done += chunk.n_worlds
-                progress("worlds", done, sim.worlds)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target) as f:  # the project's one atomic writer: the file appears complete or not at all
+        f.write(struct.pack("<Q", len(blob)) + blob + anchor.tobytes() + history.tobytes())
+        done = 0
+        for chunk in itertools.chain([first], chunks):
+            f.write(np.ascontiguousarray(np.asarray(chunk.log_returns, np.float32)).tobytes())
+            done += chunk.n_worlds
+            progress("worlds", done, sim.worlds)
     return target

@@ -3,7 +3,8 @@
 A spec has six sections (see ``scenarios/*.toml``)::
 
     [data]        dataset = "sp500-20" | file = "prices.csv"; start, end, assets,
-                  suspects = "report" | "repair"
+                  suspects = "report" | "repair"; for a file also the loader's options: layout,
+                  date_column, asset_column, price_column, gaps, edges, min_obs, date_format, delimiter
     [generator]   family = "garch" plus that family's config fields, or model = "dir" of a saved model
     [simulation]  worlds, horizon, seed, chunk_size
     [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
@@ -16,9 +17,12 @@ A spec has six sections (see ``scenarios/*.toml``)::
                   [[strategies]] entries] (default: all), cache_dir
 
 The loader is strict: an unknown key (with close matches suggested), a value of the wrong type or an invalid
-value raises `ConfigError` naming the file, the dotted key and the valid choices. Paths in a spec resolve
-relative to the spec file; when ``[report].out`` is absent, results go to ``results/<spec name>`` under the
-current directory.
+value raises `ConfigError` naming the file, the dotted key and the valid choices, before any compute.
+
+Every relative path in a spec (``[data] file``, ``[generator] model``, ``[[strategies]] plugin = "x.py:C"``,
+``[report] out``, ``[evaluate.calibration] cache_dir``) resolves relative to the directory of the spec file,
+never the current directory; when ``[report] out`` is absent, results go to ``results/<spec name>`` next to
+the spec file, by the same rule. Only the command line's ``--out`` is relative to the current directory.
 """
 
 from __future__ import annotations
@@ -31,70 +35,22 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from . import data, generators
-from .engine import BacktestConfig, available_strategies, load_strategy
+from . import generators
+from .engine import BacktestConfig
 from .errors import ConfigError, StressgenError
 from .generators._base import config_from_dict, config_to_dict, did_you_mean
 from .metrics import AggregateConfig, RiskConfig
 from .metrics.fidelity import EvaluateConfig
-from .studies.calibration import CalibrationConfig
+from .plugins import available_strategies, load_strategy
+from .spec_data import DataSpec, parse_data, resolve_path
 from .strategy import ParamGrid, grid
+from .studies.calibration import CalibrationConfig
+from .terminal import demangle
 
 __all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec",
            "EvaluateSpec", "RunSpec", "load_spec", "parse_spec"]
 
 SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "evaluate")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DataSpec:
-    """Market history: a bundled `dataset` or a price `file` (absolute once loaded), dates and assets.
-
-    `suspects`: likely bad prints and unadjusted splits are always listed; ``"repair"`` also fixes them.
-    """
-
-    dataset: str | None = None
-    file: str | None = None
-    start: str | None = None
-    end: str | None = None
-    assets: tuple[str, ...] | None = None
-    suspects: str = "report"
-
-    def __post_init__(self) -> None:
-        if (self.dataset is None) == (self.file is None):
-            raise ConfigError("dataset: give exactly one of dataset (bundled: "
-                              f"{', '.join(data.datasets())}) or file (a CSV/Parquet price file)")
-        if self.dataset is not None and self.dataset not in data.datasets():
-            hint = did_you_mean(self.dataset, data.datasets())
-            raise ConfigError(f"dataset: unknown data set {self.dataset!r}{hint}; "
-                              f"valid choices: {', '.join(data.datasets())}")
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    pd.Timestamp(value)
-                except (ValueError, TypeError):
-                    raise ConfigError(f"{name}: {value!r} is not a date; expected YYYY-MM-DD") from None
-        if self.start and self.end and pd.Timestamp(self.start) >= pd.Timestamp(self.end):
-            raise ConfigError(f"end: {self.end} is not after start {self.start}")
-        if self.assets is not None and (not self.assets or len(set(self.assets)) != len(self.assets)):
-            raise ConfigError(f"assets: expected a non-empty list of distinct names, got {list(self.assets)}")
-        if self.suspects not in ("report", "repair"):
-            raise ConfigError(f"suspects: {self.suspects!r} is not valid; expected 'report' (list likely bad "
-                              "prints and unadjusted splits) or 'repair' (also fix them, each fix listed)")
-
-    def load(self):
-        """The `MarketData` this section describes (raises the loaders' typed `DataError`s)."""
-        assets = list(self.assets) if self.assets else None
-        if self.dataset is not None:
-            return data.load(self.dataset, start=self.start, end=self.end, assets=assets,
-                             suspects=self.suspects)
-        market = data.read_prices(self.file, suspects=self.suspects)
-        if self.start or self.end or assets:
-            market = data.select(market, start=self.start, end=self.end, assets=assets)
-        return market
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -130,17 +86,28 @@ class SimulationSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StrategySpec:
-    """One ``[[strategies]]`` entry: the plugin reference (file paths made absolute), a unique display name,
-    parameter values and an optional grid ``field -> values`` (run as one vmapped program)."""
+    """One ``[[strategies]]`` entry: the plugin as users read it, a unique display name, parameter values
+    and an optional grid ``field -> values`` (run as one vmapped program).
+
+    `plugin` is a built-in or entry-point name, ``module:attr``, or for a file ``file.py:Class`` (the file's
+    name only: it is what the report, summary and errors show); `file` is then that file's absolute path,
+    and `ref` the reference the loader is given.
+    """
 
     plugin: str
     name: str
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     grid: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+    file: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """What `stressgen.plugins.load_strategy` loads: `plugin`, with the absolute `file` for a file plugin."""
+        return f"{self.file}:{self.plugin.rpartition(':')[2]}" if self.file is not None else self.plugin
 
     def build(self) -> Any:
         """The strategy instance, or a `ParamGrid` when `grid` is set."""
-        obj = load_strategy(self.plugin)
+        obj = load_strategy(self.ref)
         strategy = obj(**self.params) if isinstance(obj, type) else dataclasses.replace(obj, **self.params)
         return grid(strategy, **{k: list(v) for k, v in self.grid.items()}) if self.grid else strategy
 
@@ -255,9 +222,11 @@ class RunSpec:
 
     @property
     def out_dir(self) -> Path:
+        """The results directory: ``[report] out``, by default ``results/<spec name>`` next to the spec file
+        (both resolved against the spec's directory when the spec is loaded; ``--out`` against the shell's)."""
         if self.report.out is not None:
             return Path(self.report.out)
-        return Path("results") / Path(self.source).stem
+        return Path("results").absolute() / Path(self.source).stem
 
     def with_overrides(self, *, seed: int | None = None, worlds: int | None = None,
                        out: str | os.PathLike | None = None, horizon: int | None = None,
@@ -281,7 +250,8 @@ class RunSpec:
             "generator": self.generator.describe(),
             "simulation": config_to_dict(self.simulation),
             "strategies": [{"plugin": s.plugin, "name": s.name, "params": dict(s.params),
-                            "grid": {k: list(v) for k, v in s.grid.items()}} for s in self.strategies],
+                            "grid": {k: list(v) for k, v in s.grid.items()},
+                            **({"file": s.file} if s.file is not None else {})} for s in self.strategies],
             "costs": config_to_dict(self.costs),
             "report": {**config_to_dict(self.report), "out": str(self.out_dir)},
         }
@@ -295,27 +265,6 @@ def _table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _resolve(path: str, base: Path) -> str:
-    p = Path(path).expanduser()
-    return os.path.normpath(p if p.is_absolute() else (base / p).absolute())
-
-
-def _data(raw: dict[str, Any], where: str, base: Path) -> DataSpec:
-    raw = dict(raw)
-    for name in ("start", "end"):  # TOML dates arrive as date objects; the spec keeps ISO strings
-        if isinstance(raw.get(name), date | datetime):
-            raw[name] = raw[name].isoformat()[:10]
-    if isinstance(raw.get("assets"), str):
-        raw["assets"] = [raw["assets"]]
-    spec = config_from_dict(DataSpec, raw, where=where)
-    if spec.file is not None:
-        path = _resolve(spec.file, base)
-        if not Path(path).is_file():
-            raise ConfigError(f"{where}.file: {path} does not exist (paths resolve relative to the spec file)")
-        spec = dataclasses.replace(spec, file=path)
-    return spec
-
-
 def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
     raw = dict(raw)
     model, family = raw.pop("model", None), raw.pop("family", None)
@@ -326,7 +275,7 @@ def _generator(raw: dict[str, Any], where: str, base: Path) -> GeneratorSpec:
                               "(the saved model carries its own family and config)")
         if not isinstance(model, str):
             raise ConfigError(f"{where}.model: expected a directory path string, got {model!r}")
-        path = _resolve(model, base)
+        path = resolve_path(model, base)
         if not Path(path).is_dir():
             raise ConfigError(f"{where}.model: {path} is not a directory (write one with `stressgen fit SPEC -o DIR`)")
         return GeneratorSpec(model=path)
@@ -359,7 +308,7 @@ def _calibration(raw: dict[str, Any], where: str, base: Path,
         if name not in strategies:
             raise ConfigError(f"{where}.strategies: {name!r} is not the name of a [[strategies]] entry"
                               f"{did_you_mean(name, strategies)}; names: {', '.join(strategies) or 'none'}")
-    return config, (_resolve(cache, base) if cache is not None else None)
+    return config, (resolve_path(cache, base) if cache is not None else None)
 
 
 def _evaluate(raw: dict[str, Any], where: str, base: Path = Path("."),
@@ -401,13 +350,15 @@ def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
         raise ConfigError(f"{where}.plugin: expected a built-in name, \"file.py:Class\" or \"module:attr\", "
                           f"got {plugin!r}")
     where_file, sep, attr = plugin.rpartition(":")
+    file = None
     if sep and (where_file.endswith(".py") or "/" in where_file or "\\" in where_file):
-        plugin = f"{_resolve(where_file, base)}:{attr}"
+        file = resolve_path(where_file, base)
+        plugin = f"{Path(file).name}:{attr}"  # what users read; `file` keeps the absolute path for loading
     try:
-        obj = load_strategy(plugin)
+        obj = load_strategy(f"{file}:{attr}" if file is not None else plugin)
     except StressgenError as exc:  # UnknownNameError lists the built-ins; PluginLoadError says what failed
         hint = did_you_mean(plugin, available_strategies()) if not sep else ""
-        raise ConfigError(f"{where}.plugin: {exc}{hint}") from exc
+        raise ConfigError(demangle(f"{where}.plugin: {exc}{hint}")) from exc
     cls = obj if isinstance(obj, type) else type(obj)
     params = raw.get("params", {})
     _table(params, f"{where}.params")
@@ -434,7 +385,7 @@ def _strategy(raw: dict[str, Any], where: str, base: Path) -> StrategySpec:
     name = raw.get("name", plugin.rpartition(":")[2] if sep else plugin)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
-    return StrategySpec(plugin=plugin, name=name, params=values, grid=gridded)
+    return StrategySpec(plugin=plugin, name=name, params=values, grid=gridded, file=file)
 
 
 def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os.PathLike | None = None) -> RunSpec:
@@ -460,11 +411,12 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
                           "unique name = \"...\"")
     report = config_from_dict(ReportSpec, _table(doc.get("report", {}), f"{source}: report"),
                               where=f"{source}: report")
-    if report.out is not None:
-        report = dataclasses.replace(report, out=_resolve(report.out, base_dir))
+    # One rule for every path in a spec, the default results directory included: relative to the spec file.
+    out = report.out if report.out is not None else os.path.join("results", Path(source).stem)
+    report = dataclasses.replace(report, out=resolve_path(out, base_dir))
     return RunSpec(
         source=source,
-        data=_data(_table(doc["data"], f"{source}: data"), f"{source}: data", base_dir),
+        data=parse_data(_table(doc["data"], f"{source}: data"), f"{source}: data", base_dir),
         generator=_generator(_table(doc["generator"], f"{source}: generator"), f"{source}: generator", base_dir),
         simulation=config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
                                     where=f"{source}: simulation"),

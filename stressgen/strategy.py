@@ -44,6 +44,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+# Indicator helpers live in stressgen.indicators (which imports nothing from stressgen, so there is no
+# cycle); re-exported here because strategy authors look for them next to the protocols.
+from . import indicators as indicators
 from .errors import ConfigError, StrategyError
 
 __all__ = ["Obs", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name"]
@@ -233,7 +236,3 @@ def grid(strategy: Any, *, product: bool = True, **values: Any) -> ParamGrid:
                                        strategy)
     return ParamGrid(strategy=dataclasses.replace(broadcast, **changes), values=cols)
 
-
-# Indicator helpers live in stressgen.engine.indicators (no dependency on this module); they are re-exported
-# here because strategy authors look for them next to the protocols. Imported last to keep the cycle benign.
-from .engine import indicators as indicators  # noqa: E402

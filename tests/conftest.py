@@ -3,14 +3,17 @@
 import logging
 import os
 
-# Two CPU devices on any machine (set before stressgen starts JAX), so every test of the engine also runs
-# its split-over-devices path; tests that compare against one device pass devices=1.
+# Two CPU devices on any machine, so every test of the engine also runs its split-over-devices path; tests
+# that compare against one device pass devices=1. Importing stressgen sets nothing: the explicit call below
+# does, before any test starts JAX's backends (as the CLI and pipeline.run do on entry).
 os.environ.setdefault("STRESSGEN_CPU_DEVICES", "2")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from stressgen import data, rng  # noqa: E402
+from stressgen import data, devices, rng  # noqa: E402
+
+devices.use_cpu_cores()
 
 
 @pytest.fixture(scope="session")

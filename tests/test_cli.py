@@ -37,6 +37,24 @@ def test_list(what, name):
     assert result.exit_code == 0 and name in result.stdout
 
 
+def test_list_strategies_shows_parameters_and_defaults():
+    result = invoke("list", "strategies")
+    assert result.exit_code == 0 and "parameters (defaults)" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "ma_crossover" in line)
+    assert "fast=10" in row and "slow=50" in row
+
+
+def test_data_options_are_checked_before_any_compute(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the pipeline ran")
+
+    monkeypatch.setattr(pipeline, "run", never)
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL.read_text().replace('dataset = "sp500-20"', 'file = "p.csv"\nedges = "drop"'))
+    line = _one_line_error(invoke("run", spec, "--quiet"))
+    assert "data.edges: 'drop' is not valid" in line and "'trim'" in line
+
+
 def test_list_unknown_is_a_usage_error():
     assert invoke("list", "models").exit_code == 2
 
@@ -79,6 +97,7 @@ def test_failing_strategy_leaves_no_results(tmp_path):
                     .replace("params = { every = 5 }\n", "", 1))
     line = _one_line_error(invoke("run", spec, "--out", tmp_path / "out", "--quiet"))
     assert "NaN" in line
+    assert "_stressgen_plugin_" not in line and "nan.py:Nan" in line  # the file the user wrote, not a hash
     assert not (tmp_path / "out").exists()
 
 
@@ -86,7 +105,14 @@ def test_run_then_report(tmp_path):
     out = tmp_path / "results"
     result = invoke("run", SMALL, "--worlds", 64, "--seed", 1, "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == f"report: {out / 'report.html'}"
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    # a summary table, one row per strategy (parameter set), before the report path
+    assert lines[0].split()[:3] == ["strategy", "plugin", "mean"] and "VaR 95%" in lines[0]
+    assert [line.split()[0] for line in lines[2:5]] == ["equal_weight", "ma_crossover[fast=5]",
+                                                        "ma_crossover[fast=10]"]
+    assert all(line.split()[1] in ("equal_weight", "ma_crossover") and line.split()[2].endswith("%")
+               for line in lines[2:5])
     for name in ("report.html", "summary.json", "metrics.parquet"):
         assert (out / name).is_file()
     summary = json.loads((out / "summary.json").read_text())

@@ -83,7 +83,7 @@ def test_interrupted_save_keeps_the_previous_model(fits, saved, tmp_path, monkey
             raise OSError("disk full")
         path.write_bytes(payload)
 
-    monkeypatch.setattr(persist, "_fsync_write", failing_write)
+    monkeypatch.setattr(persist, "fsync_write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         persist.save_model(saved, gen, fitted)
     assert persist.load_model(saved)[0].name == "bootstrap"

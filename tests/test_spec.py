@@ -101,8 +101,50 @@ def test_plugin_file_resolves_relative_to_spec(tmp_path):
                                      '[[strategies]]\nplugin = "plugins/mine.py:Half"\nparams = { level = 1 }\n')
     spec = load_spec(tmp_path / "s.toml")
     (s,) = spec.strategies
-    assert s.name == "Half" and s.plugin.startswith(str(tmp_path))
+    # users read file.py:Class (report, summary, errors); the absolute file is kept to load it
+    assert s.name == "Half" and s.plugin == "mine.py:Half"
+    assert s.file == str(tmp_path / "plugins" / "mine.py") and s.ref == f"{s.file}:Half"
     assert s.build().level == 1.0
+    assert spec.to_dict()["strategies"][0]["plugin"] == "mine.py:Half"
+
+
+def test_plugin_errors_name_the_file_not_the_loaders_module(tmp_path):
+    (tmp_path / "broken.py").write_text("import dataclasses\n@dataclasses.dataclass(frozen=True)\n"
+                                        "class NotAStrategy:\n    x: int = 1\n")
+    (tmp_path / "s.toml").write_text('[data]\ndataset = "sp500-20"\n[generator]\nfamily = "bootstrap"\n'
+                                     '[[strategies]]\nplugin = "broken.py:NotAStrategy"\n')
+    with pytest.raises(ConfigError) as info:
+        load_spec(tmp_path / "s.toml")
+    assert "broken.py:NotAStrategy" in str(info.value) and "_stressgen_plugin_" not in str(info.value)
+
+
+def test_default_out_is_next_to_the_spec_not_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    text = '[data]\ndataset = "sp500-20"\n[generator]\nfamily = "bootstrap"\n[[strategies]]\nplugin = "equal_weight"\n'
+    (tmp_path / "specs" / "mine.toml").write_text(text)
+    (tmp_path / "specs" / "out.toml").write_text(text + '[report]\nout = "here"\n')
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_spec("../specs/mine.toml").out_dir == tmp_path / "specs" / "results" / "mine"
+    assert load_spec("../specs/out.toml").out_dir == tmp_path / "specs" / "here"  # the same rule
+    # only the command line's --out is relative to the current directory
+    assert load_spec("../specs/mine.toml").with_overrides(out="o").out_dir == tmp_path / "elsewhere" / "o"
+
+
+def test_data_takes_the_loaders_options(tmp_path):
+    (tmp_path / "prices.csv").write_text("day;A;B\n02/01/2020;1;\n03/01/2020;1.1;2\n06/01/2020;;2.1\n"
+                                         "07/01/2020;1.3;2.2\n")
+    (tmp_path / "s.toml").write_text('[data]\nfile = "prices.csv"\ngaps = "ffill"\nedges = "trim"\n'
+                                     'date_format = "%d/%m/%Y"\ndate_column = "day"\n'
+                                     '[generator]\nfamily = "bootstrap"\n[[strategies]]\nplugin = "equal_weight"\n')
+    spec = load_spec(tmp_path / "s.toml")
+    assert (spec.data.gaps, spec.data.edges, spec.data.date_format) == ("ffill", "trim", "%d/%m/%Y")
+    market = spec.data.load()
+    assert market.n_obs == 3 and str(market.dates[0].date()) == "2020-01-03"
+    # the delimiter was guessed, so the guess is listed with the trim and the fill
+    assert [r.kind for r in market.repairs] == ["guess_delimiter", "trim_leading", "forward_fill"]
+    stated = dataclasses.replace(spec.data, delimiter=";")
+    assert [r.kind for r in stated.load().repairs] == ["trim_leading", "forward_fill"]
 
 
 def test_missing_spec_file(tmp_path):

@@ -24,7 +24,8 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
                 asset_column: str | None = None, price_column: str | None = None, gaps: str = "raise",
                 edges: str = "raise", min_obs: int = 2, start: DateLike | None = None,
                 end: DateLike | None = None, assets: str | Sequence[str] | None = None,
-                date_format: str | None = None, suspects: str = "report") -> MarketData:
+                date_format: str | None = None, suspects: str = "report",
+                delimiter: str | None = None) -> MarketData:
     """Read and validate a price file (.csv, .csv.gz, .parquet, .pq).
 
     Args:
@@ -43,11 +44,15 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
         min_obs: fewest rows (dates) acceptable after selection and trimming; at least 2.
         start, end: inclusive date window (ISO strings, dates or Timestamps); clipped to the data.
         assets: asset names to keep, in this order (a single name is accepted).
-        date_format: strptime format of the dates (e.g. ``"%d/%m/%Y"``) when they are neither ISO 8601
-            nor unambiguous from the first date.
+        date_format: strptime format of the dates (e.g. ``"%d/%m/%Y"``) when they are not ISO 8601; without
+            it such dates are read with the format guessed from the first date, and the guess is listed in
+            ``MarketData.repairs`` (kind ``"guess_date_format"``).
         suspects: likely bad prints and unadjusted splits (checked on the selected window) are always
             listed in ``MarketData.suspects``. ``"report"`` leaves the prices as they are; ``"repair"``
             also fixes them (see `repair_suspects`), and each fix is listed in ``MarketData.repairs``.
+        delimiter: the CSV field separator. None guesses it from the header line (',', ';' or tab); a guess
+            other than ',' is listed in ``MarketData.repairs`` (kind ``"guess_delimiter"``), and a header
+            with as many of two candidates is refused (MalformedFileError).
 
     Returns:
         `MarketData` with the frequency inferred from the dates (B, D, W or M).
@@ -56,7 +61,7 @@ def read_prices(path: str | os.PathLike, *, layout: str = "auto", date_column: s
         stressgen.errors.DataError subclasses naming the file, column, row/line and what was expected;
         ConfigError for invalid arguments.
     """
-    raw = read_raw(path)
+    raw = read_raw(path, delimiter=delimiter)
     table = to_table(raw, layout=layout, date_column=date_column, asset_column=asset_column,
                      price_column=price_column, date_format=date_format)
     return finish(table, gaps=gaps, edges=edges, min_obs=min_obs, start=start, end=end, assets=assets,

@@ -7,6 +7,7 @@ decided later by the validation policy (`gaps`, `edges`), never here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 
@@ -25,6 +26,7 @@ from ..errors import (
     MissingColumnError,
     MissingValueError,
 )
+from ..types import Repair
 from ._read import RawTable
 from ._table import Table, iso
 from ._validate import check_cells
@@ -56,10 +58,21 @@ def to_table(raw: RawTable, *, layout: str = "auto", date_column: str | None = N
     p = _find(raw, price_column, "price_column") if price_column is not None else None
     if layout == "auto":
         layout = "long" if a is not None or p is not None or _looks_long(raw, d) else "wide"
-    dates = _parse_dates(raw, d, date_format)
-    if layout == "wide":
-        return _wide(raw, d, dates)
-    return _long(raw, d, a, p, dates)
+    dates, guessed = _parse_dates(raw, d, date_format)
+    table = _wide(raw, d, dates) if layout == "wide" else _long(raw, d, a, p, dates)
+    notes = raw.notes
+    if guessed is not None:  # a format guessed from one date is a guess about every date: say so
+        notes += (Repair(kind="guess_date_format", column=raw.header[d], dates=(),
+                         detail=f"dates read with format {guessed!r}, guessed from the first date "
+                                f"{_first_text(raw, d)!r} (they are not ISO 8601); pass date_format="
+                                f"{guessed!r} to state it"),)
+    return dataclasses.replace(table, notes=notes) if notes else table
+
+
+def _first_text(raw: RawTable, d: int) -> str:
+    text = _text(raw.frame[d])
+    present = text[~_missing(text)]
+    return str(present.iloc[0]) if len(present) else ""
 
 
 # --- columns ----------------------------------------------------------------------------------------------
@@ -153,7 +166,8 @@ def _price_hint(raw: RawTable, column: int):
     return hint
 
 
-def _parse_dates(raw: RawTable, d: int, date_format: str | None) -> pd.DatetimeIndex:
+def _parse_dates(raw: RawTable, d: int, date_format: str | None) -> tuple[pd.DatetimeIndex, str | None]:
+    """The dates of column `d`, and the format guessed for them (None: ISO 8601, given, or typed cells)."""
     col = raw.frame[d]
     name = raw.header[d]
     if is_datetime64_any_dtype(col.dtype):
@@ -177,14 +191,14 @@ def _parse_dates(raw: RawTable, d: int, date_format: str | None) -> pd.DatetimeI
         hint = None
         if used is not None:
             hint = (f"The dates above it were read with format {used!r}; pass date_format= "
-                    "(e.g. '%d/%m/%Y') if the file writes dates another way")
+                    "(e.g. '%d/%m/%Y'; in a run spec [data] date_format) if the file writes dates another way")
         raise DateParseError(f"cannot parse {_shown(raw, d)(i)} as a date{more}", **loc,
                              expected="a date such as 2020-01-31", hint=hint)
     if parsed.tz is not None:
         # Daily closes are calendar dates; keeping a time zone would make every comparison with a plain
         # date (start=, end=, split at=) fail, so the wall-clock time in the file's own zone is kept.
         parsed = parsed.tz_localize(None)
-    return parsed.rename(None)
+    return parsed.rename(None), (used if date_format is None else None)
 
 
 def _to_datetime(text: pd.Series, date_format: str | None) -> tuple[pd.DatetimeIndex, str | None]:
@@ -196,7 +210,9 @@ def _to_datetime(text: pd.Series, date_format: str | None) -> tuple[pd.DatetimeI
     if int(iso8601.notna().sum()) == n_present:
         return iso8601, None
     first = text.dropna()
-    guessed = guess_datetime_format(first.iloc[0]) if len(first) else None
+    with warnings.catch_warnings():  # pandas warns about dayfirst; the guess is reported in repairs instead
+        warnings.simplefilter("ignore")
+        guessed = guess_datetime_format(first.iloc[0]) if len(first) else None
     if guessed is None:  # no recognisable format: pandas' per-cell fallback parser is too lenient to trust
         return iso8601, None
     with warnings.catch_warnings():

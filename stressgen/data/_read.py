@@ -16,9 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFileNotFoundError, EmptyFileError, MalformedFileError, UnsupportedFormatError
+from ..errors import (
+    ConfigError,
+    DataFileNotFoundError,
+    EmptyFileError,
+    MalformedFileError,
+    UnsupportedFormatError,
+)
+from ..types import Repair
 
-__all__ = ["RawTable", "read_raw", "raw_from_frame", "SUFFIXES"]
+__all__ = ["RawTable", "read_raw", "raw_from_frame", "check_delimiter", "SUFFIXES"]
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 # Delimiters tried on the header line: spreadsheets in many locales export ';' and some tools '\t'.
@@ -36,6 +43,8 @@ class RawTable:
         frame: data cells with positional columns ``0..len(header)-1``; text for CSV, typed for Parquet.
         rows: 1-based data row of each frame row (the header is not counted).
         lines: 1-based line of each frame row in a text file (header = line 1), or None.
+        notes: guesses made while reading (a delimiter other than ','), carried on to `MarketData.repairs`
+            so that no guess about the file is silent.
     """
 
     path: str
@@ -43,6 +52,7 @@ class RawTable:
     frame: pd.DataFrame
     rows: np.ndarray
     lines: np.ndarray | None
+    notes: tuple[Repair, ...] = ()
 
 
 def _suffix(path: Path) -> str:
@@ -53,8 +63,21 @@ def _suffix(path: Path) -> str:
     return ""
 
 
-def read_raw(path: str | os.PathLike) -> RawTable:
-    """Read `path` (.csv, .csv.gz, .parquet, .pq) into a `RawTable`; typed errors for unreadable files."""
+def check_delimiter(delimiter: str | None) -> str | None:
+    """`delimiter` when it is one character other than a quote or a line break (None: guess it)."""
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n"):
+        raise ConfigError(f"delimiter={delimiter!r} is not valid; expected one character such as ',', ';' or "
+                          "'\\t' (or leave it out to guess it from the header line)")
+    return delimiter
+
+
+def read_raw(path: str | os.PathLike, *, delimiter: str | None = None) -> RawTable:
+    """Read `path` (.csv, .csv.gz, .parquet, .pq) into a `RawTable`; typed errors for unreadable files.
+
+    `delimiter`: the CSV field separator; None guesses it from the header line (',' ';' or tab), and a guess
+    other than ',' is recorded in `RawTable.notes` (an ambiguous header is refused instead).
+    """
+    check_delimiter(delimiter)
     shown = os.fspath(path)
     p = Path(path)
     suffix = _suffix(p)
@@ -71,7 +94,7 @@ def read_raw(path: str | os.PathLike) -> RawTable:
                              expected="a header line followed by data rows")
     if suffix in (".parquet", ".pq"):
         return _read_parquet(p, shown)
-    return _read_csv(p, shown, compressed=suffix == ".csv.gz")
+    return _read_csv(p, shown, compressed=suffix == ".csv.gz", delimiter=delimiter)
 
 
 def _not_text(p: Path, shown: str, compressed: bool, err: Exception) -> MalformedFileError:
@@ -102,12 +125,34 @@ def _first_line(p: Path, shown: str, compressed: bool) -> str:
         raise _not_text(p, shown, compressed, err) from err
 
 
-def _read_csv(p: Path, shown: str, *, compressed: bool) -> RawTable:
+def _guess_delimiter(first: str, shown: str) -> tuple[str, tuple[Repair, ...]]:
+    """The delimiter the header line uses most, and a note when it is not ','; a tie is refused, because
+    either reading would be a silent guess about what the columns are."""
+    counts = {d: first.count(d) for d in _DELIMITERS}
+    best = max(counts.values())
+    tied = [d for d, n in counts.items() if n == best]
+    if best == 0:
+        return ",", ()  # one column: no delimiter to guess (later checks say the file has too few columns)
+    if len(tied) > 1:
+        raise MalformedFileError(f"the header line has as many {' as '.join(map(repr, tied))} characters, so "
+                                 "the delimiter is ambiguous", path=shown, line=1,
+                                 expected="one delimiter",
+                                 hint=f"Pass delimiter= (one of {', '.join(map(repr, tied))})")
+    sep = tied[0]
+    if sep == ",":
+        return sep, ()
+    note = Repair(kind="guess_delimiter", column="", dates=(),
+                  detail=f"read with delimiter {sep!r}, guessed from the header line ({best} of them, "
+                         f"{counts[',']} ','); pass delimiter={sep!r} to state it")
+    return sep, (note,)
+
+
+def _read_csv(p: Path, shown: str, *, compressed: bool, delimiter: str | None = None) -> RawTable:
     first = _first_line(p, shown, compressed)
     if not first.strip():
         raise EmptyFileError("the first line is empty", path=shown, line=1,
                              expected="a header line naming the columns (e.g. date,AAPL,MSFT)")
-    sep = max(_DELIMITERS, key=first.count)
+    sep, notes = (delimiter, ()) if delimiter is not None else _guess_delimiter(first, shown)
     try:
         # header=None and text cells: we check the header ourselves (pandas would rename duplicates to
         # 'A.1'), and blank lines are kept so that frame position + 1 is exactly the file line.
@@ -134,7 +179,7 @@ def _read_csv(p: Path, shown: str, *, compressed: bool) -> RawTable:
                              expected="at least one data row after the header")
     body = body.reset_index(drop=True)
     body.columns = range(body.shape[1])
-    return RawTable(shown, header, body, np.arange(1, len(body) + 1), lines)
+    return RawTable(shown, header, body, np.arange(1, len(body) + 1), lines, notes)
 
 
 def _ragged(err: Exception, shown: str, n_header: int) -> MalformedFileError:

@@ -123,8 +123,8 @@ def repairs_within(repairs: tuple[Repair, ...], dates: pd.DatetimeIndex,
                    assets: tuple[str, ...]) -> tuple[Repair, ...]:
     """The repairs that concern a part of the data: forward fills and bad-print repairs cut to its dates and
     assets, split adjustments of its assets kept when the part holds a price before the split date (the
-    prices the adjustment scaled), trims kept (they describe how the source window was built, which stays
-    true of any part of it)."""
+    prices the adjustment scaled), trims and guesses (delimiter, date format) kept (they describe how the
+    source was read and its window built, which stays true of any part of it)."""
     kept = set(iso(d) for d in dates)
     out = []
     for r in repairs:

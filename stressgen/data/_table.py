@@ -12,6 +12,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from ..types import Repair
+
 __all__ = ["Table", "iso"]
 
 
@@ -34,6 +36,7 @@ class Table:
         rows: 1-based data row of each date in the file, or None when rows do not map to dates (long layout).
         lines: 1-based line of each date in a text file, or None (Parquet, frames, long layout).
         date_column: name of the date column, named by errors about dates.
+        notes: guesses made reading and parsing (delimiter, date format); they lead `MarketData.repairs`.
     """
 
     source: str
@@ -43,6 +46,7 @@ class Table:
     rows: np.ndarray | None = None
     lines: np.ndarray | None = None
     date_column: str | None = None
+    notes: tuple[Repair, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -77,4 +81,5 @@ class Table:
             rows=None if self.rows is None else self.rows[rows],
             lines=None if self.lines is None else self.lines[rows],
             date_column=self.date_column,
+            notes=self.notes,
         )

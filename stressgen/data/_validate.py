@@ -121,7 +121,7 @@ def finish(table: Table, *, gaps: str = "raise", edges: str = "raise", min_obs: 
     freq = infer_freq(table.dates, locate=lambda i: table.where(i))
     values, fills = _gaps(table, gaps)
     market = MarketData(prices=values, dates=table.dates, assets=table.assets, freq=freq, source=table.source,
-                        repairs=tuple(repairs + fills))
+                        repairs=(*table.notes, *repairs, *fills))
     return apply_policy(market, suspects)
 
 

@@ -5,11 +5,11 @@ Conventions: 252 periods a year by default; weights decided at close t earn r_{t
 between rebalances); equity compounds simple returns (``expm1`` of log returns); cash earns ``rf``.
 """
 
-from . import indicators as indicators
+# the indicators live in the neutral stressgen.indicators (shared with stressgen.strategy without a cycle);
+# `from stressgen.engine import indicators` keeps working for strategy code written against it
+from .. import indicators as indicators
 from ._causality import check_causality as check_causality
 from ._config import BacktestConfig as BacktestConfig
-from ._plugins import available_strategies as available_strategies
-from ._plugins import load_strategy as load_strategy
 from ._run import BacktestResult as BacktestResult
 from ._run import backtest as backtest
 from ._run import stream_reason as stream_reason
@@ -19,4 +19,5 @@ from ._vbt import to_vectorbt as to_vectorbt
 from ._vbt import vectorbt_orders as vectorbt_orders
 
 __all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "backtest", "world_metrics",
-           "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders", "load_strategy", "available_strategies"]
+           "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders"]
+

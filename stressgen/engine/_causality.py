@@ -16,14 +16,15 @@ import numpy as np
 
 from ..strategy import strategy_name
 from ..types import Scenarios
+from ._cache import LRU
 from ._core import as_target
 
 __all__ = ["check_causality"]
 
 # Strategies already proven, keyed by (tree structure, shape): "on first use" means once per process for a
 # class and its static fields; traced (float) parameters are not re-proven for every value, so a grid or a
-# parameter change costs no new check and no compilation.
-_PROVEN: set[tuple] = set()
+# parameter change costs no new check and no compilation. Bounded (LRU): a dropped entry is proven again.
+_PROVEN = LRU(maxsize=256)
 
 
 def _perturb(x: jax.Array, t: jax.Array) -> jax.Array:
@@ -71,4 +72,4 @@ def check_causality(strategy, scenarios: Scenarios, *, n_points: int = 6, max_hi
         to_close = lambda j: j - (history.shape[0] - 1)  # noqa: E731
         raise LookAheadError(name, to_close(row),
                              f"returns after close t={to_close(t)} were changed; probe of world 0")
-    _PROVEN.add(key)
+    _PROVEN.put(key, True)

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..errors import StrategyError
-from ..generators._tables import rounded
+from ..numerics import rounded
 from ..strategy import Obs, Rebalance, Tape, strategy_name
-from .indicators import cumsum_array
+from ..indicators import cumsum_array
 from ._metrics import Running, final_state, running_init, running_update, tail_init, tail_size, tail_update
 
 __all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
@@ -134,7 +134,7 @@ def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_on
          trace: bool, n_hist: int):
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t."""
     cost_rate, rf, max_gross = num[0], num[1], num[2]
-    fence = lax.bitcast_convert_type(num[3], jnp.uint32)  # a runtime zero: see generators._tables.rounded
+    fence = lax.bitcast_convert_type(num[3], jnp.uint32)  # a runtime zero: see stressgen.numerics.rounded
     n_assets = r.shape[0]
     target = _constrain(carry.qw[0], long_only, max_gross)
     w = jnp.where(carry.qt[0], target, carry.h)

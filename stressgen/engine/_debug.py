@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
-from ..metrics.risk import RiskConfig, per_world_metrics
+from ..risk import RiskConfig, per_world_metrics
 from ..strategy import ParamGrid, Tape, strategy_name
 from ..types import Scenarios
 from ._config import BacktestConfig
 from ._metrics import running_init
-from .indicators import cumsum_array
+from ..indicators import cumsum_array
 from ._core import STEP, _Carry, _day, history_tape, vector_decisions, warm_step
 
 __all__ = ["debug_run"]
@@ -56,7 +56,7 @@ def debug_run(strategy, scenarios: Scenarios, config: BacktestConfig, world: int
                               config.long_only, name, False, n_hist)
             rows.append({k: float(out[k]) for k in ("pnl", "equity", "turnover", "costs")})
     daily = {k: jnp.asarray(np.array([row[k] for row in rows], np.float32))[None] for k in rows[0]}
-    # the metrics of the array form (metrics.risk), not the loop's running form: a second, independent route
+    # the metrics of the array form (stressgen.risk), not the loop's running form: a second, independent route
     summary = per_world_metrics(daily["pnl"], daily["turnover"], daily["costs"], config=risk)
     return BacktestResult(pnl=daily["pnl"], equity=daily["equity"], turnover=daily["turnover"],
                           costs=daily["costs"], summary=summary, strategy=name, params=None, config=config)

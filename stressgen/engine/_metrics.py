@@ -1,6 +1,6 @@
 """Per-world risk metrics as running state of the engine's time loop, so no ``[worlds, time]`` series is kept.
 
-The definitions are those of `stressgen.metrics.risk` (docs/conventions.md), which computes them from
+The definitions are those of `stressgen.risk` (docs/conventions.md), which computes them from
 whole series; tests check that both agree. Why a second, running form: on XLA-CPU the array form's sort
 (for VaR) and cumulative products (for drawdowns) cost about 20x the whole backtest, while the running
 form adds a few vector operations a day.
@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..generators._tables import rounded
-from ..metrics.risk import RiskConfig, level_name, rf_per_period, tail_count
+from ..numerics import rounded
+from ..risk import RiskConfig, level_name, rf_per_period, tail_count
 
 __all__ = ["Running", "running_init", "running_update", "Tail", "tail_size", "tail_init", "tail_update",
            "final_state", "finalize"]
@@ -50,7 +50,7 @@ def running_init(shape: tuple[int, ...] = ()) -> Running:
 
 def running_update(st: Running, pnl: jax.Array, below_peak: jax.Array, n: jax.Array, rf_p, fence) -> Running:
     """Day `n` (1-based) with return `pnl`; `below_peak` says whether equity ended the day under its peak.
-    `fence` (a runtime uint32 zero) keeps products out of FMAs, see `generators._tables.rounded`."""
+    `fence` (a runtime uint32 zero) keeps products out of FMAs, see `stressgen.numerics.rounded`."""
     d = pnl - st.mean
     # times 1/n (one scalar for all worlds) rather than / n: a vectorised division may round differently
     # from a scalar one, and the result must not depend on how many worlds share the loop

@@ -25,10 +25,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import devices as dev
 from ..errors import ConfigError, StrategyError
-from ..generators._base import check_sizes
-from ..metrics.risk import RiskConfig, rf_per_period
+from ..numerics import check_sizes
+from ..risk import RiskConfig, rf_per_period
 from ..strategy import Obs, ParamGrid, StepStrategy, Tape, VectorStrategy, strategy_name
 from ..types import Scenarios
+from ._cache import LRU
 from ._causality import check_causality
 from ._config import BacktestConfig
 from ._core import PROBE_WORLDS, STEP, VECTOR, simulate
@@ -132,7 +133,8 @@ def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
     """
     leaves, treedef = jax.tree_util.tree_flatten(batched)
     key = (tier, treedef, tuple((jnp.shape(x)[1:], jnp.result_type(x)) for x in leaves), n_assets, n_hist)
-    if key not in _LIBRARY_FREE:
+
+    def check() -> bool:
         one = jax.tree_util.tree_map(lambda x: x[0], batched)
         z = jnp.zeros((n_assets,), jnp.float32)
         if tier == STEP:
@@ -142,11 +144,12 @@ def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
                            ).lower(one).as_text()
         else:
             text = jax.jit(lambda s, x: s.weights(x)).lower(one, jnp.zeros((n_hist + 2, n_assets))).as_text()
-        _LIBRARY_FREE[key] = "custom_call" not in text
-    return _LIBRARY_FREE[key]
+        return "custom_call" not in text
+
+    return _LIBRARY_FREE.get_or_compute(key, check)
 
 
-_LIBRARY_FREE: dict = {}
+_LIBRARY_FREE = LRU(maxsize=256)  # bounded: a dropped entry is only lowered and checked again
 
 
 def _on_every_device(tree, mesh):
@@ -159,17 +162,11 @@ def _on_every_device(tree, mesh):
     host = [np.asarray(x) for x in leaves]
     key = (mesh, treedef, tuple((h.shape, h.dtype.str, bool(getattr(x, "weak_type", False)), h.tobytes())
                                 for x, h in zip(leaves, host)))
-    placed = _PLACED.pop(key, None)
-    if placed is None:
-        placed = jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
-    _PLACED[key] = placed  # most recent last
-    while len(_PLACED) > _PLACED_MAX:
-        _PLACED.pop(next(iter(_PLACED)))
-    return placed
+    return _PLACED.get_or_compute(key, lambda: jax.device_put(tree, NamedSharding(mesh, PartitionSpec())))
 
 
-_PLACED: dict = {}
 _PLACED_MAX = 8
+_PLACED = LRU(maxsize=_PLACED_MAX)
 
 
 def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) -> int:

@@ -38,8 +38,9 @@ from jax.extend.core import ClosedJaxpr, Literal
 
 from ..errors import StrategyError
 from ..strategy import Obs, StepStrategy, Tape, strategy_name
+from ._cache import LRU
 from ._core import as_target
-from .indicators import cumsum_array
+from ..indicators import cumsum_array
 
 __all__ = ["Streamed", "Unstreamable", "why_not_streamed"]
 
@@ -425,12 +426,10 @@ def why_not_streamed(strategy, x: jax.Array) -> str | None:
         hash(key)
     except TypeError:  # an unhashable static field: no cache
         return _reason(strategy, x)
-    if key not in _REASONS:
-        _REASONS[key] = _reason(strategy, x)
-    return _REASONS[key]
+    return _REASONS.get_or_compute(key, lambda: _reason(strategy, x))
 
 
-_REASONS: dict = {}
+_REASONS = LRU(maxsize=256)  # bounded: a dropped entry is only checked again
 
 
 def _reason(strategy, x) -> str | None:

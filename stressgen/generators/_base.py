@@ -27,6 +27,9 @@ import numpy as np
 from flax import struct
 
 from ..errors import ConfigError, ModelFileError, UnsavableGeneratorError
+# check_sizes is shared with the engine, so it lives in the neutral numerics module; re-exported for the
+# generator modules that import it from here
+from ..numerics import check_sizes as check_sizes
 from ..types import MarketData, Provenance, Scenarios
 
 __all__ = ["AbstractGenerator", "HistoryContext", "history_context", "digest", "iter_chunks", "check_sizes",
@@ -65,13 +68,6 @@ def digest(config: Any, *arrays: Any) -> str:
         h.update(str((a.dtype, a.shape)).encode())
         h.update(a.tobytes())
     return h.hexdigest()[:16]
-
-
-def check_sizes(**sizes: int) -> None:
-    """Each keyword (n_worlds, horizon, chunk_size, ...) must be a positive integer; the error names it."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 class AbstractGenerator(abc.ABC):

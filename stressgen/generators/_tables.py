@@ -25,6 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special, stats
 
+# The FMA fence lives in stressgen.numerics (the engine uses it too, and may not import generators'
+# private modules); re-exported so that the samplers keep reading it as `tb.rounded`.
+from ..numerics import rounded as rounded
+
 __all__ = ["GRID_POINTS", "Z_MAX", "TAIL_PROB", "tabulate", "rounded", "interp", "asinh", "unit_t_scale",
            "gaussian_margin_table", "chi2_mixing_table", "t_copula_margin_table", "constant_table"]
 
@@ -51,18 +55,6 @@ def tabulate(values: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.n
     table = np.stack([values, increments], axis=-1).astype(np.float32)
     grid = np.array([lo, (values.shape[-1] - 1) / (hi - lo)], dtype=np.float32)
     return table, grid
-
-
-def rounded(x: jax.Array, fence: jax.Array) -> jax.Array:
-    """`x` (float32) rounded right here: the compiler may not fuse it into a following add as an FMA.
-
-    XLA:CPU contracts ``a * b + c`` into a fused multiply-add for some array shapes and not for others
-    (e.g. per-asset parameters broadcast over [worlds, assets]: 8 or 16 worlds of 4 assets no, 10 worlds
-    yes), so the same world would differ in its last bit between chunk sizes. XOR with `fence`, a
-    runtime uint32 zero the compiler cannot see through, forces the product to be rounded first; it costs
-    one integer op. Used on every product that feeds an add in the sampler.
-    """
-    return jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(x, jnp.uint32) ^ fence, jnp.float32)
 
 
 def interp(table: jax.Array, grid: jax.Array, x: jax.Array, fence: jax.Array) -> jax.Array:

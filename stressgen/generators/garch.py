@@ -48,6 +48,7 @@ from ..errors import ConfigError
 from ..numerics import hill_index, tail_count
 from ..types import MarketData, Scenarios
 from . import _garch_fit as gf
+from . import _garch_level as gl
 from . import _garch_state as gs
 from . import _garch_tails as gt
 from . import _tables as tb
@@ -87,6 +88,9 @@ class GarchConfig:
             (i.i.d. rows, classic FHS); ``"state"``: among the dates whose slow volatility state was nearest
             to the world's (`_garch_state`; not the default: docs/fidelity.md has its calibration, better on
             drawdowns, worse on returns on the held-out index). Copula innovations do not read it.
+        level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
+            drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
+            ``"fixed"``: every world reverts to the fitted one (the textbook GARCH).
         neighbours: how many nearest dates a state-matched row is drawn from; None: ``round(sqrt(n))``.
         state_decay: daily decay of the state that rows are matched on (0.99: the persistence of the slow
             volatility component; `_garch_state`), in (0, 1).
@@ -100,6 +104,7 @@ class GarchConfig:
     tails: str = "gpd"
     history_days: int = 504
     fhs_matching: str = "none"
+    level: str = "drawn"
     neighbours: int | None = None
     state_decay: float = 0.99
 
@@ -125,6 +130,8 @@ class GarchConfig:
         d = self.state_decay
         if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d < 1.0:
             raise ConfigError(f"garch.state_decay must be a number in (0, 1), got {d!r}")
+        if self.level not in gl.LEVELS:
+            raise ConfigError(f"garch.level must be one of {', '.join(gl.LEVELS)}; got {self.level!r}")
         if self.tails not in TAILS:
             raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
         k = self.tail_index
@@ -152,6 +159,8 @@ class GarchFitted:
             state-matched FHS reads (`_garch_state.state_arrays`): the state before each fit day
             (ascending) and the day of each, the state after the last day and its sample mean, the decay,
             the number of neighbours and each window's residual factor.
+        level_factors: ``[windows]`` the factors a world's omega is drawn from (`_garch_level`; ``[1]`` ones
+            with ``level="fixed"``).
         config, context, digest: the config, the history the worlds continue, a digest of the fit.
     """
 
@@ -177,6 +186,7 @@ class GarchFitted:
     state_neighbours: jax.Array
     state_shrink: jax.Array
     state_center: jax.Array
+    level_factors: jax.Array
     context: HistoryContext
     config: GarchConfig = struct.field(pytree_node=False)
     digest: str = struct.field(pytree_node=False)
@@ -260,6 +270,11 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
     matched = _kind(config) == "fhs-state" and config.tail_index is not None  # only then are windows shrunk
     state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
                             max_persistence=config.max_persistence, params=params if matched else None)
+    if config.level == "drawn":
+        levels, _ = gl.level_factors(y100, params, resid, market.periods_per_year,
+                                     conditional=config.start == "conditional")
+    else:
+        levels = np.ones(1)
     low = state["state_shrink"].min(axis=0)
     if (low < 1.0).any():
         shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in
@@ -284,6 +299,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         copula_nu=f32(nu_c), margin_table=f32(margin[0]), margin_grid=f32(margin[1]),
         mix_table=f32(mix[0]), mix_grid=f32(mix[1]),
         **{name: jnp.asarray(a) for name, a in state.items()},
+        level_factors=f32(levels),
     )
     return GarchFitted(**arrays, context=history_context(market, config.history_days), config=config,
                        digest=digest(config, *arrays.values()))
@@ -360,7 +376,7 @@ def _draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.
 
 # Every array of GarchFitted, in the order `_build` digests them (persistence checks the digest on load).
 _STATE_FIELDS = ("state_sorted", "state_order", "state_end", "state_mean", "state_decay", "state_neighbours",
-                 "state_shrink", "state_center")
+                 "state_shrink", "state_center", "level_factors")
 _ARRAY_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "sigma2_next", "resid", "copula_chol", "copula_nu",
                  "margin_table", "margin_grid", "mix_table", "mix_grid", *_STATE_FIELDS)
 _SIM_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "sigma2_next", "resid", "copula_chol", "margin_table",
@@ -387,6 +403,10 @@ def _simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *
     variance and discards `burn` days.
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
+    # each world's long-run level (`_garch_level`): one factor per world, from a key no day uses
+    pick = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, jnp.uint32(0xFFFFFFFF)), (), 0,
+                                                 p["level_factors"].shape[0]))(world_keys)
+    p = dict(p, omega=tb.rounded(p["omega"] * p["level_factors"][pick][:, None], p["fence"]))
     if burn is None:
         sigma2_0, burn = p["sigma2_next"], 0
     else:
@@ -405,7 +425,7 @@ def _simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *
         carry, y = day(carry, (t + burn).astype(jnp.uint32))
         return carry, jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], t, axis=1)
 
-    n_assets = sigma2_0.shape[0]
+    n_assets = p["resid"].shape[1]
     # the co-movement state starts where the history ended (conditional) or at its mean (unconditional)
     state_0 = p["state_end"] if burn == 0 else p["state_mean"]
     carry = (jnp.broadcast_to(sigma2_0, (n_worlds, n_assets)), jnp.broadcast_to(state_0, (n_worlds,)))

@@ -25,13 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["weighted_mean", "weighted_quantile", "tail_risk", "percentile_rank", "normalise_weights"]
+# The float32 slack of every inverted-CDF comparison (its reason: stressgen.numerics.CDF_SLACK); shared with
+# the risk definitions in stressgen.risk, which count tail sizes with it.
+from ..numerics import CDF_SLACK as _CDF_SLACK
 
-# F(x_i) is a float32 cumulative sum compared with q. With uniform weights q*n may be an integer (5% of 100
-# worlds) and rounding would put F(x_5) a hair below 0.05, picking the 6th value instead of the 5th. Counting
-# a target reached within this relative slack reproduces numpy's inverted_cdf exactly for up to ~2 million
-# uniform worlds (one world's weight, 1/n, stays larger than the slack).
-_CDF_SLACK = 4.0 * float(jnp.finfo(jnp.float32).eps)
+__all__ = ["weighted_mean", "weighted_quantile", "tail_risk", "percentile_rank", "normalise_weights"]
 
 
 def normalise_weights(w: jax.Array | None, n: int, dtype=jnp.float32) -> jax.Array:

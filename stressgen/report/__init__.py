@@ -9,10 +9,11 @@ from . import html as html
 from .html import page as page
 from .load import load_results as load_results
 from .render import render_html as render_html
+from .scorecard import write_scorecard as write_scorecard
 from .summary import SUMMARY_SCHEMA as SUMMARY_SCHEMA
 from .summary import build_summary as build_summary
 from .writers import atomic_write as atomic_write
 from .writers import write_outputs as write_outputs
 
 __all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write",
-           "write_outputs"]
+           "write_outputs", "write_scorecard"]

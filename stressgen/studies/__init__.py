@@ -4,6 +4,7 @@ report and the CLI (data -> generators -> engine -> metrics -> studies -> report
 * `calibrate` (`CalibrationConfig` -> `CalibrationResult`): rolling-origin calibration of one-horizon
   forecasts, the PIT of each real outcome among the worlds across many origins (docs/fidelity.md,
   "Calibration (rolling origin)");
+* `evaluate`: the fidelity protocol (split, fit, sample, score against two floors) -> a `Scorecard`;
 * `evaluate_spec`, `calibrate_spec`, `anomalies_spec`: what ``stressgen evaluate`` and ``stressgen
   anomalies`` run for a `RunSpec`.
 """
@@ -18,10 +19,11 @@ from .calibration import equal_weight_outcomes as equal_weight_outcomes
 from .calibration import outcome_names as outcome_names
 from .calibration import reanchor as reanchor
 from .calibration import schedule as schedule
+from .evaluate import evaluate as evaluate
 from .fidelity import anomalies_spec as anomalies_spec
 from .fidelity import calibrate_spec as calibrate_spec
 from .fidelity import evaluate_spec as evaluate_spec
 
-__all__ = ["evaluate_spec", "anomalies_spec", "calibrate_spec", "calibrate", "CalibrationConfig",
+__all__ = ["evaluate", "evaluate_spec", "anomalies_spec", "calibrate_spec", "calibrate", "CalibrationConfig",
            "CalibrationResult", "OriginOutcomes", "OutcomeCalibration", "Schedule", "schedule", "reanchor",
            "equal_weight_outcomes", "outcome_names"]

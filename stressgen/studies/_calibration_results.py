@@ -178,7 +178,7 @@ def _load(path: Path, identity: str, generator: str) -> OriginOutcomes | None:
 def _save(path: Path, identity: str, res: OriginOutcomes) -> None:
     # imported here: the report layer's writer (temporary file, fsync, os.replace) is the project's one
     # atomic writer; its package loads plotly, which a study without a cache does not need
-    from ..report.writers import atomic_write
+    from ..atomic import atomic_write
 
     buf = io.BytesIO()
     np.savez(buf, identity=np.array(identity), origin=np.array(res.origin), fit_origin=np.array(res.fit_origin),

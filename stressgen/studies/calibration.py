@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import engine, rng
+from .. import engine, plugins, rng
 from ..data import select
 from ..errors import ConfigError, StressgenError
 from ..generators import AbstractGenerator, iter_chunks
@@ -213,7 +213,7 @@ def _strategies(config: CalibrationConfig, given: Mapping[str, Any] | None) -> d
             strategy = given[name]
         else:
             try:
-                strategy = engine.load_strategy(name)
+                strategy = plugins.load_strategy(name)
             except StressgenError as exc:  # the plugin loader's own errors name what failed
                 raise ConfigError(f"calibration.strategies: {name!r} is neither in the strategies given "
                                   f"({', '.join(given) or 'none'}) nor a strategy plugin: {exc}") from exc

@@ -16,9 +16,10 @@ from .. import generators, persist, rng
 from ..errors import ConfigError
 from ..generators import anomaly_scores
 from ..generators.vae import TemporalVae, VaeConfig, VaeFitted
-from ..metrics.fidelity import Scorecard, evaluate
+from ..metrics.fidelity import Scorecard
 from ..strategy import ParamGrid
 from .calibration import CalibrationResult, Progress, calibrate
+from .evaluate import evaluate
 
 if TYPE_CHECKING:  # the spec module imports this package's CalibrationConfig: a runtime import would be a cycle
     from ..spec import RunSpec
@@ -40,7 +41,7 @@ def _families(spec: RunSpec) -> dict[str, tuple[Any, Any]]:
 
 
 def evaluate_spec(spec: RunSpec) -> Scorecard:
-    """Score the spec's generators out of sample (`stressgen.metrics.fidelity.evaluate`), with
+    """Score the spec's generators out of sample (`stressgen.studies.evaluate`), with
     the protocol of its [evaluate] section and keys from its seed."""
     market = spec.data.load()
     with warnings.catch_warnings():

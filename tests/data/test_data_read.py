@@ -88,6 +88,33 @@ def test_delimiters_bom_and_date_formats(write_csv):
         np.testing.assert_array_equal(m.prices, [[1, 2], [2, 3]])
 
 
+def test_delimiter_and_date_format_guesses_are_listed_in_repairs(write_csv):
+    semi = write_csv("semi.csv", "date;A;B\n2020-01-02;1;2\n2020-01-03;2;3\n")
+    (guess,) = data.read_prices(semi).repairs
+    assert guess.kind == "guess_delimiter" and "';'" in guess.detail and "delimiter=';'" in guess.detail
+    assert data.read_prices(semi, delimiter=";").repairs == ()  # stated, so nothing was guessed
+    tab = write_csv("tab.csv", "date\tA\n2020-01-02\t1\n2020-01-03\t2\n")
+    assert [r.kind for r in data.read_prices(tab).repairs] == ["guess_delimiter"]
+    assert data.read_prices(write_csv("comma.csv", "date,A\n2020-01-02,1\n2020-01-03,2\n")).repairs == ()
+    eu = write_csv("eu.csv", "date,A\n31/01/2020,1\n03/02/2020,2\n04/02/2020,3\n")
+    (guess,) = data.read_prices(eu).repairs
+    assert guess.kind == "guess_date_format" and guess.column == "date"
+    assert "'%d/%m/%Y'" in guess.detail and "'31/01/2020'" in guess.detail
+    assert data.read_prices(eu, date_format="%d/%m/%Y").repairs == ()
+    # the guesses survive a cut, in the loader and afterwards
+    assert [r.kind for r in data.read_prices(eu, start="2020-02-01").repairs] == ["guess_date_format"]
+    assert [r.kind for r in data.select(data.read_prices(eu), start="2020-02-01").repairs] == ["guess_date_format"]
+
+
+def test_ambiguous_delimiter_is_refused(write_csv):
+    path = write_csv("tie.csv", "date;A,B\n2020-01-02;1,2\n2020-01-03;2,3\n")
+    with pytest.raises(E.MalformedFileError, match="delimiter is ambiguous") as info:
+        data.read_prices(path)
+    assert info.value.line == 1 and "delimiter=" in str(info.value)
+    with pytest.raises(E.ConfigError, match="delimiter='ab' is not valid"):
+        data.read_prices(path, delimiter="ab")
+
+
 def test_forward_fill_reports_every_filled_date(write_csv):
     path = write_csv("gaps.csv", "date,A,B\n2020-01-02,1,10\n2020-01-03,,11\n2020-01-06,,12\n"
                                  "2020-01-07,4,NA\n2020-01-08,5,14\n")

@@ -21,6 +21,7 @@ from scipy import special, stats
 from stressgen import rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _garch_fit as gf
+from stressgen.generators import _garch_level as gl
 from stressgen.generators import _garch_state as gs
 from stressgen.generators import _tables as tb
 from stressgen.generators import garch
@@ -83,9 +84,13 @@ def small_fits(small_market):
     """One fit of the four-stock market per innovation kind (fits are the slow part)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
-        fits = {kind: GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind))
+        # one long-run level (level="fixed"): these fits are checked against recursions on their own omega;
+        # the drawn level is test_drawn_level_scales_each_worlds_omega's
+        fits = {kind: GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind, level="fixed"))
                 for kind in KINDS}
-        fits["fhs-state"] = GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(fhs_matching="state"))
+        fits["fhs-state"] = GjrGarch().fit(small_market, key=rng.root(0),
+                                           config=GarchConfig(fhs_matching="state", level="fixed"))
+        fits["fhs-level"] = GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig())
         return fits
 
 
@@ -134,7 +139,7 @@ def test_sampler_is_the_recursion_on_its_own_draws(kind, start, small_fits):
     fitted = small_fits[kind]
     burn = 7
     # i.i.d. rows: draws that do not depend on the path (state-matched FHS: test_state_matched_rows)
-    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn, fhs_matching="none"))
+    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn, level="fixed"))
     key, first, n_worlds, horizon = rng.root(11), 3, 5, 30
     s = GjrGarch().sample(fitted, key=key, n_worlds=n_worlds, horizon=horizon, first_world=first)
     p = garch._sim_params(fitted)
@@ -160,7 +165,7 @@ def test_paths_match_arch_simulate(kind, arch_paths, ref_market):
     5%/95% quantiles, ACF of squared returns and leverage agree within 4 SE across paths. Kurtosis is not
     compared: with nu = 7 the 8th moment that its SE needs does not exist."""
     # tail_index=None: the simulator is compared with arch's at exactly these parameters (no moment guard)
-    config = GarchConfig(innovations=kind, start="unconditional", burn=250, tail_index=None)
+    config = GarchConfig(innovations=kind, start="unconditional", burn=250, tail_index=None, level="fixed")
     fitted = fitted_from_params(ref_market, REF, config=config)
     s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=4000, horizon=250)
     ours = _path_stats(100.0 * np.asarray(s.log_returns[:, :, 0], dtype=np.float64))
@@ -432,7 +437,9 @@ def test_bad_config_and_params_are_config_errors(ref_market):
     for kwargs, field in [({"innovations": "normal"}, "innovations"), ({"start": "cold"}, "start"),
                           ({"burn": -1}, "burn"), ({"max_persistence": 1.0}, "max_persistence"),
                           ({"history_days": 2.5}, "history_days"), ({"tail_index": 2.0}, "tail_index"),
-                          ({"tails": "pareto"}, "tails")]:
+                          ({"tails": "pareto"}, "tails"), ({"level": "random"}, "level"),
+                          ({"fhs_matching": "knn"}, "fhs_matching"), ({"neighbours": 0}, "neighbours"),
+                          ({"state_decay": 1.0}, "state_decay")]:
         with pytest.raises(ConfigError, match=f"garch.{field}"):
             GarchConfig(**kwargs)
     with pytest.raises(ConfigError, match="fhs, gaussian-copula, t-copula"):
@@ -444,3 +451,69 @@ def test_bad_config_and_params_are_config_errors(ref_market):
     with pytest.raises(ConfigError, match="condition"):
         GjrGarch().sample(fitted_from_params(ref_market, REF), key=rng.root(0), n_worlds=2, horizon=2,
                           condition="crash")
+
+
+# ------------------------------------------------------------------------------------- 7. drawn level
+
+def test_yearly_levels_match_a_slow_loop():
+    gen = np.random.default_rng(3)
+    y = gen.standard_normal((800, 3)) * np.array([1.0, 2.0, 0.5])
+    var = np.var(y, axis=0)
+    got = gl.yearly_levels(y, var, 252)
+    ref = []
+    for start in range(0, 800 - 252 + 1, 21):
+        w = y[start:start + 252] - y.mean(axis=0)
+        ref.append(np.mean([np.log(np.mean(w[:, i] ** 2) / var[i]) for i in range(3)]))
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_level_factors_take_out_the_models_own_spread():
+    """Returns whose yearly variance regimes the GARCH cannot produce (a 4x variance switch every two years,
+    i.i.d. within) get a spread of factors; a plain GARCH path of the fitted model gets factors near 1."""
+    gen = np.random.default_rng(4)
+    n = 252 * 12
+    regime = np.repeat(np.tile([0.5, 2.0], 6), 252)
+    y = gen.standard_normal((n, 2)) * np.sqrt(regime)[:, None]
+    params = np.array([[0.0, 0.02, 0.03, 0.0, 0.95, 8.0]] * 2)
+    resid = gen.standard_normal((n, 2))
+    factors, c = gl.level_factors(y, params, resid, 252, conditional=False)
+    assert c > 0.8 and factors.max() / factors.min() > 3, (c, factors.min(), factors.max())
+    np.testing.assert_allclose(factors.mean(), 1.0, rtol=1e-12)
+    # conditional: the last year is a high-variance one, so the years that followed high ones are drawn: low
+    cond, _ = gl.level_factors(y, params, resid, 252, conditional=True)
+    assert np.median(cond) < np.median(factors), (np.median(cond), np.median(factors))
+    # a path of the model itself: its yearly levels vary as the model says, so c is small
+    e = gen.standard_normal((n + 500, 1))
+    sigma2, path = 0.4, []
+    for t in range(n + 500):
+        eps = np.sqrt(sigma2) * e[t, 0]
+        path.append(eps)
+        sigma2 = 0.02 + 0.03 * eps**2 + 0.95 * sigma2
+    y_model = np.array(path[500:])[:, None]
+    _, c_model = gl.level_factors(y_model, params[:1], e[:n], 252, conditional=False)
+    assert c_model < 0.6, c_model
+
+
+def test_drawn_level_scales_each_worlds_omega(small_fits, small_market):
+    """Inverting the recursion from the sampled returns: each world's omega is the fitted one times one
+    factor of `level_factors`, the same on every day and for every asset."""
+    fitted = small_fits["fhs-level"]
+    factors = np.asarray(fitted.level_factors, np.float64)
+    assert factors.size > 1
+    s = GjrGarch().sample(fitted, key=rng.root(12), n_worlds=32, horizon=30)
+    mu, omega, alpha, gamma, beta = (np.asarray(getattr(fitted, k), np.float64)
+                                     for k in ("mu", "omega", "alpha", "gamma", "beta"))
+    y = 100.0 * np.asarray(s.log_returns, np.float64) - mu  # eps [worlds, days, assets]
+    # sigma2_t from the first day on: sigma2_1 = sigma2_next; then omega_w = sigma2_{t+1} - A_t sigma2_t needs
+    # sigma2_{t+1}, unknown; instead check that some factor reproduces all 30 days of each world
+    for w in range(32):
+        errors = []
+        for f in factors:
+            sigma2, worst = np.asarray(fitted.sigma2_next, np.float64), 0.0
+            for t in range(30):
+                e = y[w, t] / np.sqrt(sigma2)
+                if t:  # residual rows are standardized: |e| of a wrong variance path drifts away from the rows'
+                    worst = max(worst, float(np.min(np.max(np.abs(e[None, :] - np.asarray(fitted.resid)), axis=1))))
+                sigma2 = omega * f + (alpha + gamma * (y[w, t] < 0)) * y[w, t] ** 2 + beta * sigma2
+            errors.append(worst)
+        assert min(errors) < 1e-3, (w, min(errors))

@@ -24,9 +24,7 @@ CASES = [(name, None) for name in sorted(generators.available()) if name != "gar
     ("garch", GarchConfig(fhs_matching="state"))]
 # A known weakness, measured, not hidden: the VAE's joint crashes are too thin. Trained with its default
 # preset, its worst equal-weight day in 504,000 world-days is -6.8%; history's 1-in-1000 day is -7.3%.
-# The opt-in state-matched GARCH (fhs_matching="state") likewise: each window's residuals are centred, so the
-# crash days of stressed windows lose their negative mean; its worst day in 252,000 world-days is -6.8%.
-THIN_CRASHES = {"vae", "garch-fhs-state"}
+THIN_CRASHES = {"vae"}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stressgen import atomic
 from stressgen.errors import DataFileNotFoundError, MalformedFileError
 from stressgen.report import load_results, write_outputs, writers
 
@@ -105,7 +106,7 @@ def _snapshot(directory):
 def test_interrupted_write_keeps_previous_outputs(run_result, failing_result, tmp_path, monkeypatch, fail_at):
     write_outputs(run_result, tmp_path)
     before = _snapshot(tmp_path)
-    real_stage, calls = writers._stage, []
+    real_stage, calls = atomic._stage, []
 
     def stage(directory, name, data):
         if len(calls) == fail_at:  # after `fail_at` files were staged in full
@@ -113,7 +114,7 @@ def test_interrupted_write_keeps_previous_outputs(run_result, failing_result, tm
         calls.append(name)
         return real_stage(directory, name, data)
 
-    monkeypatch.setattr(writers, "_stage", stage)
+    monkeypatch.setattr(atomic, "_stage", stage)
     with pytest.raises(OSError, match="No space"):
         write_outputs(failing_result, tmp_path)
     assert _snapshot(tmp_path) == before  # same names (no temp files left) and same bytes
@@ -140,7 +141,7 @@ def test_interrupt_inside_a_file_leaves_nothing(run_result, tmp_path, monkeypatc
         def __getattr__(self, name):
             return getattr(self.f, name)
 
-    monkeypatch.setattr(writers.os, "fdopen", lambda fd, mode: Exploding(real_fdopen(fd, mode)))
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: Exploding(real_fdopen(fd, mode)))
     with pytest.raises(KeyboardInterrupt):
         write_outputs(run_result, tmp_path / "new")
     assert list((tmp_path / "new").iterdir()) == []

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import strategies
-from stressgen.engine import BacktestConfig, available_strategies, backtest, load_strategy
+from stressgen.engine import BacktestConfig, backtest
+from stressgen.plugins import available_strategies, load_strategy
 from stressgen.errors import PluginLoadError, UnknownNameError
 from stressgen.strategy import grid
 from stressgen.types import Scenarios

@@ -20,7 +20,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ...engine import BacktestConfig, backtest, load_strategy
+from ...engine import BacktestConfig, backtest
+from ...plugins import load_strategy
 from ...types import Provenance, Scenarios
 from .marginal import var_es
 

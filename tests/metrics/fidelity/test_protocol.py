@@ -10,6 +10,8 @@ from stressgen import data, generators, rng
 from stressgen.errors import ConfigError
 from stressgen.metrics import fidelity as F
 from stressgen.metrics.fidelity import strategy_tails
+from stressgen.report import write_scorecard
+from stressgen.studies import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def config():
 @pytest.fixture(scope="module")
 def card(market, config):
     gens = {name: (generators.get(name), None) for name in ("bootstrap", "garch")}
-    return F.evaluate(market, gens, config, key=rng.root(0))
+    return evaluate(market, gens, config, key=rng.root(0))
 
 
 def test_table_has_every_generator_metric_and_floor(card, config):
@@ -61,7 +63,7 @@ def test_bootstrap_memorises_garch_does_not(card):
 
 
 def test_same_key_same_numbers(market, config, card):
-    again = F.evaluate(market, {"garch": (generators.get("garch"), None)}, config, key=rng.root(0))
+    again = evaluate(market, {"garch": (generators.get("garch"), None)}, config, key=rng.root(0))
     a = card.raw[card.raw["generator"] == "garch"].reset_index(drop=True)
     b = again.raw[again.raw["generator"] == "garch"].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
@@ -70,7 +72,7 @@ def test_same_key_same_numbers(market, config, card):
 def test_check_and_writers(card, tmp_path):
     failures = F.check(card.table)
     assert any(f.startswith("bootstrap: copy_rate") for f in failures)
-    paths = F.write_scorecard(card, tmp_path)
+    paths = write_scorecard(card, tmp_path)
     doc = json.loads(paths["json"].read_text())
     assert doc["failures"] == failures and len(doc["table"]) == len(card.table)
     pd.testing.assert_frame_equal(pd.read_parquet(paths["parquet"]), card.table)

@@ -2,6 +2,10 @@
 point of the ``stressgen.strategies`` group (another package's strategies).
 
 Files are imported by path under a private module name, so two plugin files may share a class name.
+
+Where: a top-level module, not the engine. The engine runs the strategy objects its caller passes in; what
+names resolve to (our built-in `strategies` package, entry points, files) is the caller's business, so the
+engine imports no plugin machinery (the import-linter contract in pyproject.toml checks it).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import PluginLoadError, UnknownNameError
-from ..strategy import StepStrategy, VectorStrategy
+from .errors import PluginLoadError, UnknownNameError
+from .strategy import StepStrategy, VectorStrategy
 
 __all__ = ["ENTRY_POINT_GROUP", "available_strategies", "load_strategy"]
 

@@ -1,7 +1,9 @@
 """Writing a scorecard: ``fidelity.json`` (table, per-replicate values, meta), ``fidelity.parquet`` (the
 tidy table) and ``fidelity.html`` (the evaluate page), with a rolling-origin calibration also
 ``calibration.csv`` (its table) and ``calibration.json`` (table, histograms, per-origin PITs, meta), all-or-nothing
-through the report layer's `stressgen.report.writers.write_files` (staged in the same directory, then renamed).
+through `stressgen.atomic.write_files` (staged in the same directory, then renamed).
+
+Where: the report layer. Writers render pages and serialise results; metrics only compute them.
 """
 
 from __future__ import annotations
@@ -14,20 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .protocol import Scorecard
-from .thresholds import check
+from ..atomic import write_files
+from ..metrics.fidelity.protocol import Scorecard
+from ..metrics.fidelity.thresholds import check
+from ._store import json_safe
+from .evaluate_page import render
 
-if TYPE_CHECKING:  # the studies layer sits above metrics: only its type is named here
-    from ...studies.calibration import CalibrationResult
+if TYPE_CHECKING:  # only its type is named here
+    from ..studies.calibration import CalibrationResult
 
 __all__ = ["write_scorecard", "scorecard_json"]
 
 
 def scorecard_json(card: Scorecard) -> dict[str, Any]:
     """The JSON document: ``meta``, ``table``, ``raw``, ``strategies`` and the threshold ``failures``."""
-    # imported here: the report package loads plotly, which scoring (and every spec load) does not need
-    from ...report._store import json_safe
-
     def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
         return [json_safe(r) for r in df.to_dict(orient="records")]
 
@@ -40,10 +42,6 @@ def write_scorecard(card: Scorecard, out_dir: str | os.PathLike, *,
     """Write ``fidelity.json``, ``fidelity.parquet`` and ``fidelity.html`` into `out_dir` (created if
     needed), and with `calibration` also ``calibration.csv`` and ``calibration.json`` (the page then shows
     its PIT histograms and table); returns kind -> path (``calibration_csv``, ``calibration_json``)."""
-    # the report layer imports plotly (the page's figures); only this writer needs it
-    from ...report.evaluate_page import render
-    from ...report.writers import write_files
-
     out = Path(out_dir)
     parquet = io.BytesIO()
     card.table.to_parquet(parquet, index=False)

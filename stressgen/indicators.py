@@ -15,6 +15,10 @@ Conventions: before a window is full, rolling statistics use the observations se
 when the window is full); standard deviations use ``ddof=1``. The array equivalents (``*_array``) run the
 same updates with `lax.scan`, reading leaving values from the input array, so the two tiers agree and the
 arrays are causal by construction. Cross-sectional helpers (`cs_rank`, `top_k_mask`) are stateless.
+
+Where: a top-level module that imports nothing from stressgen, so both the strategy protocol
+(`stressgen.strategy`, which re-exports it for strategy authors) and the engine can use it without an
+import cycle between them. ``stressgen.engine.indicators`` still names it (the engine re-exports it).
 """
 
 from __future__ import annotations

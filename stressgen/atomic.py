@@ -1,0 +1,131 @@
+"""The project's one atomic writer: a failed or interrupted write leaves the previous file(s) or none, never
+half a file.
+
+Every file is first written in full to a temporary file in the target directory (same file system, so the
+final `os.replace` is an atomic rename), flushed and fsynced. `write_files` stages every file of a set before
+renaming any, in order (callers put the file that vouches for the others last, e.g. ``report.html``); an
+exception at any point before the renames (rendering, encoding, a full disk, Ctrl-C) removes the temporary
+files and leaves the directory as it was. `atomic_file` does the same for one file written as a stream;
+`replace_directory` swaps a fully written directory into place (saved models).
+
+Where: a top-level module that imports nothing from stressgen, so every layer (report pages, study caches,
+the pipeline's worlds file, saved models) writes through the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_write", "write_files", "atomic_file", "fsync_write", "replace_directory"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: Path) -> None:
+    # make the renames themselves durable; not every platform can open a directory
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _staged(directory: Path, name: str) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new temporary file next to ``directory / name``, open for binary writing; flushed and fsynced when
+    the block ends, removed if it raises."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        # mkstemp creates 0600; outputs get the permissions of any new file (0666 less the umask)
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            yield f, Path(tmp)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _stage(directory: Path, name: str, data: bytes) -> Path:
+    with _staged(directory, name) as (f, tmp):
+        f.write(data)
+    return tmp
+
+
+def write_files(directory, files: Mapping[str, bytes]) -> None:
+    """Write every ``name -> bytes`` into `directory` all-or-nothing (up to the final renames), in order."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, data in files.items():
+            staged.append((_stage(directory, name, data), directory / name))
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    _fsync_dir(directory)
+
+
+def atomic_write(path, data: bytes | str) -> Path:
+    """Write one file atomically (text is UTF-8)."""
+    path = Path(path)
+    write_files(path.parent, {path.name: data.encode("utf-8") if isinstance(data, str) else data})
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path) -> Iterator[BinaryIO]:
+    """Write one file as a stream: yields a binary file; `path` appears, complete, only if the block ends
+    without an exception (for outputs too large to build in memory first)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _staged(path.parent, path.name) as (f, tmp):
+        yield f
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def fsync_write(path, payload: bytes) -> None:
+    """Write and fsync `path` in place: for files inside a directory that `replace_directory` then swaps in."""
+    with open(path, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def replace_directory(staged: Path, target: Path) -> None:
+    """Move the fully written directory `staged` to `target`, replacing any previous `target` (which is put
+    back if the swap fails). A directory cannot be renamed onto a non-empty one, so the old one is first
+    moved aside into a temporary directory next to it. `staged` is removed if the swap fails."""
+    old = None
+    try:
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "model")
+        os.replace(staged, target)
+    except BaseException:
+        if old is not None and not target.exists():
+            os.replace(old / "model", target)  # put the previous one back
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(target.parent)

@@ -1,0 +1,99 @@
+"""The long-run volatility level a GARCH world reverts to, drawn per world (docs/fidelity.md, "The start state
+drives the spread").
+
+Why. A GARCH(1,1) reverts to one long-run variance, ``omega / (1 - persistence)``, within weeks to months,
+and every world reverts to the same one. History does not: whole years sit well below or above any long-run
+level. On sp500-20 (1990-2023) the yearly level defined below spans a factor of about 12 between the
+calmest and the wildest year, and its variance across years is 0.35 where the fitted GARCH's own one-year
+paths give 0.06. Rolling-origin calibration sees the gap: with one level, the drawdowns of calm years are
+too deep in the worlds and those of crisis years too shallow (27.8% of real one-year drawdowns outside the
+worlds' 5-95% band, where 10% is expected), and the real year's equal-weight volatility falls outside its
+band at 68% of 58 half-yearly origins.
+
+What. Each world's omega is multiplied by a level factor drawn at its start (the persistence, the news
+coefficients and the innovations are unchanged, so the moment conditions of `_garch_tails` still hold):
+
+* the history's one-year levels: for each one-year window of the fit sample (stepping by a month), the
+  mean over assets of ``log(realised variance / sample variance)``, an empirical law of market-wide
+  regimes with the history's own bounds;
+* the part of their spread that the fitted GARCH already produces is taken out: the same statistic over
+  one-year paths simulated from the fit (stationary start, FHS rows) has variance ``v_model``, the history's
+  ``v_hist``, and the levels are shrunk towards their mean by ``c = sqrt(max(0, 1 - v_model / v_hist))``,
+  so that the worlds' spread of yearly levels is the history's, not more;
+* a world's factor is ``exp(c (L_j - mean L))``, divided by the mean of these factors over all windows (so
+  that the average long-run variance over the history's years is unchanged), for a window j drawn
+  uniformly among: with a conditional start, the ``sqrt(n)`` windows whose previous year was nearest in
+  level to the last year of the history (years are persistent: a calm year is followed by calm ones more
+  often than not); with an unconditional start, all windows.
+
+A drawn factor is bounded by the history's calmest and wildest years (shrunk by c): nothing beyond what the
+data show. ``GarchConfig.level = "fixed"`` keeps the single fitted level (the textbook GARCH).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LEVELS", "yearly_levels", "simulated_levels", "level_factors"]
+
+LEVELS = ("drawn", "fixed")
+_STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
+_SIM_PATHS, _SIM_BURN = 512, 500
+
+
+def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.ndarray | None = None) -> np.ndarray:
+    """``[windows]`` mean over assets of ``log(realised variance / variance)`` of the `year`-long windows of
+    ``y100 [time, assets]`` that begin at `starts` (default: every `_STEP` days that leave a whole window)."""
+    n = y100.shape[0]
+    starts = np.arange(0, n - year + 1, _STEP) if starts is None else np.asarray(starts)
+    centred = y100 - y100.mean(axis=0)
+    csum = np.concatenate([np.zeros((1, y100.shape[1])), np.cumsum(centred**2, axis=0)])
+    rv = (csum[starts + year] - csum[starts]) / year  # [windows, assets]
+    return np.mean(np.log(np.maximum(rv, 1e-12) / variance), axis=1)
+
+
+def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int,
+                     seed: int = 0) -> np.ndarray:
+    """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy;
+    i.i.d. FHS rows of `resid`, a fixed seed: the fit stays deterministic). `params` is ``[assets, 6]``."""
+    gen = np.random.default_rng(seed)
+    mu, omega, alpha, gamma, beta = (params[:, j] for j in range(5))
+    persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
+                             + beta, 0.9999)
+    sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
+    out = np.zeros((_SIM_PATHS, params.shape[0]))
+    for t in range(_SIM_BURN + year):
+        e = resid[gen.integers(0, resid.shape[0], _SIM_PATHS)]
+        eps = np.sqrt(sigma2) * e
+        if t >= _SIM_BURN:
+            out += eps**2
+        sigma2 = omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2
+    return np.mean(np.log(out / year / variance), axis=1)
+
+
+def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year: int, *,
+                  conditional: bool) -> tuple[np.ndarray, float]:
+    """(the factors a world's omega is drawn from, the shrink c), see the module doc. `conditional`: only the
+    years that followed a year like the last one of the sample (its k = sqrt(n) nearest in level); else all.
+    A sample shorter than three years, or one whose yearly levels vary less than the model's, gives the
+    single factor 1."""
+    n = y100.shape[0]
+    variance = np.var(y100, axis=0)
+    starts = np.arange(0, n - year + 1, _STEP)
+    hist = yearly_levels(y100, variance, year, starts)
+    if n < 3 * year:  # too few years to learn a spread of levels, let alone how they follow each other
+        return np.ones(1), 0.0
+    v_model = float(np.var(simulated_levels(params, resid, variance, year)))
+    v_hist = float(np.var(hist))
+    c = float(np.sqrt(max(0.0, 1.0 - v_model / v_hist))) if v_hist > 0 else 0.0
+    factors = np.exp(c * (hist - hist.mean()))
+    factors = factors / factors.mean()  # the average long-run variance over the history's years is kept
+    if not conditional:
+        return factors, c
+    # years are persistent: draw from the years whose previous year was nearest in level to the last one
+    follows = starts >= year
+    prev = yearly_levels(y100, variance, year, starts[follows] - year)
+    now = yearly_levels(y100, variance, year, np.array([n - year]))[0]
+    k = max(1, int(round(np.sqrt(prev.size))))
+    nearest = np.argsort(np.abs(prev - now), kind="stable")[:k]
+    return factors[follows][nearest], c
