@@ -22,6 +22,7 @@ from stressgen import rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _garch_fit as gf
 from stressgen.generators import _garch_level as gl
+from stressgen.generators import _garch_sim as sim
 from stressgen.generators import _garch_state as gs
 from stressgen.generators import _tables as tb
 from stressgen.generators import garch
@@ -47,7 +48,7 @@ def _arch_ref_model(seed: int):
     return model
 
 
-_garch_paths = jax.jit(garch._garch_paths)
+_garch_paths = jax.jit(sim.garch_paths)
 
 
 @partial(jax.jit, static_argnames="kind")
@@ -55,7 +56,7 @@ def _draws(p, world_keys, days, kind):
     """Innovations ``[days, worlds, assets]`` exactly as the sampler draws them (kinds that do not read the
     world's state: every kind but state-matched FHS)."""
     unused = jnp.zeros((world_keys.shape[0],), jnp.float32)
-    return jax.vmap(lambda t: garch._draw_innovations(p, world_keys, t, kind, unused)[0])(days)
+    return jax.vmap(lambda t: sim.draw_innovations(p, world_keys, t, kind, unused)[0])(days)
 
 
 def _within(a: np.ndarray, b: np.ndarray, n_se: float = 4.0) -> tuple[bool, str]:

@@ -1,0 +1,135 @@
+"""The GJR-GARCH sampler: the recursion, the innovations of each day and the fused time loop over all worlds
+(`garch` fits; this module only simulates from the arrays `garch._sim_params` hands it).
+
+Randomness: world i's numbers come only from ``rng.world_keys(key, first_world, n)[i]``; day t of world i
+(burn days included) uses ``fold_in(world_key, t)``, and its long-run level a key no day uses. Drawing inside
+the time loop, rather than drawing [worlds, time, assets] up front and transposing it for the loop, keeps
+the draws fused with the recursion: no buffer the size of the output is written and read back.
+
+Bit-exact worlds: world i must be the same, to the last bit, whatever the chunk it is drawn in. XLA:CPU
+fuses ``a * b + c`` into an FMA for some array shapes and not for others, and its dot kernels block the
+worlds axis, so the sampler rounds every product before adding it (`_tables.rounded`) and correlates
+normals with an explicit, fixed-order sum instead of a matmul (`_correlate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from .. import rng
+from . import _garch_state as gs
+from . import _tables as tb
+
+__all__ = ["gjr_step", "garch_paths", "draw_innovations", "simulate"]
+
+
+def gjr_step(p: Mapping[str, jax.Array], sigma2: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One day: (next conditional variance, return) from today's variance and innovation (percent units).
+
+    Every product is `rounded` before it is added (``p["fence"]``: a uint32 zero), so that a world is
+    bit-identical whatever the chunk it is drawn in (see `_tables.rounded`).
+    """
+    fence = p["fence"]
+    eps = tb.rounded(jnp.sqrt(sigma2) * e, fence)
+    arch = tb.rounded(jnp.where(eps < 0, p["alpha"] + p["gamma"], p["alpha"]) * (eps * eps), fence)
+    sigma2_next = p["omega"] + arch + tb.rounded(p["beta"] * sigma2, fence)
+    return sigma2_next, p["mu"] + eps
+
+
+def garch_paths(p: Mapping[str, jax.Array], innovations: jax.Array,
+                 sigma2_0: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The recursion on given innovations ``[time, ...]``: (returns, variances), both ``[time, ...]`` in
+    percent units; ``variances[t]`` is the conditional variance of ``returns[t]``."""
+
+    def body(sigma2, e):
+        nxt, y = gjr_step(p, sigma2, e)
+        return nxt, (y, sigma2)
+
+    _, (y, sigma2) = jax.lax.scan(body, sigma2_0, innovations)
+    return y, sigma2
+
+
+def _correlate(z: jax.Array, chol: jax.Array, fence: jax.Array) -> jax.Array:
+    """``z @ chol.T`` for ``z [worlds, assets]``, summed over columns in a fixed order.
+
+    Not a dot: XLA:CPU's dot kernels block the worlds axis, and the bits of a row then depend on the number
+    of worlds (measured: 1 world vs 10,000 differ in the last bit for 2 to 21 assets). The loop runs over
+    the assets-major layout ``[assets, worlds]``, where each term scales a contiguous row of normals, and
+    it is a loop rather than unrolled code so that compile time does not grow with the number of assets.
+    """
+    zt = z.T
+
+    def add_column(k, n):
+        column = jax.lax.dynamic_slice_in_dim(chol, k, 1, axis=1)  # [assets, 1]
+        return n + tb.rounded(column * jax.lax.dynamic_slice_in_dim(zt, k, 1, axis=0), fence)
+
+    return jax.lax.fori_loop(1, chol.shape[1], add_column, tb.rounded(chol[:, :1] * zt[:1], fence)).T
+
+
+def draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array, kind: str,
+                      state: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(unit-variance innovations ``[worlds, assets]``, next state ``[worlds]``) of day `t` (burn days
+    included) of each world. `state` is each world's slow volatility state (`_garch_state`), read and moved by
+    state-matched FHS only; other kinds return it unchanged."""
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(world_keys, t)
+    fence = p["fence"]
+    n_assets = p["resid"].shape[1]
+    if kind == "fhs-state":  # a date whose slow volatility state was nearest to the world's (`_garch_state`)
+        rows, window = gs.matched_rows(keys, state, p["state_sorted"], p["state_order"], p["state_neighbours"])
+        e = tb.rounded((p["resid"][rows] - p["state_center"][window]) * p["state_shrink"][window], fence)
+        return e, gs.next_state(state, e, p["state_decay"], fence)
+    if kind == "fhs":  # one historical date per world and day: the whole cross-section moves together
+        rows = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["resid"].shape[0]))(keys)
+        return p["resid"][rows], state
+    extra = 1 if kind == "t-copula" else 0  # the t copula's mixing variable gets one more normal
+    z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + extra,), jnp.float32))(keys)
+    n = _correlate(z[:, :n_assets], p["copula_chol"], fence)  # rows ~ N(0, R)
+    if kind == "gaussian-copula":
+        return tb.interp(p["margin_table"], p["margin_grid"], n, fence), state
+    scale = tb.interp(p["mix_table"], p["mix_grid"], z[:, n_assets], fence)  # sqrt(nu_c / chi2_nu_c)
+    return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence), state
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind"))
+def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
+              burn: int | None, kind: str) -> jax.Array:
+    """Log returns ``[worlds, horizon, assets]`` (natural units, float32); a time loop over all worlds.
+
+    ``burn=None`` starts from ``sigma2_next`` (conditional start); an integer starts from the unconditional
+    variance and discards `burn` days.
+    """
+    world_keys = rng.world_keys(key, first_world, n_worlds)
+    # each world's long-run level (`_garch_level`): one factor per world, from a key no day uses
+    pick = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, jnp.uint32(0xFFFFFFFF)), (), 0,
+                                                 p["level_factors"].shape[0]))(world_keys)
+    p = dict(p, omega=tb.rounded(p["omega"] * p["level_factors"][pick][:, None], p["fence"]))
+    if burn is None:
+        sigma2_0, burn = p["sigma2_next"], 0
+    else:
+        sigma2_0 = p["omega"] / (1.0 - (p["alpha"] + p["gamma"] / 2 + p["beta"]))
+
+    def day(carry, t):
+        sigma2, state = carry
+        e, state = draw_innovations(p, world_keys, t, kind, state)
+        sigma2, y = gjr_step(p, sigma2, e)
+        return (sigma2, state), y
+
+    def record(t, carry):
+        # each day is written into [worlds, horizon, assets] in place: no [horizon, worlds, assets] stack to
+        # transpose afterwards (one fresh output buffer instead of two)
+        carry, out = carry
+        carry, y = day(carry, (t + burn).astype(jnp.uint32))
+        return carry, jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], t, axis=1)
+
+    n_assets = p["resid"].shape[1]
+    # the co-movement state starts where the history ended (conditional) or at its mean (unconditional)
+    state_0 = p["state_end"] if burn == 0 else p["state_mean"]
+    carry = (jnp.broadcast_to(sigma2_0, (n_worlds, n_assets)), jnp.broadcast_to(state_0, (n_worlds,)))
+    if burn:
+        carry = jax.lax.fori_loop(0, burn, lambda t, c: day(c, t.astype(jnp.uint32))[0], carry)
+    out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
+    return jax.lax.fori_loop(0, horizon, record, (carry, out))[1]
