@@ -61,3 +61,17 @@ def count_compiles():
             logger.removeHandler(handler)
 
     return _count
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    Why: every XLA:CPU executable keeps its code in memory mappings of its own, and the whole suite compiles
+    thousands of programs in one process. Past the kernel's mapping limit (vm.max_map_count, 65,530 by
+    default) the next compilation dies with a segmentation fault (measured: the full suite crashed in its
+    last tenth, in test_studies, while every subset of it passed). No test relies on a program compiled by
+    another module.
+    """
+    yield
+    jax.clear_caches()
