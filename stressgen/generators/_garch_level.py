@@ -32,7 +32,10 @@ data show. ``GarchConfig.level = "fixed"`` keeps the single fitted level (the te
 
 from __future__ import annotations
 
+import jax
 import numpy as np
+
+from .. import rng
 
 __all__ = ["LEVELS", "yearly_levels", "simulated_levels", "level_factors"]
 
@@ -52,18 +55,18 @@ def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.
     return np.mean(np.log(np.maximum(rv, 1e-12) / variance), axis=1)
 
 
-def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int,
-                     seed: int = 0) -> np.ndarray:
-    """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy;
-    i.i.d. FHS rows of `resid`, a fixed seed: the fit stays deterministic). `params` is ``[assets, 6]``."""
-    gen = np.random.default_rng(seed)
-    mu, omega, alpha, gamma, beta = (params[:, j] for j in range(5))
+def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int, *,
+                     key: jax.Array) -> np.ndarray:
+    """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy
+    recursion on i.i.d. FHS rows of `resid`, drawn from `key`). `params` is ``[assets, 6]``."""
+    rows = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, resid.shape[0]))
+    omega, alpha, gamma, beta = (params[:, j] for j in range(1, 5))
     persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
                              + beta, 0.9999)
     sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
     out = np.zeros((_SIM_PATHS, params.shape[0]))
     for t in range(_SIM_BURN + year):
-        e = resid[gen.integers(0, resid.shape[0], _SIM_PATHS)]
+        e = resid[rows[t]]
         eps = np.sqrt(sigma2) * e
         if t >= _SIM_BURN:
             out += eps**2
@@ -83,7 +86,8 @@ def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year:
     hist = yearly_levels(y100, variance, year, starts)
     if n < 3 * year:  # too few years to learn a spread of levels, let alone how they follow each other
         return np.ones(1), 0.0
-    v_model = float(np.var(simulated_levels(params, resid, variance, year)))
+    # a fixed key: the fit stays deterministic, and refits on the same data give the same factors
+    v_model = float(np.var(simulated_levels(params, resid, variance, year, key=rng.stream(rng.root(0), rng.FIT))))
     v_hist = float(np.var(hist))
     c = float(np.sqrt(max(0.0, 1.0 - v_model / v_hist))) if v_hist > 0 else 0.0
     factors = np.exp(c * (hist - hist.mean()))

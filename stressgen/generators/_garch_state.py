@@ -34,7 +34,15 @@ sqrt(n) dates a single tail residual decides it, while a world's state wanders o
 weeks; ``E[A]``, whose excess makes the variance grow geometrically, is checked on the window itself.
 Where a law fails them, the window's residuals of that asset are shrunk by the largest factor in (0, 1]
 that restores them (`window_shrink`): the window keeps its dates, its cross-section and its signs, and
-only its scale, for that asset, is reduced. Windows that satisfy them are never inflated.
+only its scale, for that asset, is reduced. Windows that satisfy them are never inflated. The factors are
+computed on the rows before centring (below), which only lowers a window's second moment.
+
+Drift. Each window's own mean residual is subtracted from the rows it replays, so that the conditional
+mean of every state's law is zero and the worlds' drift stays the fitted mean ``mu``. Kept, the negative
+mean of stressed windows deepens crisis drawdowns but biases every world's drift (measured in
+docs/fidelity.md: the one-year return then misses on the held-out index).
+
+A fit that does not draw state-matched rows stores empty state arrays (`empty_state_arrays`).
 """
 
 from __future__ import annotations
@@ -45,8 +53,8 @@ import numpy as np
 
 from . import _tables as tb
 
-__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "window_shrink", "next_state",
-           "matched_rows"]
+__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "empty_state_arrays", "window_shrink",
+           "next_state", "matched_rows"]
 
 MATCHING = ("state", "none")
 SHRINK_GRID = np.linspace(0.05, 1.0, 96)  # candidate factors: about 1% apart, the largest that holds is kept
@@ -119,6 +127,15 @@ def state_arrays(e: np.ndarray, decay: float, neighbours: int | None, *, params:
             "state_end": np.asarray(end, f32), "state_mean": np.asarray(mean, f32),
             "state_decay": np.asarray(decay, f32), "state_neighbours": np.asarray(k, np.int32),
             "state_shrink": shrink.astype(f32), "state_center": center.astype(f32)}
+
+
+def empty_state_arrays(n_assets: int) -> dict[str, np.ndarray]:
+    """`state_arrays`' fields for a fit that replays i.i.d. rows: nothing to match with, nothing stored."""
+    f32 = np.float32
+    return {"state_sorted": np.zeros(0, f32), "state_order": np.zeros(0, np.int32),
+            "state_end": np.asarray(0.0, f32), "state_mean": np.asarray(0.0, f32),
+            "state_decay": np.asarray(0.0, f32), "state_neighbours": np.asarray(0, np.int32),
+            "state_shrink": np.zeros((0, n_assets), f32), "state_center": np.zeros((0, n_assets), f32)}
 
 
 def next_state(state: jax.Array, e: jax.Array, decay: jax.Array, fence: jax.Array) -> jax.Array:

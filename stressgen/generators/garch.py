@@ -260,15 +260,18 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         warnings.warn(f"GARCH fit: {len(notes)} of {market.n_assets} assets changed so that returns keep a finite "
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
                       "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
-    matched = _kind(config) == "fhs-state" and config.tail_index is not None  # only then are windows shrunk
-    state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
-                            max_persistence=config.max_persistence, params=params if matched else None)
+    if _kind(config) == "fhs-state":  # windows are shrunk only under a moment condition
+        state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
+                                max_persistence=config.max_persistence,
+                                params=None if config.tail_index is None else params)
+    else:
+        state = gs.empty_state_arrays(market.n_assets)
     if config.level == "drawn":
         levels, _ = gl.level_factors(y100, params, resid, market.periods_per_year,
                                      conditional=config.start == "conditional")
     else:
         levels = np.ones(1)
-    low = state["state_shrink"].min(axis=0)
+    low = state["state_shrink"].min(axis=0, initial=1.0)
     if (low < 1.0).any():
         shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in
                   zip(market.assets, low, (state["state_shrink"] < 1.0).mean(axis=0), strict=True) if f < 1.0]
@@ -340,6 +343,9 @@ class GjrGarch(AbstractGenerator):
         self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         config = fitted.config
+        if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
+            raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
+                              "rows and stored no states): fit again with that config")
         p = _sim_params(fitted)
         log_returns = sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
                                 burn=None if config.start == "conditional" else config.burn,

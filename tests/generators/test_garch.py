@@ -518,3 +518,12 @@ def test_drawn_level_scales_each_worlds_omega(small_fits, small_market):
                 sigma2 = omega * f + (alpha + gamma * (y[w, t] < 0)) * y[w, t] ** 2 + beta * sigma2
             errors.append(worst)
         assert min(errors) < 1e-3, (w, min(errors))
+
+
+def test_state_matching_needs_a_fit_made_with_it(small_fits):
+    """An i.i.d.-rows fit stores no states: sampling it as state-matched is refused, not silently wrong."""
+    fitted = small_fits["fhs"]
+    assert fitted.state_sorted.shape[0] == 0
+    with pytest.raises(ConfigError, match="fit again"):
+        GjrGarch().sample(fitted.replace(config=GarchConfig(fhs_matching="state")), key=rng.root(0),
+                          n_worlds=2, horizon=3)
