@@ -63,7 +63,7 @@ def case_stressgen(kind, worlds, repeats):
     import jax.numpy as jnp
 
     import strategies
-    from stressgen.engine import BacktestConfig, backtest
+    from stressgen import BacktestConfig, backtest
     from stressgen.types import Scenarios
 
     assets = 1 if kind == "ma" else 20
@@ -81,7 +81,8 @@ def case_stressgen_vector(kind, worlds, repeats):
     import jax
     import jax.numpy as jnp
 
-    from stressgen.engine import BacktestConfig, backtest, indicators as ind
+    from stressgen import BacktestConfig, backtest
+    from stressgen.engine import indicators as ind
     from stressgen.strategy import VectorStrategy
     from stressgen.types import Scenarios
 

@@ -94,8 +94,13 @@ def _bars(quiet: bool) -> Iterator:
 
 
 def _load(spec: Path, *, seed: int | None = None, worlds: int | None = None, out: Path | None = None):
+    """The spec, with the command line's overrides. Every command that loads a spec goes on to compute with
+    JAX, so this is where the explicit device setup happens (before the first JAX call); ``--help`` and
+    ``list`` never get here and stay fast."""
+    from .devices import use_cpu_cores
     from .spec import load_spec
 
+    use_cpu_cores()
     return load_spec(spec).with_overrides(seed=seed, worlds=worlds, out=out)
 
 
@@ -111,6 +116,7 @@ def run(spec: SpecArg,
         from .terminal import format_summary
 
         run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
+        report.check_output_dir(run_spec.out_dir)  # before any compute, not after it
         with _bars(quiet) as progress:
             result = pipeline.run(run_spec, progress=progress)
         path = report.write_outputs(result, run_spec.out_dir)
@@ -137,7 +143,7 @@ def fit(spec: SpecArg,
         run_spec = _load(spec, seed=seed)
         with _bars(quiet) as progress:
             path, info = pipeline.fit_to_dir(run_spec, output, progress=progress)
-        for w in info["warnings"]:
+        for w in info.warnings:
             _stderr().print(f"warning: {w}")
         typer.echo(f"model: {path.absolute()}")
 
@@ -264,7 +270,6 @@ def anomalies(spec: SpecArg,
 
 def main() -> None:
     """Console-script entry point (``stressgen = "stressgen.cli:main"``)."""
-    from .devices import use_cpu_cores; use_cpu_cores()  # noqa: E702  explicit device setup before any JAX work
     app()
 
 

@@ -29,6 +29,7 @@ import safetensors
 import safetensors.numpy
 
 from . import generators
+from ._version import __version__
 from .atomic import fsync_write, replace_directory
 from .errors import ConfigError, ModelFileError, StressgenError, UnknownNameError
 from .generators import AbstractGenerator
@@ -44,8 +45,6 @@ _PICKLE_MAGIC = (b"\x80", b"(", b"c")  # protocol 2+ opcode, and protocol 0's MA
 
 
 def _version() -> str:
-    from . import __version__
-
     return __version__
 
 

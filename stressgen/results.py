@@ -2,30 +2,101 @@
 
 `stressgen.pipeline` computes a `RunResult`; `stressgen.report` turns it into ``report.html``,
 ``summary.json`` and ``metrics.parquet`` and can read a results directory back into a `RunResult`
-(``stressgen report RESULTS_DIR``). Nothing here computes: it is the contract between the two.
+(``stressgen report RESULTS_DIR``). Nothing here computes beyond calendars: it is the contract between the two.
 
 Axis names: ``worlds``, ``time``, ``assets``. Returns are log returns; equity curves start at 1.0.
+Every field is typed: tables are DataFrames with documented columns, arrays are NumPy with documented shapes,
+and the only free-form values are JSON documents (the resolved spec, a generator's config), typed `JsonValue`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import pandas as pd
+
+from .metrics.aggregate import Aggregate
+from .metrics.run_summary import FidelitySummary
+from .types import future_dates
 
 if TYPE_CHECKING:
     from .metrics.plausibility import PlausibilityReport
     from .types import Suspect
 
-__all__ = ["StrategyResult", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
+__all__ = ["JsonValue", "ParamValue", "DatasetInfo", "GeneratorInfo", "RealHistory", "StrategyResult",
+           "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
 
 # The fan chart's quantiles come from the first worlds only: [FAN_WORLDS, horizon] floats are kept.
 FAN_WORLDS = 20_000
 
 # Bump when a key of summary.json changes meaning or disappears (adding keys is backwards compatible).
 SUMMARY_SCHEMA_VERSION = "1.0"
+
+JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
+ParamValue = Union[int, float, bool, str, list["ParamValue"]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """The market history the run learned from.
+
+    Attributes:
+        source: the dataset name or file.
+        assets: asset names, in column order.
+        start, end: first and last date of the history (ISO ``YYYY-MM-DD``).
+        n_obs: number of return periods.
+        freq: the history's frequency (pandas alias, ``"B"`` for business days).
+        repairs: how many repairs the loader made (listed on `MarketData.repairs`).
+    """
+
+    source: str
+    assets: tuple[str, ...]
+    start: str
+    end: str
+    n_obs: int
+    freq: str
+    repairs: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorInfo:
+    """The generator the worlds came from.
+
+    Attributes:
+        name: the family's registry name.
+        config: its configuration as JSON (every field of the family's config dataclass).
+        params_digest: digest of the fitted parameters (the same digest means the same model).
+        warnings: what fitting warned about, one line each.
+        fit_seconds: fitting (or loading) time.
+        model: the saved model directory the run loaded, or None when it fitted.
+    """
+
+    name: str
+    config: dict[str, JsonValue]
+    params_digest: str
+    warnings: tuple[str, ...] = ()
+    fit_seconds: float = 0.0
+    model: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RealHistory:
+    """The strategies backtested on the real history itself (the report's tear sheet).
+
+    Attributes:
+        dates: ``[time + 1]`` ISO dates; the first is the close at which equity is 1.0 (the end of warm-up).
+        benchmark: ``[time + 1]`` equity of the equal-weight portfolio, rebalanced daily, without costs.
+        warmup: history days before ``dates[0]`` that the strategies warmed up on.
+    """
+
+    dates: tuple[str, ...]
+    benchmark: np.ndarray
+    warmup: int
+
+    def index(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.dates, name="date")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,25 +106,28 @@ class StrategyResult:
     Attributes:
         name: display name, unique within the run (``"ma_crossover"`` or ``"ma_crossover[fast=10,slow=50]"``).
         plugin: how the spec named it (registry name, ``path.py:Class`` or ``module:attr``).
-        params: the parameter values of this set (field -> value), JSON-able.
+        params: the parameter values of this set (field -> value).
         metrics: per-world metrics, index ``world`` (int), one column per metric of
             `stressgen.metrics.per_world_metrics`.
-        aggregate: `stressgen.metrics.aggregate_metrics` output: ``summary``, ``tails``, ``probabilities``.
-        real: the same metrics of this strategy backtested on the real history (metric -> value).
+        aggregate: the cross-world tables (`stressgen.metrics.Aggregate`).
+        real: the same metrics of this strategy backtested on the real history's last horizon (metric -> value).
         real_rank: percentile (0..100) of the real history among the worlds, per metric.
         worst_worlds: world indices of the worst terminal returns, worst first.
         worst_equity: ``[len(worst_worlds), horizon + 1]`` equity of those worlds.
+        real_equity: ``[time + 1]`` equity on the whole real history after warm-up (dates in
+            `RunResult.real_history`); empty when the history is too short.
     """
 
     name: str
     plugin: str
-    params: dict[str, Any]
+    params: dict[str, ParamValue]
     metrics: pd.DataFrame
-    aggregate: dict[str, pd.DataFrame]
+    aggregate: Aggregate
     real: dict[str, float]
     real_rank: dict[str, float]
-    worst_worlds: list[int]
+    worst_worlds: tuple[int, ...]
     worst_equity: np.ndarray
+    real_equity: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +135,9 @@ class RunResult:
     """Everything a stress report shows.
 
     Attributes:
-        spec: the resolved run spec as plain JSON-able data (after overrides), for the header and summary.
-        data: dataset description: ``source``, ``assets`` (list), ``start``, ``end``, ``n_obs``, ``freq``.
-        generator: ``name``, ``config`` (dict), ``params_digest``, ``warnings`` (list of str), ``fit_seconds``.
+        spec: the resolved run spec as a JSON document (after overrides), for the header and summary.
+        data: the history (`DatasetInfo`).
+        generator: the generator (`GeneratorInfo`).
         seed, n_worlds, horizon: the simulation's size and root seed.
         assets: asset names, in column order of every ``[..., assets]`` array.
         conventions: name -> one-line statement (periods per year, rf, ddof, execution lag, costs, ...).
@@ -75,32 +149,45 @@ class RunResult:
         worst_paths: world index -> ``[horizon, assets]`` log returns of the worlds any strategy lists as worst.
         strategies: one `StrategyResult` per strategy x parameter set, in spec order.
         head_to_head: ``P(row beats column)`` on total return, index and columns strategy names.
-        fidelity: real against synthetic summary: ``moments`` (DataFrame, index asset, columns like
-            ``mean_real``, ``mean_syn``, ``vol_real``, ...), ``acf_abs`` (DataFrame, index lag, columns
-            ``real``, ``synthetic``), ``corr_real`` and ``corr_syn`` (``[assets, assets]`` arrays), and
-            optionally ``scorecard`` (issue 6's table) and ``failures`` (list of str: thresholds failed).
-        timings: stage -> seconds (fit, sample+backtest, aggregate, report).
+        fidelity: real against synthetic (`stressgen.metrics.run_summary.FidelitySummary`).
+        timings: stage -> seconds.
         plausibility: the plausibility gate's checks of these worlds against the history
-            (`stressgen.metrics.plausibility`), or None for results written before the gate existed.
+            (`stressgen.metrics.plausibility`), or None when the gate did not run.
         suspects: data points of the history that the loader's quality checks flag (`MarketData.suspects`).
+        real_history: the real-history backtest's calendar and benchmark (None when the history is too short).
     """
 
-    spec: dict[str, Any]
-    data: dict[str, Any]
-    generator: dict[str, Any]
+    spec: dict[str, JsonValue]
+    data: DatasetInfo
+    generator: GeneratorInfo
     seed: int
     n_worlds: int
     horizon: int
-    assets: list[str]
+    assets: tuple[str, ...]
     conventions: dict[str, str]
     versions: dict[str, str]
     real_paths: np.ndarray
     sample_paths: np.ndarray
     fan: dict[str, np.ndarray]
     worst_paths: dict[int, np.ndarray]
-    strategies: list[StrategyResult]
+    strategies: tuple[StrategyResult, ...]
     head_to_head: pd.DataFrame
-    fidelity: dict[str, Any]
+    fidelity: FidelitySummary
     timings: dict[str, float]
     plausibility: PlausibilityReport | None = None
     suspects: tuple[Suspect, ...] = ()
+    real_history: RealHistory | None = None
+
+    def world_dates(self) -> pd.DatetimeIndex:
+        """``[horizon + 1]`` dates of a world's equity: the history's last close, then the horizon's periods.
+
+        Worlds continue the history's calendar (business days for daily data), as `Scenarios.dates` does.
+        """
+        end = pd.Timestamp(self.data.end)
+        return pd.DatetimeIndex([end], name="date").append(future_dates(end, self.data.freq, self.horizon))
+
+    def real_window_dates(self) -> pd.DatetimeIndex:
+        """``[horizon + 1]`` dates of the most recent real window (the fan chart's ``"real"`` line)."""
+        if self.real_history is None or len(self.real_history.dates) < self.horizon + 1:
+            return pd.DatetimeIndex([], name="date")
+        return self.real_history.index()[-(self.horizon + 1):]

@@ -1,6 +1,6 @@
 """The one place where an integer seed becomes a key.
 
-Rules (see ARCHITECTURE.md, Randomness):
+Rules (see docs/architecture.md, Randomness):
 
 * an integer seed appears only in a run spec or a CLI flag; `root(seed)` turns it into a typed key;
 * named streams are derived with `stream(key, NAME)`, so fitting, sampling, strategies and the bootstrap of

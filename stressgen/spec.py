@@ -8,7 +8,7 @@ A spec has six sections (see ``scenarios/*.toml``)::
     [generator]   family = "garch" plus that family's config fields, or model = "dir" of a saved model
     [simulation]  worlds, horizon, seed, chunk_size
     [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
-    [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf
+    [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf, warmup (`engine.BacktestConfig`)
     [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot, strict
     [evaluate]    (optional, for ``stressgen evaluate``) generators = [...] or "all", split_at or split_fraction,
                   n_paths, n_seeds, interval, warmup, chunk_size, floors, floor_generator, allow_few_paths
@@ -39,7 +39,7 @@ from . import generators
 from .engine import BacktestConfig
 from .errors import ConfigError, StressgenError
 from .generators._base import config_from_dict, config_to_dict, did_you_mean
-from .metrics import AggregateConfig, RiskConfig
+from .metrics import AggregateConfig
 from .metrics.fidelity import EvaluateConfig
 from .plugins import available_strategies, load_strategy
 from .spec_data import DataSpec, parse_data, resolve_path
@@ -47,7 +47,7 @@ from .strategy import ParamGrid, grid
 from .studies.calibration import CalibrationConfig
 from .terminal import demangle
 
-__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "CostsSpec", "ReportSpec",
+__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "ReportSpec",
            "EvaluateSpec", "RunSpec", "load_spec", "parse_spec"]
 
 SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "evaluate")
@@ -67,6 +67,11 @@ class GeneratorSpec:
         return {"family": self.family, "config": config_to_dict(self.config)}
 
 
+# 100 years of 252 trading days. Why a cap at all: compounding a fitted model over centuries gives numbers
+# (a median total return of 1e25 at 100,000 days) that mean nothing, after minutes of compute.
+MAX_HORIZON = 25_200
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SimulationSpec:
     """How many worlds of how many periods, the root seed, and the chunk of worlds held in memory at once."""
@@ -80,6 +85,16 @@ class SimulationSpec:
         for name in ("worlds", "horizon", "chunk_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)}")
+        # a report compares worlds with each other (quantiles, intervals, diversity) and days within a world
+        if self.worlds < 2:
+            raise ConfigError(f"worlds: a stress run needs at least 2 worlds to compare, got {self.worlds}; "
+                              "set [simulation] worlds (1,000 or more for stable tails)")
+        if self.horizon < 2:
+            raise ConfigError(f"horizon: a world needs at least 2 periods, got {self.horizon}")
+        if self.horizon > MAX_HORIZON:
+            raise ConfigError(f"horizon: {self.horizon:,} periods is more than a century of trading days; "
+                              f"stressgen draws at most {MAX_HORIZON:,} (a generator fitted on decades of "
+                              "history says nothing about returns centuries ahead)")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
 
@@ -123,33 +138,11 @@ class StrategySpec:
         return out
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CostsSpec:
-    """Execution and costs, as `stressgen.engine.BacktestConfig` takes them (bps of traded notional)."""
-
-    fee_bps: float = 0.0
-    slippage_bps: float = 0.0
-    lag: int = 0
-    max_gross: float = 1.0
-    long_only: bool = True
-    rf: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("fee_bps", "slippage_bps", "lag"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if not self.max_gross > 0:
-            raise ConfigError(f"max_gross: must be > 0, got {self.max_gross}")
-        if not -1.0 < self.rf < 1.0:
-            raise ConfigError(f"rf: an annual rate in (-1, 1), got {self.rf}")
-
-    def backtest_config(self, periods_per_year: int) -> BacktestConfig:
-        return BacktestConfig(lag=self.lag, fee_bps=float(self.fee_bps), slippage_bps=float(self.slippage_bps),
-                              max_gross=float(self.max_gross), long_only=self.long_only, rf=float(self.rf),
-                              periods_per_year=periods_per_year)
-
-    def risk_config(self, periods_per_year: int) -> RiskConfig:
-        return RiskConfig(periods_per_year=periods_per_year, rf=float(self.rf))
+def _costs(raw: dict[str, Any], where: str) -> BacktestConfig:
+    """``[costs]`` is a `BacktestConfig` (the one costs type); its periods per year come from the data."""
+    if "periods_per_year" in raw:
+        raise ConfigError(f"{where}.periods_per_year: set by the data's frequency ([data]), not here")
+    return config_from_dict(BacktestConfig, raw, where=where)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -216,7 +209,7 @@ class RunSpec:
     generator: GeneratorSpec
     simulation: SimulationSpec
     strategies: tuple[StrategySpec, ...]
-    costs: CostsSpec = CostsSpec()
+    costs: BacktestConfig = BacktestConfig()
     report: ReportSpec = ReportSpec()
     evaluate: EvaluateSpec = EvaluateSpec()
 
@@ -421,7 +414,7 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
         simulation=config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
                                     where=f"{source}: simulation"),
         strategies=strategies,
-        costs=config_from_dict(CostsSpec, _table(doc.get("costs", {}), f"{source}: costs"), where=f"{source}: costs"),
+        costs=_costs(_table(doc.get("costs", {}), f"{source}: costs"), f"{source}: costs"),
         report=report,
         evaluate=_evaluate(_table(doc.get("evaluate", {}), f"{source}: evaluate"), f"{source}: evaluate",
                            base_dir, tuple(names)),

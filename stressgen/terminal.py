@@ -100,7 +100,7 @@ def summary_frame(result: Any) -> pd.DataFrame:
     """
     rows = []
     for s in result.strategies:
-        summary, tails, probs = (s.aggregate.get(k) for k in ("summary", "tails", "probabilities"))
+        summary, tails, probs = s.aggregate.summary, s.aggregate.tails, s.aggregate.probabilities
         rows.append({
             "strategy": s.name,
             "plugin": plugin_label(s.plugin),

@@ -18,12 +18,18 @@ import numpy as np
 import pandas as pd
 from flax import struct
 
-__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios"]
+__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios", "future_dates"]
 
 # pandas offsets used to extend a calendar past the end of history, by MarketData.freq.
 _FUTURE_OFFSETS = {"B": pd.offsets.BDay(1), "D": pd.offsets.Day(1), "W": pd.offsets.Week(1),
                    "M": pd.offsets.MonthEnd(1)}
 PERIODS_PER_YEAR = {"B": 252, "D": 365, "W": 52, "M": 12}
+
+
+def future_dates(end: pd.Timestamp, freq: str, periods: int) -> pd.DatetimeIndex:
+    """The `periods` dates after `end` on a history's calendar (business days for ``freq="B"``)."""
+    offset = _FUTURE_OFFSETS[freq]
+    return pd.date_range(pd.Timestamp(end) + offset, periods=periods, freq=offset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +201,7 @@ class Scenarios:
 
     def dates(self) -> pd.DatetimeIndex:
         """Calendar of the synthetic horizon: the periods after `history_end` at the history's frequency."""
-        start = pd.Timestamp(self.history_end) + _FUTURE_OFFSETS[self.freq]
-        return pd.date_range(start, periods=self.horizon, freq=_FUTURE_OFFSETS[self.freq])
+        return future_dates(pd.Timestamp(self.history_end), self.freq, self.horizon)
 
     def to_pandas(self, world: int, kind: Literal["prices", "log_returns"] = "prices") -> pd.DataFrame:
         """One world as a dated DataFrame (columns are assets); prices start from the last real close."""

@@ -168,3 +168,15 @@ def test_model_with_other_assets_is_refused(tmp_path):
 
 def test_sample_needs_a_safetensors_name(tmp_path):
     assert "*.safetensors" in _one_line_error(invoke("sample", SMALL, "-o", tmp_path / "w.npy", "--quiet"))
+
+
+@pytest.mark.parametrize("make", ["file", "under_file"])
+def test_output_dir_is_checked_before_any_compute(tmp_path, monkeypatch, make):
+    def never(*args, **kwargs):
+        raise AssertionError("the pipeline ran")
+
+    monkeypatch.setattr(pipeline, "run", never)
+    (tmp_path / "taken").write_text("a file")
+    out = tmp_path / "taken" if make == "file" else tmp_path / "taken" / "sub"
+    line = _one_line_error(invoke("run", SMALL, "--quiet", "--out", out))
+    assert str(tmp_path / "taken") in line and "is a file" in line

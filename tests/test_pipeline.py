@@ -1,6 +1,7 @@
 """End to end on a small spec (200 worlds x 20 days x 3 assets, chunks of 64): the pipeline's numbers are
 checked against the library pieces run directly on all worlds at once, and against NumPy."""
 
+import dataclasses
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from stressgen import engine, generators, metrics, pipeline, rng
+from stressgen.report import render_html
 from stressgen.spec import load_spec
 
 SPEC = Path(__file__).parent / "data" / "specs" / "small.toml"
@@ -43,15 +45,15 @@ def direct(spec):
 def test_shapes_and_names(result, spec):
     assert [s.name for s in result.strategies] == ["equal_weight", "ma_crossover[fast=5]", "ma_crossover[fast=10]"]
     assert result.strategies[1].params == {"slow": 30, "fast": 5}
-    assert (result.n_worlds, result.horizon, result.assets) == (200, 20, ["AAPL", "JPM", "XOM"])
+    assert (result.n_worlds, result.horizon, result.assets) == (200, 20, ("AAPL", "JPM", "XOM"))
     assert result.sample_paths.shape == (4, 20, 3) and result.real_paths.shape == (4, 20, 3)
     for s in result.strategies:
         assert len(s.metrics) == 200 and list(s.metrics.index) == list(range(200))
         assert s.worst_equity.shape == (3, 21)
-        assert set(s.aggregate) == {"summary", "tails", "probabilities"}
+        assert s.aggregate.summary.index.names == ["metric", "statistic"]
     assert list(result.head_to_head.index) == [s.name for s in result.strategies]
     assert set(result.timings) == {"fit", "sample_backtest", "aggregate", "fidelity"}
-    assert isinstance(result.fidelity["failures"], list) and len(result.fidelity["scorecard"]) > 0
+    assert isinstance(result.fidelity.failures, tuple) and len(result.fidelity.scorecard) > 0
     assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
 
 
@@ -65,8 +67,8 @@ def test_progress_reaches_every_stage(stages):
 def test_chunked_metrics_equal_one_chunk(result, spec, direct):
     _, worlds = direct
     assert np.array_equal(result.sample_paths, np.asarray(worlds.log_returns[:4]))
-    bt = spec.costs.backtest_config(252)
-    risk = spec.costs.risk_config(252)
+    bt = dataclasses.replace(spec.costs, periods_per_year=252)
+    risk = metrics.RiskConfig(periods_per_year=252, rf=bt.rf)
     for j, strategy in enumerate([spec.strategies[0].build(), spec.strategies[1].build().at(1)]):
         res = engine.backtest(strategy, worlds, bt)
         want = metrics.per_world_metrics(res.pnl, res.turnover, res.costs, config=risk)
@@ -80,9 +82,9 @@ def test_worst_worlds_are_redrawn_exactly(result, direct):
     _, worlds = direct
     for s in result.strategies:
         tr = s.metrics["total_return"].to_numpy()
-        assert s.worst_worlds == list(np.argsort(tr, kind="stable")[:3])
+        assert s.worst_worlds == tuple(np.argsort(tr, kind="stable")[:3])
         # the re-run equity of each worst world ends where its metric says
-        np.testing.assert_allclose(s.worst_equity[:, -1], 1.0 + tr[s.worst_worlds], rtol=1e-5)
+        np.testing.assert_allclose(s.worst_equity[:, -1], 1.0 + tr[list(s.worst_worlds)], rtol=1e-5)
         assert np.all(s.worst_equity[:, 0] == 1.0)
         for i in s.worst_worlds:
             assert np.array_equal(result.worst_paths[i], np.asarray(worlds.log_returns[i]))
@@ -93,7 +95,7 @@ def test_real_history_rank(result, spec, direct):
     r = market.log_returns
     real = worlds.replace(log_returns=jnp.asarray(r[-20:][None], jnp.float32),
                           history=jnp.asarray(r[:-20][-worlds.history.shape[0]:], jnp.float32))
-    res = engine.backtest(spec.strategies[0].build(), real, spec.costs.backtest_config(252))
+    res = engine.backtest(spec.strategies[0].build(), real, dataclasses.replace(spec.costs, periods_per_year=252))
     total = float(np.prod(1.0 + np.asarray(res.pnl[0], np.float64)) - 1.0)
     s = result.strategies[0]
     assert s.real["total_return"] == pytest.approx(total, rel=1e-5)
@@ -105,25 +107,25 @@ def test_real_history_rank(result, spec, direct):
 def test_fidelity_against_numpy(result, direct):
     market, worlds = direct
     syn = np.asarray(worlds.log_returns, np.float64).reshape(-1, 3)
-    mom = result.fidelity["moments"]
+    mom = result.fidelity.moments
     np.testing.assert_allclose(mom["mean_syn"], syn.mean(0) * 252, rtol=1e-9)
     np.testing.assert_allclose(mom["vol_syn"], syn.std(0, ddof=1) * np.sqrt(252), rtol=1e-9)
     np.testing.assert_allclose(mom["vol_real"], market.log_returns.std(0, ddof=1) * np.sqrt(252), rtol=1e-9)
     from scipy import stats
     np.testing.assert_allclose(mom["kurt_syn"], stats.kurtosis(syn, axis=0), rtol=1e-6)
     np.testing.assert_allclose(mom["skew_real"], stats.skew(market.log_returns, axis=0), rtol=1e-6)
-    np.testing.assert_allclose(result.fidelity["corr_syn"], np.corrcoef(syn, rowvar=False), atol=1e-9)
-    np.testing.assert_allclose(result.fidelity["corr_real"], np.corrcoef(market.log_returns, rowvar=False),
+    np.testing.assert_allclose(result.fidelity.corr_syn, np.corrcoef(syn, rowvar=False), atol=1e-9)
+    np.testing.assert_allclose(result.fidelity.corr_real, np.corrcoef(market.log_returns, rowvar=False),
                                atol=1e-9)
-    acf = result.fidelity["acf_abs"]
+    acf = result.fidelity.acf_abs
     assert list(acf.index) == list(range(1, 20))
     a = np.abs(np.asarray(worlds.log_returns, np.float64))  # [worlds, time, assets]
     want = metrics.acf(np.moveaxis(a, 1, 2), np.arange(1, 20)).mean(axis=(0, 1))
     np.testing.assert_allclose(acf["synthetic"], want, rtol=1e-5, atol=1e-7)  # the pipeline works in float32
     # the diversity statistic of every run is metrics.diversity of the worlds against the real history
     d = metrics.diversity(np.asarray(worlds.log_returns), market.log_returns)
-    assert result.fidelity["diversity"]["n_worlds"] == d.n_worlds
-    np.testing.assert_allclose(result.fidelity["diversity"]["ratio"], d.ratio, rtol=1e-6)
+    assert result.fidelity.diversity.n_worlds == d.n_worlds
+    np.testing.assert_allclose(result.fidelity.diversity.ratio, d.ratio, rtol=1e-6)
 
 
 def test_fan_quantiles(result, direct):
@@ -148,3 +150,45 @@ def test_plausibility_gate_streams_over_every_chunk(result, spec, direct):
     np.testing.assert_allclose([c.value for c in gate.checks], [c.value for c in once.checks], rtol=1e-6)
     assert gate.failures == () and len(gate.checks) == 3 + 2 * 3 and gate.n_worlds == 200
     assert result.suspects == tuple(market.suspects)
+
+
+def test_real_history_tear_sheet(result, spec, direct):
+    """The tear sheet's run: every strategy on the whole history after the worlds' warm-up, dated."""
+    market, worlds = direct
+    rh, warm = result.real_history, worlds.history.shape[0]
+    assert rh.warmup == warm
+    assert rh.dates == tuple(d.date().isoformat() for d in market.dates[warm:])
+    r = market.log_returns[warm:]
+    bench = np.cumprod(np.r_[1.0, 1.0 + np.expm1(r).mean(axis=1)])  # equal weight, rebalanced daily
+    np.testing.assert_allclose(rh.benchmark, bench, rtol=1e-10)
+    whole = worlds.replace(log_returns=jnp.asarray(r[None], jnp.float32),
+                           history=jnp.asarray(market.log_returns[:warm], jnp.float32), weights=None)
+    bt = dataclasses.replace(spec.costs, periods_per_year=252)
+    for s, strategy in zip((result.strategies[0], result.strategies[2]),
+                           (spec.strategies[0].build(), spec.strategies[1].build().at(1))):
+        want = np.asarray(engine.backtest(strategy, whole, bt).equity[0], np.float64)
+        assert s.real_equity.shape == (len(rh.dates),) and s.real_equity[0] == 1.0
+        np.testing.assert_array_equal(s.real_equity[1:], want)
+
+
+def test_world_dates_continue_the_calendar(result, direct):
+    market, worlds = direct
+    dates = result.world_dates()
+    assert len(dates) == result.horizon + 1 and dates[0] == market.dates[-1]
+    assert list(dates[1:]) == list(worlds.dates())  # business days after the last close
+    assert list(result.real_window_dates()) == list(market.dates[-result.horizon - 1:])
+
+
+def test_a_short_horizon_runs_and_says_what_it_skipped(spec):
+    """Worlds shorter than a scorecard metric's window: the run completes, the metric is NaN, and a note says
+    why (it used to crash after all the compute)."""
+    short = dataclasses.replace(spec, simulation=dataclasses.replace(spec.simulation, horizon=5, worlds=40))
+    result = pipeline.run(short)
+    card = result.fidelity.scorecard.set_index("metric")
+    for metric in ("w1n_20d", "strategy_re", "disc_score"):
+        assert np.isnan(card.loc[metric, "mean"]), metric
+        assert any(line.startswith(f"{metric}: needs worlds of") for line in result.fidelity.skipped), metric
+    assert not any(line.startswith("w1n_1d") for line in result.fidelity.skipped)
+    assert all(len(s.metrics) == 40 for s in result.strategies)
+    html = render_html(result)
+    assert "Not scored (the worlds are too short)" in html and "strategy_re: needs worlds of 21 periods" in html

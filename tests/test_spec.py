@@ -70,7 +70,7 @@ def test_good_spec_types_and_grid():
     grid = ma.build()
     assert isinstance(grid, ParamGrid) and grid.size == 2
     assert [n for n, _ in ma.parameter_sets(grid)] == ["ma_crossover[fast=5]", "ma_crossover[fast=10]"]
-    assert spec.costs.backtest_config(252).cost_rate == pytest.approx(7e-4)
+    assert spec.costs.cost_rate == pytest.approx(7e-4)
 
 
 def test_int_for_float_strategy_field_becomes_float():

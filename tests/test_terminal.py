@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from strategies import MACrossover
+from stressgen.metrics import Aggregate
 from stressgen.plugins import load_strategy
 from stressgen.terminal import (
     demangle,
@@ -55,7 +56,7 @@ def _strategy(name, plugin, ret, real_rank):
         [("total_return", "var_95"), ("total_return", "es_95")]))
     probs = pd.DataFrame({"value": [0.42]}, index=pd.Index(["P(total_return < 0)"], name="event"))
     return SimpleNamespace(name=name, plugin=plugin, real_rank=real_rank,
-                           aggregate={"summary": summary, "tails": tails, "probabilities": probs})
+                           aggregate=Aggregate(summary=summary, tails=tails, probabilities=probs))
 
 
 def test_summary_frame_and_table():

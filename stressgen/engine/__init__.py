@@ -3,6 +3,9 @@
 Conventions: 252 periods a year by default; weights decided at close t earn r_{t+1} at the earliest
 (``BacktestConfig.lag`` adds delay); costs in bps of traded notional (trades include the drift of weights
 between rebalances); equity compounds simple returns (``expm1`` of log returns); cash earns ``rf``.
+
+The engine computes no metric of its own: per-world summaries come from a `Reducer` the caller passes in
+(`stressgen.backtest` passes the risk metrics of `stressgen.metrics.running`).
 """
 
 # the indicators live in the neutral stressgen.indicators (shared with stressgen.strategy without a cycle);
@@ -10,7 +13,10 @@ between rebalances); equity compounds simple returns (``expm1`` of log returns);
 from .. import indicators as indicators
 from ._causality import check_causality as check_causality
 from ._config import BacktestConfig as BacktestConfig
-from ._run import BacktestResult as BacktestResult
+from ._reducer import Day as Day
+from ._reducer import Reducer as Reducer
+from ._result import BacktestFrames as BacktestFrames
+from ._result import BacktestResult as BacktestResult
 from ._run import backtest as backtest
 from ._run import stream_reason as stream_reason
 from ._run import trace_world as trace_world
@@ -18,6 +24,6 @@ from ._run import world_metrics as world_metrics
 from ._vbt import to_vectorbt as to_vectorbt
 from ._vbt import vectorbt_orders as vectorbt_orders
 
-__all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "backtest", "world_metrics",
-           "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders"]
+__all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "BacktestFrames", "Reducer", "Day",
+           "backtest", "world_metrics", "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders"]
 

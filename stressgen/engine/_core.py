@@ -3,8 +3,8 @@
 Why this shape: on XLA-CPU the cumulative ops of an idiomatic ``vmap``-over-worlds backtest (cumsum,
 cumprod) run at 0.5-1e8 elements/s, while a loop over days whose carry is a few ``[worlds]`` vectors fuses
 every step into one pass and ran ~100x vectorbt (a fused-loop prototype, measured). So the strategy step, the
-execution queue, costs, drift and the running summaries all live in one loop body; nothing of size
-``[worlds, time]`` is built unless the caller asks for daily series.
+execution queue, costs, drift and the running summaries (a `Reducer` the caller passes in) all live in one
+loop body; nothing of size ``[worlds, time]`` is built unless the caller asks for daily series.
 
 Accounting for one world (vectorbt ``from_orders`` target-percent conventions, ``update_value=False``):
 at close t the portfolio is worth ``E`` and holds drifted weights ``h``. The executed target ``w`` (the
@@ -16,17 +16,19 @@ returns ``R = expm1(r)``: ``E' = E * (w . (1 + R) + cash * (1 + rf))`` and ``h' 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ..errors import StrategyError
 from ..numerics import rounded
 from ..strategy import Obs, Rebalance, Tape, strategy_name
 from ..indicators import cumsum_array
-from ._metrics import Running, final_state, running_init, running_update, tail_init, tail_size, tail_update
+from ._reducer import Day, Reducer
 
 __all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
            "warm_step"]
@@ -41,11 +43,7 @@ class _Carry(NamedTuple):
     qt: jax.Array     # [lag + 1] their trade flags
     h: jax.Array      # [assets] drifted weights at the current close, before trading
     equity: jax.Array
-    peak: jax.Array
-    mdd: jax.Array
-    turn: jax.Array
-    cost: jax.Array
-    run: Running      # the other running metrics (engine/_metrics.py)
+    red: Any          # the reducer's per-world state (() without a reducer)
 
 
 def as_target(out: Any, n_assets: int, name: str, lead: tuple[int, ...] = ()) -> tuple[jax.Array, jax.Array]:
@@ -66,18 +64,18 @@ def as_target(out: Any, n_assets: int, name: str, lead: tuple[int, ...] = ()) ->
     return w.astype(jnp.float32), jnp.broadcast_to(trade.astype(bool), lead)
 
 
-def _constrain(w, long_only: bool, max_gross):
+def _constrain(w: jax.Array, long_only: bool, max_gross: jax.Array) -> jax.Array:
     if long_only:
         w = jnp.maximum(w, 0.0)
     gross = jnp.sum(jnp.abs(w))
     return w * jnp.minimum(1.0, max_gross / jnp.maximum(gross, 1e-30))
 
 
-def _push(qw, qt, w, trade):
+def _push(qw: jax.Array, qt: jax.Array, w: jax.Array, trade: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.concatenate([qw[1:], w[None]]), jnp.concatenate([qt[1:], trade[None]])
 
 
-def history_tape(history: jax.Array) -> tuple[jax.Array, jax.Array]:
+def history_tape(history: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]:
     """``(log returns, log prices)`` of the shared history, ``[max(H, 1), assets]``: with no history one zero
     row stands in, so lagged reads stay in bounds (`Obs.seen` says nothing real is there)."""
     hist = history.astype(jnp.float32)
@@ -88,8 +86,12 @@ def history_tape(history: jax.Array) -> tuple[jax.Array, jax.Array]:
     return hist, cumsum_array(hist)
 
 
-def warm_step(strategy, history, lag: int, n_assets: int, name: str):
-    """Run a step strategy over the real history (one world: it is the same for every world)."""
+def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets: int,
+              name: str) -> tuple[Any, jax.Array, jax.Array]:
+    """Run a step strategy over the real history (one world: it is the same for every world).
+
+    Returns ``(state, queued decisions [lag + 1, assets], their trade flags [lag + 1])``.
+    """
     state = strategy.init(n_assets)
     qw = jnp.zeros((lag + 1, n_assets), jnp.float32)
     qt = jnp.zeros((lag + 1,), bool)
@@ -100,7 +102,8 @@ def warm_step(strategy, history, lag: int, n_assets: int, name: str):
     hist_r, hist_lp = history_tape(history)
     tape = Tape(hist_r, hist_lp, zeros[None], zeros[None])  # synthetic rows are never read here
 
-    def body(c, x):
+    def body(c: tuple[Any, jax.Array, jax.Array],
+             x: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[tuple[Any, jax.Array, jax.Array], None]:
         st, qw, qt = c
         r, lp, t = x
         st, out = strategy.step(st, Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, tape))
@@ -113,25 +116,28 @@ def warm_step(strategy, history, lag: int, n_assets: int, name: str):
     return state, qw, qt
 
 
-def vector_decisions(strategy, history, returns, name: str):
+def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: jax.Array,
+                     name: str) -> tuple[jax.Array, jax.Array]:
     """``[worlds, hist + time, assets]`` weights and trade flags of a vectorized strategy for one param set.
 
     The worlds are vmapped on the time-major array (axis 1), so a helper that reads row t of its input
     inside a scan reads one contiguous ``[worlds, ...]`` row rather than a strided column.
     """
     n_hist, n_assets = history.shape
-    full = jnp.concatenate([jnp.broadcast_to(history.astype(jnp.float32)[:, None], (n_hist,) + returns.shape[::2]),
+    full = jnp.concatenate([jnp.broadcast_to(history.astype(jnp.float32)[:, None],
+                                             (n_hist,) + returns.shape[::2]),
                             jnp.moveaxis(returns.astype(jnp.float32), 1, 0)], axis=0)  # [hist + time, worlds, assets]
 
-    def one(x):
+    def one(x: jax.Array) -> tuple[jax.Array, jax.Array]:
         return as_target(strategy.weights(x), n_assets, name, lead=(x.shape[0],))
 
     w, t = jax.vmap(one, in_axes=1, out_axes=1)(full)
     return jnp.moveaxis(w, 1, 0), jnp.moveaxis(t, 1, 0)
 
 
-def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_only: bool, name: str,
-         trace: bool, n_hist: int):
+def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, extra: Any,
+         tape: Tape, num: jax.Array, long_only: bool, name: str, trace: bool, n_hist: int,
+         reducer: Reducer | None) -> tuple[_Carry, dict[str, jax.Array]]:
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t."""
     cost_rate, rf, max_gross = num[0], num[1], num[2]
     fence = lax.bitcast_convert_type(num[3], jnp.uint32)  # a runtime zero: see stressgen.numerics.rounded
@@ -155,10 +161,10 @@ def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_on
     else:
         strat, (new_w, new_trade) = carry.strat, extra
     qw, qt = _push(carry.qw, carry.qt, new_w, new_trade)
-    peak = jnp.maximum(carry.peak, equity)
-    mdd = jnp.maximum(carry.mdd, 1.0 - equity / peak)
-    run = running_update(carry.run, pnl, equity < peak, t.astype(jnp.float32), num[4], fence)
-    new = _Carry(strat, qw, qt, h, equity, peak, mdd, carry.turn + turnover, carry.cost + cost, run)
+    # the reducer's runtime inputs follow the engine's four numbers (see _run._prepare)
+    red = carry.red if reducer is None else \
+        reducer.update(carry.red, Day(t, pnl, equity, turnover, cost), num[4:], fence)
+    new = _Carry(strat, qw, qt, h, equity, red)
     out = {"pnl": pnl, "equity": equity, "turnover": turnover, "costs": cost, "decision": new_w,
            "decision_trade": new_trade}
     if trace:
@@ -166,8 +172,8 @@ def _day(strategy, tier: str, carry: _Carry, r, lp, t, extra, tape, num, long_on
     return new, out
 
 
-def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only: bool, mode: str,
-             var_levels: tuple[float, ...]):
+def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, num: jax.Array, *, lag: int,
+             long_only: bool, mode: str, reducer: Reducer | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """The whole backtest for ``[params]`` strategies x ``[worlds]`` worlds (call inside `jax.jit`).
 
     Args:
@@ -175,16 +181,17 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
         strategy: strategy whose leaves all have a leading ``[params]`` axis.
         returns: ``[worlds, time, assets]`` synthetic log returns.
         history: ``[hist, assets]`` warm-up log returns (shared by all worlds).
-        num: ``[5]`` float32 ``(cost_rate, rf_per_period, max_gross, 0.0, metric rf_per_period)``; the
-            zero is the FMA fence; the last is the risk-free rate of the Sortino downside.
-        mode: "metrics" (per-world metrics only), "full" (+ daily series) or "trace" (+ weights).
-        var_levels: confidence levels of the daily VaR/ES (static: they size the tail buffer).
+        num: ``[4 + n]`` float32 ``(cost_rate, rf_per_period, max_gross, 0.0, *reducer.inputs())``; the
+            zero is the FMA fence.
+        mode: "metrics" (the reducer's state only), "full" (+ daily series) or "trace" (+ weights).
+        reducer: the per-world reduction run inside the loop (static), or None.
     Returns:
-        ``(state, daily)``; arrays lead with ``[params, worlds]``; `state` is the final running state that
-        `_metrics.finalize` turns into the per-world metrics on the host. Every mode also returns the raw
-        decisions of the first `PROBE_WORLDS` worlds (``decision0``: close 0, ``decision``: closes 1..),
-        which the caller validates: a slice of values the loop computes anyway, so the probe costs no
-        second compilation and almost no time.
+        ``(packed, daily)``; arrays lead with ``[params, worlds]``; `packed` is the reducer's final state
+        (`Reducer.pack`, ``[params, rows, worlds]``; None without a reducer) that `Reducer.finalize` turns
+        into per-world numbers on the host. Every mode also returns the raw decisions of the first
+        `PROBE_WORLDS` worlds (``decision0``: close 0, ``decision``: closes 1..), which the caller validates:
+        a slice of values the loop computes anyway, so the probe costs no second compilation and almost no
+        time.
     """
     name = strategy_name(strategy)
     n_worlds, horizon, n_assets = returns.shape
@@ -198,12 +205,12 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
     syn_lp = cumsum_array(syn_r, hist_lp[-1])
     tape = Tape(hist_r, hist_lp, syn_r, syn_lp)
 
-    def init_params(s, shared):
+    def init_params(s: Any, shared: Any) -> tuple[_Carry, Any]:
         """Carry for one parameter set, broadcast over worlds; plus the horizon's decision inputs."""
+        bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
         if tier == STEP:
             st, qw, qt = warm_step(s, history, lag, n_assets, name)
             extra = None
-            bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
             st = jax.tree_util.tree_map(bcast, st) if shared is None else \
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
             qw, qt = bcast(qw), bcast(qt)
@@ -218,13 +225,13 @@ def simulate(tier: str, strategy, returns, history, num, *, lag: int, long_only:
             extra = (jnp.moveaxis(dw[:, n_hist:n_hist + horizon], 1, 0),
                      jnp.moveaxis(dt[:, n_hist:n_hist + horizon], 1, 0))
         zw = jnp.zeros((n_worlds,), jnp.float32)
-        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0,
-                       zw + 1.0, zw, zw, zw, running_init((n_worlds,)))
+        red = () if reducer is None else jax.tree_util.tree_map(bcast, reducer.init())
+        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0, red)
         return carry, extra
 
     leaves = jax.tree_util.tree_leaves(strategy)
     n_params = leaves[0].shape[0] if leaves else 1  # a strategy without leaves still runs as one set
-    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, var_levels)
+    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, reducer)
     try:
         return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), *common)
     except _NotShared:
@@ -235,14 +242,14 @@ class _NotShared(Exception):
     pass
 
 
-def shared_mask(tier: str, strategy, n_assets: int):
+def shared_mask(tier: str, strategy: Any, n_assets: int) -> Any:
     """Which leaves of the step state are integer scalars, presumed equal in every world and parameter set.
 
     Why: ring buffers index their slot by a step counter. If that counter is carried per world, the slot
     index is batched and XLA turns every ring write into a scatter and every read into a gather (5x slower).
     Carried once (vmap in_axes/out_axes None), the write stays an in-place dynamic_update_slice. A strategy
     whose integer scalar does differ between worlds makes vmap refuse out_axes=None; the engine then
-    retraces with everything per world.
+    retraces with everything per world. Returns a pytree of bools like the state (None for VECTOR).
     """
     if tier != STEP:
         return None
@@ -251,8 +258,10 @@ def shared_mask(tier: str, strategy, n_assets: int):
     return jax.tree_util.tree_map(lambda a: bool(a.ndim == 0 and jnp.issubdtype(a.dtype, jnp.integer)), shapes)
 
 
-def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, num, long_only, name, trace,
-          mode, n_hist, var_levels):
+def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, n_params: int, mask: Any,
+          tape: Tape, horizon: int, n_probe: int, tier: str, num: jax.Array, long_only: bool, name: str,
+          trace: bool, mode: str, n_hist: int,
+          reducer: Reducer | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params)(strategy)
     # the decision of close 0, taken on the last history day
     first = {"decision0": carry.qw[:, :n_probe, -1], "decision_trade0": carry.qt[:, :n_probe, -1]}
@@ -267,8 +276,9 @@ def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, n
         axes = 0
     tape_axes = Tape(None, None, 1, 1)  # per world: the synthetic rows of its own column
 
-    def world_day(s, c, r, lp, t, e, tp):
-        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist)
+    def world_day(s: Any, c: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, e: Any,
+                  tp: Tape) -> tuple[_Carry, dict[str, jax.Array]]:
+        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer)
 
     try:
         per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))
@@ -280,22 +290,22 @@ def _loop(init_params, strategy, n_params, mask, tape, horizon, n_probe, tier, n
             raise
         raise _NotShared() from exc
 
-    k = tail_size(var_levels, horizon)
     n_worlds = tape.syn_r.shape[1]
 
-    def body(carry, x):
-        c, tail = carry
+    def body(state: tuple[_Carry, Any], x: tuple[jax.Array, jax.Array, jax.Array, Any]
+             ) -> tuple[tuple[_Carry, Any], dict[str, jax.Array]]:
+        c, batch = state
         r, lp, t, e = x
         c, out = per_param(strategy, c, r, lp, t, e, tape)
-        # the VaR buffer is updated outside the per-world vmap, in a [params, k, worlds] layout (see _metrics)
-        tail = tail_update(tail, out["pnl"]) if k else tail
+        if reducer is not None:  # outside the per-world vmap: [params, worlds] arrays (see Reducer)
+            batch = reducer.batch_update(batch, Day(t, out["pnl"], out["equity"], out["turnover"], out["costs"]))
         probe = {key: out.pop(key)[:, :n_probe] for key in ("decision", "decision_trade")}
-        return (c, tail), (probe if mode == "metrics" else {**out, **probe})
+        return (c, batch), (probe if mode == "metrics" else {**out, **probe})
 
     ts = jnp.arange(1, horizon + 1, dtype=jnp.int32)
-    tail0 = tail_init((n_params,), k, n_worlds) if k else None
-    (carry, tail), daily = lax.scan(body, (carry, tail0), (tape.syn_r, tape.syn_lp, ts, extra))
-    metrics = final_state(carry.equity, carry.mdd, carry.turn, carry.cost, carry.run, tail)
+    batch0 = None if reducer is None else reducer.batch_init((n_params,), n_worlds, horizon)
+    (carry, batch), daily = lax.scan(body, (carry, batch0), (tape.syn_r, tape.syn_lp, ts, extra))
+    packed = None if reducer is None else reducer.pack(carry.red, batch)
     daily = {key: jnp.moveaxis(v, 0, 2) for key, v in daily.items()}  # [params, worlds, time, ...]
     daily.update(first)
-    return metrics, daily
+    return packed, daily

@@ -10,33 +10,36 @@ The plugin's outputs are validated on a probe of two worlds (shapes while tracin
 when long only, gross exposure beyond the cap from the raw decisions the program returns for those two
 worlds) and a violation raises `StrategyError` naming the strategy, parameter set, world and close;
 vectorized strategies are also proven causal (`check_causality`) on first use, before the run.
+
+Per-world summaries are not the engine's: a caller that wants them passes a `Reducer` (engine/_reducer.py),
+which runs inside the day loop; `stressgen.backtest` passes the risk metrics of `stressgen.metrics.running`.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import devices as dev
 from ..errors import ConfigError, StrategyError
 from ..numerics import check_sizes
-from ..risk import RiskConfig, rf_per_period
 from ..strategy import Obs, ParamGrid, StepStrategy, Tape, VectorStrategy, strategy_name
 from ..types import Scenarios
 from ._cache import LRU
 from ._causality import check_causality
 from ._config import BacktestConfig
 from ._core import PROBE_WORLDS, STEP, VECTOR, simulate
-from ._metrics import finalize
+from ._reducer import Reducer, check_reducer
+from ._result import BacktestResult
 from ._stream import Streamed, why_not_streamed
 
-__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_config", "stream_reason"]
+__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "stream_reason"]
 
 # Default chunk of a metrics-only run on CPU devices, in worlds per device. Why: a chunk's day-major tape and
 # temporaries are fresh allocations of ~40 MB per 10,000 worlds each call, and in one piece a large run
@@ -45,34 +48,6 @@ __all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "risk_c
 # devices): one piece 52-56, chunks of 8,192: 73-77, 16,384: 73-88, 25,000: 89-98, 50,000: 61-68 M
 # world-days/s. Results do not depend on it.
 CPU_CHUNK_PER_DEVICE = 12_288
-
-
-@struct.dataclass
-class BacktestResult:
-    """Per world (and per parameter set when a grid ran) results.
-
-    Arrays lead with ``[params]`` only when a `ParamGrid` ran, then ``[worlds]``; daily series add
-    ``[time]`` and are None when ``metrics_only=True``.
-
-    Attributes:
-        pnl: daily simple portfolio return, including the cost of the trade at the day's opening close.
-        equity: equity at each synthetic close (starts from 1 before the first trade).
-        turnover: ``sum|w - h|`` traded at the close that opens each day.
-        costs: cost paid at that close, as a fraction of equity.
-        summary: name -> per-world array, the metrics of `stressgen.metrics.per_world_metrics` (total
-            return, CAGR, volatility, Sharpe, Sortino, Calmar, max drawdown and its duration, VaR/ES of daily
-            pnl, worst day, hit rate, turnover, cost drag), computed as running state inside the loop.
-        strategy, params, config: static metadata; ``params`` maps gridded field -> ``[params]`` values.
-    """
-
-    pnl: jax.Array | None
-    equity: jax.Array | None
-    turnover: jax.Array | None
-    costs: jax.Array | None
-    summary: dict[str, jax.Array]
-    strategy: str = struct.field(pytree_node=False, default="")
-    params: dict[str, np.ndarray] | None = struct.field(pytree_node=False, default=None)
-    config: BacktestConfig = struct.field(pytree_node=False, default=BacktestConfig())
 
 
 def _tier(strategy: Any) -> str:
@@ -89,30 +64,32 @@ def _check_dataclass(strategy: Any) -> None:
         raise StrategyError(strategy_name(strategy), "must be declared with @dataclasses.dataclass(frozen=True)")
 
 
-@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "var_levels", "n_devices"))
-def _program(tier, strategy, returns, history, num, *, lag, long_only, mode, var_levels, n_devices=1):
+@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices"))
+def _program(tier: str, strategy: Any, returns: jax.Array, history: np.ndarray | jax.Array,
+             num: np.ndarray | jax.Array, *, lag: int, long_only: bool, mode: str, reducer: Reducer | None,
+             n_devices: int = 1) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
 
-    The daily outputs lead with ``[params, worlds]`` and the metric state ends with ``[worlds]``, so two
-    specs split them all. Each slice packs the raw decisions of its own first worlds (`_pack_probe`);
+    The daily outputs lead with ``[params, worlds]`` and the reducer's packed state ends with ``[worlds]``,
+    so two specs split them all. Each slice packs the raw decisions of its own first worlds (`_pack_probe`);
     slice 0's are worlds 0 and 1 of the whole run, which `_decisions` reads. Nothing crosses devices: a
     slice of the probe taken here, outside the split, became collective permutes whose rendezvous held
     both devices (about 2 ms of a 10,000-world run on two CPU devices).
     """
-    def run(s, r, h, x):
-        metrics, daily = simulate(tier, s, r, h, x, lag=lag, long_only=long_only, mode=mode,
-                                  var_levels=var_levels)
-        return metrics, _pack_probe(daily)
+    def run(s: Any, r: jax.Array, h: jax.Array, x: jax.Array) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+        packed, daily = simulate(tier, s, r, h, x, lag=lag, long_only=long_only, mode=mode, reducer=reducer)
+        return packed, _pack_probe(daily)
 
     if n_devices == 1:
         return run(strategy, returns, history, num)
     rep, split = PartitionSpec(), PartitionSpec(dev.WORLDS)
+    packed_spec = None if reducer is None else PartitionSpec(None, None, dev.WORLDS)  # None: no such output
     return jax.shard_map(run, mesh=dev.world_mesh(n_devices), in_specs=(rep, split, rep, rep),
-                         out_specs=(PartitionSpec(None, None, dev.WORLDS), PartitionSpec(None, dev.WORLDS)),
+                         out_specs=(packed_spec, PartitionSpec(None, dev.WORLDS)),
                          check_vma=False)(strategy, returns, history, num)
 
 
-def _pack_probe(daily: dict) -> dict:
+def _pack_probe(daily: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """The probe's raw decisions of closes 0 .. horizon as one float32 array ``[params, probe worlds,
     horizon + 1, assets + 1]``, the trade flag last: one transfer to the host instead of four."""
     daily = dict(daily)
@@ -122,7 +99,7 @@ def _pack_probe(daily: dict) -> dict:
     return daily
 
 
-def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
+def _library_free(tier: str, batched: Any, n_assets: int, n_hist: int) -> bool:
     """Whether the strategy's code for one world lowers without library calls (custom calls: on CPU these
     are LAPACK kernels, behind jnp.linalg.solve/inv/cholesky/eigh/svd/qr and solve_triangular).
 
@@ -152,7 +129,7 @@ def _library_free(tier: str, batched, n_assets: int, n_hist: int) -> bool:
 _LIBRARY_FREE = LRU(maxsize=256)  # bounded: a dropped entry is only lowered and checked again
 
 
-def _on_every_device(tree, mesh):
+def _on_every_device(tree: Any, mesh: jax.sharding.Mesh) -> Any:
     """The small inputs `tree` placed on every device of `mesh`, reused while their values are the same.
 
     Why: placing them costs 0.3-0.5 ms (two CPU devices), a few percent of a 10,000-world run, and a
@@ -182,7 +159,7 @@ def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) 
     return per_device * n_devices
 
 
-def _place(returns: jax.Array, start: int, size: int, mesh) -> jax.Array:
+def _place(returns: jax.Array, start: int, size: int, mesh: jax.sharding.Mesh) -> jax.Array:
     """Worlds ``start .. start + size`` (padded with flat worlds past the end), split over the mesh.
 
     On several CPU devices each device's slice is made from a host view of the input: CPU devices share host
@@ -201,7 +178,10 @@ def _place(returns: jax.Array, start: int, size: int, mesh) -> jax.Array:
     return jax.make_array_from_callback(host.shape, dev.worlds_sharding(mesh), lambda idx: host[idx])
 
 
-def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskConfig | None = None):
+def _prepare(strategy: Any, scenarios: Scenarios, config: BacktestConfig, reducer: Reducer | None = None
+             ) -> tuple[ParamGrid | None, Any, str, Any, np.ndarray, np.ndarray]:
+    """``(grid, base strategy, tier, batched strategy, history [hist, assets], num [4 + n])``: `num` holds the
+    loop's runtime numbers, then the reducer's `inputs` (traced, so a new value does not recompile)."""
     grid = strategy if isinstance(strategy, ParamGrid) else None
     base = grid.strategy if grid else strategy
     _check_dataclass(base)
@@ -214,18 +194,18 @@ def _prepare(strategy, scenarios: Scenarios, config: BacktestConfig, risk: RiskC
         history = history[history.shape[0] - min(config.warmup, history.shape[0]):]
     if history.ndim != 2 or history.shape[1] != scenarios.n_assets:
         raise ConfigError(f"Scenarios.history must be [time, {scenarios.n_assets}], got {history.shape}")
-    risk = risk_config(config, risk)
-    metric_rf = rf_per_period(risk.rf, risk.periods_per_year)
-    num = np.asarray([config.cost_rate, config.rf_per_period, config.max_gross, 0.0, metric_rf], np.float32)
+    extra = np.zeros((0,), np.float32) if reducer is None else np.asarray(reducer.inputs(), np.float32).ravel()
+    num = np.concatenate([np.asarray([config.cost_rate, config.rf_per_period, config.max_gross, 0.0], np.float32),
+                          extra])
     return grid, base, tier, batched, history, num
 
 
-def _world0(history, scenarios: Scenarios) -> np.ndarray:
+def _world0(history: np.ndarray, scenarios: Scenarios) -> np.ndarray:
     """The rows a vectorized strategy sees in world 0: the warm-up history, then the synthetic days."""
     return np.concatenate([history, np.asarray(scenarios.log_returns[0], np.float32)], axis=0)
 
 
-def _executable(tier: str, first, batched, history, scenarios: Scenarios):
+def _executable(tier: str, first: Any, batched: Any, history: np.ndarray, scenarios: Scenarios) -> tuple[str, Any]:
     """The program's tier and strategy: a vectorized strategy that streams runs as the step strategy
     `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array.
     `first` is the strategy's first parameter set, on which streaming is checked."""
@@ -234,7 +214,7 @@ def _executable(tier: str, first, batched, history, scenarios: Scenarios):
     return STEP, Streamed(batched, history.shape[0] + scenarios.horizon)
 
 
-def stream_reason(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
+def stream_reason(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
     """Why a vectorized strategy does not run streamed inside the day loop on these scenarios (None when it
     does, and for step strategies). Streamed, it runs at the step tier's speed; otherwise the engine
     computes its ``[time, assets]`` weights for every world up front, several times slower."""
@@ -244,12 +224,7 @@ def stream_reason(strategy, scenarios: Scenarios, config: BacktestConfig = Backt
     return why_not_streamed(grid.at(0) if grid else base, _world0(history, scenarios))
 
 
-def risk_config(config: BacktestConfig, risk: RiskConfig | None) -> RiskConfig:
-    """The metric conventions: `risk` when given, else the backtest's periods per year and rf."""
-    return risk if risk is not None else RiskConfig(periods_per_year=config.periods_per_year, rf=config.rf)
-
-
-def _decisions(daily: dict) -> tuple[np.ndarray, np.ndarray]:
+def _decisions(daily: dict[str, jax.Array]) -> tuple[np.ndarray, np.ndarray]:
     """Raw decisions of closes 0 .. horizon ``[params, worlds, horizon + 1, assets]`` and their trade flags:
     the warm-up's last decision, then one per synthetic close."""
     # worlds 0 and 1 of the run: the first device's block (each device packs its own first worlds, see
@@ -259,12 +234,12 @@ def _decisions(daily: dict) -> tuple[np.ndarray, np.ndarray]:
     return probe[..., :-1], probe[..., -1] != 0
 
 
-def _validate(name: str, daily: dict, config: BacktestConfig, grid: ParamGrid | None) -> None:
+def _validate(name: str, daily: dict[str, jax.Array], config: BacktestConfig, grid: ParamGrid | None) -> None:
     """Check the raw decisions of the probe run and name the first bad one."""
     w, trade = _decisions(daily)
     w = np.where(trade[..., None], w, 0.0)  # decisions flagged "no trade" are never executed
 
-    def fail(mask, what):
+    def fail(mask: np.ndarray, what: str) -> None:
         p, world, day = (int(i) for i in np.argwhere(mask)[0][:3])
         at = f"parameter set {p}, " if grid else ""
         raise StrategyError(name, f"{what}, first at {at}probe world {world}, close t={day}")
@@ -280,31 +255,37 @@ def _validate(name: str, daily: dict, config: BacktestConfig, grid: ParamGrid | 
         fail(over, f"exceeded the gross exposure cap {config.max_gross} (max {gross.max():.4g})")
 
 
-def trace_world(strategy, scenarios: Scenarios, config: BacktestConfig, worlds: slice = slice(0, 1)) -> dict:
+def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
+                worlds: slice = slice(0, 1)) -> dict[str, np.ndarray]:
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config)
     tier, batched = _executable(tier, grid.at(0) if grid else base, batched, history, scenarios)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
-                        mode="trace", var_levels=())
+                        mode="trace", reducer=None)
     out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
 
 
-def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
-             metrics_only: bool = False, risk: RiskConfig | None = None, chunk_size: int | None = None,
+def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
+             reducer: Reducer | None = None, metrics_only: bool = False, chunk_size: int | None = None,
              devices: int | None = None, check: bool = True, debug: bool = False,
              debug_world: int = 0) -> BacktestResult:
     """Run `strategy` (step or vectorized tier, or a `ParamGrid` of either) on every world.
+
+    Shapes: ``scenarios.log_returns`` is ``[worlds, time, assets]`` and ``scenarios.history`` ``[hist,
+    assets]``; the result's daily series are ``[worlds, time]`` float32 (``[params, worlds, time]`` for a
+    grid) and its summary values ``[worlds]`` (``[params, worlds]``).
 
     Args:
         strategy: a strategy instance or ``stressgen.strategy.grid(...)``.
         scenarios: the worlds; ``history`` is the warm-up.
         config: execution, costs and limits.
-        metrics_only: keep only the per-world metrics (no ``[worlds, time]`` series).
-        risk: metric conventions (default: the backtest's periods per year and rf, VaR at 95% and 99%).
+        reducer: a per-world reduction run inside the day loop (`Reducer`), whose `finalize` output becomes
+            ``result.summary``; None: no summary. `stressgen.backtest` passes the risk metrics.
+        metrics_only: keep only the reducer's summary (no ``[worlds, time]`` series); needs a reducer.
         chunk_size: run the worlds in chunks of this many (one compiled program: the last chunk is padded),
             so memory is bounded by the chunk; the results are the same as in one piece. Default: one
             piece, except a metrics-only run on CPU devices, which runs equal chunks of at most
@@ -314,13 +295,20 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
             A strategy that calls LAPACK (jnp.linalg) runs on one CPU device: see `_library_free`.
         check: run the validation probe (and the look-ahead proof for vectorized strategies) first.
         debug: run world `debug_world` eagerly without jit (breakpoints and prints work in `step`).
+    Raises:
+        ConfigError: ``metrics_only=True`` without a reducer, a reducer that is not a hashable `Reducer`,
+            bad sizes. StrategyError / LookAheadError: the strategy broke a rule (named).
     """
-    risk = risk_config(config, risk)
+    if reducer is not None:
+        check_reducer(reducer)
+    elif metrics_only:
+        raise ConfigError("backtest(metrics_only=True) keeps only the per-world summary, which needs a reducer: "
+                          "pass reducer=... or call stressgen.backtest / stressgen.world_metrics (risk metrics)")
     n_dev = dev.n_devices(devices)
     if debug:
         from ._debug import debug_run
-        return debug_run(strategy, scenarios, config, debug_world, risk)
-    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config, risk)
+        return debug_run(strategy, scenarios, config, debug_world, reducer)
+    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config, reducer)
     name = strategy_name(base)
     first = grid.at(0) if grid else base
     if check and tier == VECTOR:
@@ -341,24 +329,27 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
         # cost about 1.5 ms a call (CPU, two devices), 5-10% of a 10,000-world run
         batched, history, num = _on_every_device((batched, history, num), mesh)
 
-    def finish(start, out):
-        metrics, daily = out
+    Part = tuple[dict[str, np.ndarray] | None, dict[str, jax.Array]]
+
+    def finish(start: int, out: tuple[jax.Array | None, dict[str, jax.Array]]) -> Part:
+        packed, daily = out
         if check and start == 0:
             _validate(name, daily, config, grid)
         keep = min(size, n - start)
         # daily series come back on the default device, as from a one-device run, so they mix with other arrays
         home = jax.config.jax_default_device or jax.devices()[0]
         daily = {k: jax.device_put(v, home) for k, v in daily.items() if k != "probe"}
-        metrics = finalize(jax.device_get(metrics), scenarios.horizon, risk)
-        return jax.tree_util.tree_map(lambda x: x[:, :keep], (metrics, daily))
+        summary = None if reducer is None else reducer.finalize(jax.device_get(packed), scenarios.horizon)
+        return jax.tree_util.tree_map(lambda x: x[:, :keep], (summary, daily))
 
     # One chunk ahead: the devices run the next chunk while the host finishes the previous one (the host's
     # share is small), and at most two chunks' inputs are alive at once. The first chunk is finished, and so
     # validated, before the second starts: a bad strategy stops the run at once.
-    parts, pending = [], None
+    parts: list[Part] = []
+    pending = None
     for start in range(0, n, size):
         out = _program(tier, batched, _place(returns, start, size, mesh), history, num, lag=config.lag,
-                       long_only=config.long_only, mode=mode, var_levels=risk.var_levels, n_devices=n_dev)
+                       long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev)
         if start == 0:
             parts.append(finish(start, out))
             continue
@@ -367,22 +358,24 @@ def backtest(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestCo
         pending = (start, out)
     if pending is not None:
         parts.append(finish(*pending))
-    metrics, daily = parts[0] if len(parts) == 1 else \
+    summary, daily = parts[0] if len(parts) == 1 else \
         jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=1) if isinstance(xs[0], np.ndarray)
                                else jnp.concatenate(xs, axis=1), *parts)
-    squeeze = (lambda x: x) if grid else (lambda x: None if x is None else x[0])
+    squeeze: Callable[[Any], Any] = (lambda x: x) if grid else (lambda x: None if x is None else x[0])
     return BacktestResult(
         pnl=squeeze(daily.get("pnl")), equity=squeeze(daily.get("equity")),
         turnover=squeeze(daily.get("turnover")), costs=squeeze(daily.get("costs")),
-        summary={k: squeeze(v) for k, v in metrics.items()}, strategy=name,
+        summary=None if summary is None else {k: squeeze(v) for k, v in summary.items()}, strategy=name,
         params=dict(grid.values) if grid else None, config=config)
 
 
-def world_metrics(strategy, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
-                  risk: RiskConfig | None = None, chunk_size: int | None = None, devices: int | None = None,
+def world_metrics(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
+                  reducer: Reducer, chunk_size: int | None = None, devices: int | None = None,
                   check: bool = True) -> dict[str, np.ndarray]:
-    """Per-world metrics only, as NumPy arrays ``[worlds]`` (``[params, worlds]`` for a grid): the keys of
-    `stressgen.metrics.per_world_metrics`, computed inside the time loop (no daily series is kept)."""
-    res = backtest(strategy, scenarios, config, metrics_only=True, risk=risk, chunk_size=chunk_size,
+    """The reducer's per-world summary only, as NumPy arrays ``[worlds]`` (``[params, worlds]`` for a grid),
+    computed inside the time loop (no daily series is kept). `stressgen.world_metrics` passes the risk
+    metrics."""
+    res = backtest(strategy, scenarios, config, reducer=reducer, metrics_only=True, chunk_size=chunk_size,
                    devices=devices, check=check)
+    assert res.summary is not None  # a reducer always leaves one
     return {k: np.asarray(v) for k, v in res.summary.items()}

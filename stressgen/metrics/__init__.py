@@ -1,5 +1,6 @@
 """Risk and fidelity metrics: pure functions per world and across worlds."""
 
+from .aggregate import Aggregate as Aggregate
 from .aggregate import AggregateConfig as AggregateConfig
 from .aggregate import aggregate_metrics as aggregate_metrics
 from .aggregate import beat_matrix as beat_matrix
@@ -13,6 +14,8 @@ from .quantile import tail_risk as tail_risk
 from .quantile import weighted_mean as weighted_mean
 from .quantile import weighted_quantile as weighted_quantile
 from .risk import RiskConfig as RiskConfig
+from .running import RunningRisk as RunningRisk
+from .running import risk_reducer as risk_reducer
 from .risk import per_world_metrics as per_world_metrics
 from .risk import rf_per_period as rf_per_period
 from .stylized import acf as acf
@@ -26,8 +29,8 @@ from .stylized import mean_pairwise_correlation as mean_pairwise_correlation
 __all__ = [
     "diversity",
     "acf", "annualised_volatility", "excess_kurtosis", "mean_pairwise_correlation",
-    "RiskConfig", "per_world_metrics", "rf_per_period",
+    "RiskConfig", "per_world_metrics", "rf_per_period", "RunningRisk", "risk_reducer",
     "weighted_quantile", "weighted_mean", "tail_risk", "percentile_rank",
-    "AggregateConfig", "aggregate_metrics", "cross_world_stats", "bootstrap", "beat_matrix", "head_to_head",
+    "Aggregate", "AggregateConfig", "aggregate_metrics", "cross_world_stats", "bootstrap", "beat_matrix", "head_to_head",
     "rank_real_history",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,11 +26,10 @@ import pandas as pd
 
 from .. import rng
 from ..errors import ConfigError
-from .quantile import (_CDF_SLACK, normalise_weights, percentile_rank, tail_risk, weighted_mean,
-                       weighted_quantile)
+from .quantile import _CDF_SLACK, normalise_weights, percentile_rank
 from .risk import level_name
 
-__all__ = ["AggregateConfig", "LOWER_IS_BETTER", "bootstrap", "cross_world_stats", "beat_matrix",
+__all__ = ["AggregateConfig", "Aggregate", "LOWER_IS_BETTER", "bootstrap", "cross_world_stats", "beat_matrix",
            "aggregate_metrics", "head_to_head", "rank_real_history"]
 
 
@@ -124,30 +124,29 @@ def _resample_map(stat_fn, arrays, w, key, n_boot: int, batch_size: int, *, with
     return jax.tree_util.tree_map(lambda v: v[:total], out)
 
 
+def _count_map(stat_fn, n: int, key: jax.Array, n_boot: int, batch_size: int, dtype):
+    """``stat_fn(counts)`` for the original sample (counts of 1, first) and each bootstrap replicate.
+
+    Replicate b draws the same ``n`` indices as `bootstrap`'s replicate b (``fold_in(stream, b)``), turned
+    into counts per world, so intervals do not depend on `n_boot` or the batch size.
+    """
+    total = n_boot + 1
+    batch = min(batch_size, total)
+    padded = -(-total // batch) * batch  # whole batches: one compiled body (see _resample_map)
+    keys = rng.world_keys(rng.stream(key, rng.BOOTSTRAP), 0, padded - 1)
+    keys = jnp.concatenate([keys[:1], keys])
+    is_point = jnp.arange(padded) < 1
+
+    def one(args):
+        k, point = args
+        drawn = jnp.zeros((n,), dtype).at[jax.random.randint(k, (n,), 0, n)].add(1.0)
+        return stat_fn(jnp.where(point, jnp.ones((n,), dtype), drawn))
+
+    out = jax.lax.map(one, (keys, is_point), batch_size=batch)
+    return jax.tree_util.tree_map(lambda v: v[:total], out)
+
+
 # --- statistics of one sample of worlds ------------------------------------------------------------------
-
-
-def _sample_stats(x: jax.Array, total_ret: jax.Array, max_dd: jax.Array, w: jax.Array,
-                  config: AggregateConfig) -> dict[str, jax.Array]:
-    """Every cross-world statistic of one (possibly resampled) set of worlds."""
-    undefined = jnp.sum(jnp.where(jnp.isnan(x), w[:, None], 0.0), axis=0) / jnp.sum(w)
-    # one sort per column for every level: terminal return, and drawdown depth as a negative return
-    var, es = tail_risk(jnp.stack([total_ret, -max_dd], axis=1), config.tail_levels, w)  # [levels, 2] each
-    # A NaN source (a world with NaN P&L) gives a NaN indicator, which weighted_mean leaves out, rather than
-    # False, which would count that world as "no event"
-    def indicator(event, source):
-        return jnp.where(jnp.isnan(source), jnp.nan, event.astype(x.dtype))
-
-    events = jnp.stack([indicator(total_ret < 0, total_ret)]
-                       + [indicator(max_dd > t, max_dd) for t in config.drawdown_thresholds]
-                       + [indicator(total_ret > config.goal, total_ret)], axis=1)
-    return {
-        "mean": weighted_mean(x, w),
-        "quantiles": weighted_quantile(x, jnp.asarray(config.quantiles), w),
-        "undefined": undefined,
-        "tails": jnp.stack([var.reshape(-1), es.reshape(-1)], axis=1),  # [2 * levels, 2 (VaR, ES)]
-        "probabilities": weighted_mean(events, w),
-    }
 
 
 def _percentile_interval(reps: jax.Array, alpha: float) -> tuple[jax.Array, jax.Array]:
@@ -165,6 +164,86 @@ def _percentile_interval(reps: jax.Array, alpha: float) -> tuple[jax.Array, jax.
         return jnp.where(valid > 0, jnp.take_along_axis(srt, idx[None, :], axis=0)[0], jnp.nan)
 
     return pick(alpha), pick(1.0 - alpha)
+
+
+# --- the same statistics from resampling counts over presorted columns ------------------------------------
+#
+# Why: a replicate of the bootstrap is a multiset of worlds, so every statistic above is a function of the
+# draw counts c[worlds] alone: the replicate's weights are c * w. Sorting each column once and reading it
+# through the counts turns every replicate's sorts (O(n log n) per column) into one gather and one cumulative
+# sum (O(n)): on 10,000 worlds x 17 metrics x 200 replicates, 8.4 s -> 0.55 s a strategy once compiled
+# (2 cores; bench/bench_pipeline.py).
+# The draws are the same indices as `bootstrap`'s (replicate b from fold_in(stream, b)), and the statistics
+# are the same definitions (stressgen.metrics.quantile), so only float summation order differs.
+
+
+class _Presorted(NamedTuple):
+    order: jax.Array   # [n, k] argsort of each column (NaN last)
+    xs: jax.Array      # [n, k] sorted values, NaN replaced by +inf
+    ok: jax.Array      # [n, k] sorted "not NaN"
+
+
+def _presort(cols: jax.Array) -> _Presorted:
+    bad = jnp.isnan(cols)
+    filled = jnp.where(bad, jnp.inf, cols)
+    order = jnp.argsort(filled, axis=0)
+    return _Presorted(order, jnp.take_along_axis(filled, order, axis=0),
+                      ~jnp.take_along_axis(bad, order, axis=0))
+
+
+def _quantiles_presorted(ps: _Presorted, r: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Inverted-CDF quantiles ``[len(q), k]`` of every column under weights `r[n]`, with each column's
+    sorted weights and CDF (`quantile._quantile_sorted`'s rule, column by column)."""
+    ws = jnp.where(ps.ok, r[ps.order], 0.0)
+    cdf = jnp.cumsum(ws, axis=0)
+    total = cdf[-1]
+    target = q[:, None] * total[None, :] * (1.0 - _CDF_SLACK)
+    idx = jax.vmap(lambda c, t: jnp.searchsorted(c, t, side="left"), in_axes=(1, 1), out_axes=1)(cdf, target)
+    idx = jnp.clip(idx, 0, ps.xs.shape[0] - 1)
+    picked = jnp.take_along_axis(ps.xs, idx, axis=0)
+    first = jnp.take_along_axis(ps.xs, jnp.argmax(ws > 0, axis=0)[None, :], axis=0)
+    out = jnp.where(q[:, None] <= 0, first, picked)
+    return jnp.where(total[None, :] > 0, out, jnp.nan), ws, cdf
+
+
+def _counts_stats(counts: jax.Array, x: jax.Array, events: jax.Array, ps: _Presorted, w: jax.Array,
+                  config: AggregateConfig) -> dict[str, jax.Array]:
+    """Every cross-world statistic of the replicate that holds world i `counts[i]` times (the original
+    sample: counts of 1), from presorted columns.
+
+    `ps` sorts the columns of ``[x, total_ret, -max_dd]``; `events` are the P(.) indicators (NaN where their
+    source is NaN), computed once since they do not depend on the draw.
+    """
+    r = counts * w
+    m = x.shape[1]
+    nan = jnp.isnan(x)
+    mean = jnp.sum(jnp.where(nan, 0.0, r[:, None] * x), axis=0) / jnp.sum(jnp.where(nan, 0.0, r[:, None]), axis=0)
+    undefined = jnp.sum(jnp.where(nan, r[:, None], 0.0), axis=0) / jnp.sum(r)
+    quantiles, _, _ = _quantiles_presorted(ps._replace(order=ps.order[:, :m], xs=ps.xs[:, :m], ok=ps.ok[:, :m]),
+                                           r, jnp.asarray(config.quantiles, x.dtype))
+    tails_ps = _Presorted(ps.order[:, m:], ps.xs[:, m:], ps.ok[:, m:])
+    conf = np.asarray(config.tail_levels, np.float64)
+    alphas = jnp.asarray(1.0 - conf, x.dtype)  # in float64 first, as quantile.tail_risk does
+    qa, ws, _ = _quantiles_presorted(tails_ps, r, alphas)  # [levels, 2]
+    inside = jnp.where(tails_ps.xs[None] <= qa[:, None, :], ws[None], 0.0)  # [levels, n, 2]
+    es = jnp.sum(jnp.where(inside > 0, inside * tails_ps.xs[None], 0.0), axis=1) / jnp.sum(inside, axis=1)
+    ev_nan = jnp.isnan(events)
+    probabilities = (jnp.sum(jnp.where(ev_nan, 0.0, r[:, None] * events), axis=0)
+                     / jnp.sum(jnp.where(ev_nan, 0.0, r[:, None]), axis=0))
+    return {"mean": mean, "quantiles": quantiles, "undefined": undefined,
+            "tails": jnp.stack([(-qa).reshape(-1), (-es).reshape(-1)], axis=1),
+            "probabilities": probabilities}
+
+
+def _events(total_ret: jax.Array, max_dd: jax.Array, config: AggregateConfig, dtype) -> jax.Array:
+    # A NaN source (a world with NaN P&L) gives a NaN indicator, which the means leave out, rather than
+    # False, which would count that world as "no event"
+    def indicator(event, source):
+        return jnp.where(jnp.isnan(source), jnp.nan, event.astype(dtype))
+
+    return jnp.stack([indicator(total_ret < 0, total_ret)]
+                     + [indicator(max_dd > t, max_dd) for t in config.drawdown_thresholds]
+                     + [indicator(total_ret > config.goal, total_ret)], axis=1)
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
@@ -185,16 +264,18 @@ def cross_world_stats(x: jax.Array, total_ret: jax.Array, max_dd: jax.Array, w: 
         ``<name>_lo`` and ``<name>_hi``: the percentile interval bounds (NaN when ``n_boot == 0``).
     """
     x = jnp.asarray(x)
-    w = normalise_weights(w, x.shape[0], x.dtype)
-    stats = functools.partial(_sample_stats, config=config)
+    n = x.shape[0]
+    w = normalise_weights(w, n, x.dtype)
+    ps = _presort(jnp.concatenate([x, total_ret[:, None], -max_dd[:, None]], axis=1))
+    events = _events(total_ret, max_dd, config, x.dtype)
+    stats = functools.partial(_counts_stats, x=x, events=events, ps=ps, w=w, config=config)
     if config.n_boot == 0:
-        point = stats(x, total_ret, max_dd, w)
+        point = stats(jnp.ones((n,), x.dtype))
         out = dict(point)
         for name, value in point.items():
             out[f"{name}_lo"] = out[f"{name}_hi"] = jnp.full_like(value, jnp.nan)
         return out
-    both = _resample_map(stats, (x, total_ret, max_dd), w, key, config.n_boot, config.boot_batch,
-                         with_point=True)
+    both = _count_map(stats, n, key, config.n_boot, config.boot_batch, x.dtype)
     point = {name: v[0] for name, v in both.items()}
     out = dict(point)
     # one sort for the intervals of every statistic: replicates side by side as columns
@@ -254,19 +335,31 @@ def _host_weights(weights, n: int) -> np.ndarray:
     return (w / w.sum()).astype(np.float32)
 
 
+@dataclasses.dataclass(frozen=True)
+class Aggregate:
+    """One strategy's cross-world tables; each has columns ``value, ci_low, ci_high`` (bootstrap interval).
+
+    Attributes:
+        summary: index (metric, statistic), statistic ``mean``, ``q01`` .. ``q99`` and ``undefined`` (the
+            weighted share of worlds where the metric is NaN; no interval).
+        tails: index (quantity, statistic), quantity ``total_return`` or ``max_drawdown``, statistic
+            ``var_95``, ``es_95``, ...; losses positive (VaR of total return is minus its low quantile).
+        probabilities: index event: ``P(total_return < 0)``, ``P(max_drawdown > 0.1)``, ...,
+            ``P(total_return > 0.1)``.
+    """
+
+    summary: pd.DataFrame
+    tails: pd.DataFrame
+    probabilities: pd.DataFrame
+
+    TABLES = ("summary", "tails", "probabilities")
+
+
 def aggregate_metrics(metrics: Mapping[str, object], weights=None, *, key: jax.Array,
-              config: AggregateConfig = AggregateConfig()) -> dict[str, pd.DataFrame]:
+                      config: AggregateConfig = AggregateConfig()) -> Aggregate:
     """Cross-world tables of one strategy's per-world metrics (e.g. the output of `per_world_metrics`).
 
-    `metrics` must hold ``total_return`` and ``max_drawdown``. Returns three tidy DataFrames with columns
-    ``value, ci_low, ci_high`` (the bootstrap percentile interval):
-
-    * ``"summary"``: index (metric, statistic) with statistic ``mean``, ``q01`` .. ``q99``, and
-      ``undefined`` (weighted share of worlds where the metric is NaN; no interval);
-    * ``"tails"``: index (quantity, statistic), quantity ``total_return`` or ``max_drawdown``, statistic
-      ``var_95``, ``es_95``, ...; losses positive (VaR of total return is minus its low quantile);
-    * ``"probabilities"``: index event: ``P(total_return < 0)``, ``P(max_drawdown > 0.1)``, ...,
-      ``P(total_return > 0.1)``.
+    `metrics` must hold ``total_return`` and ``max_drawdown``. Returns the three tidy tables of `Aggregate`.
     """
     for needed in ("total_return", "max_drawdown"):
         if needed not in metrics:
@@ -299,12 +392,11 @@ def aggregate_metrics(metrics: Mapping[str, object], weights=None, *, key: jax.A
     # metric-major order (all statistics of one metric together), metrics in the caller's order
     summary = summary.reindex(pd.MultiIndex.from_product([names, ["mean", *qstat, "undefined"]],
                                                          names=["metric", "statistic"]))
-    return {
-        "summary": summary,
-        "tails": pd.DataFrame(tails, columns=["quantity", "statistic", *cols])
-        .set_index(["quantity", "statistic"]),
-        "probabilities": pd.DataFrame(probs, columns=["event", *cols]).set_index("event"),
-    }
+    return Aggregate(
+        summary=summary,
+        tails=pd.DataFrame(tails, columns=["quantity", "statistic", *cols]).set_index(["quantity", "statistic"]),
+        probabilities=pd.DataFrame(probs, columns=["event", *cols]).set_index("event"),
+    )
 
 
 # Per-world metrics where a smaller value is the better outcome (head_to_head flips their sign).

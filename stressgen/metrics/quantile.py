@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 # The float32 slack of every inverted-CDF comparison (its reason: stressgen.numerics.CDF_SLACK); shared with
-# the risk definitions in stressgen.risk, which count tail sizes with it.
+# the risk definitions in stressgen.metrics.risk, which count tail sizes with it.
 from ..numerics import CDF_SLACK as _CDF_SLACK
 
 __all__ = ["weighted_mean", "weighted_quantile", "tail_risk", "percentile_rank", "normalise_weights"]

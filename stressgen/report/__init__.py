@@ -13,7 +13,8 @@ from .scorecard import write_scorecard as write_scorecard
 from .summary import SUMMARY_SCHEMA as SUMMARY_SCHEMA
 from .summary import build_summary as build_summary
 from .writers import atomic_write as atomic_write
+from .writers import check_output_dir as check_output_dir
 from .writers import write_outputs as write_outputs
 
-__all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write",
+__all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write", "check_output_dir",
            "write_outputs", "write_scorecard"]

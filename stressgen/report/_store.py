@@ -19,15 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.aggregate import Aggregate
+from ..metrics.diversity import Diversity
 from ..metrics.plausibility import PlausibilityReport
-from ..results import RunResult, StrategyResult
+from ..metrics.run_summary import FidelitySummary
+from ..results import DatasetInfo, GeneratorInfo, RealHistory, RunResult, StrategyResult
 from ..types import Suspect
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
            "manifest_json", "metrics_frame", "to_json_value"]
 
 FORMAT = "stressgen-results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet
 ARRAYS_FILE = "results.safetensors"
 METRICS_FILE = "metrics.parquet"
 META_KEY = "stressgen"
@@ -115,6 +118,27 @@ def metrics_frame(result: RunResult) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _put_fidelity(f: FidelitySummary, t: dict[str, np.ndarray]) -> dict:
+    for name in ("corr_real", "corr_syn"):
+        t[f"fidelity/{name}"] = np.ascontiguousarray(getattr(f, name))
+    return {
+        "moments": _put_table(f.moments, "fidelity/moments", t),
+        "acf_abs": _put_table(f.acf_abs, "fidelity/acf_abs", t),
+        "scorecard": None if f.scorecard is None else _put_table(f.scorecard, "fidelity/scorecard", t),
+        "failures": list(f.failures), "skipped": list(f.skipped),
+        "diversity": None if f.diversity is None else to_json_value(dataclasses.asdict(f.diversity)),
+    }
+
+
+def _get_fidelity(d: dict, tensors) -> FidelitySummary:
+    return FidelitySummary(
+        moments=_get_table(d["moments"], tensors), acf_abs=_get_table(d["acf_abs"], tensors),
+        corr_real=tensors("fidelity/corr_real"), corr_syn=tensors("fidelity/corr_syn"),
+        scorecard=None if d["scorecard"] is None else _get_table(d["scorecard"], tensors),
+        failures=tuple(d["failures"]), skipped=tuple(d["skipped"]),
+        diversity=None if d["diversity"] is None else Diversity(**d["diversity"]))
+
+
 def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
     """``(tensors, manifest)`` holding every field of `result` except the per-world metrics' values."""
     t: dict[str, np.ndarray] = {
@@ -128,36 +152,33 @@ def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
     strategies = []
     for i, s in enumerate(result.strategies):
         t[f"strategies/{i}/worst_equity"] = np.ascontiguousarray(s.worst_equity)
+        t[f"strategies/{i}/real_equity"] = np.ascontiguousarray(s.real_equity)
         strategies.append({
             "name": s.name, "plugin": s.plugin, "params": to_json_value(s.params),
             "metrics_columns": [str(c) for c in s.metrics.columns],
             "metrics_dtypes": [str(d) for d in s.metrics.dtypes],
-            "aggregate": {k: _put_table(v, f"strategies/{i}/aggregate/{k}", t) for k, v in s.aggregate.items()},
+            "aggregate": {k: _put_table(getattr(s.aggregate, k), f"strategies/{i}/aggregate/{k}", t)
+                          for k in Aggregate.TABLES},
             "real": to_json_value(s.real), "real_rank": to_json_value(s.real_rank),
             "worst_worlds": [int(w) for w in s.worst_worlds],
         })
-    fidelity = {}
-    for k, v in result.fidelity.items():
-        if isinstance(v, pd.DataFrame):
-            fidelity[k] = {"table": _put_table(v, f"fidelity/{k}", t)}
-        elif isinstance(v, np.ndarray):
-            t[f"fidelity/{k}"] = np.ascontiguousarray(v)
-            fidelity[k] = {"tensor": f"fidelity/{k}"}
-        else:
-            fidelity[k] = {"json": to_json_value(v)}
+    real_history = None
+    if result.real_history is not None:
+        t["real_history/benchmark"] = np.ascontiguousarray(result.real_history.benchmark)
+        real_history = {"dates": list(result.real_history.dates), "warmup": result.real_history.warmup}
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "spec": to_json_value(result.spec), "data": to_json_value(result.data),
-        "generator": to_json_value(result.generator), "seed": int(result.seed),
+        "spec": to_json_value(result.spec), "data": to_json_value(dataclasses.asdict(result.data)),
+        "generator": to_json_value(dataclasses.asdict(result.generator)), "seed": int(result.seed),
         "n_worlds": int(result.n_worlds), "horizon": int(result.horizon), "assets": list(result.assets),
         "conventions": to_json_value(result.conventions), "versions": to_json_value(result.versions),
         "timings": to_json_value(result.timings),
         "fan": list(result.fan), "worst_paths": [int(w) for w in result.worst_paths],
         "head_to_head": _put_table(result.head_to_head, "head_to_head", t),
-        "fidelity": fidelity, "strategies": strategies,
-        # absent from results written before the plausibility gate; decode reads those as None / ()
+        "fidelity": _put_fidelity(result.fidelity, t), "strategies": strategies,
         "plausibility": None if result.plausibility is None else to_json_value(result.plausibility.to_dict()),
         "suspects": [to_json_value(dataclasses.asdict(x)) for x in result.suspects],
+        "real_history": real_history,
     }
     return t, manifest
 
@@ -178,30 +199,28 @@ def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
         m.columns = pd.Index(s["metrics_columns"])
         strategies.append(StrategyResult(
             name=s["name"], plugin=s["plugin"], params=s["params"], metrics=m,
-            aggregate={k: _get_table(v, tensors) for k, v in s["aggregate"].items()},
+            aggregate=Aggregate(**{k: _get_table(s["aggregate"][k], tensors) for k in Aggregate.TABLES}),
             real={k: _float(v) for k, v in s["real"].items()},
             real_rank={k: _float(v) for k, v in s["real_rank"].items()},
-            worst_worlds=list(s["worst_worlds"]), worst_equity=tensors(f"strategies/{i}/worst_equity")))
-    fidelity: dict[str, Any] = {}
-    for k, v in manifest["fidelity"].items():
-        if "table" in v:
-            fidelity[k] = _get_table(v["table"], tensors)
-        elif "tensor" in v:
-            fidelity[k] = tensors(v["tensor"])
-        else:
-            fidelity[k] = v["json"]
+            worst_worlds=tuple(s["worst_worlds"]), worst_equity=tensors(f"strategies/{i}/worst_equity"),
+            real_equity=tensors(f"strategies/{i}/real_equity")))
+    rh = manifest["real_history"]
+    data, gen = manifest["data"], manifest["generator"]
     return RunResult(
-        spec=manifest["spec"], data=manifest["data"], generator=manifest["generator"], seed=manifest["seed"],
-        n_worlds=manifest["n_worlds"], horizon=manifest["horizon"], assets=list(manifest["assets"]),
+        spec=manifest["spec"], data=DatasetInfo(**{**data, "assets": tuple(data["assets"])}),
+        generator=GeneratorInfo(**{**gen, "warnings": tuple(gen["warnings"])}), seed=manifest["seed"],
+        n_worlds=manifest["n_worlds"], horizon=manifest["horizon"], assets=tuple(manifest["assets"]),
         conventions=manifest["conventions"], versions=manifest["versions"],
         real_paths=tensors("real_paths"), sample_paths=tensors("sample_paths"),
         fan={label: tensors(f"fan/{label}") for label in manifest["fan"]},
         worst_paths={int(w): tensors(f"worst_paths/{int(w)}") for w in manifest["worst_paths"]},
-        strategies=strategies, head_to_head=_get_table(manifest["head_to_head"], tensors),
-        fidelity=fidelity, timings=manifest["timings"],
-        plausibility=None if manifest.get("plausibility") is None else
+        strategies=tuple(strategies), head_to_head=_get_table(manifest["head_to_head"], tensors),
+        fidelity=_get_fidelity(manifest["fidelity"], tensors), timings=manifest["timings"],
+        plausibility=None if manifest["plausibility"] is None else
         PlausibilityReport.from_dict(manifest["plausibility"]),
-        suspects=tuple(Suspect(**x) for x in manifest.get("suspects", [])))
+        suspects=tuple(Suspect(**x) for x in manifest["suspects"]),
+        real_history=None if rh is None else RealHistory(dates=tuple(rh["dates"]), warmup=rh["warmup"],
+                                                         benchmark=tensors("real_history/benchmark")))
 
 
 def _float(v) -> float:

@@ -54,15 +54,27 @@ section > h2 { font-size:1.3rem; font-weight:620; border-bottom:2px solid var(--
 h3 { font-size:1.08rem; font-weight:600; margin:26px 0 8px; }
 p, li { max-width:80ch; }
 .note { color:var(--muted); font-size:0.9rem; }
-table.data { border-collapse:collapse; margin:8px 0 6px; font-size:0.88rem; }
-table.data th, table.data td { padding:4px 10px; border-bottom:1px solid var(--rule); text-align:right;
+/* Tables fit the page: values stay on one line, but headers and the [low, high] intervals under them may
+   wrap, so a 10-column table needs about 80px a column; a table still wider than the page scrolls inside
+   its .table-wrap instead of being cut off. */
+table.data { border-collapse:collapse; margin:8px 0 6px; font-size:0.86rem; }
+table.data th, table.data td { padding:4px 8px; border-bottom:1px solid var(--rule); text-align:right;
                                vertical-align:top; white-space:nowrap; }
-table.data th { background:var(--soft); font-weight:600; color:#333b4b; }
+table.data th { background:var(--soft); font-weight:600; color:#333b4b; white-space:normal; min-width:4.5em; }
 table.data td.label, table.data th.label { text-align:left; }
-table.data .ci { display:block; color:var(--muted); font-size:0.78rem; }
+table.data .ci { display:block; color:var(--muted); font-size:0.76rem; white-space:normal; }
 table.kv td { text-align:left; white-space:normal; }
 table.kv td:first-child { font-weight:600; color:#333b4b; width:190px; }
+table.scorecard td { white-space:normal; }
+table.scorecard td:last-child, table.scorecard th:last-child { text-align:left; min-width:14em; }
+table.scorecard td .ci { min-width:16em; }
+tr.failed td { background:var(--err-bg); }
+.fail { color:var(--err-ink); font-weight:700; white-space:nowrap; }
 .table-wrap { overflow-x:auto; max-width:100%; }
+.cols { display:flex; gap:40px; flex-wrap:wrap; }
+.cols > div { min-width:0; max-width:100%; }
+details { margin:10px 0; }
+details > summary { cursor:pointer; padding:6px 0; }
 figure { margin:10px 0 22px; }
 figcaption { color:var(--muted); font-size:0.88rem; margin-top:4px; max-width:90ch; }
 .box { border-radius:6px; padding:12px 16px; margin:0 0 20px; }

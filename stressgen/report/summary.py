@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.run_summary import FidelitySummary
 from ..results import SUMMARY_SCHEMA_VERSION, RunResult, StrategyResult
 from ._store import ARRAYS_FILE, METRICS_FILE, json_safe
 
@@ -118,9 +119,8 @@ def _intervals(df: pd.DataFrame) -> dict:
 def _strategy(s: StrategyResult) -> dict:
     agg = s.aggregate
     return {"name": s.name, "plugin": s.plugin, "params": s.params,
-            "summary": _intervals(agg["summary"]) if "summary" in agg else {},
-            "tails": _intervals(agg["tails"]) if "tails" in agg else {},
-            "probabilities": _intervals(agg["probabilities"]) if "probabilities" in agg else {},
+            "summary": _intervals(agg.summary), "tails": _intervals(agg.tails),
+            "probabilities": _intervals(agg.probabilities),
             "real": s.real, "real_rank": s.real_rank, "worst_worlds": [int(w) for w in s.worst_worlds]}
 
 
@@ -133,18 +133,18 @@ def _corr_stats(cr, cs) -> dict:
             "max_abs_corr_gap": float(np.abs(cr - cs)[off].max())}
 
 
-def _fidelity(f: dict) -> dict:
-    out: dict[str, Any] = {"failures": [str(x) for x in f.get("failures") or []]}
-    if isinstance(f.get("moments"), pd.DataFrame):
-        out["moments"] = {str(a): {str(c): v for c, v in row.items()} for a, row in f["moments"].iterrows()}
-    if isinstance(f.get("acf_abs"), pd.DataFrame):
-        acf = f["acf_abs"]
-        out["acf_abs"] = {"lags": list(acf.index), **{str(c): list(acf[c]) for c in acf.columns}}
-    if f.get("corr_real") is not None and f.get("corr_syn") is not None:
-        out.update(_corr_stats(f["corr_real"], f["corr_syn"]))
-    if isinstance(f.get("scorecard"), pd.DataFrame):
-        sc = f["scorecard"]
-        out["scorecard"] = sc.reset_index().to_dict(orient="records")
+def _fidelity(f: FidelitySummary) -> dict:
+    acf = f.acf_abs
+    out: dict[str, Any] = {
+        "failures": [str(x) for x in f.failures], "skipped": [str(x) for x in f.skipped],
+        "moments": {str(a): {str(c): v for c, v in row.items()} for a, row in f.moments.iterrows()},
+        "acf_abs": {"lags": list(acf.index), **{str(c): list(acf[c]) for c in acf.columns}},
+        **_corr_stats(f.corr_real, f.corr_syn),
+    }
+    if f.scorecard is not None:
+        out["scorecard"] = f.scorecard.reset_index().to_dict(orient="records")
+    if f.diversity is not None:
+        out["diversity"] = dataclasses.asdict(f.diversity)
     return out
 
 
@@ -160,8 +160,8 @@ def build_summary(result: RunResult) -> dict:
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "run": {"seed": result.seed, "n_worlds": result.n_worlds, "horizon": result.horizon,
                 "n_assets": len(result.assets), "assets": list(result.assets), "spec": result.spec},
-        "data": {**result.data, "suspects": [dataclasses.asdict(x) for x in result.suspects]},
-        "generator": result.generator,
+        "data": {**dataclasses.asdict(result.data), "suspects": [dataclasses.asdict(x) for x in result.suspects]},
+        "generator": dataclasses.asdict(result.generator),
         "conventions": {str(k): str(v) for k, v in result.conventions.items()},
         "versions": {str(k): str(v) for k, v in result.versions.items()},
         "timings": result.timings,

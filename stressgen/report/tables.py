@@ -126,14 +126,20 @@ def _with_ci(text: str, lo: str, hi: str) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, label_cols: int = 1,
-          cls: str = "data") -> str:
-    """An HTML table; `header` is plain text (escaped here), row cells are HTML (already escaped)."""
+          cls: str = "data", row_classes: Sequence[str] | None = None) -> str:
+    """An HTML table; `header` is plain text (escaped here), row cells are HTML (already escaped).
+
+    The table sits in a ``div.table-wrap``, which scrolls sideways if the table is ever wider than the page;
+    `row_classes` gives each ``<tr>`` a class (empty for none).
+    """
     def cell(tag, i, content):
         c = ' class="label"' if i < label_cols else ""
         return f"<{tag}{c}>{content}</{tag}>"
 
+    classes = list(row_classes) if row_classes is not None else [""] * len(rows)
     head = "".join(cell("th", i, esc(h)) for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join((f'<tr class="{k}">' if k else "<tr>") + "".join(cell("td", i, c) for i, c in enumerate(r))
+                   + "</tr>" for r, k in zip(rows, classes, strict=True))
     return f'<div class="table-wrap"><table class="{cls}"><thead><tr>{head}</tr></thead>' \
            f"<tbody>{body}</tbody></table></div>"
 
@@ -156,7 +162,7 @@ def _stat_label(stat: str) -> str:
 def risk_table(summary: pd.DataFrame) -> str:
     """Metric rows, one column per statistic (mean, quantiles), bootstrap interval under each value.
 
-    `summary` is ``aggregate_metrics(...)["summary"]``: index ``(metric, statistic)``, columns ``value``,
+    `summary` is ``aggregate_metrics(...).summary``: index ``(metric, statistic)``, columns ``value``,
     ``ci_low``, ``ci_high``. The ``undefined`` column (share of worlds where a ratio is undefined) is shown
     only when some metric has undefined worlds.
     """
@@ -207,7 +213,7 @@ def overview_table(strategies: Sequence[StrategyResult]) -> str:
     """One row per strategy: the figures a reader compares first, each with its interval."""
     rows = []
     for i, s in enumerate(strategies):
-        summ, tails, probs = s.aggregate["summary"], s.aggregate["tails"], s.aggregate["probabilities"]
+        summ, tails, probs = s.aggregate.summary, s.aggregate.tails, s.aggregate.probabilities
 
         def cell(metric, stat, table_=summ, kind=None):
             v = table_.loc[(metric, stat)] if (metric, stat) in table_.index else None
@@ -231,7 +237,7 @@ def overview_table(strategies: Sequence[StrategyResult]) -> str:
         ])
     es_label = "ES of terminal loss"
     if strategies:
-        k = next((k for k in strategies[0].aggregate["tails"].index
+        k = next((k for k in strategies[0].aggregate.tails.index
                   if k[0] == "total_return" and k[1].startswith("es_")), None)
         if k is not None:
             es_label = f"ES {k[1][3:]}% of terminal loss"

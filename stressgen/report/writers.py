@@ -10,18 +10,20 @@ that found them here.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from safetensors.numpy import save as save_safetensors
 
 from ..atomic import atomic_write as atomic_write
 from ..atomic import write_files as write_files
+from ..errors import ConfigError
 from ..results import RunResult
 from . import _store
 from .render import render_html
 from .summary import SUMMARY_FILE, summary_json
 
-__all__ = ["REPORT_FILE", "atomic_write", "write_files", "render_outputs", "write_outputs"]
+__all__ = ["REPORT_FILE", "atomic_write", "write_files", "render_outputs", "write_outputs", "check_output_dir"]
 
 REPORT_FILE = "report.html"
 
@@ -38,6 +40,23 @@ def render_outputs(result: RunResult) -> dict[str, bytes]:
         SUMMARY_FILE: summary_json(result).encode("utf-8"),
         REPORT_FILE: render_html(result).encode("utf-8"),
     }
+
+
+def check_output_dir(out_dir) -> Path:
+    """Refuse, before any compute, a results directory that cannot be written: a path that is a file (or
+    lies under one), or whose nearest existing directory is not writable. Raises `ConfigError`."""
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: the results directory ([report] out or --out) is a file; "
+                          "name a directory")
+    parent = out_dir
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{out_dir}: cannot create the results directory: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{out_dir}: cannot write the results directory: {parent} is not writable")
+    return out_dir
 
 
 def write_outputs(result: RunResult, out_dir) -> Path:

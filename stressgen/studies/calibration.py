@@ -11,7 +11,7 @@ Origins are dates every `CalibrationConfig.every_months` months between `start` 
    fewer than `min_history` returns before them;
 4. outcomes, each on the worlds and on the real path: the equal-weight portfolio (daily rebalanced: the
    mean simple return of the assets each day) total return and maximum drawdown (``ew:total_return``,
-   ``ew:max_drawdown``), and for each strategy its `engine.backtest` ``total_return`` and ``max_drawdown``
+   ``ew:max_drawdown``), and for each strategy its backtest's ``total_return`` and ``max_drawdown``
    (``<strategy>:total_return``...). A strategy warms up on the same real history before t on the worlds
    and on the real path (the real path is one world whose history is the real data before t, as in
    `stressgen.pipeline`'s real-history row);
@@ -54,6 +54,7 @@ from ..data import select
 from ..errors import ConfigError, StressgenError
 from ..generators import AbstractGenerator, iter_chunks
 from ..metrics.fidelity.pit import crps_ensemble, pit_values, summarise_pits
+from ..metrics.running import risk_reducer
 from ..metrics.stylized import equal_weight_equity
 from ..strategy import ParamGrid
 from ..types import MarketData, Scenarios
@@ -246,6 +247,7 @@ def _run_origin(market: MarketData, name: str, generator: AbstractGenerator, gen
                 progress: Progress) -> OriginOutcomes:
     t0 = time.perf_counter()
     h, m = config.horizon, config.n_worlds
+    reducer = risk_reducer(backtest)  # the risk metrics, computed inside the engine's day loop
     fitted = None
     if fit_origin != origin and fits.reanchorable is not False:
         if fits.origin != fit_origin:  # a resumed run may start between two refits: redo the earlier fit
@@ -274,7 +276,8 @@ def _run_origin(market: MarketData, name: str, generator: AbstractGenerator, gen
         ew = equal_weight_outcomes(np.asarray(chunk.log_returns))
         samples[0, done:done + n], samples[1, done:done + n] = ew
         for j, (s_name, strategy) in enumerate(strategies.items()):
-            metrics = engine.world_metrics(strategy, chunk, backtest, check=s_name not in checked)
+            metrics = engine.world_metrics(strategy, chunk, backtest, reducer=reducer,
+                                           check=s_name not in checked)
             checked.add(s_name)
             for i, measure in enumerate(MEASURES):
                 samples[2 + 2 * j + i, done:done + n] = np.asarray(metrics[measure], np.float64)
@@ -292,7 +295,7 @@ def _run_origin(market: MarketData, name: str, generator: AbstractGenerator, gen
                                  history=jnp.asarray(history, jnp.float32),
                                  anchor_prices=jnp.asarray(market.prices[row], jnp.float32), weights=None)
         for j, strategy in enumerate(strategies.values()):
-            metrics = engine.world_metrics(strategy, world, backtest, check=False)
+            metrics = engine.world_metrics(strategy, world, backtest, reducer=reducer, check=False)
             for i, measure in enumerate(MEASURES):
                 real[2 + 2 * j + i] = float(np.asarray(metrics[measure]).reshape(-1)[0])
     return OriginOutcomes(generator=name, origin=origin, fit_origin=fit_origin, outcomes=names, real=real,

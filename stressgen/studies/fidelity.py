@@ -78,7 +78,7 @@ def calibrate_spec(spec: RunSpec, *, progress: Progress | None = None,
         warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin; the PITs are the result
         return calibrate(market, _families(spec), dataclasses.replace(config, strategies=tuple(strategies)),
                          key=rng.root(spec.simulation.seed), strategies=strategies,
-                         backtest=spec.costs.backtest_config(market.periods_per_year), progress=progress,
+                         backtest=dataclasses.replace(spec.costs, periods_per_year=market.periods_per_year), progress=progress,
                          cache_dir=cache)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import strategies
 from stressgen import devices
-from stressgen.engine import BacktestConfig, backtest
+from stressgen import BacktestConfig, backtest
 from stressgen.engine._run import CPU_CHUNK_PER_DEVICE, chunk_worlds
 from stressgen.errors import ConfigError, StrategyError
 from stressgen.strategy import StepStrategy, grid
@@ -100,12 +100,15 @@ def test_split_program_has_no_cross_device_traffic(mode):
     # every device runs its own worlds start to finish: a collective (e.g. a probe slice taken across the
     # split) makes the devices wait for each other at a rendezvous, which cost ~10% of a 10,000-world run
     from stressgen.engine import _run
+    from stressgen.metrics.running import RunningRisk
+    from stressgen.metrics import RiskConfig
     scen = make_scenarios(n_worlds=8)
+    reducer = RunningRisk(RiskConfig(var_levels=(0.95,)))
     _, _, tier, batched, history, num = _run._prepare(strategies.MACrossover(fast=3, slow=8), scen,
-                                                      BacktestConfig())
+                                                      BacktestConfig(), reducer)
     mesh = devices.world_mesh(2)
     text = _run._program.lower(tier, batched, _run._place(jnp.asarray(scen.log_returns), 0, 8, mesh), history,
-                               num, lag=0, long_only=True, mode=mode, var_levels=(0.95,),
+                               num, lag=0, long_only=True, mode=mode, reducer=reducer,
                                n_devices=2).compile().as_text()
     for op in ("collective-permute", "all-gather", "all-reduce", "all-to-all", "reduce-scatter"):
         assert op not in text, op

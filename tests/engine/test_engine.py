@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stressgen.engine import BacktestConfig, backtest
+from stressgen import BacktestConfig, backtest
 from stressgen.metrics import RiskConfig, per_world_metrics
 from stressgen.errors import ConfigError, StrategyError
 from stressgen.strategy import StepStrategy, grid

@@ -78,7 +78,7 @@ def test_nan_worlds_are_dropped_and_counted():
     metrics = _worlds()
     metrics["sharpe"][:30] = np.nan  # e.g. worlds that stayed in cash
     w = np.linspace(1.0, 2.0, N_WORLDS)
-    res = agg.aggregate_metrics(metrics, w, key=rng.root(2), config=CFG)["summary"]
+    res = agg.aggregate_metrics(metrics, w, key=rng.root(2), config=CFG).summary
     assert res.loc[("sharpe", "undefined"), "value"] == pytest.approx(w[:30].sum() / w.sum(), rel=1e-5)
     assert res.loc[("total_return", "undefined"), "value"] == 0.0
     assert res.loc[("sharpe", "mean"), "value"] == pytest.approx(
@@ -138,25 +138,25 @@ def test_probabilities_and_tails_match_direct_formulas():
     w = np.random.default_rng(6).uniform(0.5, 2.0, N_WORLDS).astype(np.float32)
     res = agg.aggregate_metrics(metrics, w, key=rng.root(1), config=CFG)
     tr, mdd, wn = metrics["total_return"], metrics["max_drawdown"], w / w.sum()
-    probs = res["probabilities"]["value"]
+    probs = res.probabilities["value"]
     assert list(probs.index) == ["P(total_return < 0)", "P(max_drawdown > 0.1)", "P(max_drawdown > 0.2)",
                                  "P(total_return > 0.15)"]
     want = [wn[tr < 0].sum(), wn[mdd > 0.1].sum(), wn[mdd > 0.2].sum(), wn[tr > 0.15].sum()]
     np.testing.assert_allclose(probs.values, want, rtol=1e-5)
     order = np.argsort(tr)
     q05 = tr[order][np.searchsorted(np.cumsum(wn[order]), 0.05)]
-    assert res["tails"].loc[("total_return", "var_95"), "value"] == pytest.approx(-q05)
-    assert res["tails"].loc[("total_return", "es_95"), "value"] == pytest.approx(
+    assert res.tails.loc[("total_return", "var_95"), "value"] == pytest.approx(-q05)
+    assert res.tails.loc[("total_return", "es_95"), "value"] == pytest.approx(
         -(wn * tr)[tr <= q05].sum() / wn[tr <= q05].sum(), rel=1e-5)
-    mdd_var = res["tails"].loc[("max_drawdown", "var_99"), "value"]
+    mdd_var = res.tails.loc[("max_drawdown", "var_99"), "value"]
     assert wn[mdd >= mdd_var].sum() >= 0.01 and wn[mdd > mdd_var].sum() <= 0.01  # the 99% quantile of depth
-    summary = res["summary"]
+    summary = res.summary
     assert summary.loc[("sharpe", "q50"), "value"] == pytest.approx(float(wq(metrics["sharpe"], 0.5, w)))
     want_mean = float((wn * metrics["sharpe"]).sum())
     assert summary.loc[("sharpe", "mean"), "value"] == pytest.approx(want_mean, rel=1e-5)
     # every interval brackets its point estimate here (smooth statistics of 100 worlds)
     rows = summary.drop(index="undefined", level="statistic")
-    for frame in (rows, res["tails"], res["probabilities"]):
+    for frame in (rows, res.tails, res.probabilities):
         assert np.all(frame["ci_low"] <= frame["value"] + 1e-6)
         assert np.all(frame["value"] <= frame["ci_high"] + 1e-6)
 
@@ -169,7 +169,7 @@ def test_bootstrap_interval_of_a_normal_mean_covers_zero():
         x = np.random.default_rng(100 + rep).standard_normal(N_WORLDS).astype(np.float32)
         worlds = {"total_return": x, "max_drawdown": np.abs(x), "sharpe": x}
         res = agg.aggregate_metrics(worlds, key=rng.root(rep), config=CFG)
-        lo, hi = res["summary"].loc[("total_return", "mean"), ["ci_low", "ci_high"]]
+        lo, hi = res.summary.loc[("total_return", "mean"), ["ci_low", "ci_high"]]
         hits += lo <= 0.0 <= hi
         widths.append(hi - lo)
     assert hits >= 16, hits
@@ -197,18 +197,18 @@ def test_aggregate_table_layout_and_single_compile(count_compiles):
     metrics = _worlds(seed=9)
     res = agg.aggregate_metrics(metrics, key=rng.root(0), config=CFG)
     stats_ = ["mean", "q01", "q05", "q25", "q50", "q75", "q95", "q99", "undefined"]
-    assert res["summary"].index.tolist() == [(m, s) for m in metrics for s in stats_]
-    assert res["tails"].index.tolist() == [(k, f"{s}_{lv}") for lv in ("95", "99")
+    assert res.summary.index.tolist() == [(m, s) for m in metrics for s in stats_]
+    assert res.tails.index.tolist() == [(k, f"{s}_{lv}") for lv in ("95", "99")
                                            for k in ("total_return", "max_drawdown") for s in ("var", "es")]
     with count_compiles() as counter:
         shifted = {k: v + 0.01 for k, v in metrics.items()}
         again = agg.aggregate_metrics(shifted, np.ones(N_WORLDS), key=rng.root(1), config=CFG)
     assert counter.count == 0
-    assert not again["summary"].equals(res["summary"])
+    assert not again.summary.equals(res.summary)
     # no bootstrap: point estimates unchanged, intervals NaN
     bare = agg.aggregate_metrics(metrics, key=rng.root(0), config=dataclasses.replace(CFG, n_boot=0))
-    np.testing.assert_allclose(bare["summary"]["value"], res["summary"]["value"], rtol=1e-6)
-    assert bare["summary"]["ci_low"].isna().all()
+    np.testing.assert_allclose(bare.summary["value"], res.summary["value"], rtol=1e-6)
+    assert bare.summary["ci_low"].isna().all()
 
 
 def test_config_and_input_validation():
@@ -222,3 +222,49 @@ def test_config_and_input_validation():
         agg.aggregate_metrics({"total_return": np.zeros(3)}, key=rng.root(0))
     with pytest.raises(ConfigError, match="weights"):
         agg.aggregate_metrics(_worlds(), np.ones(5), key=rng.root(0))
+
+
+def test_intervals_equal_a_slow_resampling_loop():
+    """Every statistic and interval of `cross_world_stats` (counts over presorted columns) against a float64
+    NumPy loop that resamples the worlds of each replicate (the same draws) and sorts them again."""
+    n, n_boot = 300, 40
+    g = np.random.default_rng(11)
+    x = g.standard_normal((n, 3)).astype(np.float32)
+    x[g.choice(n, 9, replace=False), 2] = np.nan  # an undefined ratio in some worlds
+    w = g.uniform(0.5, 1.5, n).astype(np.float32)  # uneven weights: no CDF lands exactly on a level
+    tr, dd = x[:, 0], np.abs(x[:, 1])
+    cfg = agg.AggregateConfig(n_boot=n_boot, boot_batch=7)
+    key = rng.root(5)
+    got = jax.device_get(agg.cross_world_stats(x, tr, dd, w, key=key, config=cfg))
+
+    def quantile(v, wt, q):
+        ok = ~np.isnan(v)
+        v, wt = v[ok], wt[ok]
+        o = np.argsort(v, kind="stable")
+        cdf = np.cumsum(wt[o])
+        return v[o][np.searchsorted(cdf, q * cdf[-1], side="left")]
+
+    def stats(idx):
+        xs, ws, t, d = x[idx].astype(np.float64), w[idx].astype(np.float64), tr[idx], dd[idx]
+        ok = ~np.isnan(xs)
+        mean = np.array([np.sum(ws[ok[:, j]] * xs[ok[:, j], j]) / ws[ok[:, j]].sum() for j in range(3)])
+        qs = np.array([[quantile(xs[:, j], ws, q) for j in range(3)] for q in cfg.quantiles])
+        tails = []
+        for level in cfg.tail_levels:
+            for v in (t.astype(np.float64), -d.astype(np.float64)):
+                qa = quantile(v, ws, 1.0 - level)
+                tails.append([-qa, -np.sum(ws[v <= qa] * v[v <= qa]) / ws[v <= qa].sum()])
+        events = [t < 0, *[d > th for th in cfg.drawdown_thresholds], t > cfg.goal]
+        probs = np.array([np.sum(ws * e) / ws.sum() for e in events])
+        return {"mean": mean, "quantiles": qs, "tails": np.array(tails), "probabilities": probs}
+
+    point = stats(np.arange(n))
+    keys = rng.world_keys(rng.stream(key, rng.BOOTSTRAP), 0, n_boot)
+    reps = [stats(np.asarray(jax.random.randint(keys[b], (n,), 0, n))) for b in range(n_boot)]
+    alpha = (1.0 - cfg.ci_level) / 2.0
+    for name, value in point.items():
+        np.testing.assert_allclose(got[name], value, rtol=2e-5, atol=1e-6, err_msg=name)
+        r = np.sort(np.stack([rep[name] for rep in reps]), axis=0)
+        lo, hi = (r[int(np.ceil(p * n_boot - 1e-9)) - 1] for p in (alpha, 1.0 - alpha))  # k-th smallest
+        np.testing.assert_allclose(got[f"{name}_lo"], lo, rtol=2e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got[f"{name}_hi"], hi, rtol=2e-5, atol=1e-6, err_msg=name)

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,8 +95,13 @@ def _high(fd: int) -> int:
 
 
 def check_page(url: str, *, timeout: float = 90.0, settle_js: str = "document.documentElement.dataset.pageReady",
-               state_js: str = "JSON.stringify(document.documentElement.dataset)") -> PageCheck:
-    """Load `url`, wait until `settle_js` is ``"true"``, and return the errors seen and ``eval(state_js)``."""
+               state_js: str = "JSON.stringify(document.documentElement.dataset)",
+               after: Callable[[Callable[..., dict]], None] | None = None) -> PageCheck:
+    """Load `url`, wait until `settle_js` is ``"true"``, and return the errors seen and ``eval(state_js)``.
+
+    `after`, if given, is called once the state is read with ``send(method, params=None)``, which sends one
+    DevTools command to the page and returns its result (docs/img/make_screenshots.py captures screenshots).
+    """
     binary = chromium_path()
     if binary is None:
         raise FileNotFoundError("chromium is not installed")
@@ -150,6 +156,8 @@ def check_page(url: str, *, timeout: float = 90.0, settle_js: str = "document.do
             time.sleep(0.2)
         state = call("Runtime.evaluate", {"expression": state_js, "returnByValue": True}, session=session)
         out.state = json.loads(state["result"]["value"])
+        if after is not None:
+            after(lambda method, params=None: call(method, params, session))
         try:
             call("Browser.close")
         except RuntimeError:

@@ -16,7 +16,9 @@ import pytest
 from stressgen import data, rng
 from stressgen.metrics import (AggregateConfig, acf, aggregate_metrics, excess_kurtosis, head_to_head,
                                per_world_metrics, rank_real_history)
-from stressgen.results import RunResult, StrategyResult
+from stressgen.metrics.fidelity import THRESHOLDS, ScoreConfig, metric_names
+from stressgen.metrics.run_summary import FidelitySummary
+from stressgen.results import DatasetInfo, GeneratorInfo, RealHistory, RunResult, StrategyResult
 
 N_WORLDS, HORIZON, K_PATHS, N_WORST = 64, 40, 6, 3
 COST = 0.001  # per unit of traded notional
@@ -44,6 +46,21 @@ def _equity(pnl: np.ndarray) -> np.ndarray:
 
 def _ew_equity(log_returns: np.ndarray) -> np.ndarray:
     return _equity(np.expm1(log_returns.astype(np.float64)).mean(-1))
+
+
+def scorecard(failing: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A table shaped like `quick_scorecard(...).table` (one generator, one replicate): every metric at half
+    its threshold (or 0.1 without one), the copy rate NaN (in-sample), and each of `failing` at 1.5 times its
+    threshold."""
+    rows = []
+    for metric, (family, _) in metric_names(ScoreConfig()).items():
+        t = THRESHOLDS.get(metric)
+        value = (0.5 * t.limit if t else 0.1) if metric not in failing else 1.5 * t.limit
+        if metric == "copy_rate":
+            value = float("nan")
+        rows.append(dict(generator="iid_bootstrap", kind="generator", family=family, metric=metric, mean=value,
+                         lo=float("nan"), hi=float("nan"), n=int(np.isfinite(value)), rank=1.0))
+    return pd.DataFrame(rows)
 
 
 def build_result(*, failures=(), n_worlds: int = N_WORLDS) -> RunResult:
@@ -74,7 +91,8 @@ def build_result(*, failures=(), n_worlds: int = N_WORLDS) -> RunResult:
             name=name, plugin=plugin, params=params,
             metrics=pd.DataFrame(m, index=pd.Index(np.arange(n_worlds), name="world")),
             aggregate=agg, real=real, real_rank={k: float(v) for k, v in rank.items()},
-            worst_worlds=worst, worst_equity=_equity(pnl[worst]).astype(np.float32)))
+            worst_worlds=tuple(worst), worst_equity=_equity(pnl[worst]).astype(np.float32),
+            real_equity=_equity(backtest(hist[None], w)[0])[0]))
     h2h = head_to_head(per_world)
     ew = _ew_equity(worlds)
     fan = {f"q{int(q * 100):02d}": np.quantile(ew, q, axis=0).astype(np.float32)
@@ -95,21 +113,24 @@ def build_result(*, failures=(), n_worlds: int = N_WORLDS) -> RunResult:
         spec={"data": {"dataset": "sp500-20", "assets": list(market.assets)},
               "generator": {"family": "iid_bootstrap"}, "simulation": {"worlds": n_worlds, "horizon": HORIZON,
                                                                       "seed": 0}},
-        data={"source": "sp500-20", "assets": list(market.assets), "start": str(market.dates[0])[:10],
-              "end": str(market.dates[-1])[:10], "n_obs": int(market.n_obs), "freq": str(market.freq)},
-        generator={"name": "iid_bootstrap", "config": {"block": 1}, "params_digest": "0123abcd",
-                   "warnings": [], "fit_seconds": 0.01},
-        seed=0, n_worlds=n_worlds, horizon=HORIZON, assets=list(market.assets),
+        data=DatasetInfo(source="sp500-20", assets=tuple(market.assets), start=str(market.dates[0])[:10],
+                         end=str(market.dates[-1])[:10], n_obs=int(market.n_obs), freq=str(market.freq)),
+        generator=GeneratorInfo(name="iid_bootstrap", config={"block": 1}, params_digest="0123abcd",
+                                fit_seconds=0.01),
+        seed=0, n_worlds=n_worlds, horizon=HORIZON, assets=tuple(market.assets),
         conventions={"periods per year": "252", "risk-free rate": "0 (annual)",
                      "execution": "weights decided at close t earn the return of t+1",
                      "costs": f"{COST:g} x traded notional"},
         versions={"stressgen": "0.1.0", "numpy": np.__version__, "pandas": pd.__version__},
         real_paths=real_windows[:K_PATHS], sample_paths=worlds[:K_PATHS], fan=fan,
-        worst_paths={w: worlds[w] for w in worst_ids}, strategies=strategies, head_to_head=h2h,
-        fidelity={"moments": moments, "acf_abs": acf_abs,
-                  "corr_real": np.corrcoef(hist, rowvar=False), "corr_syn": np.corrcoef(flat, rowvar=False),
-                  "failures": list(failures)},
-        timings={"fit": 0.01, "sample+backtest": 0.2, "aggregate": 0.5})
+        worst_paths={w: worlds[w] for w in worst_ids}, strategies=tuple(strategies), head_to_head=h2h,
+        fidelity=FidelitySummary(moments=moments, acf_abs=acf_abs, corr_real=np.corrcoef(hist, rowvar=False),
+                                 corr_syn=np.corrcoef(flat, rowvar=False), failures=tuple(failures),
+                                 scorecard=scorecard()),
+        timings={"fit": 0.01, "sample+backtest": 0.2, "aggregate": 0.5},
+        # the tear sheet: the strategies on the whole (short) history, with no warm-up
+        real_history=RealHistory(dates=tuple(d.date().isoformat() for d in market.dates), warmup=0,
+                                 benchmark=_ew_equity(hist)))
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +138,16 @@ def run_result() -> RunResult:
     return build_result()
 
 
+def with_failures(run_result: RunResult) -> RunResult:
+    """`run_result` whose scorecard fails two thresholds (acf_abs and corr_err), listed in its failures."""
+    fid = dataclasses.replace(run_result.fidelity, scorecard=scorecard(("acf_abs", "corr_err")),
+                              failures=("iid_bootstrap: acf_abs = 1.35 exceeds 0.9 (volatility clustering "
+                                        "(ACF of |r|) is not reproduced)",
+                                        "iid_bootstrap: corr_err = 0.3 exceeds 0.2 (cross-asset correlations "
+                                        "are off by more than 0.2 on average)"))
+    return dataclasses.replace(run_result, fidelity=fid)
+
+
 @pytest.fixture(scope="session")
 def failing_result(run_result) -> RunResult:
-    fid = dict(run_result.fidelity, failures=["ACF of |r| at lag 1: synthetic 0.01 vs real 0.21 (limit 0.1)"])
-    return dataclasses.replace(run_result, fidelity=fid)
+    return with_failures(run_result)

@@ -33,9 +33,11 @@ def test_every_section_and_figure(html_text, run_result):
         assert f'href="#{tables.esc(heading).lower().replace(" ", "-")}"' in html_text  # table of contents
     for s in run_result.strategies:
         assert f"Strategy: {tables.esc(s.name)}</h2>" in html_text
+    assert ">Real history: tear sheet</h2>" in html_text and 'href="#real-history-tear-sheet"' in html_text
     n_figures = html_text.count('class="plotly-graph-div"')
-    # paths, fan, acf, correlation, head-to-head + per strategy: return, drawdown, worst worlds
-    assert n_figures == 5 + 3 * len(run_result.strategies)
+    # paths, fan, acf, correlation, head-to-head, the tear sheet's equity, underwater, rolling and monthly
+    # + per strategy: return, drawdown, worst worlds
+    assert n_figures == 9 + 3 * len(run_result.strategies)
     assert html_text.count("<figcaption>") == n_figures
     for word in ("sp500-20", "iid_bootstrap", "0123abcd", "numpy " + np.__version__, "periods per year"):
         assert word in html_text
@@ -43,9 +45,9 @@ def test_every_section_and_figure(html_text, run_result):
 
 def test_formatted_numbers_appear(html_text, run_result):
     s = run_result.strategies[0]
-    median = s.aggregate["summary"].loc[("total_return", "q50"), "value"]
+    median = s.aggregate.summary.loc[("total_return", "q50"), "value"]
     assert tables.fmt_pct(median) in html_text
-    p_loss = s.aggregate["probabilities"].loc["P(total_return < 0)", "value"]
+    p_loss = s.aggregate.probabilities.loc["P(total_return < 0)", "value"]
     assert tables.fmt_pct(p_loss) in html_text
 
 
@@ -53,7 +55,7 @@ def test_warning_box_only_when_fidelity_fails(html_text, failing_result):
     assert 'class="box warnings"' not in html_text
     text = render_html(failing_result)
     box = re.search(r'<div class="box warnings" role="alert">(.*?)</div>', text, flags=re.S)
-    assert box and "ACF of |r| at lag 1" in box.group(1)
+    assert box and "acf_abs = 1.35 exceeds 0.9" in box.group(1)
     assert text.index('class="box warnings"') < text.index("<section")  # at the top
 
 

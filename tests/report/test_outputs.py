@@ -13,6 +13,7 @@ import pytest
 
 from stressgen import atomic
 from stressgen.errors import DataFileNotFoundError, MalformedFileError
+from stressgen.metrics import Aggregate
 from stressgen.report import load_results, write_outputs, writers
 
 FILES = {"report.html", "summary.json", "metrics.parquet", "results.safetensors"}
@@ -46,20 +47,25 @@ def assert_results_equal(a, b) -> None:
     for s, t in zip(a.strategies, b.strategies):
         assert (s.name, s.plugin, s.params, s.worst_worlds) == (t.name, t.plugin, t.params, t.worst_worlds)
         pd.testing.assert_frame_equal(s.metrics, t.metrics, check_exact=True)
-        assert s.aggregate.keys() == t.aggregate.keys()
-        for k in s.aggregate:
-            pd.testing.assert_frame_equal(s.aggregate[k], t.aggregate[k], check_exact=True)
+        for k in Aggregate.TABLES:
+            pd.testing.assert_frame_equal(getattr(s.aggregate, k), getattr(t.aggregate, k), check_exact=True)
         _same_dict(s.real, t.real)
         _same_dict(s.real_rank, t.real_rank)
         np.testing.assert_array_equal(s.worst_equity, t.worst_equity)
-    assert a.fidelity.keys() == b.fidelity.keys()
-    for k, v in a.fidelity.items():
+        np.testing.assert_array_equal(s.real_equity, t.real_equity)
+    for f in dataclasses.fields(a.fidelity):
+        v, w = getattr(a.fidelity, f.name), getattr(b.fidelity, f.name)
         if isinstance(v, pd.DataFrame):
-            pd.testing.assert_frame_equal(v, b.fidelity[k], check_exact=True)
+            pd.testing.assert_frame_equal(v, w, check_exact=True)
         elif isinstance(v, np.ndarray):
-            np.testing.assert_array_equal(v, b.fidelity[k])
+            np.testing.assert_array_equal(v, w)
         else:
-            assert v == b.fidelity[k]
+            assert v == w
+    assert (a.data, a.generator) == (b.data, b.generator)
+    assert (a.real_history is None) == (b.real_history is None)
+    if a.real_history is not None:
+        assert a.real_history.dates == b.real_history.dates
+        np.testing.assert_array_equal(a.real_history.benchmark, b.real_history.benchmark)
 
 
 def test_write_then_load_round_trips(run_result, tmp_path):

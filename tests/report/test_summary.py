@@ -50,14 +50,14 @@ def test_numbers_match_the_result(summary, run_result):
     assert summary["run"]["n_worlds"] == run_result.n_worlds
     for got, s in zip(summary["strategies"], run_result.strategies):
         assert got["name"] == s.name and got["params"] == s.params
-        for (metric, stat), row in s.aggregate["summary"].iterrows():
+        for (metric, stat), row in s.aggregate.summary.iterrows():
             cell = got["summary"][metric][stat]
             for col in ("value", "ci_low", "ci_high"):
                 want = float(row[col])
                 assert cell[col] is None if not math.isfinite(want) else cell[col] == want
-        for event, row in s.aggregate["probabilities"].iterrows():
+        for event, row in s.aggregate.probabilities.iterrows():
             assert got["probabilities"][event]["value"] == float(row["value"])
-        assert got["worst_worlds"] == s.worst_worlds
+        assert got["worst_worlds"] == list(s.worst_worlds)
         assert got["real_rank"]["total_return"] == s.real_rank["total_return"]
     np.testing.assert_array_equal(np.array(summary["head_to_head"]["p_row_beats_column"]),
                                   run_result.head_to_head.to_numpy())

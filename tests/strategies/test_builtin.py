@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import strategies
-from stressgen.engine import BacktestConfig, backtest
+from stressgen import BacktestConfig, backtest
 from stressgen.plugins import available_strategies, load_strategy
 from stressgen.errors import PluginLoadError, UnknownNameError
 from stressgen.strategy import grid

@@ -20,7 +20,7 @@ import pandas as pd
 from ...types import MarketData, Scenarios
 from . import temporal
 from .protocol import Scorecard, summarise
-from .score import ScoreConfig, metric_names, plot_data, score
+from .score import ScoreConfig, metric_names, plot_data, required_days, score
 from .thresholds import check
 
 __all__ = ["quick_scorecard"]
@@ -63,10 +63,13 @@ def quick_scorecard(market: MarketData, scenarios: Scenarios, *, key: jax.Array,
     raw = pd.DataFrame([dict(generator=name, kind="generator", replicate=0, metric=m, value=values.get(m, np.nan))
                         for m in families])
     table = summarise(raw, families, 0.9)
+    # metrics that need longer worlds are NaN in the table; say why, once each, rather than leave a bare gap
+    skipped = [f"{m}: needs worlds of {d} periods, these have {horizon}"
+               for m, d in required_days(config).items() if d > horizon and m in families]
     meta = dict(source=market.source, assets=list(market.assets), freq=market.freq,
                 train=[str(market.dates[0].date()), str(market.dates[-1].date())], test=None,
                 n_train=int(real.shape[0]), n_test=0, n_paths=int(syn.shape[0]), n_seeds=1, interval=0.9,
-                in_sample=True, generators=[name], failures=check(table),
+                in_sample=True, generators=[name], failures=check(table), skipped=skipped,
                 metrics={m: {"family": f, "definition": d} for m, (f, d) in families.items()})
     strategies = pd.DataFrame([dict(generator=name, replicate=0, strategy=s, value=v) for s, v in per.items()],
                               columns=["generator", "replicate", "strategy", "value"])

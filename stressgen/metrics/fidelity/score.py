@@ -93,6 +93,18 @@ def metric_names(config: ScoreConfig) -> dict[str, tuple[str, str]]:
     return m
 
 
+def required_days(config: ScoreConfig) -> dict[str, int]:
+    """Metric -> the fewest periods a world must have for it (h-day windows need h + 1 days); the metrics
+    not listed work on any length. `score` gives NaN for a metric whose worlds are shorter."""
+    need = {f"w1n_{h}d": h + 1 for h in config.horizons}
+    need |= {f"rel_{s}_{_pct(a)}_{h}d": h + 1 for h in config.tail_horizons for a in config.tail_levels
+             for s in ("var", "es")}
+    if config.strategies:
+        need["strategy_re"] = config.pnl_horizon + 1
+    need["disc_score"] = config.disc_window
+    return need
+
+
 def _mean(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
@@ -132,11 +144,13 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
     out["coexceed_err"] = cross.coexceed_error(real, syn, config.coexceed_level)
     out["dd_w1n"] = _mean(paths.drawdown_w1n(real, syn, config.drawdown_window, config.drawdown_step))
     per_strategy: dict[str, float] = {}
-    if config.strategies:
+    if config.strategies and config.pnl_horizon < t:  # shorter worlds have no h-day P&L window: NaN, noted
         per_strategy = strategy_tails.strategy_errors(
             real, syn, history, assets, strategies=config.strategies, h=config.pnl_horizon,
             config=config.backtest, freq=freq, syn_scenarios=syn_scenarios)
         out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
+    elif config.strategies:
+        out["strategy_re"] = float("nan")
     for a in config.tail_levels:
         tests = calibration.kupiec_test(real, syn, a, config.kupiec_horizon)
         out[f"kupiec_reject_{_pct(a)}"] = float(np.mean([k.rejects(0.05) for k in tests]))
@@ -145,8 +159,10 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
     out["copy_rate"] = memorisation.copy_rate(
         train, real, syn, key=k_copy, length=config.copy_window,
         max_windows=config.copy_max_windows) if memorisation_check else float("nan")
+    # worlds shorter than the classifier's window have no window to classify: NaN (the table shows n/a)
     out["disc_score"] = discriminative.discriminative_score(
-        train, real, syn, key=k_disc, length=config.disc_window, step=config.disc_step, folds=config.disc_folds)
+        train, real, syn, key=k_disc, length=config.disc_window, step=config.disc_step,
+        folds=config.disc_folds) if config.disc_window <= t else float("nan")
     return out, per_strategy
 
 

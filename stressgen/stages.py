@@ -1,0 +1,349 @@
+"""The stress run's stages, each a function with a typed result (`stressgen.pipeline.run` chains them).
+
+1. `load_market`: the history the spec describes (`MarketData`).
+2. `fit_generator`: fit the family, or load a saved model (`FittedGenerator`).
+3. `build_strategies`: the spec's strategies and their parameter sets (`StrategyPlan` each).
+4. `sample_and_backtest`: draw worlds in chunks (`generators.iter_chunks`), backtest every strategy on each
+   chunk and keep only per-world metrics, plus what the report shows: the first k worlds, the equal-weight
+   equity of at most `FAN_WORLDS` worlds, the fidelity sums and the plausibility gate (`Sampled`). Memory is
+   bounded by the chunk of worlds.
+5. `backtest_real`: every strategy on the real history: its last horizon as one world (ranked among the
+   worlds) and the whole history after warm-up (the report's tear sheet) (`RealRuns`).
+6. `worst_worlds`: the k worst worlds of each strategy, redrawn from their keys (world i depends only on the
+   sample key and i) and backtested again for their daily equity (`WorstWorlds`).
+7. `aggregate`: cross-world tables, ranks of the real history and the head-to-head matrix.
+8. `fidelity_summary`: moments, ACF and correlations against the history, the in-sample scorecard and the
+   diversity ratio (`FidelitySummary`).
+
+Nothing here prints: progress goes to the optional callback ``progress(stage, done, total)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from . import backtesting, engine, generators, persist
+from .errors import ConfigError
+from .generators import AbstractGenerator, iter_chunks
+from .generators._base import config_to_dict
+from .metrics import RiskConfig, aggregate_metrics, diversity, head_to_head, rank_real_history
+from .metrics import plausibility, run_summary
+from .metrics.fidelity import quick_scorecard
+from .metrics.plausibility import PlausibilityReport
+from .metrics.run_summary import FidelitySummary
+from .metrics.stylized import equal_weight_equity
+from .results import FAN_WORLDS, GeneratorInfo, ParamValue, RealHistory, StrategyResult
+from .spec import RunSpec, StrategySpec
+from .strategy import ParamGrid
+from .types import MarketData, Scenarios
+
+__all__ = ["Progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled", "RealRuns", "WorstWorlds",
+           "load_market", "fit_generator", "build_strategies", "sample_and_backtest", "backtest_real",
+           "worst_worlds", "aggregate", "fidelity_summary"]
+
+Progress = Callable[[str, int, int], None]
+SCORE_WORLDS = 1_000  # the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
+
+Metrics = dict[str, np.ndarray]  # metric -> per-world values (the keys of metrics.per_world_metrics)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    del stage, done, total
+
+
+# ------------------------------------------------------------------------------------- 1-2. data, fit
+
+def load_market(spec: RunSpec, progress: Progress = _noop) -> MarketData:
+    """The history of the spec's ``[data]`` section."""
+    progress("data", 0, 1)
+    market = spec.data.load()
+    progress("data", 1, 1)
+    return market
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedGenerator:
+    """A generator family and its fitted parameters (the family's pytree), with what the report says of it."""
+
+    generator: AbstractGenerator
+    params: Any  # each family's own fitted pytree (GarchParams, BootstrapParams, ...)
+    info: GeneratorInfo
+
+
+def fit_generator(spec: RunSpec, market: MarketData, *, key: jax.Array,
+                  progress: Progress = _noop) -> FittedGenerator:
+    """Fit the spec's generator family on `market`, or load its saved model; fit warnings are collected."""
+    progress("fit", 0, 1)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if spec.generator.model is not None:
+            generator, fitted = persist.load_model(spec.generator.model)
+        else:
+            generator = generators.get(spec.generator.family)
+            fitted = generator.fit(market, key=key, config=spec.generator.config)
+    seconds = time.perf_counter() - t0
+    if spec.generator.model is not None:
+        saved = tuple(getattr(getattr(fitted, "context", None), "assets", ()) or ())
+        if saved and saved != market.assets:
+            raise ConfigError(f"{spec.source}: generator.model {spec.generator.model} was fitted on assets "
+                              f"{list(saved)}, but [data] selects {list(market.assets)}; select the same assets")
+    config = getattr(fitted, "config", None)
+    info = GeneratorInfo(
+        name=generator.name, config=config_to_dict(config) if dataclasses.is_dataclass(config) else {},
+        params_digest=str(getattr(fitted, "digest", "")), warnings=tuple(str(w.message) for w in caught),
+        fit_seconds=seconds, model=spec.generator.model)
+    progress("fit", 1, 1)
+    return FittedGenerator(generator, fitted, info)
+
+
+# ------------------------------------------------------------------------------------- 3. strategies
+
+@dataclasses.dataclass(frozen=True)
+class StrategyPlan:
+    """One spec strategy, built (a strategy or a `ParamGrid`), with its parameter sets' display names."""
+
+    spec: StrategySpec
+    built: Any  # the plugin's strategy instance, or a ParamGrid of it
+    sets: tuple[tuple[str, dict[str, ParamValue]], ...]
+
+    def at(self, p: int) -> Any:
+        return self.built.at(p) if isinstance(self.built, ParamGrid) else self.built
+
+
+def build_strategies(spec: RunSpec) -> tuple[StrategyPlan, ...]:
+    if len(spec.strategies) == 0:
+        raise ConfigError(f"{spec.source}: no strategies to run")
+    plans = []
+    for s in spec.strategies:
+        built = s.build()
+        sets = tuple((name, _plain(params)) for name, params in s.parameter_sets(built))
+        plans.append(StrategyPlan(s, built, sets))
+    return tuple(plans)
+
+
+def _plain(params: dict[str, Any]) -> dict[str, ParamValue]:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+
+
+def _world_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfig, risk: RiskConfig, *,
+                   check: bool) -> Metrics:
+    """Per-world metrics as ``[params, worlds]`` NumPy arrays (params = 1 without a grid); the engine keeps
+    no [worlds, time] series."""
+    out = backtesting.world_metrics(strategy, scenarios, bt, risk=risk, check=check)
+    return {k: np.atleast_2d(v) for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------- 4. sample and backtest
+
+@dataclasses.dataclass(frozen=True)
+class Sampled:
+    """What one pass over the worlds keeps (memory bounded by a chunk).
+
+    Attributes:
+        metrics: per `StrategyPlan`, metric -> ``[params, worlds]`` per-world values.
+        first_paths: ``[k, horizon, assets]`` the first k worlds (the report's sample paths).
+        fan_equity: ``[min(worlds, FAN_WORLDS), horizon + 1]`` equal-weight equity of the first worlds.
+        summary: the fidelity sums over every world (`metrics.run_summary`).
+        plausibility: the plausibility gate's checks over every world.
+        scored: the first `SCORE_WORLDS` worlds (the in-sample scorecard reads them).
+        template: the first chunk: history prefix, anchor prices and calendar shared by every world.
+        seconds: wall time of the pass.
+    """
+
+    metrics: tuple[Metrics, ...]
+    first_paths: np.ndarray
+    fan_equity: np.ndarray
+    summary: run_summary.SummaryState
+    plausibility: PlausibilityReport
+    scored: Scenarios
+    template: Scenarios
+    seconds: float
+
+
+def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
+                        plans: tuple[StrategyPlan, ...], bt: engine.BacktestConfig, risk: RiskConfig, *,
+                        key: jax.Array, progress: Progress = _noop) -> Sampled:
+    """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk (see the module doc)."""
+    t0 = time.perf_counter()
+    sim, k_paths = spec.simulation, spec.report.sample_paths
+    n, horizon = sim.worlds, sim.horizon
+    per_world: list[list[Metrics]] = [[] for _ in plans]
+    summary = run_summary.init(market.n_assets, horizon)
+    gate = plausibility.init(market.log_returns, market.assets, horizon, market.periods_per_year, n_worlds=n)
+    firsts, fan_eq, scored, template, done = [], [], [], None, 0
+    for index, chunk in enumerate(iter_chunks(fit.generator, fit.params, key=key, n_worlds=n, horizon=horizon,
+                                              chunk_size=min(sim.chunk_size, n))):
+        template = chunk if template is None else template
+        for j, plan in enumerate(plans):
+            progress("strategies", j, len(plans))
+            # the engine's causality and validity probes run on the first chunk only: the program is the same
+            per_world[j].append(_world_metrics(plan.built, chunk, bt, risk, check=index == 0))
+        progress("strategies", len(plans), len(plans))
+        r = np.asarray(chunk.log_returns)
+        gate = plausibility.update(gate, r, done)
+        summary = run_summary.update(summary, r)
+        kept = sum(len(f) for f in firsts)
+        if kept < k_paths:
+            firsts.append(r[:k_paths - kept])
+        if done < SCORE_WORLDS:
+            scored.append(chunk.replace(log_returns=chunk.log_returns[:SCORE_WORLDS - done], weights=None))
+        if done < FAN_WORLDS:
+            fan_eq.append(equal_weight_equity(r[:FAN_WORLDS - done]).astype(np.float32))
+        done += r.shape[0]
+        progress("worlds", done, n)
+    metrics = tuple({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]} for chunks in per_world)
+    return Sampled(metrics=metrics, first_paths=np.concatenate(firsts), fan_equity=np.concatenate(fan_eq),
+                   summary=summary, plausibility=plausibility.finalize(gate), scored=Scenarios.concat(scored),
+                   template=template, seconds=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------ 5. real history
+
+@dataclasses.dataclass(frozen=True)
+class RealRuns:
+    """The strategies on the real history.
+
+    Attributes:
+        window: (plan, set) -> metrics on the history's last horizon as one world, warmed up like the worlds
+            (empty when the history is shorter than the horizon).
+        equity: (plan, set) -> ``[time + 1]`` equity over the whole history after the worlds' warm-up.
+        history: the calendar and equal-weight benchmark of `equity` (None when nothing follows the warm-up).
+    """
+
+    window: dict[tuple[int, int], dict[str, float]]
+    equity: dict[tuple[int, int], np.ndarray]
+    history: RealHistory | None
+
+
+def _as_world(template: Scenarios, returns: np.ndarray, history: np.ndarray, anchor: np.ndarray) -> Scenarios:
+    return template.replace(log_returns=jnp.asarray(returns[None], jnp.float32),
+                            history=jnp.asarray(history, jnp.float32),
+                            anchor_prices=jnp.asarray(anchor, jnp.float32), weights=None)
+
+
+def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template: Scenarios,
+                  bt: engine.BacktestConfig, risk: RiskConfig, progress: Progress = _noop) -> RealRuns:
+    """Every plan on the real history: its last horizon (ranked among the worlds) and all of it (tear sheet).
+
+    Both runs warm up on the same number of history days as the worlds (their `history` prefix).
+    """
+    r, horizon = market.log_returns, template.horizon
+    warm = int(template.history.shape[0])
+    window, equity = {}, {}
+    progress("real", 0, len(plans))
+    history = None
+    if r.shape[0] - warm >= 2:
+        dates = market.dates[warm:]  # returns r[i] are dated dates[i + 1]: equity 1.0 at the close dates[warm]
+        history = RealHistory(dates=tuple(d.date().isoformat() for d in dates),
+                              benchmark=equal_weight_equity(r[warm:]), warmup=warm)
+    for j, plan in enumerate(plans):
+        if r.shape[0] >= horizon + 1:
+            last = _as_world(template, r[-horizon:], r[:-horizon][-warm:] if warm else r[:0],
+                             market.prices[-horizon - 1])
+            m = _world_metrics(plan.built, last, bt, risk, check=False)
+            for p in range(len(plan.sets)):
+                window[(j, p)] = {k: float(v[p, 0]) for k, v in m.items()}
+        if history is not None:
+            whole = _as_world(template, r[warm:], r[:warm], market.prices[warm])
+            eq = np.asarray(engine.backtest(plan.built, whole, bt, check=False).equity, np.float64)
+            eq = eq.reshape(len(plan.sets), -1)
+            for p in range(len(plan.sets)):
+                equity[(j, p)] = np.concatenate([[1.0], eq[p]])
+        progress("real", j + 1, len(plans))
+    return RealRuns(window, equity, history)
+
+
+# ------------------------------------------------------------------------------------- 6. worst worlds
+
+@dataclasses.dataclass(frozen=True)
+class WorstWorlds:
+    """Attributes: index: set name -> its worst worlds by total return, worst first; equity: set name ->
+    ``[k, horizon + 1]`` their daily equity; paths: world -> ``[horizon, assets]`` its log returns."""
+
+    index: dict[str, tuple[int, ...]]
+    equity: dict[str, np.ndarray]
+    paths: dict[int, np.ndarray]
+
+
+def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan, ...], sampled: Sampled,
+                 bt: engine.BacktestConfig, *, key: jax.Array, progress: Progress = _noop) -> WorstWorlds:
+    """The k worst worlds of each parameter set, redrawn from the sample key and backtested for daily equity."""
+    n, horizon = spec.simulation.worlds, spec.simulation.horizon
+    k = min(spec.report.worst_worlds, n)
+    index = {}
+    for plan, m in zip(plans, sampled.metrics):
+        for p, (name, _) in enumerate(plan.sets):
+            order = np.argsort(np.nan_to_num(m["total_return"][p], nan=np.inf), kind="stable")
+            index[name] = tuple(int(i) for i in order[:k])
+    wanted = sorted({i for v in index.values() for i in v})
+    paths = {}
+    for count, i in enumerate(wanted):
+        one = fit.generator.sample(fit.params, key=key, n_worlds=1, horizon=horizon, first_world=i)
+        paths[i] = np.asarray(one.log_returns[0])
+        progress("worst", count + 1, len(wanted))
+    equity = {}
+    for plan in plans:
+        for p, (name, _) in enumerate(plan.sets):
+            idx = index[name]
+            equity[name] = np.zeros((0, horizon + 1), np.float32)
+            if idx:
+                worlds = sampled.template.replace(log_returns=jnp.asarray(np.stack([paths[i] for i in idx])))
+                eq = np.asarray(engine.backtest(plan.at(p), worlds, bt, check=False).equity, np.float64)
+                equity[name] = np.concatenate([np.ones((len(idx), 1)), eq], axis=1)
+    return WorstWorlds(index, equity, paths)
+
+
+# --------------------------------------------------------------------------------- 7-8. aggregate, fidelity
+
+def aggregate(spec: RunSpec, plans: tuple[StrategyPlan, ...], sampled: Sampled, real: RealRuns,
+              worst: WorstWorlds, *, key: jax.Array,
+              progress: Progress = _noop) -> tuple[tuple[StrategyResult, ...], pd.DataFrame]:
+    """One `StrategyResult` per parameter set (cross-world tables, real-history ranks), and the head-to-head
+    matrix ``P(row beats column)`` on total return."""
+    n, config = spec.simulation.worlds, spec.report.aggregate_config()
+    total = sum(len(plan.sets) for plan in plans)
+    results = []
+    for j, (plan, joined) in enumerate(zip(plans, sampled.metrics)):
+        for p, (name, params) in enumerate(plan.sets):
+            progress("aggregate", len(results), total)
+            m = {k: v[p] for k, v in joined.items()}
+            window = real.window.get((j, p), {})
+            rank = rank_real_history(m, window).to_dict() if window else {}
+            results.append(StrategyResult(
+                name=name, plugin=plan.spec.plugin, params=params,
+                metrics=pd.DataFrame(m, index=pd.RangeIndex(n, name="world")),
+                aggregate=aggregate_metrics(m, key=key, config=config),
+                real=window, real_rank={k: float(v) for k, v in rank.items()},
+                worst_worlds=worst.index[name], worst_equity=worst.equity[name],
+                real_equity=real.equity.get((j, p), np.zeros(0, np.float64))))
+    progress("aggregate", total, total)
+    h2h = head_to_head({s.name: s.metrics["total_return"].to_numpy() for s in results})
+    return tuple(results), h2h
+
+
+def fidelity_summary(market: MarketData, sampled: Sampled, horizon: int, *, key: jax.Array,
+                     progress: Progress = _noop) -> FidelitySummary:
+    """Real against synthetic: `run_summary`'s moments, ACF and correlations, the in-sample scorecard of the
+    first worlds and, for a history of at least two horizons, the worlds' diversity against real windows."""
+    progress("fidelity", 0, 1)
+    real_r, ppy = market.log_returns, market.periods_per_year
+    summary = run_summary.finalize(sampled.summary, real_r, assets=market.assets, horizon=horizon,
+                                   periods_per_year=ppy)
+    card = quick_scorecard(market, sampled.scored, key=key, max_paths=SCORE_WORLDS)
+    # spread of the worlds against the spread of real windows of the same length: mode collapse shows as a
+    # ratio far below 1 (see metrics.diversity)
+    spread = diversity(np.asarray(sampled.scored.log_returns), real_r, periods_per_year=ppy) \
+        if real_r.shape[0] >= 2 * horizon else None
+    progress("fidelity", 1, 1)
+    return dataclasses.replace(summary, scorecard=card.table, failures=tuple(card.meta["failures"]),
+                               diversity=spread, skipped=tuple(card.meta["skipped"]))
