@@ -246,10 +246,17 @@ def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template:
         dates = market.dates[warm:]  # returns r[i] are dated dates[i + 1]: equity 1.0 at the close dates[warm]
         history = RealHistory(dates=tuple(d.date().isoformat() for d in dates),
                               benchmark=equal_weight_equity(r[warm:]), warmup=warm)
+    if r.shape[0] >= horizon + 1:
+        # The window is world 0 of a chunk shaped like the first chunk of worlds (the others are flat), so the
+        # engine reuses the program it compiled for the worlds instead of compiling one per strategy for a
+        # single world; world 0's numbers do not depend on its neighbours (the engine's chunk invariance).
+        padded = np.zeros(template.log_returns.shape, np.float32)
+        padded[0] = r[-horizon:]
+        last = template.replace(log_returns=jnp.asarray(padded),
+                                history=jnp.asarray(r[:-horizon][-warm:] if warm else r[:0], jnp.float32),
+                                anchor_prices=jnp.asarray(market.prices[-horizon - 1], jnp.float32), weights=None)
     for j, plan in enumerate(plans):
         if r.shape[0] >= horizon + 1:
-            last = _as_world(template, r[-horizon:], r[:-horizon][-warm:] if warm else r[:0],
-                             market.prices[-horizon - 1])
             m = _world_metrics(plan.built, last, bt, risk, check=False)
             for p in range(len(plan.sets)):
                 window[(j, p)] = {k: float(v[p, 0]) for k, v in m.items()}

@@ -52,7 +52,8 @@ def test_shapes_and_names(result, spec):
         assert s.worst_equity.shape == (3, 21)
         assert s.aggregate.summary.index.names == ["metric", "statistic"]
     assert list(result.head_to_head.index) == [s.name for s in result.strategies]
-    assert set(result.timings) == {"fit", "sample_backtest", "aggregate", "fidelity"}
+    assert set(result.timings) == {"data", "strategies", "fit", "sample_backtest", "real_history", "worst_worlds",
+                                   "aggregate", "fidelity"}
     assert isinstance(result.fidelity.failures, tuple) and len(result.fidelity.scorecard) > 0
     assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
 

@@ -53,7 +53,7 @@ class AggregateConfig:
     tail_levels: tuple[float, ...] = (0.95, 0.99)
     n_boot: int = 200
     ci_level: float = 0.95
-    boot_batch: int = 25
+    boot_batch: int = 5  # replicates per vmapped step; 10,000 worlds x 17 metrics: 5 ran 0.5 s, 25 ran 0.9 s
 
     def __post_init__(self) -> None:
         for name in ("quantiles", "drawdown_thresholds", "tail_levels"):

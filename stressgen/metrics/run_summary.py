@@ -78,7 +78,9 @@ def init(n_assets: int, horizon: int) -> SummaryState:
 def update(state: SummaryState, worlds: np.ndarray) -> SummaryState:
     """Add a chunk ``[worlds, time, assets]`` of log returns."""
     x = worlds.reshape(-1, worlds.shape[-1]).astype(np.float64)
-    powers = state.powers + np.stack([np.sum(x ** (k + 1), axis=0) for k in range(4)])
+    # products, not x ** k: NumPy's float power for k = 3, 4 calls pow() per element (about 10x slower)
+    x2 = x * x
+    powers = state.powers + np.stack([x.sum(axis=0), x2.sum(axis=0), (x2 * x).sum(axis=0), (x2 * x2).sum(axis=0)])
     acf_sum, acf_n = state.acf_sum, state.acf_n
     if acf_n < ACF_WORLDS and len(state.lags):
         take = worlds[:ACF_WORLDS - acf_n]

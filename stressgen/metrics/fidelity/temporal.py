@@ -53,7 +53,42 @@ def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
     """``L(k) = corr(r_t, r^2_{t+k})``, k = 1..max_lag, of every series ``x[..., time]``: ``[..., max_lag]``.
 
     Pearson correlation of the pairs (r_t, r^2_{t+k}) for t = 0..n-k-1, each side demeaned over those pairs.
+
+    Computed for all series at once: r and r^2 are first centred on their whole-series means (a
+    correlation does not change when either side is shifted), then each lag needs one dot product and
+    the pairs' sums, which come from prefix sums; ``sum (a - mean a)(b - mean b) = sum ab - sum a sum b / m``
+    on the centred values, whose pair means are small, so no precision is lost to cancellation.
+    `_leverage_curve_loop` is the two-pass definition, lag by lag (the tests compare them).
     """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    a = x - x.mean(axis=-1, keepdims=True)
+    b = x * x
+    b = b - b.mean(axis=-1, keepdims=True)
+    zero = np.zeros(x.shape[:-1] + (1,))
+    ca = np.concatenate([zero, np.cumsum(a, axis=-1)], axis=-1)  # ca[..., i] = sum of a[..., :i]
+    caa = np.concatenate([zero, np.cumsum(a * a, axis=-1)], axis=-1)
+    cb = np.concatenate([zero, np.cumsum(b, axis=-1)], axis=-1)
+    cbb = np.concatenate([zero, np.cumsum(b * b, axis=-1)], axis=-1)
+    out = np.empty(x.shape[:-1] + (max_lag,))
+    for k in range(1, max_lag + 1):
+        m = n - k
+        if m <= 0:  # no pair: the loop's mean of an empty slice
+            out[..., k - 1] = np.nan
+            continue
+        sa, saa = ca[..., m], caa[..., m]
+        sb, sbb = cb[..., n] - cb[..., k], cbb[..., n] - cbb[..., k]
+        sab = np.einsum("...t,...t->...", a[..., :m], b[..., k:])
+        cov = sab - sa * sb / m
+        va = saa - sa * sa / m
+        vb = sbb - sb * sb / m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[..., k - 1] = cov / np.sqrt(va * vb)
+    return out
+
+
+def _leverage_curve_loop(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """The definition of `leverage_curve`, lag by lag, each side demeaned over its pairs (reference)."""
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     out = []
