@@ -183,27 +183,19 @@ def list_(what: Annotated[Listable, typer.Argument(help="What to list.")], debug
 
 
 def _listing(what: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """Column names and one row per registered item: name, first line of its docstring (or description),
-    and for strategies the parameters with their defaults (what ``params = {...}`` in a spec may set)."""
-    def first_line(obj) -> str:  # the docstring's first paragraph, on one line
-        return " ".join((obj.__doc__ or "").strip().split("\n\n")[0].split())
+    """Column names and one row per registered item: name, first paragraph of its docstring (or
+    description), and for strategies the parameters with their defaults (what ``params = {...}`` in a spec
+    may set). Read from the sources (`stressgen.catalog`), so listing imports no JAX."""
+    from . import catalog
 
     if what == "datasets":
-        from . import data
-
-        return ("name", "description"), list(data.datasets().items())
+        return ("name", "description"), list(catalog.DATASETS.items())
     if what == "generators":
-        from . import generators
+        return ("name", "description"), [(name, c.summary) for name, c in catalog.generators().items()]
+    from .terminal import format_parameters
 
-        return ("name", "description"), [(name, first_line(cls)) for name, cls in generators.available().items()]
-    from .plugins import available_strategies, load_strategy
-    from .terminal import format_parameters, strategy_parameters
-
-    rows = []
-    for name in available_strategies():
-        obj = load_strategy(name)
-        rows.append((name, first_line(obj), format_parameters(strategy_parameters(obj))))
-    return ("name", "description", "parameters (defaults)"), rows
+    return (("name", "description", "parameters (defaults)"),
+            [(name, c.summary, format_parameters(c.fields)) for name, c in catalog.strategies().items()])
 
 
 @app.command()

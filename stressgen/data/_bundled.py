@@ -14,6 +14,7 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 
+from ..catalog import DATASETS
 from ..errors import UnknownNameError
 from ..types import MarketData
 from ._io import from_frame
@@ -25,10 +26,7 @@ from ._validate import finish
 
 __all__ = ["datasets", "load"]
 
-_DESCRIPTIONS = {
-    "sp500-20": "daily prices of 20 large US stocks, 1990-01-02..2022-12-28 (8313 x 20; skfolio, BSD-3)",
-    "sp500-index": "S&P 500 index, daily adjusted close, 1999-01-04..2018-12-31 (5031 x 1; arch)",
-}
+_DESCRIPTIONS = DATASETS  # kept in stressgen.catalog, so that `stressgen list` needs no data import
 
 
 def datasets() -> dict[str, str]:

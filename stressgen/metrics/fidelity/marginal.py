@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["aggregate", "pooled", "wasserstein1", "w1_normalised", "var_es", "tail_errors", "hill",
-           "hill_gap"]
+__all__ = ["aggregate", "pooled", "sorted_pooled", "wasserstein1", "w1_normalised", "var_es", "tail_errors",
+           "hill", "hill_gap"]
 
 
 def aggregate(x: np.ndarray, h: int, *, axis: int = -2) -> np.ndarray:
@@ -22,17 +22,60 @@ def aggregate(x: np.ndarray, h: int, *, axis: int = -2) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if h == 1:
         return x
-    c = np.cumsum(x, axis=axis)
-    zero = np.zeros_like(np.take(c, [0], axis=axis))
-    c = np.concatenate([zero, c], axis=axis)
+    axis = axis % x.ndim
+    shape = list(x.shape)
+    shape[axis] += 1
+    c = np.zeros(shape)
+    np.cumsum(x, axis=axis, out=c[(slice(None),) * axis + (slice(1, None),)])
     n = c.shape[axis]
-    return np.take(c, np.arange(h, n), axis=axis) - np.take(c, np.arange(0, n - h), axis=axis)
+    later = c[(slice(None),) * axis + (slice(h, n),)]
+    earlier = c[(slice(None),) * axis + (slice(0, n - h),)]
+    return later - earlier
 
 
 def pooled(syn: np.ndarray) -> np.ndarray:
     """``[paths, time, assets]`` -> ``[paths * time, assets]``: one pooled sample per asset."""
     syn = np.asarray(syn)
     return syn.reshape(-1, syn.shape[-1])
+
+
+def sorted_pooled(syn: np.ndarray, h: int = 1) -> np.ndarray:
+    """``[assets, paths * (time - h + 1)]``: each asset's pooled synthetic h-day returns, sorted ascending.
+
+    The sorted samples that `w1_normalised`, `tail_errors` and `hill_gap` take (``syn_sorted``), so that a
+    scorecard sorts each horizon's pooled returns once. The h-day sums are those of `aggregate` (the same
+    running sums, computed with time as the last, contiguous axis). Daily float32 returns are sorted as
+    float32 (the same order; the conversion to float64 is exact and monotone) because that sort is faster.
+    """
+    syn = np.asarray(syn)
+    n_assets = syn.shape[-1]
+    if h == 1 and syn.dtype == np.float32:
+        out = np.ascontiguousarray(np.moveaxis(syn, -1, 0)).reshape(n_assets, -1)
+    else:
+        out = aggregate(np.ascontiguousarray(np.moveaxis(syn, -1, 0), dtype=np.float64), h, axis=-1)
+        out = out.reshape(n_assets, -1)
+    out.sort(axis=-1)
+    return out.astype(np.float64, copy=False)
+
+
+def _w1_sorted(a: np.ndarray, b: np.ndarray) -> float:
+    """`wasserstein1` of two sorted 1-d float64 samples, term by term the same sum.
+
+    The merged support is built by placing a's values among b's (a before equal b's) instead of sorting
+    again, and the empirical CDFs at each support point are running counts. Within a run of equal support
+    values the counts differ from ``searchsorted(side="right")``, but there the gap is 0, so every term of
+    the sum, and its order, is the same as in `wasserstein1`.
+    """
+    na, nb = a.size, b.size
+    pos = np.searchsorted(b, a, side="left") + np.arange(na)  # a's places in the merged order
+    is_a = np.zeros(na + nb, dtype=bool)
+    is_a[pos] = True
+    support = np.empty(na + nb)
+    support[pos] = a
+    support[~is_a] = b
+    ca = np.cumsum(is_a[:-1])  # a's among support[: i + 1]
+    cb = np.arange(1, na + nb) - ca
+    return float(np.sum(np.abs(ca / na - cb / nb) * np.diff(support)))
 
 
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,16 +94,18 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(np.abs(fa - fb) * gaps))
 
 
-def w1_normalised(real: np.ndarray, syn: np.ndarray, h: int) -> np.ndarray:
+def w1_normalised(real: np.ndarray, syn: np.ndarray, h: int, *, syn_sorted: np.ndarray | None = None) -> np.ndarray:
     """``[assets]`` W1 between real and synthetic h-day returns, divided by the real h-day std (ddof=1).
 
     Dividing by the real spread makes the score unit-free, so horizons and assets are comparable.
+    `syn_sorted`: ``sorted_pooled(syn, h)`` when the caller has it (else it is computed here).
     """
     r = aggregate(real, h, axis=0)
-    s = pooled(aggregate(syn, h, axis=1))
+    rs = np.sort(r.T, axis=-1)
+    s = sorted_pooled(syn, h) if syn_sorted is None else syn_sorted
     out = np.empty(r.shape[1])
     for j in range(r.shape[1]):
-        out[j] = wasserstein1(r[:, j], s[:, j]) / np.std(r[:, j], ddof=1)
+        out[j] = _w1_sorted(rs[j], s[j]) / np.std(r[:, j], ddof=1)
     return out
 
 

@@ -22,7 +22,7 @@ def acf_fft(x: np.ndarray, max_lag: int) -> np.ndarray:
     mean removed), as `stressgen.metrics.acf`, via FFT so that 500 paths x 250 lags stay cheap.
     A constant series has no ACF (NaN).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)  # time contiguous: FFTs along a strided axis are ~5x slower
     n = x.shape[-1]
     d = x - x.mean(axis=-1, keepdims=True)
     size = 1 << int(np.ceil(np.log2(2 * n - 1)))
@@ -32,20 +32,37 @@ def acf_fft(x: np.ndarray, max_lag: int) -> np.ndarray:
         return acov[..., 1:] / acov[..., :1]
 
 
-def _time_last(real: np.ndarray, syn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(real, np.float64).T, np.moveaxis(np.asarray(syn, np.float64), -1, -2)
+def _time_last(x: np.ndarray) -> np.ndarray:
+    """``[..., time, assets]`` -> ``[..., assets, time]`` float64, time contiguous (the FFTs and sums run along
+    it: along a strided axis they are several times slower)."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(x), -1, -2), dtype=np.float64)
 
 
-def acf_curves(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """``([assets, lags], [assets, lags])``: the real ACF of f(r) and the synthetic one averaged over paths."""
+def _syn_curve(cache: dict | None, key: tuple, compute) -> np.ndarray:
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def acf_curves(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int, *,
+               cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``([assets, lags], [assets, lags])``: the real ACF of f(r) and the synthetic one averaged over paths.
+
+    `cache`: a dict that belongs to this `syn` array (the caller's), in which the synthetic curve is kept
+    and looked up, so that a scorecard computes each synthetic curve once however many parts draw it.
+    """
     f = TRANSFORMS[transform]
-    r, s = _time_last(real, syn)
-    return acf_fft(f(r), max_lag), np.nanmean(acf_fft(f(s), max_lag), axis=0)
+    b = _syn_curve(cache, ("acf", transform, max_lag),
+                   lambda: np.nanmean(acf_fft(f(_time_last(syn)), max_lag), axis=0))
+    return acf_fft(f(_time_last(real)), max_lag), b
 
 
-def acf_score(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int) -> np.ndarray:
+def acf_score(real: np.ndarray, syn: np.ndarray, transform: str, max_lag: int, *,
+              cache: dict | None = None) -> np.ndarray:
     """``[assets]`` ``|| mean_paths acf(f(syn)) - acf(f(real)) ||_2`` over lags 1..max_lag."""
-    a, b = acf_curves(real, syn, transform, max_lag)
+    a, b = acf_curves(real, syn, transform, max_lag, cache=cache)
     return np.sqrt(np.sum((b - a) ** 2, axis=-1))
 
 
@@ -60,24 +77,24 @@ def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
     on the centred values, whose pair means are small, so no precision is lost to cancellation.
     `_leverage_curve_loop` is the two-pass definition, lag by lag (the tests compare them).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
     n = x.shape[-1]
     a = x - x.mean(axis=-1, keepdims=True)
     b = x * x
     b = b - b.mean(axis=-1, keepdims=True)
-    zero = np.zeros(x.shape[:-1] + (1,))
-    ca = np.concatenate([zero, np.cumsum(a, axis=-1)], axis=-1)  # ca[..., i] = sum of a[..., :i]
-    caa = np.concatenate([zero, np.cumsum(a * a, axis=-1)], axis=-1)
-    cb = np.concatenate([zero, np.cumsum(b, axis=-1)], axis=-1)
-    cbb = np.concatenate([zero, np.cumsum(b * b, axis=-1)], axis=-1)
-    out = np.empty(x.shape[:-1] + (max_lag,))
-    for k in range(1, max_lag + 1):
+    # sums over the pairs of lag k: the whole series' sums less the k values left out at one end
+    # (the running sums of the first / last max_lag values only: [..., max_lag] arrays)
+    kk = max(0, min(max_lag, n - 1))  # lags with at least one pair
+    total = [np.einsum("...t->...", a), np.einsum("...t,...t->...", a, a),
+             np.einsum("...t->...", b), np.einsum("...t,...t->...", b, b)]
+    a_end = a[..., n - kk:][..., ::-1]  # a_end[..., i] = a[..., n - 1 - i]
+    b_start = b[..., :kk]
+    left = [np.cumsum(a_end, axis=-1), np.cumsum(a_end * a_end, axis=-1),
+            np.cumsum(b_start, axis=-1), np.cumsum(b_start * b_start, axis=-1)]
+    out = np.full(x.shape[:-1] + (max_lag,), np.nan)
+    for k in range(1, kk + 1):  # k >= n has no pair: NaN
         m = n - k
-        if m <= 0:  # no pair: the loop's mean of an empty slice
-            out[..., k - 1] = np.nan
-            continue
-        sa, saa = ca[..., m], caa[..., m]
-        sb, sbb = cb[..., n] - cb[..., k], cbb[..., n] - cbb[..., k]
+        sa, saa, sb, sbb = (t - c[..., k - 1] for t, c in zip(total, left))
         sab = np.einsum("...t,...t->...", a[..., :m], b[..., k:])
         cov = sab - sa * sb / m
         va = saa - sa * sa / m
@@ -101,13 +118,16 @@ def _leverage_curve_loop(x: np.ndarray, max_lag: int) -> np.ndarray:
     return np.stack(out, axis=-1)
 
 
-def leverage_curves(real: np.ndarray, syn: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """``([assets, lags], [assets, lags])``: real leverage curve and the synthetic one averaged over paths."""
-    r, s = _time_last(real, syn)
-    return leverage_curve(r, max_lag), np.nanmean(leverage_curve(s, max_lag), axis=0)
+def leverage_curves(real: np.ndarray, syn: np.ndarray, max_lag: int, *,
+                    cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``([assets, lags], [assets, lags])``: real leverage curve and the synthetic one averaged over paths
+    (`cache` as in `acf_curves`)."""
+    b = _syn_curve(cache, ("leverage", max_lag),
+                   lambda: np.nanmean(leverage_curve(_time_last(syn), max_lag), axis=0))
+    return leverage_curve(_time_last(real), max_lag), b
 
 
-def leverage_score(real: np.ndarray, syn: np.ndarray, max_lag: int) -> np.ndarray:
+def leverage_score(real: np.ndarray, syn: np.ndarray, max_lag: int, *, cache: dict | None = None) -> np.ndarray:
     """``[assets]`` L2 norm over k = 1..max_lag of the synthetic minus the real leverage curve."""
-    a, b = leverage_curves(real, syn, max_lag)
+    a, b = leverage_curves(real, syn, max_lag, cache=cache)
     return np.sqrt(np.sum((b - a) ** 2, axis=-1))
