@@ -6,7 +6,9 @@ final `os.replace` is an atomic rename), flushed and fsynced. `write_files` stag
 renaming any, in order (callers put the file that vouches for the others last, e.g. ``report.html``); an
 exception at any point before the renames (rendering, encoding, a full disk, Ctrl-C) removes the temporary
 files and leaves the directory as it was. `atomic_file` does the same for one file written as a stream;
-`replace_directory` swaps a fully written directory into place (saved models).
+`replace_directory` swaps a fully written directory into place (saved models); `publish_files` replaces a
+set of files as a whole, so that even a SIGKILL between two renames leaves one complete set (results
+directories: see the section at the end).
 
 Where: a top-level module that imports nothing from stressgen, so every layer (report pages, study caches,
 the pipeline's worlds file, saved models) writes through the same code.
@@ -15,6 +17,7 @@ the pipeline's worlds file, saved models) writes through the same code.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -22,7 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "write_files", "atomic_file", "fsync_write", "replace_directory"]
+__all__ = ["atomic_write", "write_files", "atomic_file", "fsync_write", "replace_directory", "publish_files",
+           "STORE"]
 
 
 def _umask() -> int:
@@ -129,3 +133,78 @@ def replace_directory(staged: Path, target: Path) -> None:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(target.parent)
+
+
+# ------------------------------------------------------------------------------------ published file sets
+#
+# `write_files` renames a set of files one by one, so a kill between two renames leaves new files beside old
+# ones (a report of one run with the metrics of another). `publish_files` makes a set of files change as a
+# whole: each set (a "group": the run's outputs, the scorecard's) lives in its own complete version directory
+# under ``<directory>/.stressgen/versions/``; one symlink per group, ``.stressgen/<group>``, names the current
+# version, and each public name is a fixed relative symlink through it (``report.html ->
+# .stressgen/run/report.html``). Publishing writes and fsyncs a new version, then replaces the group's symlink
+# by a rename, which is atomic: at any moment every public name resolves into one complete version, the old
+# or the new. Versions no group points to (a killed run's) are removed by the next publish.
+
+STORE = ".stressgen"
+
+
+def _symlink_atomically(target: str, link: Path) -> None:
+    """Make `link` a symlink to `target`, replacing what is there in one rename."""
+    tmp = link.parent / f".{link.name}.{os.getpid()}.link.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _clean(directory: Path, store: Path, names=()) -> None:
+    """Remove what killed writes left: versions no group points to, staged links, and the staged copies of
+    `names` that `write_files` leaves when killed (``.<name>.<random>.tmp``; nothing else is touched)."""
+    versions = store / "versions"
+    live = {os.path.basename(os.readlink(p)) for p in store.iterdir() if p.is_symlink()}
+    if versions.is_dir():
+        for v in versions.iterdir():
+            if v.name not in live:
+                shutil.rmtree(v, ignore_errors=True)
+    debris = [*store.glob(".*.link.tmp"), *directory.glob(".*.link.tmp")]
+    debris += [p for name in names for p in directory.glob(f".{glob.escape(name)}.*.tmp")]
+    for tmp in debris:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def publish_files(directory, files: Mapping[str, bytes], *, group: str) -> None:
+    """Write the set `files` (name -> bytes) into `directory` so that it replaces the group's previous set as
+    a whole, even if the process is killed at any moment (see above). Names of other groups are untouched.
+
+    A name that exists in `directory` as a regular file (written before sets were published, or by hand) is
+    replaced by its symlink once the new version is in place.
+    """
+    directory = Path(directory)
+    store = directory / STORE
+    versions = store / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    _clean(directory, store, files)
+    staged = Path(tempfile.mkdtemp(prefix=f"{group}-", dir=versions))
+    try:
+        for name, data in files.items():
+            fsync_write(staged / name, data)
+            os.chmod(staged / name, 0o666 & ~_umask())
+        os.chmod(staged, 0o777 & ~_umask())
+        _fsync_dir(staged)
+        _symlink_atomically(f"versions/{staged.name}", store / group)  # the switch: old set -> new set
+    except BaseException:
+        if not (store / group).is_symlink() or os.readlink(store / group) != f"versions/{staged.name}":
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
+    _fsync_dir(store)
+    for name in files:  # fixed links: they change only when a name is new or was a plain file
+        link, target = directory / name, f"{STORE}/{group}/{name}"
+        if not (link.is_symlink() and os.readlink(link) == target):
+            _symlink_atomically(target, link)
+    for link in directory.iterdir():  # names the group's previous set had and this one has not
+        if link.is_symlink() and os.readlink(link).startswith(f"{STORE}/{group}/") and link.name not in files:
+            link.unlink()
+    _fsync_dir(directory)
+    _clean(directory, store, files)

@@ -29,7 +29,7 @@ from .report.worlds_file import WORLDS_FORMAT, write_worlds
 from .results import FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
 from .spec import RunSpec
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
-                     aggregate, backtest_real, build_strategies, fidelity_summary, fit_generator, load_market,
+                     aggregate, check_memory, backtest_real, build_strategies, fidelity_summary, fit_generator, load_market,
                      sample_and_backtest, worst_worlds)
 from .types import MarketData
 
@@ -134,6 +134,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         return out
 
     market = timed("data", load_market, spec, progress)
+    check_memory(spec, market.n_assets)  # before any compute
     plans = timed("strategies", build_strategies, spec)
     fit = timed("fit", fit_generator, spec, market, key=rng.stream(root, rng.FIT), progress=progress)
     ppy = market.periods_per_year
@@ -169,6 +170,7 @@ def sample_to_file(spec: RunSpec, path: str | os.PathLike, *, progress: Progress
     sim = spec.simulation
     root = rng.root(sim.seed)
     market = load_market(spec, progress)
+    check_memory(spec, market.n_assets)
     fit = fit_generator(spec, market, key=rng.stream(root, rng.FIT), progress=progress)
     chunks = iter_chunks(fit.generator, fit.params, key=rng.stream(root, rng.SAMPLE), n_worlds=sim.worlds,
                          horizon=sim.horizon, chunk_size=min(sim.chunk_size, sim.worlds))

@@ -121,7 +121,9 @@ def test_run_then_report(tmp_path):
     again = invoke("report", out)
     assert again.exit_code == 0, again.stderr
     assert (out / "summary.json").read_text() == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # no temporary files left; the re-render replaced the run's version (one set in the store)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".stressgen"]
+    assert len(list((out / ".stressgen" / "versions").iterdir())) == 1
 
 
 def test_report_of_a_missing_directory(tmp_path):

@@ -193,3 +193,17 @@ def test_a_short_horizon_runs_and_says_what_it_skipped(spec):
     assert all(len(s.metrics) == 40 for s in result.strategies)
     html = render_html(result)
     assert "Not scored (the worlds are too short)" in html and "strategy_re: needs worlds of 21 periods" in html
+
+
+def test_a_chunk_too_big_for_memory_is_refused_with_the_chunk_size_to_use(spec):
+    from stressgen.errors import ConfigError
+    from stressgen.stages import CHUNK_MEMORY_FACTOR, PROCESS_BASELINE, check_memory
+
+    sim = spec.simulation  # 200 worlds in chunks of 64, 20 periods, 3 assets
+    per_world = CHUNK_MEMORY_FACTOR * 4 * sim.horizon * 3
+    check_memory(spec, 3, limit=int((PROCESS_BASELINE + 64 * per_world) / 0.8) + 1)  # fits exactly
+    with pytest.raises(ConfigError, match=r"simulation.chunk_size: 64 worlds x 20 periods x 3 assets .* "
+                                          r"chunk_size to at most 32\b"):
+        check_memory(spec, 3, limit=int((PROCESS_BASELINE + 32.5 * per_world) / 0.8))
+    with pytest.raises(ConfigError, match="not even one world fits"):
+        check_memory(spec, 3, limit=PROCESS_BASELINE)

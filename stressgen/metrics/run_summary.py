@@ -32,6 +32,7 @@ __all__ = ["FidelitySummary", "SummaryState", "ACF_WORLDS", "ACF_LAGS", "init", 
 
 ACF_WORLDS = 2_000  # the synthetic ACF of |r| is averaged over the first worlds (its error is ~1/sqrt(n T))
 ACF_LAGS = 20
+_BLOCK_ROWS = 1 << 16  # rows (days x worlds) per float64 block of `update`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,17 +78,21 @@ def init(n_assets: int, horizon: int) -> SummaryState:
 
 def update(state: SummaryState, worlds: np.ndarray) -> SummaryState:
     """Add a chunk ``[worlds, time, assets]`` of log returns."""
-    x = worlds.reshape(-1, worlds.shape[-1]).astype(np.float64)
-    # products, not x ** k: NumPy's float power for k = 3, 4 calls pow() per element (about 10x slower)
-    x2 = x * x
-    powers = state.powers + np.stack([x.sum(axis=0), x2.sum(axis=0), (x2 * x).sum(axis=0), (x2 * x2).sum(axis=0)])
+    flat = worlds.reshape(-1, worlds.shape[-1])
+    powers, cross = state.powers.copy(), state.cross.copy()
+    # in blocks of rows: float64 copies of a whole chunk (and their powers) would cost several times its size
+    for start in range(0, flat.shape[0], _BLOCK_ROWS):
+        x = flat[start:start + _BLOCK_ROWS].astype(np.float64)
+        # products, not x ** k: NumPy's float power for k = 3, 4 calls pow() per element (about 10x slower)
+        x2 = x * x
+        powers += np.stack([x.sum(axis=0), x2.sum(axis=0), (x2 * x).sum(axis=0), (x2 * x2).sum(axis=0)])
+        cross += x.T @ x
     acf_sum, acf_n = state.acf_sum, state.acf_n
     if acf_n < ACF_WORLDS and len(state.lags):
         take = worlds[:ACF_WORLDS - acf_n]
         acf_sum = acf_sum + np.nansum(np.nanmean(acf(np.abs(np.moveaxis(take, 1, 2)), state.lags), axis=1), axis=0)
         acf_n += take.shape[0]
-    return state._replace(n=state.n + x.shape[0], powers=powers, cross=state.cross + x.T @ x,
-                          acf_sum=acf_sum, acf_n=acf_n)
+    return state._replace(n=state.n + flat.shape[0], powers=powers, cross=cross, acf_sum=acf_sum, acf_n=acf_n)
 
 
 def _stats(state: SummaryState) -> tuple[np.ndarray, ...]:

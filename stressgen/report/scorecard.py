@@ -1,7 +1,8 @@
 """Writing a scorecard: ``fidelity.json`` (table, per-replicate values, meta), ``fidelity.parquet`` (the
 tidy table) and ``fidelity.html`` (the evaluate page), with a rolling-origin calibration also
-``calibration.csv`` (its table) and ``calibration.json`` (table, histograms, per-origin PITs, meta), all-or-nothing
-through `stressgen.atomic.write_files` (staged in the same directory, then renamed).
+``calibration.csv`` (its table) and ``calibration.json`` (table, histograms, per-origin PITs, meta), published as one
+set through `stressgen.atomic.publish_files` (group ``"evaluate"``: a kill leaves the previous set or the new
+one, never a mix).
 
 Where: the report layer. Writers render pages and serialise results; metrics only compute them.
 """
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..atomic import write_files
+from ..atomic import publish_files
 from ..metrics.fidelity.protocol import Scorecard
 from ..metrics.fidelity.thresholds import check
 from ._store import json_safe
@@ -52,6 +53,6 @@ def write_scorecard(card: Scorecard, out_dir: str | os.PathLike, *,
         files["calibration.json"] = json.dumps(calibration.to_json(), indent=1, allow_nan=False).encode("utf-8")
     # the page last, as with the run report: a present page comes with the data files it shows
     files["fidelity.html"] = render(card, calibration=calibration).encode("utf-8")
-    write_files(out, files)
+    publish_files(out, files, group="evaluate")
     return {name.replace(".", "_") if name.startswith("calibration") else name.split(".")[1]: out / name
             for name in files}

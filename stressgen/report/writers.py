@@ -1,10 +1,12 @@
-"""The run's output files: a failed or interrupted run leaves the previous outputs or none, never half a file.
+"""The run's output files: a failed, interrupted or killed run leaves the previous outputs or the new ones,
+complete, never a mix.
 
-Everything is rendered in memory first, then written with the project's one atomic writer
-(`stressgen.atomic.write_files`): every file is staged next to its target and fsynced, and only when all are
-staged are they renamed into place, ``report.html`` last, so a present report always comes with its summary,
-metrics and arrays. `atomic_write` and `write_files` are re-exported from `stressgen.atomic` for callers
-that found them here.
+Everything is rendered in memory first, then published as one set with `stressgen.atomic.publish_files`
+(group ``"run"``): the four files are written and fsynced into a new version directory under
+``<out>/.stressgen/versions/``, and one symlink switch makes ``report.html``, ``summary.json``,
+``metrics.parquet`` and ``results.safetensors`` (fixed symlinks through ``.stressgen/run``) name the new set
+at once. `atomic_write` and `write_files` are re-exported from `stressgen.atomic` for callers that found them
+here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from safetensors.numpy import save as save_safetensors
 
 from ..atomic import atomic_write as atomic_write
+from ..atomic import publish_files
 from ..atomic import write_files as write_files
 from ..errors import ConfigError
 from ..results import RunResult
@@ -65,5 +68,5 @@ def write_outputs(result: RunResult, out_dir) -> Path:
     Everything is rendered in memory first, then written atomically (see the module docstring).
     """
     out_dir = Path(out_dir)
-    write_files(out_dir, render_outputs(result))
+    publish_files(out_dir, render_outputs(result), group="run")
     return out_dir / REPORT_FILE

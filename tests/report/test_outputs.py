@@ -71,11 +71,11 @@ def assert_results_equal(a, b) -> None:
 def test_write_then_load_round_trips(run_result, tmp_path):
     report = write_outputs(run_result, tmp_path / "out")
     assert report == tmp_path / "out" / "report.html"
-    assert {p.name for p in (tmp_path / "out").iterdir()} == FILES
+    assert {p.name for p in (tmp_path / "out").iterdir()} == FILES | {atomic.STORE}
     mask = os.umask(0)
     os.umask(mask)
-    for p in (tmp_path / "out").iterdir():  # ordinary permissions, not the temporary file's 0600
-        assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+    for name in FILES:  # ordinary permissions (through the link), not a temporary file's 0600
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o666 & ~mask
     assert_results_equal(run_result, load_results(tmp_path / "out"))
 
 
@@ -105,52 +105,50 @@ def test_metrics_parquet_layout(run_result, tmp_path):
 
 
 def _snapshot(directory):
-    return {p.name: p.read_bytes() for p in directory.iterdir()}
+    """The public files as a reader sees them (through the links), plus the set of version directories."""
+    files = {name: (directory / name).read_bytes() for name in FILES if (directory / name).exists()}
+    versions = sorted(p.name for p in (directory / atomic.STORE / "versions").iterdir())
+    return files, versions
 
 
-@pytest.mark.parametrize("fail_at", [0, 2, 3])
+@pytest.mark.parametrize("fail_at", [0, 2, 3, 4])
 def test_interrupted_write_keeps_previous_outputs(run_result, failing_result, tmp_path, monkeypatch, fail_at):
+    """A failure while the new set is written (disk full after `fail_at` files) or at the switch itself
+    (fail_at 4): the previous outputs stay, byte for byte, and no version is left behind."""
     write_outputs(run_result, tmp_path)
     before = _snapshot(tmp_path)
-    real_stage, calls = atomic._stage, []
+    real_write, real_link, calls = atomic.fsync_write, atomic._symlink_atomically, []
 
-    def stage(directory, name, data):
-        if len(calls) == fail_at:  # after `fail_at` files were staged in full
+    def write(path, data):
+        if len(calls) == fail_at:
             raise OSError(28, "No space left on device")
-        calls.append(name)
-        return real_stage(directory, name, data)
+        calls.append(path)
+        return real_write(path, data)
 
-    monkeypatch.setattr(atomic, "_stage", stage)
-    with pytest.raises(OSError, match="No space"):
+    def switch(target, link):
+        if fail_at == 4:
+            raise KeyboardInterrupt
+        return real_link(target, link)
+
+    monkeypatch.setattr(atomic, "fsync_write", write)
+    monkeypatch.setattr(atomic, "_symlink_atomically", switch)
+    with pytest.raises((OSError, KeyboardInterrupt)):
         write_outputs(failing_result, tmp_path)
-    assert _snapshot(tmp_path) == before  # same names (no temp files left) and same bytes
+    assert _snapshot(tmp_path) == before
 
 
 def test_interrupt_inside_a_file_leaves_nothing(run_result, tmp_path, monkeypatch):
-    """A KeyboardInterrupt in the middle of writing one file's bytes: no file appears at all."""
-    real_fdopen = os.fdopen
+    """A KeyboardInterrupt in the middle of writing one file's bytes: no public file appears at all."""
+    def half(path, data):
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
 
-    class Exploding:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[: len(data) // 2])
-            raise KeyboardInterrupt
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: Exploding(real_fdopen(fd, mode)))
+    monkeypatch.setattr(atomic, "fsync_write", half)
     with pytest.raises(KeyboardInterrupt):
         write_outputs(run_result, tmp_path / "new")
-    assert list((tmp_path / "new").iterdir()) == []
+    assert not any((tmp_path / "new" / name).exists() for name in FILES)
+    assert list((tmp_path / "new" / atomic.STORE / "versions").iterdir()) == []
 
 
 def test_render_failure_writes_nothing(run_result, tmp_path, monkeypatch):
