@@ -6,9 +6,8 @@ final `os.replace` is an atomic rename), flushed and fsynced. `write_files` stag
 renaming any, in order (callers put the file that vouches for the others last, e.g. ``report.html``); an
 exception at any point before the renames (rendering, encoding, a full disk, Ctrl-C) removes the temporary
 files and leaves the directory as it was. `atomic_file` does the same for one file written as a stream;
-`replace_directory` swaps a fully written directory into place (saved models); `publish_files` replaces a
-set of files as a whole, so that even a SIGKILL between two renames leaves one complete set (results
-directories: see the section at the end).
+`publish_files` replaces a set of files as a whole, so that even a SIGKILL between two renames leaves one
+complete set (results directories and saved models: see the section at the end).
 
 Where: a top-level module that imports nothing from stressgen, so every layer (report pages, study caches,
 the pipeline's worlds file, saved models) writes through the same code.
@@ -25,8 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "write_files", "atomic_file", "fsync_write", "replace_directory", "publish_files",
-           "STORE"]
+__all__ = ["atomic_write", "write_files", "atomic_file", "fsync_write", "publish_files", "STORE"]
 
 
 def _umask() -> int:
@@ -107,32 +105,12 @@ def atomic_file(path) -> Iterator[BinaryIO]:
 
 
 def fsync_write(path, payload: bytes) -> None:
-    """Write and fsync `path` in place: for files inside a directory that `replace_directory` then swaps in."""
+    """Write and fsync `path` in place: for files inside a version directory that `publish_files` then
+    switches in."""
     with open(path, "wb") as f:
         f.write(payload)
         f.flush()
         os.fsync(f.fileno())
-
-
-def replace_directory(staged: Path, target: Path) -> None:
-    """Move the fully written directory `staged` to `target`, replacing any previous `target` (which is put
-    back if the swap fails). A directory cannot be renamed onto a non-empty one, so the old one is first
-    moved aside into a temporary directory next to it. `staged` is removed if the swap fails."""
-    old = None
-    try:
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "model")
-        os.replace(staged, target)
-    except BaseException:
-        if old is not None and not target.exists():
-            os.replace(old / "model", target)  # put the previous one back
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(target.parent)
 
 
 # ------------------------------------------------------------------------------------ published file sets

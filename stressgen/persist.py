@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ import safetensors.numpy
 
 from . import generators
 from ._version import __version__
-from .atomic import fsync_write, replace_directory
+from .atomic import publish_files
 from .errors import ConfigError, ModelFileError, StressgenError, UnknownNameError
 from .generators import AbstractGenerator
 
@@ -84,15 +82,8 @@ def save_model(directory: str | os.PathLike, generator: AbstractGenerator, fitte
         raise ConfigError(f"{target}: exists and is not a directory; choose another model directory")
     if target.is_dir() and any(target.iterdir()) and not (target / MODEL_JSON).is_file():
         raise ConfigError(f"{target}: directory is not empty and holds no {MODEL_JSON}; refusing to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        fsync_write(tmp / ARRAYS_FILE, blob)
-        fsync_write(tmp / MODEL_JSON, text.encode())
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_directory(tmp, target)  # the old model is kept until the new one is in place
+    # one set: a kill at any moment leaves the previous model or the new one, complete (atomic.publish_files)
+    publish_files(target, {ARRAYS_FILE: blob, MODEL_JSON: text.encode()}, group="model")
     return target
 
 

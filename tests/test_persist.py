@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from stressgen import generators, persist, rng
+from stressgen import atomic, generators, persist, rng
 from stressgen.errors import ModelFileError, UnsavableGeneratorError
 from stressgen.generators import BootstrapConfig, GarchConfig
 
@@ -37,7 +37,7 @@ def saved(fits, tmp_path):
 def test_round_trip_is_bit_identical(fits, tmp_path, name):
     gen, fitted = fits[name]
     path = persist.save_model(tmp_path / name, gen, fitted)
-    assert sorted(p.name for p in path.iterdir()) == [persist.ARRAYS_FILE, persist.MODEL_JSON]
+    assert sorted(p.name for p in path.iterdir()) == [".stressgen", persist.ARRAYS_FILE, persist.MODEL_JSON]
     gen2, fitted2 = persist.load_model(path)
     assert type(gen2) is type(gen) and fitted2.config == fitted.config and fitted2.digest == fitted.digest
     key = rng.stream(rng.root(3), rng.SAMPLE)
@@ -83,11 +83,12 @@ def test_interrupted_save_keeps_the_previous_model(fits, saved, tmp_path, monkey
             raise OSError("disk full")
         path.write_bytes(payload)
 
-    monkeypatch.setattr(persist, "fsync_write", failing_write)
+    monkeypatch.setattr(atomic, "fsync_write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         persist.save_model(saved, gen, fitted)
     assert persist.load_model(saved)[0].name == "bootstrap"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert len(list((saved / atomic.STORE / "versions").iterdir())) == 1  # the failed version is gone
 
 
 def test_unsavable_family():
