@@ -52,12 +52,17 @@ def kupiec(violations: int, n: int, alpha: float) -> Kupiec:
     return Kupiec(int(violations), int(n), float(alpha), lr, float(stats.chi2.sf(lr, df=1)))
 
 
-def kupiec_test(real: np.ndarray, syn: np.ndarray, alpha: float, h: int = 1) -> list[Kupiec]:
+def kupiec_test(real: np.ndarray, syn: np.ndarray, alpha: float, h: int = 1, *,
+                syn_sorted: np.ndarray | None = None) -> list[Kupiec]:
     """One test per asset: synthetic ``VaR_alpha`` of h-day returns against non-overlapping real h-day returns.
 
-    `real` is ``[time, assets]``, `syn` ``[paths, time, assets]``.
+    `real` is ``[time, assets]``, `syn` ``[paths, time, assets]``. `syn_sorted`: ``marginal.sorted_pooled(syn,
+    h)`` when the caller has it (the same VaR, an order statistic, without another pass over the paths).
     """
-    var_s, _ = var_es(pooled(aggregate(syn, h, axis=1)), alpha)
+    if syn_sorted is None:
+        var_s, _ = var_es(pooled(aggregate(syn, h, axis=1)), alpha)
+    else:
+        var_s = -np.quantile(syn_sorted, alpha, axis=-1, method="inverted_cdf")
     r = aggregate(real, h, axis=0)[::h]
     hits = np.sum(r < -var_s, axis=0)
     return [kupiec(int(x), r.shape[0], alpha) for x in hits]

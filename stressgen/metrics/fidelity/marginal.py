@@ -49,11 +49,10 @@ def sorted_pooled(syn: np.ndarray, h: int = 1) -> np.ndarray:
     """
     syn = np.asarray(syn)
     n_assets = syn.shape[-1]
-    if h == 1 and syn.dtype == np.float32:
-        out = np.ascontiguousarray(np.moveaxis(syn, -1, 0)).reshape(n_assets, -1)
-    else:
-        out = aggregate(np.ascontiguousarray(np.moveaxis(syn, -1, 0), dtype=np.float64), h, axis=-1)
-        out = out.reshape(n_assets, -1)
+    # a copy always (the sort is in place; with one asset, or h = 1 in float64, a view would be the input)
+    moved = np.array(np.moveaxis(syn, -1, 0), dtype=np.float32 if syn.dtype == np.float32 else np.float64,
+                     order="C", copy=True)
+    out = (moved if h == 1 else aggregate(moved, h, axis=-1)).reshape(n_assets, -1)
     out.sort(axis=-1)
     return out.astype(np.float64, copy=False)
 
@@ -94,7 +93,8 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(np.abs(fa - fb) * gaps))
 
 
-def w1_normalised(real: np.ndarray, syn: np.ndarray, h: int, *, syn_sorted: np.ndarray | None = None) -> np.ndarray:
+def w1_normalised(real: np.ndarray, syn: np.ndarray, h: int, *,
+                  syn_sorted: np.ndarray | None = None) -> np.ndarray:
     """``[assets]`` W1 between real and synthetic h-day returns, divided by the real h-day std (ddof=1).
 
     Dividing by the real spread makes the score unit-free, so horizons and assets are comparable.
@@ -118,10 +118,28 @@ def var_es(x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return -q, -es
 
 
-def tail_errors(real: np.ndarray, syn: np.ndarray, alpha: float, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[assets]`` relative errors ``|VaR_syn - VaR_real| / |VaR_real|`` and the same for ES, of h-day returns."""
+def _var_es_sorted(s: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """`var_es` of each row of ``s[assets, n]``, whose rows are sorted: the same quantile (an order statistic),
+    the same tail (the values up to the last one equal to it); ES sums it in sorted order (float rounding)."""
+    q = np.quantile(s, alpha, axis=-1, method="inverted_cdf")
+    es = np.empty(s.shape[0])
+    for j in range(s.shape[0]):
+        k = np.searchsorted(s[j], q[j], side="right")
+        es[j] = np.sum(s[j, :k]) / k
+    return -q, -es
+
+
+def tail_errors(real: np.ndarray, syn: np.ndarray, alpha: float, h: int, *,
+                syn_sorted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``[assets]`` relative errors ``|VaR_syn - VaR_real| / |VaR_real|`` and the same for ES, of h-day returns.
+
+    `syn_sorted`: ``sorted_pooled(syn, h)`` when the caller has it (then `syn` is not read).
+    """
     var_r, es_r = var_es(aggregate(real, h, axis=0), alpha)
-    var_s, es_s = var_es(pooled(aggregate(syn, h, axis=1)), alpha)
+    if syn_sorted is None:
+        var_s, es_s = var_es(pooled(aggregate(syn, h, axis=1)), alpha)
+    else:
+        var_s, es_s = _var_es_sorted(syn_sorted, alpha)
     return np.abs(var_s - var_r) / np.abs(var_r), np.abs(es_s - es_r) / np.abs(es_r)
 
 
@@ -134,20 +152,32 @@ def hill(x: np.ndarray, tail_fraction: float = 0.05) -> np.ndarray:
     error about ``a / sqrt(k)``.
     """
     x = np.asarray(x, dtype=np.float64)
-    losses = -np.sort(x, axis=0)  # column-wise, largest loss first
-    n = x.shape[0]
+    return _hill_sorted(np.sort(x, axis=0).T, tail_fraction)
+
+
+def _hill_sorted(s: np.ndarray, tail_fraction: float) -> np.ndarray:
+    """`hill` of each row of ``s[assets, n]``, rows sorted ascending (the largest losses first)."""
+    n = s.shape[-1]
     k = int(np.floor(tail_fraction * n))
-    out = np.full(x.shape[1], np.nan)
+    out = np.full(s.shape[0], np.nan)
     if k < 2:
         return out
-    top, threshold = losses[:k], losses[k]
+    top, threshold = -s[:, :k], -s[:, k:k + 1]
     ok = threshold > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_log = np.mean(np.log(top / np.where(ok, threshold, 1.0)), axis=0)
-        out = np.where(ok & (mean_log > 0), 1.0 / mean_log, np.nan)
+        mean_log = np.mean(np.log(top / np.where(ok, threshold, 1.0)), axis=-1)
+        out = np.where(ok[:, 0] & (mean_log > 0), 1.0 / mean_log, np.nan)
     return out
 
 
-def hill_gap(real: np.ndarray, syn: np.ndarray, tail_fraction: float = 0.05) -> np.ndarray:
-    """``[assets]`` ``|alpha_syn - alpha_real|`` of the daily left tail (synthetic paths pooled)."""
-    return np.abs(hill(pooled(syn), tail_fraction) - hill(real, tail_fraction))
+def hill_gap(real: np.ndarray, syn: np.ndarray, tail_fraction: float = 0.05, *,
+             syn_sorted: np.ndarray | None = None) -> np.ndarray:
+    """``[assets]`` ``|alpha_syn - alpha_real|`` of the daily left tail (synthetic paths pooled).
+
+    `syn_sorted`: ``sorted_pooled(syn, 1)`` when the caller has it (then `syn` is not read).
+    """
+    if syn_sorted is None:
+        alpha_syn = hill(pooled(syn), tail_fraction)
+    else:
+        alpha_syn = _hill_sorted(syn_sorted, tail_fraction)
+    return np.abs(alpha_syn - hill(real, tail_fraction))

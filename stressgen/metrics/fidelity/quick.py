@@ -46,18 +46,19 @@ def quick_scorecard(market: MarketData, scenarios: Scenarios, *, key: jax.Array,
     horizon = syn.shape[1]
     families = metric_names(config)
     warm = min(scen.history.shape[0], real.shape[0] // 2)
+    cache: dict = {}  # the synthetic ACF and leverage curves: computed once for score, windows and plots
     values, per = score(real[warm:], syn, train=real, history=real[:warm], assets=market.assets, config=config,
-                        key=key, freq=market.freq, memorisation_check=False, syn_scenarios=scen)
+                        key=key, freq=market.freq, memorisation_check=False, syn_scenarios=scen, cache=cache)
     if real.shape[0] >= 2 * horizon:  # real curves from windows as long as the worlds (module doc)
         windows = _windowed(real, horizon)
         lags = max(1, min(config.acf_lags, horizon // 3))
         for f in ("r", "abs", "sq"):
             a = np.nanmean(temporal.acf_fft(temporal.TRANSFORMS[f](np.moveaxis(windows, -1, -2)), lags), axis=0)
-            b = temporal.acf_curves(real, syn, f, lags)[1]
+            b = temporal.acf_curves(real, syn, f, lags, cache=cache)[1]
             values[f"acf_{f}"] = float(np.nanmean(np.sqrt(np.sum((b - a) ** 2, axis=-1))))
         k = max(1, min(config.leverage_lags, horizon // 3))
         a = np.nanmean(temporal.leverage_curve(np.moveaxis(windows, -1, -2), k), axis=0)
-        b = temporal.leverage_curves(real, syn, k)[1]
+        b = temporal.leverage_curves(real, syn, k, cache=cache)[1]
         values["leverage"] = float(np.nanmean(np.sqrt(np.sum((b - a) ** 2, axis=-1))))
     name = scenarios.provenance.generator
     raw = pd.DataFrame([dict(generator=name, kind="generator", replicate=0, metric=m, value=values.get(m, np.nan))
@@ -73,5 +74,5 @@ def quick_scorecard(market: MarketData, scenarios: Scenarios, *, key: jax.Array,
                 metrics={m: {"family": f, "definition": d} for m, (f, d) in families.items()})
     strategies = pd.DataFrame([dict(generator=name, replicate=0, strategy=s, value=v) for s, v in per.items()],
                               columns=["generator", "replicate", "strategy", "value"])
-    return Scorecard(table=table, raw=raw, strategies=strategies, plots={name: plot_data(real, syn, config)},
-                     meta=meta)
+    return Scorecard(table=table, raw=raw, strategies=strategies,
+                     plots={name: plot_data(real, syn, config, cache=cache)}, meta=meta)

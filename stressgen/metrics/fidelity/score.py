@@ -112,7 +112,8 @@ def _mean(x: np.ndarray) -> float:
 
 def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.ndarray, assets: Sequence[str],
           config: ScoreConfig, key: jax.Array, freq: str = "B", memorisation_check: bool = True,
-          syn_scenarios: Scenarios | None = None) -> tuple[dict[str, float], dict[str, float]]:
+          syn_scenarios: Scenarios | None = None, cache: dict | None = None
+          ) -> tuple[dict[str, float], dict[str, float]]:
     """All metrics of `syn` ``[paths, time, assets]`` against `real` ``[time, assets]``.
 
     Args:
@@ -121,25 +122,39 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
         memorisation_check: False scores the copy rate as NaN (for "synthetic" data that is itself
             training data, where it is 1 by construction).
         syn_scenarios: the generator's own `Scenarios` for the backtests (else built from `syn`).
+        cache: a dict that belongs to this `syn` (the caller's): the synthetic ACF and leverage curves are
+            kept in it, so that `plot_data` given the same dict does not compute them again.
     Returns:
         (metric -> value, strategy label -> relative error).
     """
     real = np.asarray(real, dtype=np.float64)
     syn = np.asarray(syn)
     t = min(real.shape[0], syn.shape[1])
-    out: dict[str, float] = {}
-    for h in config.horizons:
-        out[f"w1n_{h}d"] = _mean(marginal.w1_normalised(real, syn, h)) if h < t else float("nan")
-    for h in config.tail_horizons:
-        for a in config.tail_levels:
-            ok = h < t
-            v, e = marginal.tail_errors(real, syn, a, h) if ok else (np.nan, np.nan)
-            out[f"rel_var_{_pct(a)}_{h}d"], out[f"rel_es_{_pct(a)}_{h}d"] = _mean(v), _mean(e)
-    out["hill_gap"] = _mean(marginal.hill_gap(real, syn, config.hill_fraction))
+    cache = {} if cache is None else cache
+    out: dict[str, float] = dict.fromkeys(metric_names(config), float("nan"))  # table order, whatever fills first
+    # Each horizon's pooled synthetic returns are sorted once (marginal.sorted_pooled) and serve every
+    # marginal and calibration metric of that horizon; one horizon's sorted copy is alive at a time.
+    need = sorted({h for h in config.horizons if h < t} | {h for h in config.tail_horizons if h < t}
+                  | {1, config.kupiec_horizon})
+    kupiec: dict[float, list] = {}
+    for h in need:
+        ss = marginal.sorted_pooled(syn, h)
+        if h in config.horizons and h < t:
+            out[f"w1n_{h}d"] = _mean(marginal.w1_normalised(real, syn, h, syn_sorted=ss))
+        if h in config.tail_horizons and h < t:
+            for a in config.tail_levels:
+                v, e = marginal.tail_errors(real, syn, a, h, syn_sorted=ss)
+                out[f"rel_var_{_pct(a)}_{h}d"], out[f"rel_es_{_pct(a)}_{h}d"] = _mean(v), _mean(e)
+        if h == 1:
+            out["hill_gap"] = _mean(marginal.hill_gap(real, syn, config.hill_fraction, syn_sorted=ss))
+        if h == config.kupiec_horizon:
+            kupiec = {a: calibration.kupiec_test(real, syn, a, h, syn_sorted=ss) for a in config.tail_levels}
+        del ss
     lags = max(1, min(config.acf_lags, t // 3))
     for f in ("r", "abs", "sq"):
-        out[f"acf_{f}"] = _mean(temporal.acf_score(real, syn, f, lags))
-    out["leverage"] = _mean(temporal.leverage_score(real, syn, max(1, min(config.leverage_lags, t // 3))))
+        out[f"acf_{f}"] = _mean(temporal.acf_score(real, syn, f, lags, cache=cache))
+    out["leverage"] = _mean(temporal.leverage_score(real, syn, max(1, min(config.leverage_lags, t // 3)),
+                                                    cache=cache))
     out["corr_err"] = cross.corr_error(real, syn)
     out["coexceed_err"] = cross.coexceed_error(real, syn, config.coexceed_level)
     out["dd_w1n"] = _mean(paths.drawdown_w1n(real, syn, config.drawdown_window, config.drawdown_step))
@@ -149,10 +164,8 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
             real, syn, history, assets, strategies=config.strategies, h=config.pnl_horizon,
             config=config.backtest, freq=freq, syn_scenarios=syn_scenarios)
         out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
-    elif config.strategies:
-        out["strategy_re"] = float("nan")
     for a in config.tail_levels:
-        tests = calibration.kupiec_test(real, syn, a, config.kupiec_horizon)
+        tests = kupiec[a]
         out[f"kupiec_reject_{_pct(a)}"] = float(np.mean([k.rejects(0.05) for k in tests]))
         out[f"kupiec_cov_err_{_pct(a)}"] = float(np.mean([abs(k.rate / a - 1.0) for k in tests]))
     k_copy, k_disc = jax.random.split(key)
@@ -166,13 +179,15 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
     return out, per_strategy
 
 
-def plot_data(real: np.ndarray, syn: np.ndarray, config: ScoreConfig, n_quantiles: int = 199) -> dict[str, Any]:
+def plot_data(real: np.ndarray, syn: np.ndarray, config: ScoreConfig, n_quantiles: int = 199, *,
+              cache: dict | None = None) -> dict[str, Any]:
     """Arrays the evaluate page draws (averaged over assets where they are per asset).
 
     ``acf_<f>``: (real, synthetic) ACF curves; ``leverage``: the same for the leverage curve; ``qq``:
     (real, synthetic) quantiles of daily returns divided by the real std, pooled over assets, at
     ``n_quantiles`` levels; ``corr``: (real, synthetic) correlation matrices; ``drawdowns``: (real,
     synthetic) window drawdowns pooled over assets (synthetic thinned to at most 20,000 values).
+    `cache`: as in `score` (the same dict for the same `syn` reuses its synthetic curves).
     """
     real = np.asarray(real, dtype=np.float64)
     syn = np.asarray(syn, dtype=np.float64)
@@ -180,9 +195,9 @@ def plot_data(real: np.ndarray, syn: np.ndarray, config: ScoreConfig, n_quantile
     lags = max(1, min(config.acf_lags, t // 3))
     out: dict[str, Any] = {}
     for f in ("r", "abs", "sq"):
-        a, b = temporal.acf_curves(real, syn, f, lags)
+        a, b = temporal.acf_curves(real, syn, f, lags, cache=cache)
         out[f"acf_{f}"] = (np.nanmean(a, axis=0), np.nanmean(b, axis=0))
-    a, b = temporal.leverage_curves(real, syn, max(1, min(config.leverage_lags, t // 3)))
+    a, b = temporal.leverage_curves(real, syn, max(1, min(config.leverage_lags, t // 3)), cache=cache)
     out["leverage"] = (np.nanmean(a, axis=0), np.nanmean(b, axis=0))
     sd = real.std(axis=0, ddof=1)
     levels = (np.arange(n_quantiles) + 0.5) / n_quantiles

@@ -72,10 +72,12 @@ def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
     Pearson correlation of the pairs (r_t, r^2_{t+k}) for t = 0..n-k-1, each side demeaned over those pairs.
 
     Computed for all series at once: r and r^2 are first centred on their whole-series means (a
-    correlation does not change when either side is shifted), then each lag needs one dot product and
-    the pairs' sums, which come from prefix sums; ``sum (a - mean a)(b - mean b) = sum ab - sum a sum b / m``
-    on the centred values, whose pair means are small, so no precision is lost to cancellation.
-    `_leverage_curve_loop` is the two-pass definition, lag by lag (the tests compare them).
+    correlation does not change when either side is shifted); then each lag needs one dot product and the
+    pairs' sums (the whole series' sums less the k values left out), as
+    ``sum (a - mean a)(b - mean b) = sum ab - sum a sum b / m`` on the centred values, whose pair means are
+    small, so nothing is lost to cancellation (the curves agree with the two-pass form to ~1e-15).
+    `_leverage_curve_loop` is the two-pass definition, lag by lag (the tests compare them); fewer than two
+    pairs give NaN.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = x.shape[-1]
@@ -84,7 +86,7 @@ def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
     b = b - b.mean(axis=-1, keepdims=True)
     # sums over the pairs of lag k: the whole series' sums less the k values left out at one end
     # (the running sums of the first / last max_lag values only: [..., max_lag] arrays)
-    kk = max(0, min(max_lag, n - 1))  # lags with at least one pair
+    kk = max(0, min(max_lag, n - 2))  # lags with two pairs or more (one pair has no correlation: NaN)
     total = [np.einsum("...t->...", a), np.einsum("...t,...t->...", a, a),
              np.einsum("...t->...", b), np.einsum("...t,...t->...", b, b)]
     a_end = a[..., n - kk:][..., ::-1]  # a_end[..., i] = a[..., n - 1 - i]
@@ -92,7 +94,7 @@ def leverage_curve(x: np.ndarray, max_lag: int) -> np.ndarray:
     left = [np.cumsum(a_end, axis=-1), np.cumsum(a_end * a_end, axis=-1),
             np.cumsum(b_start, axis=-1), np.cumsum(b_start * b_start, axis=-1)]
     out = np.full(x.shape[:-1] + (max_lag,), np.nan)
-    for k in range(1, kk + 1):  # k >= n has no pair: NaN
+    for k in range(1, kk + 1):
         m = n - k
         sa, saa, sb, sbb = (t - c[..., k - 1] for t, c in zip(total, left))
         sab = np.einsum("...t,...t->...", a[..., :m], b[..., k:])
