@@ -95,12 +95,13 @@ def _bars(quiet: bool) -> Iterator:
 
 def _load(spec: Path, *, seed: int | None = None, worlds: int | None = None, out: Path | None = None):
     """The spec, with the command line's overrides. Every command that loads a spec goes on to compute with
-    JAX, so this is where the explicit device setup happens (before the first JAX call); ``--help`` and
-    ``list`` never get here and stay fast."""
-    from .devices import use_cpu_cores
+    JAX, so this is where the explicit device setup and the on-disk compilation cache are set (before the
+    first JAX call); ``--help`` and ``list`` never get here and stay fast."""
+    from .devices import use_compilation_cache, use_cpu_cores
     from .spec import load_spec
 
     use_cpu_cores()
+    use_compilation_cache()  # compiled programs kept on disk: a second run of a spec skips most compiling
     return load_spec(spec).with_overrides(seed=seed, worlds=worlds, out=out)
 
 

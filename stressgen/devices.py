@@ -26,10 +26,44 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .errors import ConfigError
 
-__all__ = ["ENV", "WORLDS", "use_cpu_cores", "n_devices", "world_mesh", "worlds_sharding"]
+__all__ = ["ENV", "CACHE_ENV", "WORLDS", "use_cpu_cores", "use_compilation_cache", "n_devices", "world_mesh",
+           "worlds_sharding"]
 
 ENV = "STRESSGEN_CPU_DEVICES"
+CACHE_ENV = "STRESSGEN_COMPILE_CACHE"
+CACHE_MAX_BYTES = 2 << 30  # JAX evicts the least recently used programs beyond this
 WORLDS = "worlds"  # the mesh axis that worlds are split along
+
+
+def use_compilation_cache(directory: str | os.PathLike | None = None) -> str | None:
+    """Keep XLA's compiled programs on disk, so that the next process skips compiling them.
+
+    Why: a stress run compiles one program per strategy and shape (a few seconds each on a small CPU);
+    with the cache a second `stressgen run` of the same spec spends its time computing. The cache is JAX's
+    own (keyed by the program, the backend and the compiler flags, so a stale entry is never used) in
+    `directory`, else ``$STRESSGEN_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/stressgen/xla`` (by default
+    ``~/.cache/stressgen/xla``), bounded to `CACHE_MAX_BYTES`. ``STRESSGEN_COMPILE_CACHE=off`` turns it off.
+    The CLI calls this when it loads a spec; library code opts in by calling it. Returns the directory used,
+    or None when off or when the user already set JAX's ``jax_compilation_cache_dir``.
+    """
+    if jax.config.jax_compilation_cache_dir is not None:
+        return None
+    chosen = directory if directory is not None else os.environ.get(CACHE_ENV, "").strip()
+    if str(chosen).lower() == "off":
+        return None
+    if not chosen:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        chosen = os.path.join(base, "stressgen", "xla")
+    chosen = os.path.abspath(os.fspath(chosen))
+    try:
+        os.makedirs(chosen, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"compilation cache {chosen}: cannot create it ({exc}); set {CACHE_ENV} to a "
+                          "writable directory, or to off") from None
+    jax.config.update("jax_compilation_cache_dir", chosen)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # small programs: not worth a file
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    return chosen
 
 
 def _cores() -> int:

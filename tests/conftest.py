@@ -7,6 +7,8 @@ import os
 # that compare against one device pass devices=1. Importing stressgen sets nothing: the explicit call below
 # does, before any test starts JAX's backends (as the CLI and pipeline.run do on entry).
 os.environ.setdefault("STRESSGEN_CPU_DEVICES", "2")
+# The CLI keeps compiled programs on disk; tests must not depend on (or fill) the user's cache.
+os.environ.setdefault("STRESSGEN_COMPILE_CACHE", "off")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
