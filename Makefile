@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_neural.py
 	$(PY) bench/bench_gan.py
+	$(PY) bench/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

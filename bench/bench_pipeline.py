@@ -57,8 +57,8 @@ def main() -> None:
 
     total = sum(times.values())
     n_runs = len(result.strategies)
-    print(f"{Path(args.spec).name}: {sim.worlds:,} worlds x {sim.horizon} periods x {len(result.assets)} assets, "
-          f"{n_runs} strategy runs, chunks of {sim.chunk_size:,}")
+    print(f"{Path(args.spec).name}: {sim.worlds:,} worlds x {sim.horizon} periods x "
+          f"{len(result.assets)} assets, {n_runs} strategy runs, chunks of {sim.chunk_size:,}")
     print(f"{'stage':<26}{'seconds':>9}{'share':>8}")
     for name, s in times.items():
         print(f"{name:<26}{s:>9.2f}{s / total:>8.1%}")

@@ -129,7 +129,8 @@ def _from_source(module: str, name: str) -> ClassInfo | None:
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     if name not in classes:
         return None
-    return ClassInfo(_summary(ast.get_docstring(classes[name])), tuple(_fields(classes, classes[name], functions)))
+    return ClassInfo(_summary(ast.get_docstring(classes[name])),
+                     tuple(_fields(classes, classes[name], functions)))
 
 
 def _imported(module: str, name: str) -> ClassInfo:

@@ -6,7 +6,8 @@
     stressgen sample SPEC -o WORLDS.safetensors                draw the spec's worlds into a file
     stressgen list generators|strategies|datasets              strategies with their parameters and defaults
     stressgen report RESULTS_DIR                               re-render a results directory
-    stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard (and calibration)
+    stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard
+                                                                (and calibration)
     stressgen anomalies SPEC [--top N]                          the most anomalous periods of the data
 
 Any error exits non-zero with one line on stderr (exit 1 for a problem with the input, 3 for an internal
@@ -30,19 +31,22 @@ from rich.table import Table
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(name="stressgen", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None,
+app = typer.Typer(name="stressgen", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Distributions of strategy P&L and risk over thousands of synthetic market histories.")
 
 EXIT_INPUT, EXIT_INTERNAL = 1, 3
-_STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds", "strategies": "strategies (chunk)",
+_STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds",
+           "strategies": "strategies (chunk)",
            "real": "real history", "worst": "worst worlds", "aggregate": "aggregating",
            "fidelity": "fidelity scorecard", "calibration: worlds": "worlds (origin)"}
 
-SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml", show_default=False)]
+SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml",
+                                         show_default=False)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Override [simulation].seed.", show_default=False)]
-Worlds = Annotated[int | None, typer.Option("--worlds", help="Override [simulation].worlds.", show_default=False)]
+Worlds = Annotated[int | None, typer.Option("--worlds", help="Override [simulation].worlds.",
+                                            show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
@@ -69,7 +73,8 @@ def _errors(debug: bool) -> Iterator[None]:
             sys.stderr.write(demangle(traceback.format_exc()))
         message = demangle(" ".join(str(exc).split()) or type(exc).__name__)
         if not user:
-            message = f"internal error: {type(exc).__name__}: {message}" + ("" if debug else " (rerun with --debug)")
+            message = f"internal error: {type(exc).__name__}: {message}" + ("" if debug else
+                                                                           " (rerun with --debug)")
         sys.stderr.write(f"stressgen: error: {message}\n")
         raise typer.Exit(EXIT_INPUT if user else EXIT_INTERNAL) from None
 
@@ -128,8 +133,8 @@ def run(spec: SpecArg,
             # one plain line even with --quiet (rich would wrap it); [report] strict = true makes it an error
             sys.stderr.write(result.plausibility.summary_line() + "\n")
         if not quiet:
-            _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} assets, "
-                            f"{len(result.strategies)} strategy runs in {seconds:.1f} s")
+            _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} "
+                            f"assets, {len(result.strategies)} strategy runs in {seconds:.1f} s")
 
 
 @app.command()
@@ -151,7 +156,8 @@ def fit(spec: SpecArg,
 
 @app.command()
 def sample(spec: SpecArg,
-           output: Annotated[Path, typer.Option("--output", "-o", help="Worlds file to write (*.safetensors).",
+           output: Annotated[Path, typer.Option("--output", "-o",
+                                                help="Worlds file to write (*.safetensors).",
                                                 show_default=False)],
            seed: Seed = None, worlds: Worlds = None, quiet: Quiet = False, debug: Debug = False) -> None:
     """Draw the spec's worlds into a safetensors file (log_returns [worlds, horizon, assets], float32)."""
@@ -172,7 +178,8 @@ class Listable(str, Enum):
 
 @app.command(name="list")
 def list_(what: Annotated[Listable, typer.Argument(help="What to list.")], debug: Debug = False) -> None:
-    """List the registered generators, strategies (with their parameters and defaults) or bundled data sets."""
+    """List the registered generators, strategies (with their parameters and defaults) or bundled data
+    sets."""
     with _errors(debug):
         header, rows = _listing(what.value)
         table = Table(show_header=True, header_style="bold", show_lines=what.value == "strategies")
@@ -213,7 +220,8 @@ def report(results_dir: Annotated[Path, typer.Argument(help="A directory written
 
 @app.command()
 def evaluate(spec: SpecArg,
-             out: Annotated[Path | None, typer.Option("--out", help="Directory of fidelity.json/.parquet/.html "
+             out: Annotated[Path | None, typer.Option("--out",
+                                                      help="Directory of fidelity.json/.parquet/.html "
                                                       "(default: the run's results directory).",
                                                       show_default=False)] = None,
              seed: Seed = None, quiet: Quiet = False, debug: Debug = False) -> None:

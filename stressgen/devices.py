@@ -8,7 +8,8 @@ slice it lands in: world i is bit-identical for any number of devices (tests che
 
 `use_cpu_cores` is an explicit call, never an import side effect: importing `stressgen` leaves JAX's
 configuration alone. The ``stressgen`` command (cli.main) and `stressgen.pipeline.run` call it on entry;
-a library user who wants every core calls it before their first JAX operation. It changes nothing when JAX has already started or when the user chose a CPU device count
+a library user who wants every core calls it before their first JAX operation. It changes nothing when JAX
+has already started or when the user chose a CPU device count
 (``jax_num_cpu_devices`` or ``--xla_force_host_platform_device_count``). On a machine whose default devices
 are GPUs the engine splits over the GPUs; the CPU count set here only concerns JAX's CPU backend there.
 ``STRESSGEN_CPU_DEVICES=n`` asks for n instead (empty means unset). Work that is not split keeps running on

@@ -29,8 +29,8 @@ from .report.worlds_file import WORLDS_FORMAT, write_worlds
 from .results import FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
 from .spec import RunSpec
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
-                     aggregate, check_memory, backtest_real, build_strategies, fidelity_summary, fit_generator, load_market,
-                     sample_and_backtest, worst_worlds)
+                     aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
+                     fit_generator, load_market, sample_and_backtest, worst_worlds)
 from .types import MarketData
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
@@ -63,9 +63,11 @@ def fit_to_dir(spec: RunSpec, model_dir: str | os.PathLike, *,
     """Fit the spec's generator on its data and save it (`stressgen.persist`); returns (dir, header info)."""
     progress = progress or _noop
     if spec.generator.model is not None:
-        raise ConfigError(f"{spec.source}: generator.model loads a saved model; `fit` needs family = ... instead")
+        raise ConfigError(f"{spec.source}: generator.model loads a saved model; "
+                          "`fit` needs family = ... instead")
     market = load_market(spec, progress)
-    fit = fit_generator(spec, market, key=rng.stream(rng.root(spec.simulation.seed), rng.FIT), progress=progress)
+    fit = fit_generator(spec, market, key=rng.stream(rng.root(spec.simulation.seed), rng.FIT),
+                        progress=progress)
     return persist.save_model(model_dir, fit.generator, fit.params), fit.info
 
 
@@ -74,21 +76,27 @@ def fit_to_dir(spec: RunSpec, model_dir: str | os.PathLike, *,
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
     c = spec.costs
     return {
-        "returns": "worlds are daily log returns; strategy P&L is simple returns net of costs; equity starts at 1",
+        "returns": "worlds are daily log returns; strategy P&L is simple returns net of costs; "
+                   "equity starts at 1",
         "periods_per_year": f"{ppy} (annualisation of vol, Sharpe, CAGR and the fidelity moments)",
-        "execution": f"weights decided at close t earn the return of t+1 at the earliest; extra lag {c.lag} closes",
-        "costs": f"{c.fee_bps:g} bps fee + {c.slippage_bps:g} bps slippage of traded notional (drift included)",
+        "execution": "weights decided at close t earn the return of t+1 at the earliest; "
+                     f"extra lag {c.lag} closes",
+        "costs": f"{c.fee_bps:g} bps fee + {c.slippage_bps:g} bps slippage of traded notional "
+                 "(drift included)",
         "limits": f"max gross {c.max_gross:g}, {'long only' if c.long_only else 'shorts allowed'}",
         "rf": f"annual risk-free rate {c.rf:g}, compounded per period; cash earns it",
         "statistics": "std with ddof=1; VaR/ES historical, positive = loss; drawdown from the running peak",
         "intervals": f"{spec.report.n_boot} bootstrap replicates over worlds, 95% percentile intervals",
-        "warm_up": "strategies warm up on the real history before the horizon; P&L counts on the horizon only",
-        "real_history": "the same strategy backtested on the real data's last horizon days, ranked among worlds; "
+        "warm_up": "strategies warm up on the real history before the horizon; "
+                   "P&L counts on the horizon only",
+        "real_history": "the same strategy backtested on the real data's last horizon days, "
+                        "ranked among worlds; "
                         "the tear sheet backtests the whole history after the same warm-up",
-        "fan": f"equal-weight daily-rebalanced equity quantiles over the first {min(n_worlds, FAN_WORLDS)} worlds",
+        "fan": "equal-weight daily-rebalanced equity quantiles over the first "
+               f"{min(n_worlds, FAN_WORLDS)} worlds",
         "fidelity": f"moments pooled over all synthetic days vs the whole real history; ACF of |r| averaged "
-                    f"within worlds (first {min(n_worlds, run_summary.ACF_WORLDS)}) and within real windows of "
-                    f"the horizon",
+                    f"within worlds (first {min(n_worlds, run_summary.ACF_WORLDS)}) and within real windows "
+                    f"of the horizon",
     }
 
 
@@ -108,14 +116,15 @@ def _fan(sampled: Sampled, real_r: np.ndarray, horizon: int) -> dict[str, np.nda
 
 
 def _dataset(market: MarketData) -> DatasetInfo:
-    return DatasetInfo(source=market.source, assets=tuple(market.assets), start=market.dates[0].date().isoformat(),
+    return DatasetInfo(source=market.source, assets=tuple(market.assets),
+                       start=market.dates[0].date().isoformat(),
                        end=market.dates[-1].date().isoformat(), n_obs=market.n_obs, freq=market.freq,
                        repairs=len(market.repairs))
 
 
 def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
-    """Run the whole stress test the spec describes, stage by stage; returns the `RunResult` the report renders
-    (its `timings` hold each stage's seconds).
+    """Run the whole stress test the spec describes, stage by stage; returns the `RunResult` the report
+    renders (its `timings` hold each stage's seconds).
 
     First asks JAX for one CPU device per core (`devices.use_cpu_cores`, so the engine splits worlds over
     every core); this is the explicit device setup that importing stressgen does not do. It changes nothing
@@ -142,12 +151,14 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     risk = RiskConfig(periods_per_year=ppy, rf=bt.rf)
     sample_key = rng.stream(root, rng.SAMPLE)
 
-    sampled = timed("sample_backtest", sample_and_backtest, spec, market, fit, plans, bt, risk, key=sample_key,
-                    progress=progress)
-    if spec.report.strict and sampled.plausibility.failures:  # before any aggregation, and so before any output
+    sampled = timed("sample_backtest", sample_and_backtest, spec, market, fit, plans, bt, risk,
+                    key=sample_key, progress=progress)
+    # before any aggregation, and so before any output
+    if spec.report.strict and sampled.plausibility.failures:
         raise ImplausibleWorldsError(sampled.plausibility.failures, sampled.plausibility.summary_line())
     real = timed("real_history", backtest_real, market, plans, sampled.template, bt, risk, progress)
-    worst = timed("worst_worlds", worst_worlds, spec, fit, plans, sampled, bt, key=sample_key, progress=progress)
+    worst = timed("worst_worlds", worst_worlds, spec, fit, plans, sampled, bt, key=sample_key,
+                  progress=progress)
     strategies, h2h = timed("aggregate", aggregate, spec, plans, sampled, real, worst, key=root,
                             progress=progress)
     fidelity = timed("fidelity", fidelity_summary, market, sampled, sim.horizon,
@@ -155,7 +166,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     return RunResult(
         spec=spec.to_dict(), data=_dataset(market), generator=fit.info, seed=sim.seed, n_worlds=sim.worlds,
         horizon=sim.horizon, assets=tuple(market.assets), conventions=_conventions(spec, ppy, sim.worlds),
-        versions=versions(), real_paths=_real_windows(market.log_returns, sim.horizon, spec.report.sample_paths),
+        versions=versions(),
+        real_paths=_real_windows(market.log_returns, sim.horizon, spec.report.sample_paths),
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,
         plausibility=sampled.plausibility, suspects=tuple(market.suspects), real_history=real.history)

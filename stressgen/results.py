@@ -2,7 +2,8 @@
 
 `stressgen.pipeline` computes a `RunResult`; `stressgen.report` turns it into ``report.html``,
 ``summary.json`` and ``metrics.parquet`` and can read a results directory back into a `RunResult`
-(``stressgen report RESULTS_DIR``). Nothing here computes beyond calendars: it is the contract between the two.
+(``stressgen report RESULTS_DIR``). Nothing here computes beyond calendars: it is the contract between
+the two.
 
 Axis names: ``worlds``, ``time``, ``assets``. Returns are log returns; equity curves start at 1.0.
 Every field is typed: tables are DataFrames with documented columns, arrays are NumPy with documented shapes,
@@ -110,7 +111,8 @@ class StrategyResult:
         metrics: per-world metrics, index ``world`` (int), one column per metric of
             `stressgen.metrics.per_world_metrics`.
         aggregate: the cross-world tables (`stressgen.metrics.Aggregate`).
-        real: the same metrics of this strategy backtested on the real history's last horizon (metric -> value).
+        real: the same metrics of this strategy backtested on the real history's last horizon
+            (metric -> value).
         real_rank: percentile (0..100) of the real history among the worlds, per metric.
         worst_worlds: world indices of the worst terminal returns, worst first.
         worst_equity: ``[len(worst_worlds), horizon + 1]`` equity of those worlds.
@@ -144,9 +146,11 @@ class RunResult:
         versions: package -> version (stressgen, jax, flax, numpy, pandas, ...).
         real_paths: ``[k, horizon, assets]`` real log-return windows of the horizon's length (for comparison).
         sample_paths: ``[k, horizon, assets]`` the first k synthetic worlds.
-        fan: quantile label (``"q05"``, ``"q50"``, ...) -> ``[horizon + 1]`` equal-weight equity quantiles over
-            the first `FAN_WORLDS` worlds (starts at 1.0); ``"real"`` -> the same for the most recent real window.
-        worst_paths: world index -> ``[horizon, assets]`` log returns of the worlds any strategy lists as worst.
+        fan: quantile label (``"q05"``, ``"q50"``, ...) -> ``[horizon + 1]`` equal-weight equity quantiles
+            over the first `FAN_WORLDS` worlds (starts at 1.0); ``"real"`` -> the same for the most recent
+            real window.
+        worst_paths: world index -> ``[horizon, assets]`` log returns of the worlds any strategy
+            lists as worst.
         strategies: one `StrategyResult` per strategy x parameter set, in spec order.
         head_to_head: ``P(row beats column)`` on total return, index and columns strategy names.
         fidelity: real against synthetic (`stressgen.metrics.run_summary.FidelitySummary`).

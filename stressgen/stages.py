@@ -47,12 +47,13 @@ from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
 from .types import MarketData, Scenarios
 
-__all__ = ["Progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled", "RealRuns", "WorstWorlds",
-           "check_memory", "load_market", "fit_generator", "build_strategies", "sample_and_backtest",
-           "backtest_real", "worst_worlds", "aggregate", "fidelity_summary"]
+__all__ = ["Progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled", "RealRuns",
+           "WorstWorlds", "check_memory", "load_market", "fit_generator", "build_strategies",
+           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary"]
 
 Progress = Callable[[str, int, int], None]
-SCORE_WORLDS = 1_000  # the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
+# the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
+SCORE_WORLDS = 1_000
 
 Metrics = dict[str, np.ndarray]  # metric -> per-world values (the keys of metrics.per_world_metrics)
 
@@ -100,9 +101,9 @@ def check_memory(spec: RunSpec, n_assets: int, *, limit: int | None = None) -> N
         fits = max(0, (budget - PROCESS_BASELINE) // per_world)
         advice = (f"set [simulation] chunk_size to at most {fits:,}" if fits >= 1 else
                   "shorten the horizon or select fewer assets: not even one world fits")
-        raise ConfigError(f"{spec.source}: simulation.chunk_size: {chunk:,} worlds x {sim.horizon:,} periods x "
-                          f"{n_assets} assets need about {need / 2**30:.1f} GiB at once, more than 80% of the "
-                          f"{limit / 2**30:.1f} GiB this machine has; {advice}")
+        raise ConfigError(f"{spec.source}: simulation.chunk_size: {chunk:,} worlds x {sim.horizon:,} "
+                          f"periods x {n_assets} assets need about {need / 2**30:.1f} GiB at once, "
+                          f"more than 80% of the {limit / 2**30:.1f} GiB this machine has; {advice}")
 
 def load_market(spec: RunSpec, progress: Progress = _noop) -> MarketData:
     """The history of the spec's ``[data]`` section."""
@@ -138,7 +139,8 @@ def fit_generator(spec: RunSpec, market: MarketData, *, key: jax.Array,
         saved = tuple(getattr(getattr(fitted, "context", None), "assets", ()) or ())
         if saved and saved != market.assets:
             raise ConfigError(f"{spec.source}: generator.model {spec.generator.model} was fitted on assets "
-                              f"{list(saved)}, but [data] selects {list(market.assets)}; select the same assets")
+                              f"{list(saved)}, but [data] selects {list(market.assets)}; "
+                              "select the same assets")
     config = getattr(fitted, "config", None)
     info = GeneratorInfo(
         name=generator.name, config=config_to_dict(config) if dataclasses.is_dataclass(config) else {},
@@ -243,7 +245,8 @@ def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
             fan_eq.append(equal_weight_equity(r[:FAN_WORLDS - done]).astype(np.float32))
         done += r.shape[0]
         progress("worlds", done, n)
-    metrics = tuple({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]} for chunks in per_world)
+    metrics = tuple({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+                    for chunks in per_world)
     return Sampled(metrics=metrics, first_paths=np.concatenate(firsts), fan_equity=np.concatenate(fan_eq),
                    summary=summary, plausibility=plausibility.finalize(gate), scored=Scenarios.concat(scored),
                    template=template, seconds=time.perf_counter() - t0)
@@ -285,7 +288,8 @@ def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template:
     progress("real", 0, len(plans))
     history = None
     if r.shape[0] - warm >= 2:
-        dates = market.dates[warm:]  # returns r[i] are dated dates[i + 1]: equity 1.0 at the close dates[warm]
+        # returns r[i] are dated dates[i + 1]: equity 1.0 at the close dates[warm]
+        dates = market.dates[warm:]
         history = RealHistory(dates=tuple(d.date().isoformat() for d in dates),
                               benchmark=equal_weight_equity(r[warm:]), warmup=warm)
     if r.shape[0] >= horizon + 1:
@@ -296,7 +300,8 @@ def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template:
         padded[0] = r[-horizon:]
         last = template.replace(log_returns=jnp.asarray(padded),
                                 history=jnp.asarray(r[:-horizon][-warm:] if warm else r[:0], jnp.float32),
-                                anchor_prices=jnp.asarray(market.prices[-horizon - 1], jnp.float32), weights=None)
+                                anchor_prices=jnp.asarray(market.prices[-horizon - 1], jnp.float32),
+                                weights=None)
     for j, plan in enumerate(plans):
         if r.shape[0] >= horizon + 1:
             m = _world_metrics(plan.built, last, bt, risk, check=False)
@@ -326,7 +331,8 @@ class WorstWorlds:
 
 def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan, ...], sampled: Sampled,
                  bt: engine.BacktestConfig, *, key: jax.Array, progress: Progress = _noop) -> WorstWorlds:
-    """The k worst worlds of each parameter set, redrawn from the sample key and backtested for daily equity."""
+    """The k worst worlds of each parameter set, redrawn from the sample key and backtested for daily
+    equity."""
     n, horizon = spec.simulation.worlds, spec.simulation.horizon
     k = min(spec.report.worst_worlds, n)
     index = {}

@@ -34,7 +34,8 @@ def test_source_descriptions_equal_the_imported_classes():
         assert [n for n, _, _ in info.fields] == [n for n, _, _ in imported], name
         for (field, _, source), (_, _, value) in zip(info.fields, imported):
             # a default built by a factory shows as the call that builds it: the same class, maybe fewer args
-            assert source == value or (source.endswith(")") and value.startswith(source.split("(")[0] + "(")), \
+            assert source == value or (source.endswith(")")
+                                       and value.startswith(source.split("(")[0] + "(")), \
                 (name, field, source, value)
 
 

@@ -1,6 +1,6 @@
-"""The on-disk compilation cache the CLI turns on (`devices.use_compilation_cache`): where it goes, that it can
-be turned off, and that a second process reuses the first one's programs. Runs in subprocesses, because the
-cache directory is process-wide JAX configuration."""
+"""The on-disk compilation cache the CLI turns on (`devices.use_compilation_cache`): where it goes, that it
+can be turned off, and that a second process reuses the first one's programs. Runs in subprocesses, because
+the cache directory is process-wide JAX configuration."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ def _run(env, *, hits: list | None = None):
     out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, check=True,
                          env={**os.environ, **env})
     if hits is not None:
-        hits += [line for line in out.stderr.splitlines() if "Persistent compilation cache hit for 'jit_body'" in line]
+        hits += [line for line in out.stderr.splitlines()
+                 if "Persistent compilation cache hit for 'jit_body'" in line]
     return out.stdout.strip().splitlines()[0]
 
 
 def test_off_and_default_locations(tmp_path):
     assert _run({"STRESSGEN_COMPILE_CACHE": "off"}) == "None"
-    assert _run({"STRESSGEN_COMPILE_CACHE": "", "XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "stressgen" / "xla")
+    assert _run({"STRESSGEN_COMPILE_CACHE": "",
+                 "XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "stressgen" / "xla")
 
 
 def test_a_second_process_reuses_the_programs(tmp_path):

@@ -64,7 +64,8 @@ def test_groups_are_independent_and_dropped_names_disappear(tmp_path):
     atomic.publish_files(tmp_path, {"report.html": b"r1", "summary.json": b"s1"}, group="run")
     atomic.publish_files(tmp_path, {"fidelity.html": b"f1", "calibration.csv": b"c1"}, group="evaluate")
     atomic.publish_files(tmp_path, {"fidelity.html": b"f2"}, group="evaluate")  # no calibration this time
-    assert (tmp_path / "report.html").read_bytes() == b"r1" and (tmp_path / "fidelity.html").read_bytes() == b"f2"
+    assert (tmp_path / "report.html").read_bytes() == b"r1" and \
+        (tmp_path / "fidelity.html").read_bytes() == b"f2"
     assert not (tmp_path / "calibration.csv").exists() and not (tmp_path / "calibration.csv").is_symlink()
     assert len(list((tmp_path / atomic.STORE / "versions").iterdir())) == 2
 

@@ -43,7 +43,8 @@ def direct(spec):
 
 
 def test_shapes_and_names(result, spec):
-    assert [s.name for s in result.strategies] == ["equal_weight", "ma_crossover[fast=5]", "ma_crossover[fast=10]"]
+    assert [s.name for s in result.strategies] == ["equal_weight", "ma_crossover[fast=5]",
+                                                   "ma_crossover[fast=10]"]
     assert result.strategies[1].params == {"slow": 30, "fast": 5}
     assert (result.n_worlds, result.horizon, result.assets) == (200, 20, ("AAPL", "JPM", "XOM"))
     assert result.sample_paths.shape == (4, 20, 3) and result.real_paths.shape == (4, 20, 3)
@@ -52,8 +53,8 @@ def test_shapes_and_names(result, spec):
         assert s.worst_equity.shape == (3, 21)
         assert s.aggregate.summary.index.names == ["metric", "statistic"]
     assert list(result.head_to_head.index) == [s.name for s in result.strategies]
-    assert set(result.timings) == {"data", "strategies", "fit", "sample_backtest", "real_history", "worst_worlds",
-                                   "aggregate", "fidelity"}
+    assert set(result.timings) == {"data", "strategies", "fit", "sample_backtest", "real_history",
+                                   "worst_worlds", "aggregate", "fidelity"}
     assert isinstance(result.fidelity.failures, tuple) and len(result.fidelity.scorecard) > 0
     assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
 
@@ -76,7 +77,8 @@ def test_chunked_metrics_equal_one_chunk(result, spec, direct):
         got = result.strategies[[0, 2][j]].metrics
         for k in ("total_return", "max_drawdown", "sharpe", "cost_drag"):
             # float32: equity-based values (near 1) carry an absolute error of a few ulps of 1.0 (1.2e-7 each)
-            np.testing.assert_allclose(got[k].to_numpy(), np.asarray(want[k]), rtol=1e-5, atol=1e-6, err_msg=k)
+            np.testing.assert_allclose(got[k].to_numpy(), np.asarray(want[k]), rtol=1e-5, atol=1e-6,
+                                       err_msg=k)
 
 
 def test_worst_worlds_are_redrawn_exactly(result, direct):
@@ -96,7 +98,8 @@ def test_real_history_rank(result, spec, direct):
     r = market.log_returns
     real = worlds.replace(log_returns=jnp.asarray(r[-20:][None], jnp.float32),
                           history=jnp.asarray(r[:-20][-worlds.history.shape[0]:], jnp.float32))
-    res = engine.backtest(spec.strategies[0].build(), real, dataclasses.replace(spec.costs, periods_per_year=252))
+    res = engine.backtest(spec.strategies[0].build(), real,
+                          dataclasses.replace(spec.costs, periods_per_year=252))
     total = float(np.prod(1.0 + np.asarray(res.pnl[0], np.float64)) - 1.0)
     s = result.strategies[0]
     assert s.real["total_return"] == pytest.approx(total, rel=1e-5)
@@ -192,7 +195,8 @@ def test_a_short_horizon_runs_and_says_what_it_skipped(spec):
     assert not any(line.startswith("w1n_1d") for line in result.fidelity.skipped)
     assert all(len(s.metrics) == 40 for s in result.strategies)
     html = render_html(result)
-    assert "Not scored (the worlds are too short)" in html and "strategy_re: needs worlds of 21 periods" in html
+    assert "Not scored (the worlds are too short)" in html and \
+        "strategy_re: needs worlds of 21 periods" in html
 
 
 def test_a_chunk_too_big_for_memory_is_refused_with_the_chunk_size_to_use(spec):

@@ -26,7 +26,8 @@ from . import _store
 from .render import render_html
 from .summary import SUMMARY_FILE, summary_json
 
-__all__ = ["REPORT_FILE", "atomic_write", "write_files", "render_outputs", "write_outputs", "check_output_dir"]
+__all__ = ["REPORT_FILE", "atomic_write", "write_files", "render_outputs", "write_outputs",
+           "check_output_dir"]
 
 REPORT_FILE = "report.html"
 
@@ -63,7 +64,8 @@ def check_output_dir(out_dir) -> Path:
 
 
 def write_outputs(result: RunResult, out_dir) -> Path:
-    """Write ``report.html``, ``summary.json``, ``metrics.parquet`` and the arrays file; return the report path.
+    """Write ``report.html``, ``summary.json``, ``metrics.parquet`` and the arrays file; return the report
+    path.
 
     Everything is rendered in memory first, then written atomically (see the module docstring).
     """
