@@ -234,9 +234,9 @@ def evaluate(spec: SpecArg,
 
         run_spec = _load(spec, seed=seed)
         out_dir = out if out is not None else run_spec.out_dir
-        spinner = contextlib.nullcontext() if quiet else _stderr().status("scoring generators out of sample")
-        with spinner:
-            card = evaluate_spec(run_spec)
+        # one bar per generator (and the floors); each replicate is three steps: fit, sample, score
+        with _bars(quiet) as progress:
+            card = evaluate_spec(run_spec, progress=progress)
         calibration = None
         if run_spec.evaluate.calibration is not None:
             cache = run_spec.evaluate.calibration_cache or Path(out_dir) / CALIBRATION_CACHE

@@ -69,3 +69,13 @@ def test_evaluate_runs_the_calibration_section(tmp_path):
     html = (out / "fidelity.html").read_text()
     assert "Calibration (rolling origin)" in html and 'id="pit"' in html
     assert "ew:max_drawdown" in res.stdout and "calibration.csv" in res.stdout
+
+
+def test_evaluate_reports_progress_per_generator_and_replicate():
+    from stressgen.spec import load_spec
+    from stressgen.studies import evaluate_spec
+
+    seen = []
+    evaluate_spec(load_spec(SPECS / "evaluate_small.toml"), progress=lambda *event: seen.append(event))
+    for name in ("bootstrap", "garch"):  # one replicate: fitted, sampled, scored
+        assert [(d, t) for s, d, t in seen if s == f"evaluate: {name}"] == [(0, 3), (1, 3), (2, 3), (3, 3)]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -60,10 +60,18 @@ def _sample(generator: AbstractGenerator, fitted: Any, *, key: jax.Array, n_worl
     return np.concatenate(parts)
 
 
+def _noop(stage: str, done: int, total: int) -> None:
+    del stage, done, total
+
+
 def evaluate(market: MarketData, generators: Mapping[str, tuple[AbstractGenerator, Any]],
-             config: EvaluateConfig = EvaluateConfig(), *, key: jax.Array) -> Scorecard:
+             config: EvaluateConfig = EvaluateConfig(), *, key: jax.Array,
+             progress: Callable[[str, int, int], None] = _noop) -> Scorecard:
     """Score every generator out of sample (see the module doc). `generators` maps a display name to
-    ``(generator instance, its config or None)``."""
+    ``(generator instance, its config or None)``.
+
+    `progress(stage, done, total)` is called per generator (stage ``"evaluate: <name>"``) and for the
+    floors (``"evaluate: floors"``), with three steps a replicate: fitted, sampled, scored."""
     train, _ = config.split(market)
     r_train, r_test = _returns(market, train)
     horizon = r_test.shape[0]
@@ -78,17 +86,25 @@ def evaluate(market: MarketData, generators: Mapping[str, tuple[AbstractGenerato
         strat.extend(dict(generator=name, replicate=rep, strategy=s, value=v) for s, v in per_strategy.items())
 
     common = dict(train=r_train, assets=market.assets, config=sc, freq=market.freq)
+    steps = 3 * config.n_seeds
     for name, (generator, gen_config) in generators.items():
         t0 = time.perf_counter()
+        stage = f"evaluate: {name}"
+        progress(stage, 0, steps)
         for rep in range(config.n_seeds):
             k = jax.random.fold_in(key, rep)
             fitted = generator.fit(train, key=rng.stream(k, rng.FIT), config=gen_config)
+            progress(stage, 3 * rep + 1, steps)
             syn = _sample(generator, fitted, key=rng.stream(k, rng.SAMPLE), n_worlds=config.n_paths,
                           horizon=horizon, chunk_size=config.chunk_size)
-            values, per = score(r_test, syn, history=history, key=rng.stream(k, rng.BOOTSTRAP), **common)
+            progress(stage, 3 * rep + 2, steps)
+            cache: dict = {}  # curves of these worlds, computed once for the score and the plots
+            values, per = score(r_test, syn, history=history, key=rng.stream(k, rng.BOOTSTRAP), cache=cache,
+                                **common)
             record(name, "generator", rep, values, per)
             if rep == 0:
-                plots[name] = plot_data(r_test, syn, sc)
+                plots[name] = plot_data(r_test, syn, sc, cache=cache)
+            progress(stage, 3 * rep + 3, steps)
         timings[name] = time.perf_counter() - t0
     if config.floors:
         t0 = time.perf_counter()
@@ -98,19 +114,23 @@ def evaluate(market: MarketData, generators: Mapping[str, tuple[AbstractGenerato
         tail, before = r_train[-horizon:], r_train[:-horizon]
         rvr_history = before[-config.warmup:] if config.warmup else before[:0]
         floor_gen = get(config.floor_generator)
+        progress("evaluate: floors", 0, steps)
         for rep in range(config.n_seeds):
             k = jax.random.fold_in(key, rep)
             values, per = score(r_test, tail[None], history=rvr_history, key=rng.stream(k, rng.BOOTSTRAP),
                                 memorisation_check=False, **common)
             record(REAL_VS_REAL, "floor", rep, values, per)
+            progress("evaluate: floors", 3 * rep + 1, steps)
             fitted = floor_gen.fit(train, key=rng.stream(k, rng.FIT), config=None)
             # world n_paths plays "real": the same sample key as the scored worlds 0..n_paths-1, another world
             pseudo = _sample(floor_gen, fitted, key=rng.stream(k, rng.SAMPLE), n_worlds=1, horizon=horizon,
                              chunk_size=1, first_world=config.n_paths)[0].astype(np.float64)
             syn = _sample(floor_gen, fitted, key=rng.stream(k, rng.SAMPLE), n_worlds=config.n_paths,
                           horizon=horizon, chunk_size=config.chunk_size)
+            progress("evaluate: floors", 3 * rep + 2, steps)
             values, per = score(pseudo, syn, history=history, key=rng.stream(k, rng.BOOTSTRAP), **common)
             record(KNOWN_DGP, "floor", rep, values, per)
+            progress("evaluate: floors", 3 * rep + 3, steps)
         timings["floors"] = time.perf_counter() - t0
     raw_df = pd.DataFrame(raw)
     meta = dict(

@@ -40,14 +40,15 @@ def _families(spec: RunSpec) -> dict[str, tuple[Any, Any]]:
     return {n: (generators.get(n), spec.generator.config if n == own else None) for n in names}
 
 
-def evaluate_spec(spec: RunSpec) -> Scorecard:
+def evaluate_spec(spec: RunSpec, *, progress: Progress | None = None) -> Scorecard:
     """Score the spec's generators out of sample (`stressgen.studies.evaluate`), with
-    the protocol of its [evaluate] section and keys from its seed."""
+    the protocol of its [evaluate] section and keys from its seed; `progress` as `evaluate` calls it."""
     market = spec.data.load()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fit diagnostics repeat once per replicate; the scorecard is the result
         return evaluate(market, _families(spec), spec.evaluate.protocol,
-                        key=rng.stream(rng.root(spec.simulation.seed), rng.FIT))
+                        key=rng.stream(rng.root(spec.simulation.seed), rng.FIT),
+                        **({} if progress is None else {"progress": progress}))
 
 
 def calibrate_spec(spec: RunSpec, *, progress: Progress | None = None,
@@ -78,8 +79,8 @@ def calibrate_spec(spec: RunSpec, *, progress: Progress | None = None,
         warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin; the PITs are the result
         return calibrate(market, _families(spec), dataclasses.replace(config, strategies=tuple(strategies)),
                          key=rng.root(spec.simulation.seed), strategies=strategies,
-                         backtest=dataclasses.replace(spec.costs, periods_per_year=market.periods_per_year), progress=progress,
-                         cache_dir=cache)
+                         backtest=dataclasses.replace(spec.costs, periods_per_year=market.periods_per_year),
+                         progress=progress, cache_dir=cache)
 
 
 def anomalies_spec(spec: RunSpec, *, top: int = 10) -> pd.DataFrame:
