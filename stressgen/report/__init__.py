@@ -1,7 +1,9 @@
 """Stress reports: ``report.html``, ``summary.json``, ``metrics.parquet`` and the arrays to re-render them.
 
-Formatting only: every number comes from a `stressgen.results.RunResult`. `write_outputs` writes a results
-directory atomically, `load_results` reads one back, `render_html` gives the page as text, and `html.page` is
+Formatting: every number comes from a `stressgen.results.RunResult`; the only series derived here are the
+tear sheet's plots of one real-history equity curve (drawdowns, rolling Sharpe and volatility, monthly
+returns: `report.series`). `write_outputs` publishes a results directory as one set (a kill leaves the old
+or the new one), `load_results` reads one back, `render_html` gives the page as text, and `html.page` is
 the page shell other HTML pages reuse.
 """
 

@@ -2,7 +2,7 @@
 
 These are the only numbers the report derives itself, and only from `StrategyResult.real_equity` (or the
 benchmark's equity): the per-world statistics all come from the pipeline. They follow the conventions of
-`stressgen.risk` so the tear sheet and the risk tables agree:
+`stressgen.metrics.risk` so the tear sheet and the risk tables agree:
 
 * period returns are simple returns ``E_t / E_{t-1} - 1`` of the equity curve (which starts at 1.0);
 * drawdown is ``1 - E_t / max(E_0..E_t)``, a positive depth, measured from the running peak including the
@@ -30,7 +30,7 @@ ROLLING_WINDOW = 63
 
 
 def rf_per_period(rf: float, periods_per_year: int) -> float:
-    """The annual rate `rf` compounded down to one period (as `stressgen.risk.rf_per_period`)."""
+    """The annual rate `rf` compounded down to one period (as `stressgen.metrics.risk.rf_per_period`)."""
     return (1.0 + rf) ** (1.0 / periods_per_year) - 1.0
 
 

@@ -130,7 +130,7 @@ def test_headline_stats_match_their_definitions(curve):
 
 
 def test_headline_stats_agree_with_the_per_world_metrics(curve):
-    """The tear sheet's CAGR, volatility, Sharpe and max drawdown use the definitions of stressgen.risk."""
+    """The tear sheet's CAGR, volatility, Sharpe and max drawdown use the definitions of stressgen.metrics.risk."""
     from stressgen.metrics import per_world_metrics
 
     eq, dates = curve
