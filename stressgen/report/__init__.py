@@ -18,5 +18,5 @@ from .writers import atomic_write as atomic_write
 from .writers import check_output_dir as check_output_dir
 from .writers import write_outputs as write_outputs
 
-__all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write", "check_output_dir",
-           "write_outputs", "write_scorecard"]
+__all__ = ["html", "page", "load_results", "render_html", "SUMMARY_SCHEMA", "build_summary", "atomic_write",
+           "check_output_dir", "write_outputs", "write_scorecard"]
