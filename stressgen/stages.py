@@ -20,11 +20,13 @@ Nothing here prints: progress goes to the optional callback ``progress(stage, do
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -73,24 +75,25 @@ PROCESS_BASELINE = 1 << 30
 
 
 def _memory_limit() -> int | None:
-    """Bytes this process may use: the cgroup's limit where one is set, else the machine's memory."""
-    try:
-        raw = open("/sys/fs/cgroup/memory.max").read().strip()
+    """Bytes this process may use: the smaller of the machine's memory and the cgroup's limit where one is
+    set (containers); None where neither can be read."""
+    limits = []
+    with contextlib.suppress(OSError):
+        raw = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         if raw.isdigit():
-            return int(raw)
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None  # not knowable here (not POSIX): no check
+            limits.append(int(raw))
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # os.sysconf is POSIX only
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return min(limits) if limits else None
 
 
 def check_memory(spec: RunSpec, n_assets: int, *, limit: int | None = None) -> None:
     """Refuse, before any compute, a chunk of worlds that would not fit in memory, naming the chunk size to
     use (`CHUNK_MEMORY_FACTOR`). `limit` defaults to this machine's (or container's) memory."""
     limit = _memory_limit() if limit is None else limit
-    if limit is None:
+    if limit is None:  # say so rather than skip in silence
+        warnings.warn("stressgen could not read this machine's memory size; the chunk-size check before the "
+                      "run is skipped", RuntimeWarning, stacklevel=2)
         return
     sim = spec.simulation
     chunk = min(sim.chunk_size, sim.worlds)

@@ -211,3 +211,11 @@ def test_a_chunk_too_big_for_memory_is_refused_with_the_chunk_size_to_use(spec):
         check_memory(spec, 3, limit=int((PROCESS_BASELINE + 32.5 * per_world) / 0.8))
     with pytest.raises(ConfigError, match="not even one world fits"):
         check_memory(spec, 3, limit=PROCESS_BASELINE)
+
+
+def test_an_unknown_memory_size_is_said_not_skipped_in_silence(spec, monkeypatch):
+    from stressgen import stages
+
+    monkeypatch.setattr(stages, "_memory_limit", lambda: None)
+    with pytest.warns(RuntimeWarning, match="chunk-size check before the run is skipped"):
+        stages.check_memory(spec, 3)
