@@ -125,7 +125,9 @@ def run(spec: SpecArg,
         report.check_output_dir(run_spec.out_dir)  # before any compute, not after it
         with _bars(quiet) as progress:
             result = pipeline.run(run_spec, progress=progress)
-        path = report.write_outputs(result, run_spec.out_dir)
+        # rendering the page and writing the files takes a second or two: say what is happening
+        with contextlib.nullcontext() if quiet else _stderr().status("writing the report"):
+            path = report.write_outputs(result, run_spec.out_dir)
         seconds = sum(result.timings.values())
         typer.echo(format_summary(result))
         typer.echo(f"report: {path.absolute()}")
