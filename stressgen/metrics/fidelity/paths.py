@@ -26,11 +26,27 @@ def window_drawdowns(x: np.ndarray, window: int, step: int) -> np.ndarray:
     """Max drawdowns of the windows ``x[..., s:s+window, :]``, s = 0, step, ...: ``[..., windows, assets]``.
 
     `x` is ``[..., time, assets]``; the window is cut to the series length when the series is shorter.
+    Worlds (the leading axes) go through in blocks: every window's path is a float64 copy, which for 1,000
+    worlds of ten years would take 9 GiB at once. Each world's windows are computed alone either way.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     window = min(window, x.shape[-2])
-    views = np.lib.stride_tricks.sliding_window_view(x, window, axis=-2)  # [..., starts, assets, window]
-    return max_drawdown(views[..., ::step, :, :])
+    if x.ndim <= 2 or x.size == 0:
+        return _window_drawdowns(x, window, step)
+    flat = x.reshape((-1,) + x.shape[-2:])
+    per_world = ((x.shape[-2] - window) // step + 1) * window * x.shape[-1]
+    block = max(1, _BLOCK_ELEMENTS // per_world)
+    out = np.concatenate([_window_drawdowns(flat[i:i + block], window, step)
+                          for i in range(0, flat.shape[0], block)])
+    return out.reshape(x.shape[:-2] + out.shape[1:])
+
+
+_BLOCK_ELEMENTS = 1 << 24  # window-path elements per block (128 MiB of float64)
+
+
+def _window_drawdowns(x: np.ndarray, window: int, step: int) -> np.ndarray:
+    views = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), window, axis=-2)
+    return max_drawdown(views[..., ::step, :, :])  # views: [..., starts, assets, window]
 
 
 def drawdown_w1n(real: np.ndarray, syn: np.ndarray, window: int = 252, step: int = 21) -> np.ndarray:

@@ -110,3 +110,22 @@ def test_drawdowns_match_a_loop():
     same = paths.drawdown_w1n(x, 0.01 * g.normal(size=(200, 300, 2)), 100, 21)
     wide = paths.drawdown_w1n(x, 0.03 * g.normal(size=(200, 300, 2)), 100, 21)
     assert (same < wide).all()
+
+
+def test_blocks_of_paths_give_the_same_curves_and_drawdowns(monkeypatch):
+    """The synthetic side goes through in blocks of paths (bounded memory): the results equal one pass."""
+    import numpy as np
+
+    from stressgen.metrics.fidelity import paths, temporal
+
+    g = np.random.default_rng(5)
+    syn = g.standard_t(4, size=(23, 300, 3)) * 0.01
+    syn[3, :, 1] = 0.0  # a constant path: its ACF is NaN and must be left out of the mean, as nanmean does
+    whole_dd = paths._window_drawdowns(syn, 60, 7)
+    whole_acf = np.nanmean(temporal.acf_fft(np.abs(temporal._time_last(syn)), 10), axis=0)
+    whole_lev = np.nanmean(temporal.leverage_curve(temporal._time_last(syn), 10), axis=0)
+    monkeypatch.setattr(paths, "_BLOCK_ELEMENTS", 3000)     # a few worlds a block
+    monkeypatch.setattr(temporal, "_BLOCK_ELEMENTS", 2000)
+    np.testing.assert_array_equal(paths.window_drawdowns(syn, 60, 7), whole_dd)
+    np.testing.assert_allclose(temporal.acf_curves(syn[0], syn, "abs", 10)[1], whole_acf, rtol=1e-12)
+    np.testing.assert_allclose(temporal.leverage_curves(syn[0], syn, 10)[1], whole_lev, rtol=1e-12)
