@@ -41,6 +41,12 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "UnknownNameError": ("stressgen.errors", "UnknownNameError"),
     "RiskConfig": ("stressgen.metrics", "RiskConfig"),
     "grid": ("stressgen.strategy", "grid"),
+    # the run and its report, for notebooks: sg.write_outputs(sg.run(sg.load_spec("my.toml")), "out")
+    "load_spec": ("stressgen.spec", "load_spec"),
+    "run": ("stressgen.pipeline", "run"),
+    "write_outputs": ("stressgen.report", "write_outputs"),
+    "load_results": ("stressgen.report", "load_results"),
+    "render_html": ("stressgen.report", "render_html"),
     "MarketData": ("stressgen.types", "MarketData"),
     "Provenance": ("stressgen.types", "Provenance"),
     "Repair": ("stressgen.types", "Repair"),
@@ -82,6 +88,11 @@ if TYPE_CHECKING:
     from .errors import StressgenError as StressgenError
     from .errors import UnknownNameError as UnknownNameError
     from .metrics import RiskConfig as RiskConfig
+    from .pipeline import run as run
+    from .report import load_results as load_results
+    from .report import render_html as render_html
+    from .report import write_outputs as write_outputs
+    from .spec import load_spec as load_spec
     from .strategy import grid as grid
     from .types import MarketData as MarketData
     from .types import Provenance as Provenance
