@@ -134,13 +134,10 @@ def _from_source(module: str, name: str) -> ClassInfo | None:
 
 
 def _imported(module: str, name: str) -> ClassInfo:
+    from .terminal import strategy_parameters  # the listing's reading of an imported class (fallback only)
+
     obj = getattr(importlib.import_module(module), name)
-    fields = ()
-    if dataclasses.is_dataclass(obj):
-        cls = obj if isinstance(obj, type) else type(obj)
-        fields = tuple((f.name, str(f.type), "" if f.default is dataclasses.MISSING else repr(f.default))
-                       for f in dataclasses.fields(cls) if f.init)
-    return ClassInfo(_summary(obj.__doc__), fields)
+    return ClassInfo(_summary(obj.__doc__), tuple(strategy_parameters(obj)))
 
 
 def describe(module: str, name: str) -> ClassInfo:

@@ -29,7 +29,7 @@ from .report.worlds_file import WORLDS_FORMAT, write_worlds
 from .results import FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
 from .spec import RunSpec
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
-                     aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
+                     no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
                      fit_generator, load_market, sample_and_backtest, worst_worlds)
 from .types import MarketData
 
@@ -42,9 +42,6 @@ FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _PACKAGES = ("stressgen", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "scipy", "arch", "vectorbt",
              "plotly")
 
-
-def _noop(stage: str, done: int, total: int) -> None:
-    del stage, done, total
 
 
 def versions() -> dict[str, str]:
@@ -61,7 +58,7 @@ def versions() -> dict[str, str]:
 def fit_to_dir(spec: RunSpec, model_dir: str | os.PathLike, *,
                progress: Progress | None = None) -> tuple[Path, GeneratorInfo]:
     """Fit the spec's generator on its data and save it (`stressgen.persist`); returns (dir, header info)."""
-    progress = progress or _noop
+    progress = progress or no_progress
     if spec.generator.model is not None:
         raise ConfigError(f"{spec.source}: generator.model loads a saved model; "
                           "`fit` needs family = ... instead")
@@ -131,7 +128,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     when JAX has already started its backends or the user chose a device count.
     """
     devices.use_cpu_cores()
-    progress = progress or _noop
+    progress = progress or no_progress
     sim = spec.simulation
     root = rng.root(sim.seed)
     timings: dict[str, float] = {}
@@ -178,7 +175,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
 def sample_to_file(spec: RunSpec, path: str | os.PathLike, *, progress: Progress | None = None) -> Path:
     """Fit (or load) the spec's generator, draw its worlds in chunks and stream them into a safetensors file
     (`stressgen.report.worlds_file.write_worlds`: memory bounded by one chunk, written atomically)."""
-    progress = progress or _noop
+    progress = progress or no_progress
     sim = spec.simulation
     root = rng.root(sim.seed)
     market = load_market(spec, progress)

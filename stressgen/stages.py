@@ -49,8 +49,8 @@ from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
 from .types import MarketData, Scenarios
 
-__all__ = ["Progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled", "RealRuns",
-           "WorstWorlds", "check_memory", "load_market", "fit_generator", "build_strategies",
+__all__ = ["Progress", "no_progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled",
+           "RealRuns", "WorstWorlds", "check_memory", "load_market", "fit_generator", "build_strategies",
            "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary"]
 
 Progress = Callable[[str, int, int], None]
@@ -60,7 +60,8 @@ SCORE_WORLDS = 1_000
 Metrics = dict[str, np.ndarray]  # metric -> per-world values (the keys of metrics.per_world_metrics)
 
 
-def _noop(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The default `Progress`: reports nothing."""
     del stage, done, total
 
 
@@ -108,7 +109,7 @@ def check_memory(spec: RunSpec, n_assets: int, *, limit: int | None = None) -> N
                           f"periods x {n_assets} assets need about {need / 2**30:.1f} GiB at once, "
                           f"more than 80% of the {limit / 2**30:.1f} GiB this machine has; {advice}")
 
-def load_market(spec: RunSpec, progress: Progress = _noop) -> MarketData:
+def load_market(spec: RunSpec, progress: Progress = no_progress) -> MarketData:
     """The history of the spec's ``[data]`` section."""
     progress("data", 0, 1)
     market = spec.data.load()
@@ -126,7 +127,7 @@ class FittedGenerator:
 
 
 def fit_generator(spec: RunSpec, market: MarketData, *, key: jax.Array,
-                  progress: Progress = _noop) -> FittedGenerator:
+                  progress: Progress = no_progress) -> FittedGenerator:
     """Fit the spec's generator family on `market`, or load its saved model; fit warnings are collected."""
     progress("fit", 0, 1)
     t0 = time.perf_counter()
@@ -219,7 +220,7 @@ class Sampled:
 
 def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
                         plans: tuple[StrategyPlan, ...], bt: engine.BacktestConfig, risk: RiskConfig, *,
-                        key: jax.Array, progress: Progress = _noop) -> Sampled:
+                        key: jax.Array, progress: Progress = no_progress) -> Sampled:
     """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk (see the module doc)."""
     t0 = time.perf_counter()
     sim, k_paths = spec.simulation, spec.report.sample_paths
@@ -280,7 +281,7 @@ def _as_world(template: Scenarios, returns: np.ndarray, history: np.ndarray, anc
 
 
 def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template: Scenarios,
-                  bt: engine.BacktestConfig, risk: RiskConfig, progress: Progress = _noop) -> RealRuns:
+                  bt: engine.BacktestConfig, risk: RiskConfig, progress: Progress = no_progress) -> RealRuns:
     """Every plan on the real history: its last horizon (ranked among the worlds) and all of it (tear sheet).
 
     Both runs warm up on the same number of history days as the worlds (their `history` prefix).
@@ -333,7 +334,8 @@ class WorstWorlds:
 
 
 def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan, ...], sampled: Sampled,
-                 bt: engine.BacktestConfig, *, key: jax.Array, progress: Progress = _noop) -> WorstWorlds:
+                 bt: engine.BacktestConfig, *, key: jax.Array,
+                 progress: Progress = no_progress) -> WorstWorlds:
     """The k worst worlds of each parameter set, redrawn from the sample key and backtested for daily
     equity."""
     n, horizon = spec.simulation.worlds, spec.simulation.horizon
@@ -365,7 +367,7 @@ def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan,
 
 def aggregate(spec: RunSpec, plans: tuple[StrategyPlan, ...], sampled: Sampled, real: RealRuns,
               worst: WorstWorlds, *, key: jax.Array,
-              progress: Progress = _noop) -> tuple[tuple[StrategyResult, ...], pd.DataFrame]:
+              progress: Progress = no_progress) -> tuple[tuple[StrategyResult, ...], pd.DataFrame]:
     """One `StrategyResult` per parameter set (cross-world tables, real-history ranks), and the head-to-head
     matrix ``P(row beats column)`` on total return."""
     n, config = spec.simulation.worlds, spec.report.aggregate_config()
@@ -390,7 +392,7 @@ def aggregate(spec: RunSpec, plans: tuple[StrategyPlan, ...], sampled: Sampled, 
 
 
 def fidelity_summary(market: MarketData, sampled: Sampled, horizon: int, *, key: jax.Array,
-                     progress: Progress = _noop) -> FidelitySummary:
+                     progress: Progress = no_progress) -> FidelitySummary:
     """Real against synthetic: `run_summary`'s moments, ACF and correlations, the in-sample scorecard of the
     first worlds and, for a history of at least two horizons, the worlds' diversity against real windows."""
     progress("fidelity", 0, 1)

@@ -26,12 +26,11 @@ from ._validate import finish
 
 __all__ = ["datasets", "load"]
 
-_DESCRIPTIONS = DATASETS  # kept in stressgen.catalog, so that `stressgen list` needs no data import
 
 
 def datasets() -> dict[str, str]:
     """Bundled data set names, each with a one-line description."""
-    return dict(_DESCRIPTIONS)
+    return dict(DATASETS)  # kept in stressgen.catalog, so that `stressgen list` needs no data import
 
 
 def _sp500_20() -> MarketData:
