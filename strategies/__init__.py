@@ -9,6 +9,10 @@ from ._allocation import BuyAndHold as BuyAndHold
 from ._allocation import EqualWeight as EqualWeight
 from ._allocation import InverseVolatility as InverseVolatility
 from ._allocation import MinimumVariance as MinimumVariance
+from ._overlays import DrawdownStop as DrawdownStop
+from ._overlays import StopLoss as StopLoss
+from ._overlays import TakeProfit as TakeProfit
+from ._overlays import TrailingStop as TrailingStop
 from ._signals import CrossSectionalMomentum as CrossSectionalMomentum
 from ._signals import MACrossover as MACrossover
 from ._signals import TimeSeriesMomentum as TimeSeriesMomentum
@@ -25,7 +29,12 @@ BUILTIN = {
     "ts_momentum": TimeSeriesMomentum,
     "cs_momentum": CrossSectionalMomentum,
     "zscore_reversion": ZScoreReversion,
+    "stop_loss": StopLoss,
+    "take_profit": TakeProfit,
+    "trailing_stop": TrailingStop,
+    "drawdown_stop": DrawdownStop,
 }
 
 __all__ = ["BUILTIN", "BuyAndHold", "EqualWeight", "InverseVolatility", "MinimumVariance", "VolTarget",
-           "MACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum", "ZScoreReversion"]
+           "MACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum", "ZScoreReversion",
+           "StopLoss", "TakeProfit", "TrailingStop", "DrawdownStop"]

@@ -12,8 +12,10 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from stressgen import ta
 from stressgen.engine import indicators as ind
-from stressgen.strategy import Obs, Rebalance, StepStrategy
+from stressgen.numerics import check_windows
+from stressgen.strategy import Obs, Rebalance, StepStrategy, static
 
 __all__ = ["BuyAndHold", "EqualWeight", "InverseVolatility", "MinimumVariance"]
 
@@ -55,6 +57,9 @@ class EqualWeight(StepStrategy):
     every: int = 21
     gross: float = 1.0
 
+    def __post_init__(self):
+        check_windows(type(self).__name__, every=self.every)
+
     def init(self, n_assets):
         return ()
 
@@ -76,12 +81,16 @@ class InverseVolatility(StepStrategy):
     every: int = 21
     gross: float = 1.0
 
-    def init(self, n_assets):
-        return ind.rolling_init((n_assets,))
+    def __post_init__(self):
+        check_windows(type(self).__name__, window=self.window, every=self.every)
 
-    def step(self, state, obs: Obs):
-        state = ind.rolling_update(state, obs.log_return, obs.log_return_ago(self.window), self.window)
-        inv = 1.0 / jnp.maximum(ind.rolling_std(state, self.window), 1e-8)
+    def init(self, n_assets):
+        return ta.RollingStd(self.window).init(n_assets)
+
+    def step(self, state: ind.Rolling, obs: Obs):
+        vol = ta.RollingStd(self.window)  # of log returns, ddof=1
+        state = vol.update(state, obs)
+        inv = 1.0 / jnp.maximum(vol.value(state), 1e-8)
         return state, Rebalance(self.gross * inv / jnp.sum(inv), obs.t % self.every == 0)
 
 
@@ -101,13 +110,16 @@ class MinimumVariance(StepStrategy):
     window: int = 126
     every: int = 21
     shrink: float = 0.1
-    long_only: bool = True
+    long_only: bool = static(True)  # a Python `if`: part of the program
     gross: float = 1.0
+
+    def __post_init__(self):
+        check_windows(type(self).__name__, window=self.window, every=self.every)
 
     def init(self, n_assets):
         return ind.rolling_cov_init(n_assets)
 
-    def step(self, state, obs: Obs):
+    def step(self, state: ind.RollingCov, obs: Obs):
         state = ind.rolling_cov_update(state, obs.log_return, obs.log_return_ago(self.window), self.window)
         cov = ind.rolling_cov(state, self.window)
         n = cov.shape[0]

@@ -9,14 +9,22 @@ each asset's weight is its signal times ``gross / n_assets`` unless stated other
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
+from stressgen import ta
 from stressgen.engine import indicators as ind
-from stressgen.strategy import Obs, Rebalance, StepStrategy
+from stressgen.numerics import check_windows
+from stressgen.strategy import Obs, Rebalance, StepStrategy, static
 
 __all__ = ["MACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum", "ZScoreReversion", "VolTarget"]
+
+
+class MAState(NamedTuple):
+    fast: ind.Rolling   # running sums of the fast window
+    slow: ind.Rolling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,20 +41,22 @@ class MACrossover(StepStrategy):
 
     fast: int = 10
     slow: int = 50
-    long_short: bool = False
+    long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
 
-    def init(self, n_assets):
-        return ind.rolling_init((n_assets,)), ind.rolling_init((n_assets,))
+    def __post_init__(self):  # a concrete bad value fails here, naming the field; a grid's values too
+        check_windows(type(self).__name__, fast=self.fast, slow=self.slow)
 
-    def step(self, state, obs: Obs):
-        price = jnp.exp(obs.log_price)
-        fast = ind.rolling_update(state[0], price, jnp.exp(obs.log_price_ago(self.fast)), self.fast)
-        slow = ind.rolling_update(state[1], price, jnp.exp(obs.log_price_ago(self.slow)), self.slow)
-        up = ind.rolling_mean(fast, self.fast) > ind.rolling_mean(slow, self.slow)
+    def init(self, n_assets):
+        return MAState(ta.SMA(self.fast).init(n_assets), ta.SMA(self.slow).init(n_assets))
+
+    def step(self, state: MAState, obs: Obs):
+        fast, slow = ta.SMA(self.fast), ta.SMA(self.slow)  # of price; each reads its leaving value itself
+        state = MAState(fast.update(state.fast, obs), slow.update(state.slow, obs))
+        up = fast.value(state.fast) > slow.value(state.slow)
         signal = jnp.where(up, 1.0, -1.0 if self.long_short else 0.0)
-        signal = jnp.where(ind.ready(slow, self.slow), signal, 0.0)
-        return (fast, slow), signal * (self.gross / price.shape[0])
+        signal = jnp.where(slow.ready(state.slow), signal, 0.0)
+        return state, signal * (self.gross / signal.shape[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +75,12 @@ class TimeSeriesMomentum(StepStrategy):
     lookback: int = 252
     skip: int = 21
     every: int = 21
-    long_short: bool = False
+    long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
+
+    def __post_init__(self):
+        check_windows(type(self).__name__, lookback=self.lookback, every=self.every)
+        check_windows(type(self).__name__, minimum=0, skip=self.skip)
 
     def init(self, n_assets):
         return ()
@@ -97,6 +111,10 @@ class CrossSectionalMomentum(StepStrategy):
     every: int = 21
     gross: float = 1.0
 
+    def __post_init__(self):
+        check_windows(type(self).__name__, lookback=self.lookback, k=self.k, every=self.every)
+        check_windows(type(self).__name__, minimum=0, skip=self.skip)
+
     def init(self, n_assets):
         return ()
 
@@ -123,18 +141,28 @@ class ZScoreReversion(StepStrategy):
 
     window: int = 20
     entry: float = 2.0
-    long_short: bool = False
+    long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
 
-    def init(self, n_assets):
-        return ind.rolling_init((n_assets,))
+    def __post_init__(self):
+        check_windows(type(self).__name__, window=self.window)
 
-    def step(self, state, obs: Obs):
-        state = ind.rolling_update(state, obs.log_price, obs.log_price_ago(self.window), self.window)
-        z = ind.rolling_zscore(state, obs.log_price, self.window)
-        pos = jnp.clip(-z / self.entry, -1.0 if self.long_short else 0.0, 1.0)
-        pos = jnp.where(ind.ready(state, self.window), pos, 0.0)
+    def init(self, n_assets):
+        return ta.ZScore(self.window).init(n_assets)
+
+    def step(self, state: ta.ZScoreState, obs: Obs):
+        zscore = ta.ZScore(self.window)  # of log price, over a window that includes today
+        state = zscore.update(state, obs)
+        pos = jnp.clip(-zscore.value(state) / self.entry, -1.0 if self.long_short else 0.0, 1.0)
+        pos = jnp.where(zscore.ready(state), pos, 0.0)
         return state, pos * (self.gross / pos.shape[0])
+
+
+class VolTargetState(NamedTuple):
+    inner: Any          # the wrapped strategy's own state
+    vol: ind.Ewma       # EWMA of the inner portfolio's daily return and its variance
+    weights: jax.Array  # [assets] the inner strategy's weights after its last decision
+    scale: jax.Array    # the scale factor in force
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,18 +190,21 @@ class VolTarget(StepStrategy):
     max_leverage: float = 1.0
     every: int = 1
     max_gross: float = 1.0
-    periods_per_year: int = 252
+    periods_per_year: int = static(252)  # a convention, not a parameter to sweep
+
+    def __post_init__(self):
+        check_windows(type(self).__name__, every=self.every)
 
     def init(self, n_assets):
         zeros = jnp.zeros((n_assets,), jnp.float32)
-        return self.inner.init(n_assets), ind.ewma_init(()), zeros, jnp.ones((), jnp.float32)
+        return VolTargetState(self.inner.init(n_assets), ind.ewma_init(()), zeros, jnp.ones((), jnp.float32))
 
-    def step(self, state, obs: Obs):
+    def step(self, state: VolTargetState, obs: Obs):
         inner_state, vol, w_prev, scale_prev = state
         vol = ind.ewma_update(vol, jnp.dot(w_prev, obs.simple_return), ind.span_to_alpha(self.span))
         # The inner strategy sees its own (unscaled) holdings, so "keep holdings" means what it expects.
         holdings = obs.holdings / jnp.where(scale_prev > 0, scale_prev, 1.0)
-        inner_state, out = self.inner.step(inner_state, obs._replace(holdings=holdings))
+        inner_state, out = self.inner.step(inner_state, obs.replace(holdings=holdings))
         w, trade = (out.weights, out.trade) if isinstance(out, Rebalance) else (out, True)
         w_inner = jnp.where(trade, w, holdings)
         ann = ind.ewma_std(vol) * jnp.sqrt(float(self.periods_per_year))
@@ -183,7 +214,7 @@ class VolTarget(StepStrategy):
         scale = jnp.where(rescale, scale, scale_prev)
         out = w_inner * scale
         out = out * jnp.minimum(1.0, self.max_gross / jnp.maximum(jnp.sum(jnp.abs(out)), 1e-30))
-        return (inner_state, vol, w_inner, scale), Rebalance(out, rescale)
+        return VolTargetState(inner_state, vol, w_inner, scale), Rebalance(out, rescale)
 
 
 def _default_inner():

@@ -46,6 +46,10 @@ STRATEGIES = {
     "ts_momentum": ("strategies._signals", "TimeSeriesMomentum"),
     "cs_momentum": ("strategies._signals", "CrossSectionalMomentum"),
     "zscore_reversion": ("strategies._signals", "ZScoreReversion"),
+    "stop_loss": ("strategies._overlays", "StopLoss"),
+    "take_profit": ("strategies._overlays", "TakeProfit"),
+    "trailing_stop": ("strategies._overlays", "TrailingStop"),
+    "drawdown_stop": ("strategies._overlays", "DrawdownStop"),
 }
 
 
@@ -80,7 +84,10 @@ _EMPTY = {"tuple": "()", "list": "[]", "dict": "{}"}
 def _default(value: ast.expr | None, functions: dict[str, ast.FunctionDef]) -> str:
     if value is None:
         return ""
-    if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) == "field":
+    called = getattr(value.func, "attr", getattr(value.func, "id", "")) if isinstance(value, ast.Call) else ""
+    if called == "static" and value.args:  # stressgen.strategy.static(default): the default is its argument
+        return ast.unparse(value.args[0])
+    if called in ("field", "static"):
         for kw in value.keywords:
             if kw.arg == "default":
                 return ast.unparse(kw.value)

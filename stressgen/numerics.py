@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, StrategyError
 
-__all__ = ["hill_index", "tail_count", "rounded", "check_sizes", "CDF_SLACK"]
+__all__ = ["hill_index", "tail_count", "rounded", "check_sizes", "check_windows", "CDF_SLACK"]
 
 # F(x_i) is a float32 cumulative sum compared with q. With uniform weights q*n may be an integer (5% of 100
 # worlds) and rounding would put F(x_5) a hair below 0.05, picking the 6th value instead of the 5th. Counting
@@ -38,6 +38,26 @@ def check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_windows(strategy: str, /, *, minimum: int = 1, **windows: object) -> None:
+    """Each keyword (a strategy's window or period field, in closes) must be at least `minimum`; else a
+    `StrategyError` naming `strategy` and the field.
+
+    Only concrete values are checked: Python and NumPy numbers, and NumPy arrays (a parameter grid's values,
+    every one of them). JAX arrays are skipped: inside the engine a field may be a tracer, whose value is
+    not known while the program is built, and checking a concrete device array would wait for the device.
+    """
+    for field, value in windows.items():
+        if isinstance(value, bool | jax.Array) or not isinstance(value, int | float | np.number | np.ndarray):
+            continue
+        values = np.asarray(value)
+        bad = values[values < minimum]
+        if bad.size:
+            shown = bad.ravel()[0].item()
+            what = f"{field} values include {shown!r}" if values.ndim else f"{field} = {shown!r}"
+            raise StrategyError(strategy, f"{what}: a window or period in closes must be at least {minimum}; "
+                                          f"set {field} to {minimum} or more")
 
 
 def tail_count(n: int, fraction: float, minimum: int = 10) -> int:

@@ -70,6 +70,13 @@ def fit_to_dir(spec: RunSpec, model_dir: str | os.PathLike, *,
 
 # ---------------------------------------------------------------------------------------------- run
 
+def _bps(value: float | tuple[float, ...]) -> str:
+    """``"5 bps"``, or ``"per asset 5/2/10 bps"`` for per-asset rates (in the data's asset order)."""
+    if isinstance(value, tuple):
+        return "per asset " + "/".join(f"{v:g}" for v in value) + " bps"
+    return f"{value:g} bps"
+
+
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
     c = spec.costs
     return {
@@ -78,8 +85,7 @@ def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
         "periods_per_year": f"{ppy} (annualisation of vol, Sharpe, CAGR and the fidelity moments)",
         "execution": "weights decided at close t earn the return of t+1 at the earliest; "
                      f"extra lag {c.lag} closes",
-        "costs": f"{c.fee_bps:g} bps fee + {c.slippage_bps:g} bps slippage of traded notional "
-                 "(drift included)",
+        "costs": f"{_bps(c.fee_bps)} fee + {_bps(c.slippage_bps)} slippage of traded notional (drift included)",
         "limits": f"max gross {c.max_gross:g}, {'long only' if c.long_only else 'shorts allowed'}",
         "rf": f"annual risk-free rate {c.rf:g}, compounded per period; cash earns it",
         "statistics": "std with ddof=1; VaR/ES historical, positive = loss; drawdown from the running peak",

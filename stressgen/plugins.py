@@ -47,6 +47,9 @@ def _import_file(path: Path, ref: str):
     if spec is None or spec.loader is None:
         raise PluginLoadError(f"strategy {ref!r}: {str(path)!r} cannot be imported as a Python file")
     module = importlib.util.module_from_spec(spec)
+    # what error messages call its classes (`strategy_name`: file.py:Class): the private module name is a
+    # hash, and the directory is noise in a one-line error
+    module.__stressgen_ref__ = path.name
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

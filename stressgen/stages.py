@@ -113,6 +113,10 @@ def load_market(spec: RunSpec, progress: Progress = no_progress) -> MarketData:
     """The history of the spec's ``[data]`` section."""
     progress("data", 0, 1)
     market = spec.data.load()
+    try:  # per-asset costs must match the data's assets, and that is known only now: say so before any fit
+        spec.costs.cost_rates(market.n_assets)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source}: costs: {exc} ({', '.join(market.assets)})") from exc
     progress("data", 1, 1)
     return market
 

@@ -11,26 +11,33 @@ Conventions (shared with `stressgen.engine`):
 
 Step tier (optax style, causal by construction)::
 
+    class State(NamedTuple):
+        sma: SMAState                                    # typed state: a NamedTuple of arrays
+
     @dataclasses.dataclass(frozen=True)
     class Flat(StepStrategy):
-        level: float = 0.5                               # floats are traced: a new value does not recompile
+        level: float = 0.5                               # traced: a new value does not recompile
+        long_short: bool = static(False)                 # static: used in a Python `if`
         def init(self, n_assets):
-            return ()                                    # any pytree of arrays
+            return ()                                    # any pytree of arrays; prefer a NamedTuple
         def step(self, state, obs):                      # obs: Obs, information up to close t only
             return state, jnp.full(obs.log_return.shape, self.level / obs.log_return.shape[0])
 
 ``step`` returns ``(state, weights[assets])`` or ``(state, Rebalance(weights, trade))``; ``trade=False``
-keeps the current (drifted) holdings, which is how schedules such as monthly rebalancing are written.
+keeps the current (drifted) holdings, which is how schedules such as monthly rebalancing are written
+(``Rebalance(w, obs.calendar.month_end)``). `Obs` carries the close's returns, prices, holdings, the
+strategy's own equity, P&L and drawdown, and its calendar; it reads the past through accessors that stop at
+today, so a step strategy cannot see a later close.
 
 Vectorized tier (vectorbt style): ``weights(self, log_returns[time, assets]) -> [time, assets]`` (or a
-`Rebalance` with ``trade[time]``) in jax.numpy, row t using returns up to row t only. The engine proves
-this on first use (`stressgen.engine.check_causality`), then evaluates it one close at a time inside its fused
-loop when every op allows it (`stressgen.engine._stream`; `stressgen.engine.stream_reason` says why not).
+`Rebalance` with ``trade[time]``) in jax.numpy, row t using returns up to row t only. The engine proves this
+on every run (`stressgen.engine.check_causality`): for every parameter set, on the run's own input, with the
+later returns changed at every close whose decision is traded.
 
-Fields: Python floats and arrays are pytree leaves (traced, vmappable, no recompile when changed); ints,
-bools, strings and None are static (shape-affecting: a new value compiles a new program); nested strategies
-are pytree children (so overlays compose). A parameter grid (`grid`) turns the named fields into arrays of
-shape ``[n_params]`` and the engine vmaps over them: one program, not a Python loop.
+Fields are traced unless declared `static` (explicitly, as in equinox or flax): numbers and arrays are pytree
+leaves (vmappable, no recompile when changed), nested strategies are pytree children (so overlays compose),
+and a static field is part of the compiled program. A parameter grid (`grid`) turns the named traced fields
+into arrays of shape ``[n_params]`` and the engine vmaps over them: one program, not a Python loop.
 """
 
 from __future__ import annotations
@@ -49,15 +56,16 @@ from jax import lax
 from . import indicators as indicators
 from .errors import ConfigError, StrategyError
 
-__all__ = ["Obs", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "strategy_name"]
+__all__ = ["Obs", "Calendar", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "static",
+           "strategy_name"]
 
 
 class Tape(NamedTuple):
-    """The read-only past of one world: the shared real history and this world's synthetic days.
+    """The engine's record of one world: the shared real history and this world's synthetic days.
 
     Rows are closes: ``hist_*[H - 1 + i]`` holds close ``i <= 0`` and ``syn_*[i - 1]`` holds close ``i >= 1``.
-    Log prices are cumulative log returns since the first history day. During the warm-up the synthetic
-    rows are a placeholder that is never read.
+    Log prices are cumulative log returns since the first history day. It holds the world's future too, so
+    strategies never get it: `Obs` reads it only through accessors that stop at today.
     """
 
     hist_r: jax.Array
@@ -72,8 +80,35 @@ def _read(hist: jax.Array, syn: jax.Array, i: jax.Array) -> jax.Array:
     return jnp.where(i >= 1, s, h)
 
 
-class Obs(NamedTuple):
-    """What a step strategy sees at close t of one world (everything is known at that close).
+class Calendar(NamedTuple):
+    """Calendar facts of close t (int32 / bool scalars). A flag ``*_end`` says that the next close falls in a
+    new week, month, quarter or year, so a month-end rebalance is ``Rebalance(w, obs.calendar.month_end)``."""
+
+    date: jax.Array        # days since 1970-01-01
+    weekday: jax.Array     # 0 = Monday
+    week_end: jax.Array
+    month_end: jax.Array
+    quarter_end: jax.Array
+    year_end: jax.Array
+
+
+def _lag(k: jax.Array | int, what: str) -> jax.Array | int:
+    """A concrete negative lag reads the future: refuse it where it is written. A traced one cannot be refused
+    while tracing, so it is clamped at today (``k = 0``) and never reaches a later close."""
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k < 0:
+        raise StrategyError("(step)", f"obs.{what}({int(k)}): a negative lag reads a later close; use k >= 0 "
+                                      "(k = 0 is today)")
+    return jnp.maximum(k, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Obs:
+    """What a step strategy sees at close t of one world: everything known at that close, and nothing later.
+
+    Causal by construction: the world's later closes exist only inside the engine's tape, which `Obs` reads
+    through `log_return_ago` / `log_price_ago`; they stop at today and refuse a negative lag. The tape itself
+    is private (the one limit of the guarantee: code that digs it out, or closes over the scenario arrays,
+    goes around every check; see docs/strategies.md).
 
     Attributes:
         log_return: ``[assets]`` log return of day t (close t-1 to close t).
@@ -84,7 +119,10 @@ class Obs(NamedTuple):
             (zero during the warm-up on history, which trades nothing).
         t: int32 scalar, the close index (``t <= 0`` on history, ``1 .. horizon`` on the synthetic days).
         seen: int32 scalar, closes seen so far including t (``log_return_ago(k)`` is valid for ``k < seen``).
-        tape: the past, read through `log_return_ago` / `log_price_ago`.
+        equity: the strategy's own portfolio value at close t before today's trade (1.0 through the warm-up
+            and at close 0: P&L counts only on the synthetic horizon).
+        pnl: the portfolio's simple return over day t (0 in the warm-up).
+        peak: the highest equity so far (`drawdown` is ``1 - equity / peak``).
     """
 
     log_return: jax.Array
@@ -93,16 +131,41 @@ class Obs(NamedTuple):
     holdings: jax.Array
     t: jax.Array
     seen: jax.Array
-    tape: Tape
+    equity: jax.Array
+    pnl: jax.Array
+    peak: jax.Array
+    _tape: Tape = dataclasses.field(repr=False)
+    _calendar: jax.Array | None = dataclasses.field(default=None, repr=False)  # [closes, 6] int32, see calendar
+
+    @property
+    def drawdown(self) -> jax.Array:
+        """``1 - equity / peak``: 0 at a new high, 0.2 when the strategy is 20% below its best."""
+        return 1.0 - self.equity / jnp.maximum(self.peak, 1e-30)
+
+    @property
+    def calendar(self) -> Calendar:
+        """The `Calendar` of close t (the worlds continue the history's calendar: business days for daily
+        data; warm-up closes are dated on that calendar counted back from the history's last date)."""
+        if self._calendar is None:
+            raise ConfigError("obs.calendar: these scenarios carry no dates (Scenarios.history_end is empty); "
+                              "build them with history_end='YYYY-MM-DD'")
+        row = self._tape.hist_r.shape[0] - 1 + self.t
+        row = lax.dynamic_index_in_dim(self._calendar, jnp.clip(row, 0, self._calendar.shape[0] - 1), 0,
+                                       keepdims=False)
+        return Calendar(row[0], row[1], row[2] != 0, row[3] != 0, row[4] != 0, row[5] != 0)
 
     def log_return_ago(self, k: jax.Array | int) -> jax.Array:
-        """``[assets]`` log return of close ``t - k`` (k = 0 is today). Negative k reads today: the tape
-        cannot reach the future. Before the first day seen it returns that first day."""
-        return _read(self.tape.hist_r, self.tape.syn_r, self.t - jnp.maximum(k, 0))
+        """``[assets]`` log return of close ``t - k`` (k = 0 is today; a negative k is refused). Before the
+        first day seen it returns that first day."""
+        return _read(self._tape.hist_r, self._tape.syn_r, self.t - _lag(k, "log_return_ago"))
 
     def log_price_ago(self, k: jax.Array | int) -> jax.Array:
         """``[assets]`` log price at close ``t - k`` (same rules as `log_return_ago`)."""
-        return _read(self.tape.hist_lp, self.tape.syn_lp, self.t - jnp.maximum(k, 0))
+        return _read(self._tape.hist_lp, self._tape.syn_lp, self.t - _lag(k, "log_price_ago"))
+
+    def replace(self, **changes: Any) -> Obs:
+        """A copy with some fields changed (an overlay passes its inner strategy the inner holdings)."""
+        return dataclasses.replace(self, **changes)
 
 
 class Rebalance(NamedTuple):
@@ -112,14 +175,40 @@ class Rebalance(NamedTuple):
     trade: jax.Array
 
 
-def _is_leaf_value(value: Any) -> bool:
-    # floats and arrays are traced parameters; ints/bools/strings stay static because they usually shape
-    # buffers or switch code paths.
-    return isinstance(value, (float, np.ndarray, np.generic, jax.Array)) and not isinstance(value, bool)
+def static(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """Declare a strategy field static: part of the compiled program, so a new value compiles a new one.
+
+    Use it for what shapes the program: a Python ``if``, a shape, a ``range()``, a buffer capacity, a string
+    option. Every other field is traced (like equinox's ``field(static=True)`` and flax's ``static``: the
+    declaration decides, not whether the value happens to be an int or a float), so changing it, or
+    gridding over it, reuses the program.
+    """
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"static": True})
+
+
+_TRACEABLE = (int, float, bool, complex, np.ndarray, np.generic, jax.Array)
+
+
+def check_fields(strategy: Any) -> None:
+    """Refuse a traced field whose value JAX cannot trace (a string, a function, an object), naming it."""
+    for f in dataclasses.fields(strategy):
+        if f.metadata.get("static", False):
+            continue
+        value = getattr(strategy, f.name)
+        if isinstance(value, _StrategyBase):
+            check_fields(value)
+            continue
+        for leaf in jax.tree_util.tree_leaves(value):
+            if not isinstance(leaf, _TRACEABLE):
+                raise StrategyError(strategy_name(strategy),
+                                    f"field {f.name!r} holds a {type(leaf).__name__}, which cannot be traced; "
+                                    f"declare it static: {f.name}: {type(leaf).__name__} = static(...) "
+                                    "(from stressgen.strategy import static)")
 
 
 class _StrategyBase:
-    """Registers every subclass as a pytree whose leaves are its float/array fields (see module doc)."""
+    """Registers every subclass as a pytree: its static fields (see `static`) are the tree's structure, every
+    other field is a child (a number or array is a leaf; a nested strategy is a subtree, so overlays compose)."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -133,7 +222,7 @@ def _split_fields(obj):
     kinds, children, statics = [], [], []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if f.metadata.get("static", False) or not (_is_leaf_value(value) or isinstance(value, _StrategyBase)):
+        if f.metadata.get("static", False):
             kinds.append((f.name, False))
             statics.append(value)
         else:
@@ -180,12 +269,18 @@ class VectorStrategy(_StrategyBase):
 
 
 def strategy_name(strategy: Any) -> str:
-    """``module.Class`` of a strategy (or a grid's strategy), for error messages."""
+    """``module.Class`` of a strategy (or a grid's strategy), for error messages; ``file.py:Class`` for a
+    class loaded from a plugin file."""
     if isinstance(strategy, ParamGrid):
         strategy = strategy.strategy
     strategy = getattr(strategy, "named_after", strategy)  # an engine wrapper reports the user's strategy
+    import sys  # local: this function is the only user
+
     cls = type(strategy)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    # a class from a plugin file: the loader's module name (_stressgen_plugin_<hash>) means nothing to the
+    # user, so name the file they wrote (stressgen.plugins sets __stressgen_ref__ on such modules)
+    ref = getattr(sys.modules.get(cls.__module__), "__stressgen_ref__", None)
+    return f"{ref}:{cls.__qualname__}" if ref else f"{cls.__module__}.{cls.__qualname__}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,10 +311,13 @@ def grid(strategy: Any, *, product: bool = True, **values: Any) -> ParamGrid:
     """
     if not values:
         raise ConfigError("grid() needs at least one field=[values]")
-    names = [f.name for f in dataclasses.fields(strategy)]
+    fields = {f.name: f for f in dataclasses.fields(strategy)}
     for name in values:
-        if name not in names:
-            raise ConfigError(f"{strategy_name(strategy)} has no field {name!r}; fields: {', '.join(names)}")
+        if name not in fields:
+            raise ConfigError(f"{strategy_name(strategy)} has no field {name!r}; fields: {', '.join(fields)}")
+        if fields[name].metadata.get("static", False):
+            raise ConfigError(f"{strategy_name(strategy)}.{name} is static (it shapes the compiled program), so it "
+                              "cannot be gridded in one program; run one backtest per value")
     lists = [np.atleast_1d(np.asarray(v)) for v in values.values()]
     if product:
         rows = list(itertools.product(*[list(v) for v in lists]))

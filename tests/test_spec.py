@@ -167,3 +167,18 @@ def test_spec_dataclasses_are_frozen():
     spec = load_spec(SPECS / "small.toml")
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.simulation.worlds = 3
+
+
+def test_per_asset_costs_are_checked_against_the_datas_assets_before_any_fit(tmp_path):
+    from stressgen import stages
+
+    text = (SPECS / "bad" / "costs_periods.toml").read_text().splitlines()[1:]
+    spec_file = tmp_path / "costs.toml"
+    spec_file.write_text("\n".join(line for line in text if not line.startswith("periods_per_year"))
+                         + "\nfee_bps = [1.0, 2.0, 3.0]\n")
+    spec = load_spec(spec_file)
+    assert spec.costs.fee_bps == (1.0, 2.0, 3.0)
+    with pytest.raises(ConfigError, match=r"costs: BacktestConfig.fee_bps has 3 per-asset values.*AAPL, JPM"):
+        stages.load_market(spec)
+    spec_file.write_text(spec_file.read_text().replace("[1.0, 2.0, 3.0]", "[1.0, 2.0]"))
+    assert stages.load_market(load_spec(spec_file)).n_assets == 2

@@ -1,30 +1,51 @@
-"""Look-ahead proof for vectorized strategies: changing returns after t must not change weights up to t.
+"""Look-ahead proof for vectorized strategies: changing returns after close t must not change the decisions up
+to t, at every close whose decision is traded, for every parameter set, on the run's own input.
 
-The step tier is causal by construction (the engine feeds it one close at a time). A vectorized strategy
-sees the whole ``[time, assets]`` array, so on first use the engine recomputes its weights with every return
-after t replaced (for several t, including the second-to-last day, where a one-day ``shift(-1)`` peek shows)
-and refuses the strategy with `LookAheadError` naming the first day whose weights changed. Days are
-reported as close indices (``t = 0`` is the last real close, the synthetic closes are ``1 .. horizon``).
-The perturbation is deterministic (no random numbers): later returns are negated, scaled and shifted.
+Why a perturbation proof, and why this one:
+
+* The step tier is causal by construction (`stressgen.strategy.Obs` reads the tape only up to today). A
+  vectorized strategy sees the whole ``[time, assets]`` array, so the only general test that does not read JAX
+  internals is to change the future and watch the past: for a cut t, every return after t is changed, the
+  weights are recomputed, and any weight (or trade flag) of a row ``<= t`` that moved is a look-ahead.
+* Every cut, not a sample: a peek at one single row hides between sampled cuts. A look-ahead of row a on a
+  later row b is seen by a cut t exactly when ``a <= t < b``, so cutting at every traded close
+  (``-lag .. horizon - 1``: the decisions the engine executes) sees every look-ahead that can reach the P&L.
+  Decisions before ``-lag`` are never executed, and a traded decision that reads history reads the past.
+* The run's own input: the warm-up history the run uses (all of it, not a shortened copy) followed by world
+  0's synthetic path, so behaviour that depends on the input length or the horizon is the behaviour proven.
+* Every parameter set: the batched strategy (leaves ``[params, ...]``) is vmapped, so a grid is proven whole.
+* Cached on exact values only: the key holds the bytes of every leaf, the static structure, the input's
+  digest and the lag; a float parameter run at a new value is proven again.
+
+The perturbation is deterministic (no random numbers): later returns are negated, scaled and shifted. The
+proof's limit (docs/strategies.md): a strategy that reads the scenario arrays by a route other than its
+input (a closure over them) is beyond any perturbation proof, and it is exact on the probe path only (world
+0), so a peek that a strategy takes only on values that path never shows is not seen.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-from ..strategy import strategy_name
+from ..errors import LookAheadError
+from ..strategy import ParamGrid, strategy_name
 from ..types import Scenarios
 from ._cache import LRU
 from ._core import as_target
+from ._plugin_errors import with_plugin_errors
 
-__all__ = ["check_causality"]
+__all__ = ["check_causality", "prove_causal"]
 
-# Strategies already proven, keyed by (tree structure, shape): "on first use" means once per process for a
-# class and its static fields; traced (float) parameters are not re-proven for every value, so a grid or a
-# parameter change costs no new check and no compilation. Bounded (LRU): a dropped entry is proven again.
-_PROVEN = LRU(maxsize=256)
+_PROVEN = LRU(maxsize=256)  # bounded: a dropped entry is proven again
+ATOL, RTOL = 1e-6, 1e-5
+_BLOCK_ELEMENTS = 1 << 22  # cuts evaluated at once x params x rows x assets: bounds the proof's memory
 
 
 def _perturb(x: jax.Array, t: jax.Array) -> jax.Array:
@@ -34,42 +55,85 @@ def _perturb(x: jax.Array, t: jax.Array) -> jax.Array:
     return jnp.where(rows > t, changed, x)
 
 
-def check_causality(strategy, scenarios: Scenarios, *, n_points: int = 6, max_history: int = 256,
-                    atol: float = 1e-6, rtol: float = 1e-5) -> None:
-    """Raise `LookAheadError` if `strategy.weights` uses returns after row t for row t (world 0 probed)."""
-    from ..errors import LookAheadError
-
-    name = strategy_name(strategy)
-    n_hist = min(max_history, scenarios.history.shape[0])
-    key = (jax.tree_util.tree_structure(strategy), (n_hist + scenarios.horizon, scenarios.n_assets))
-    if key in _PROVEN:  # checked before building the probe's input: a proven strategy costs nothing a call
-        return
-    history = jnp.asarray(scenarios.history, jnp.float32)
-    history = history[history.shape[0] - n_hist:]
-    x = jnp.concatenate([history, jnp.asarray(scenarios.log_returns[0], jnp.float32)], axis=0)
+@functools.partial(jax.jit, static_argnames=("name", "block", "n_params"))
+def _first_changed(batched: Any, x: jax.Array, cuts: jax.Array, *, name: str, block: int, n_params: int
+                   ) -> jax.Array:
+    """``[cuts, params]`` the first row ``<= cut`` whose decision changed when the rows after the cut were
+    changed, or ``n`` where none did."""
     n, n_assets = x.shape
-    ts = np.unique(np.concatenate([np.linspace(n // 8, n - 2, n_points).astype(int), [n - 2]]))
 
-    @jax.jit
-    def run(xs):
-        return jax.vmap(lambda v: as_target(strategy.weights(v), n_assets, name, lead=(n,)))(xs)
+    def decide(xs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        # axis_size: a strategy without traced fields has no leaf to carry the parameter axis
+        return jax.vmap(lambda s: as_target(s.weights(xs), n_assets, name, lead=(n,)), axis_size=n_params)(batched)
 
-    base_w, base_t = (np.asarray(a)[0] for a in run(x[None]))
-    pert_w, pert_t = (np.asarray(a) for a in run(jax.vmap(_perturb, in_axes=(None, 0))(x, jnp.asarray(ts))))
-    first = None
-    for k, t in enumerate(ts):
-        rows = np.arange(n) <= t
-        diff = np.abs(pert_w[k] - base_w) > atol + rtol * np.abs(base_w)
-        # NaN before t must stay NaN: compare NaN-ness too
-        diff |= np.isnan(pert_w[k]) != np.isnan(base_w)
-        bad = (diff.any(-1) | (pert_t[k] != base_t)) & rows
-        if bad.any():
-            row = int(np.argmax(bad))
-            if first is None or row < first[0]:
-                first = (row, int(t))
-    if first is not None:
-        row, t = first
-        to_close = lambda j: j - (history.shape[0] - 1)  # noqa: E731
-        raise LookAheadError(name, to_close(row),
-                             f"returns after close t={to_close(t)} were changed; probe of world 0")
+    base_w, base_t = decide(x)
+    rows = jnp.arange(n)
+
+    def one_cut(t: jax.Array) -> jax.Array:
+        w, trade = decide(_perturb(x, t))
+        moved = jnp.abs(w - base_w) > ATOL + RTOL * jnp.abs(base_w)
+        moved |= jnp.isnan(w) != jnp.isnan(base_w)  # NaN before t must stay NaN
+        bad = (moved.any(-1) | (trade != base_t)) & (rows <= t)
+        return jnp.where(bad.any(-1), jnp.argmax(bad, axis=-1), n)
+
+    return lax.map(one_cut, cuts, batch_size=block)
+
+
+def _key(batched: Any, x: np.ndarray, lag: int) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(batched)
+    digest = hashlib.sha256(x.tobytes())
+    for leaf in leaves:
+        a = np.asarray(leaf)
+        digest.update(f"{a.shape}{a.dtype.str}".encode())
+        digest.update(a.tobytes())
+    return treedef, x.shape, lag, digest.hexdigest()
+
+
+def prove_causal(batched: Any, history: np.ndarray, path: np.ndarray, *, lag: int, name: str,
+                 grid: ParamGrid | None = None) -> None:
+    """Raise `LookAheadError` if any parameter set's decision at a traded close depends on a later return.
+
+    Args:
+        batched: the vectorized strategy with every leaf carrying a leading ``[params]`` axis.
+        history: ``[hist, assets]`` the run's warm-up rows (float32).
+        path: ``[horizon, assets]`` the probe world's synthetic rows.
+        lag: the run's execution lag (decisions from close ``-lag`` on are traded).
+        name: the strategy's name for the error; grid: its grid, to name the parameter set.
+    """
+    x = np.concatenate([np.asarray(history, np.float32), np.asarray(path, np.float32)], axis=0)
+    key = _key(batched, x, lag)
+    if key in _PROVEN:
+        return
+    n, n_assets = x.shape
+    n_hist = history.shape[0]
+    cuts = np.arange(max(0, n_hist - 1 - lag), n - 1, dtype=np.int32)  # every traded close but the last
+    if cuts.size:
+        leaves = jax.tree_util.tree_leaves(batched)
+        n_params = leaves[0].shape[0] if leaves else 1
+        block = int(np.clip(_BLOCK_ELEMENTS // max(1, n_params * n * n_assets), 1, cuts.size))
+        first = np.asarray(_first_changed(batched, jnp.asarray(x), jnp.asarray(cuts), name=name, block=block,
+                                          n_params=n_params))
+        if (first < n).any():
+            k, p = np.unravel_index(np.argmin(first), first.shape)  # the earliest changed row
+            row, cut = int(first[k, p]), int(cuts[k])
+            at = ""
+            if grid is not None:
+                at = "parameter set " + ", ".join(f"{f}={v[p]}" for f, v in grid.values.items()) + "; "
+            raise LookAheadError(name, row - (n_hist - 1),
+                                 f"{at}returns after close t={cut - (n_hist - 1)} were changed; probe of world 0")
     _PROVEN.put(key, True)
+
+
+@with_plugin_errors
+def check_causality(strategy: Any, scenarios: Scenarios, *, lag: int = 0, warmup: int | None = None) -> None:
+    """Prove a vectorized strategy (or a `ParamGrid` of one) causal on `scenarios` as `backtest` does: on the
+    warm-up history (the last `warmup` rows, None: all), world 0's path, every traded close, every
+    parameter set. Raises `LookAheadError` naming the first close whose decision looked ahead."""
+    grid = strategy if isinstance(strategy, ParamGrid) else None
+    base = grid.strategy if grid else strategy
+    batched = base if grid else jax.tree_util.tree_map(lambda v: jnp.asarray(v)[None], base)
+    history = np.asarray(scenarios.history, np.float32)
+    if warmup is not None:
+        history = history[history.shape[0] - min(warmup, history.shape[0]):]
+    prove_causal(batched, history, np.asarray(scenarios.log_returns[0]), lag=lag, name=strategy_name(base),
+                 grid=grid)

@@ -28,6 +28,7 @@ from ..errors import StrategyError
 from ..numerics import rounded
 from ..strategy import Obs, Rebalance, Tape, strategy_name
 from ..indicators import cumsum_array
+from ._plugin_errors import check_output, step_result
 from ._reducer import Day, Reducer
 
 __all__ = ["STEP", "VECTOR", "PROBE_WORLDS", "as_target", "vector_decisions", "simulate", "history_tape",
@@ -43,6 +44,7 @@ class _Carry(NamedTuple):
     qt: jax.Array     # [lag + 1] their trade flags
     h: jax.Array      # [assets] drifted weights at the current close, before trading
     equity: jax.Array
+    peak: jax.Array   # highest equity so far (the strategy's drawdown, `Obs.drawdown`)
     red: Any          # the reducer's per-world state (() without a reducer)
 
 
@@ -51,6 +53,7 @@ def as_target(out: Any, n_assets: int, name: str, lead: tuple[int, ...] = ()) ->
 
     Shapes are static, so a wrong shape is reported while tracing, naming the strategy.
     """
+    check_output(out, n_assets, name, lead)
     if isinstance(out, Rebalance):
         w, trade = out.weights, out.trade
     else:
@@ -86,8 +89,8 @@ def history_tape(history: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]
     return hist, cumsum_array(hist)
 
 
-def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets: int,
-              name: str) -> tuple[Any, jax.Array, jax.Array]:
+def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets: int, name: str,
+              calendar: jax.Array | None = None) -> tuple[Any, jax.Array, jax.Array]:
     """Run a step strategy over the real history (one world: it is the same for every world).
 
     Returns ``(state, queued decisions [lag + 1, assets], their trade flags [lag + 1])``.
@@ -101,12 +104,14 @@ def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets
         return state, qw, qt
     hist_r, hist_lp = history_tape(history)
     tape = Tape(hist_r, hist_lp, zeros[None], zeros[None])  # synthetic rows are never read here
+    one, zero = jnp.float32(1.0), jnp.float32(0.0)  # no P&L counts on history: equity stays at 1
 
     def body(c: tuple[Any, jax.Array, jax.Array],
              x: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[tuple[Any, jax.Array, jax.Array], None]:
         st, qw, qt = c
         r, lp, t = x
-        st, out = strategy.step(st, Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, tape))
+        obs = Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, one, zero, one, tape, calendar)
+        st, out = step_result(strategy.step(st, obs), name)
         w, trade = as_target(out, n_assets, name)
         qw, qt = _push(qw, qt, w, trade)
         return (st, qw, qt), None
@@ -137,8 +142,11 @@ def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: ja
 
 def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, extra: Any,
          tape: Tape, num: jax.Array, long_only: bool, name: str, trace: bool, n_hist: int,
-         reducer: Reducer | None) -> tuple[_Carry, dict[str, jax.Array]]:
-    """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t."""
+         reducer: Reducer | None, rates: jax.Array | None = None,
+         calendar: jax.Array | None = None) -> tuple[_Carry, dict[str, jax.Array]]:
+    """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t.
+
+    `rates` are per-asset cost rates ``[assets]`` (None: the one rate ``num[0]`` for every asset)."""
     cost_rate, rf, max_gross = num[0], num[1], num[2]
     fence = lax.bitcast_convert_type(num[3], jnp.uint32)  # a runtime zero: see stressgen.numerics.rounded
     n_assets = r.shape[0]
@@ -147,7 +155,10 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
     turnover = jnp.sum(jnp.abs(w - carry.h))
     # Products that feed an add are rounded first: XLA-CPU contracts a*b+c into an FMA for some world
     # counts and not others, and world i must not change in its last bit with the chunk size.
-    cost = rounded(cost_rate * turnover, fence)
+    if rates is None:
+        cost = rounded(cost_rate * turnover, fence)
+    else:  # each product rounded before the sum, for the same reason
+        cost = jnp.sum(rounded(rates * jnp.abs(w - carry.h), fence))
     R = jnp.expm1(r)
     grown = w * (1.0 + R)
     gross = jnp.sum(grown) + rounded((1.0 - jnp.sum(w) - cost) * (1.0 + rf), fence)
@@ -155,8 +166,10 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
     equity = jnp.where(alive, carry.equity * gross, 0.0)
     h = jnp.where(alive, grown / jnp.where(alive, gross, 1.0), 0.0)
     pnl = jnp.where(carry.equity > 0, gross - 1.0, 0.0)
+    peak = jnp.maximum(carry.peak, equity)
     if tier == STEP:
-        strat, out = strategy.step(carry.strat, Obs(r, R, lp, h, t, t + n_hist, tape))
+        obs = Obs(r, R, lp, h, t, t + n_hist, equity, pnl, peak, tape, calendar)
+        strat, out = step_result(strategy.step(carry.strat, obs), name)
         new_w, new_trade = as_target(out, n_assets, name)
     else:
         strat, (new_w, new_trade) = carry.strat, extra
@@ -164,7 +177,7 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
     # the reducer's runtime inputs follow the engine's four numbers (see _run._prepare)
     red = carry.red if reducer is None else \
         reducer.update(carry.red, Day(t, pnl, equity, turnover, cost), num[4:], fence)
-    new = _Carry(strat, qw, qt, h, equity, red)
+    new = _Carry(strat, qw, qt, h, equity, peak, red)
     out = {"pnl": pnl, "equity": equity, "turnover": turnover, "costs": cost, "decision": new_w,
            "decision_trade": new_trade}
     if trace:
@@ -173,7 +186,8 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
 
 
 def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, num: jax.Array, *, lag: int,
-             long_only: bool, mode: str, reducer: Reducer | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+             long_only: bool, mode: str, reducer: Reducer | None, rates: jax.Array | None = None,
+             calendar: jax.Array | None = None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """The whole backtest for ``[params]`` strategies x ``[worlds]`` worlds (call inside `jax.jit`).
 
     Args:
@@ -185,6 +199,9 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
             zero is the FMA fence.
         mode: "metrics" (the reducer's state only), "full" (+ daily series) or "trace" (+ weights).
         reducer: the per-world reduction run inside the loop (static), or None.
+        rates: ``[assets]`` per-asset cost rates, or None (``num[0]`` for every asset).
+        calendar: ``[max(hist, 1) + time, 6]`` int32 calendar rows (see `calendar_table`), or None when the
+            scenarios carry no dates (`Obs.calendar` then refuses).
     Returns:
         ``(packed, daily)``; arrays lead with ``[params, worlds]``; `packed` is the reducer's final state
         (`Reducer.pack`, ``[params, rows, worlds]``; None without a reducer) that `Reducer.finalize` turns
@@ -209,7 +226,7 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
         """Carry for one parameter set, broadcast over worlds; plus the horizon's decision inputs."""
         bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
         if tier == STEP:
-            st, qw, qt = warm_step(s, history, lag, n_assets, name)
+            st, qw, qt = warm_step(s, history, lag, n_assets, name, calendar)
             extra = None
             st = jax.tree_util.tree_map(bcast, st) if shared is None else \
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
@@ -226,12 +243,12 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
                      jnp.moveaxis(dt[:, n_hist:n_hist + horizon], 1, 0))
         zw = jnp.zeros((n_worlds,), jnp.float32)
         red = () if reducer is None else jax.tree_util.tree_map(bcast, reducer.init())
-        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0, red)
+        carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0, zw + 1.0, red)
         return carry, extra
 
     leaves = jax.tree_util.tree_leaves(strategy)
     n_params = leaves[0].shape[0] if leaves else 1  # a strategy without leaves still runs as one set
-    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, reducer)
+    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, reducer, rates, calendar)
     try:
         return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), *common)
     except _NotShared:
@@ -260,8 +277,8 @@ def shared_mask(tier: str, strategy: Any, n_assets: int) -> Any:
 
 def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, n_params: int, mask: Any,
           tape: Tape, horizon: int, n_probe: int, tier: str, num: jax.Array, long_only: bool, name: str,
-          trace: bool, mode: str, n_hist: int,
-          reducer: Reducer | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+          trace: bool, mode: str, n_hist: int, reducer: Reducer | None, rates: jax.Array | None,
+          calendar: jax.Array | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params)(strategy)
     # the decision of close 0, taken on the last history day
     first = {"decision0": carry.qw[:, :n_probe, -1], "decision_trade0": carry.qt[:, :n_probe, -1]}
@@ -278,7 +295,7 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
 
     def world_day(s: Any, c: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, e: Any,
                   tp: Tape) -> tuple[_Carry, dict[str, jax.Array]]:
-        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer)
+        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer, rates, calendar)
 
     try:
         per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))

@@ -9,7 +9,8 @@ which starts all in cash at the last real close. See `stressgen.engine._core` fo
 The plugin's outputs are validated on a probe of two worlds (shapes while tracing; NaN, negative weights
 when long only, gross exposure beyond the cap from the raw decisions the program returns for those two
 worlds) and a violation raises `StrategyError` naming the strategy, parameter set, world and close;
-vectorized strategies are also proven causal (`check_causality`) on first use, before the run.
+vectorized strategies are also proven causal (`prove_causal`: every traded close, every parameter set, the
+run's own input) before the run, unless the same values were proven already.
 
 Per-world summaries are not the engine's: a caller that wants them passes a `Reducer` (engine/_reducer.py),
 which runs inside the day loop; `stressgen.backtest` passes the risk metrics of `stressgen.metrics.running`.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,12 +30,14 @@ from jax.sharding import NamedSharding, PartitionSpec
 from .. import devices as dev
 from ..errors import ConfigError, StrategyError
 from ..numerics import check_sizes
-from ..strategy import Obs, ParamGrid, StepStrategy, Tape, VectorStrategy, strategy_name
+from ..strategy import Obs, ParamGrid, StepStrategy, Tape, VectorStrategy, check_fields, strategy_name
 from ..types import Scenarios
 from ._cache import LRU
-from ._causality import check_causality
+from ._calendar import calendar_table
+from ._causality import prove_causal
 from ._config import BacktestConfig
 from ._core import PROBE_WORLDS, STEP, VECTOR, simulate
+from ._plugin_errors import NONFINITE_HINT, output_error, with_plugin_errors
 from ._reducer import Reducer, check_reducer
 from ._result import BacktestResult
 from ._stream import Streamed, why_not_streamed
@@ -62,12 +65,29 @@ def _check_dataclass(strategy: Any) -> None:
     params = getattr(type(strategy), "__dataclass_params__", None)
     if params is None or not params.frozen:
         raise StrategyError(strategy_name(strategy), "must be declared with @dataclasses.dataclass(frozen=True)")
+    check_fields(strategy)
+
+
+class Inputs(NamedTuple):
+    """The program's small inputs, the same for every world (placed on every device).
+
+    Attributes:
+        history: ``[hist, assets]`` float32 warm-up log returns.
+        num: ``[4 + n]`` float32 ``(cost_rate, rf_per_period, max_gross, 0.0, *reducer.inputs())``: runtime
+            numbers (traced, so a new value does not recompile); the zero is the FMA fence.
+        rates: ``[assets]`` float32 per-asset cost rates, or None (``num[0]`` for every asset).
+        calendar: ``[closes, 6]`` int32 calendar rows (`calendar_table`), or None without dates.
+    """
+
+    history: np.ndarray
+    num: np.ndarray
+    rates: np.ndarray | None
+    calendar: np.ndarray | None
 
 
 @functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices"))
-def _program(tier: str, strategy: Any, returns: jax.Array, history: np.ndarray | jax.Array,
-             num: np.ndarray | jax.Array, *, lag: int, long_only: bool, mode: str, reducer: Reducer | None,
-             n_devices: int = 1) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+def _program(tier: str, strategy: Any, returns: jax.Array, inputs: Inputs, *, lag: int, long_only: bool, mode: str,
+             reducer: Reducer | None, n_devices: int = 1) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
 
     The daily outputs lead with ``[params, worlds]`` and the reducer's packed state ends with ``[worlds]``,
@@ -76,17 +96,18 @@ def _program(tier: str, strategy: Any, returns: jax.Array, history: np.ndarray |
     slice of the probe taken here, outside the split, became collective permutes whose rendezvous held
     both devices (about 2 ms of a 10,000-world run on two CPU devices).
     """
-    def run(s: Any, r: jax.Array, h: jax.Array, x: jax.Array) -> tuple[jax.Array | None, dict[str, jax.Array]]:
-        packed, daily = simulate(tier, s, r, h, x, lag=lag, long_only=long_only, mode=mode, reducer=reducer)
+    def run(s: Any, r: jax.Array, x: Inputs) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+        packed, daily = simulate(tier, s, r, x.history, x.num, lag=lag, long_only=long_only, mode=mode,
+                                 reducer=reducer, rates=x.rates, calendar=x.calendar)
         return packed, _pack_probe(daily)
 
     if n_devices == 1:
-        return run(strategy, returns, history, num)
+        return run(strategy, returns, inputs)
     rep, split = PartitionSpec(), PartitionSpec(dev.WORLDS)
     packed_spec = None if reducer is None else PartitionSpec(None, None, dev.WORLDS)  # None: no such output
-    return jax.shard_map(run, mesh=dev.world_mesh(n_devices), in_specs=(rep, split, rep, rep),
+    return jax.shard_map(run, mesh=dev.world_mesh(n_devices), in_specs=(rep, split, rep),
                          out_specs=(packed_spec, PartitionSpec(None, dev.WORLDS)),
-                         check_vma=False)(strategy, returns, history, num)
+                         check_vma=False)(strategy, returns, inputs)
 
 
 def _pack_probe(daily: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -117,8 +138,10 @@ def _library_free(tier: str, batched: Any, n_assets: int, n_hist: int) -> bool:
         if tier == STEP:
             rows = jnp.zeros((max(n_hist, 1), n_assets), jnp.float32)
             tape = Tape(rows, rows, rows[:1], rows[:1])
-            text = jax.jit(lambda s: s.step(s.init(n_assets), Obs(z, z, z, z, jnp.int32(1), jnp.int32(1), tape))
-                           ).lower(one).as_text()
+            one_ = jnp.float32(1.0)
+            obs = Obs(z, z, z, z, jnp.int32(1), jnp.int32(1), one_, one_ * 0, one_, tape,
+                      jnp.zeros((rows.shape[0] + 1, 6), jnp.int32))
+            text = jax.jit(lambda s: s.step(s.init(n_assets), obs)).lower(one).as_text()
         else:
             text = jax.jit(lambda s, x: s.weights(x)).lower(one, jnp.zeros((n_hist + 2, n_assets))).as_text()
         return "custom_call" not in text
@@ -179,9 +202,8 @@ def _place(returns: jax.Array, start: int, size: int, mesh: jax.sharding.Mesh) -
 
 
 def _prepare(strategy: Any, scenarios: Scenarios, config: BacktestConfig, reducer: Reducer | None = None
-             ) -> tuple[ParamGrid | None, Any, str, Any, np.ndarray, np.ndarray]:
-    """``(grid, base strategy, tier, batched strategy, history [hist, assets], num [4 + n])``: `num` holds the
-    loop's runtime numbers, then the reducer's `inputs` (traced, so a new value does not recompile)."""
+             ) -> tuple[ParamGrid | None, Any, str, Any, Inputs]:
+    """``(grid, base strategy, tier, batched strategy, inputs)``; see `Inputs`."""
     grid = strategy if isinstance(strategy, ParamGrid) else None
     base = grid.strategy if grid else strategy
     _check_dataclass(base)
@@ -195,9 +217,11 @@ def _prepare(strategy: Any, scenarios: Scenarios, config: BacktestConfig, reduce
     if history.ndim != 2 or history.shape[1] != scenarios.n_assets:
         raise ConfigError(f"Scenarios.history must be [time, {scenarios.n_assets}], got {history.shape}")
     extra = np.zeros((0,), np.float32) if reducer is None else np.asarray(reducer.inputs(), np.float32).ravel()
-    num = np.concatenate([np.asarray([config.cost_rate, config.rf_per_period, config.max_gross, 0.0], np.float32),
-                          extra])
-    return grid, base, tier, batched, history, num
+    rates = config.cost_rates(scenarios.n_assets)
+    one_rate = 0.0 if rates is not None else config.cost_rate
+    num = np.concatenate([np.asarray([one_rate, config.rf_per_period, config.max_gross, 0.0], np.float32), extra])
+    calendar = calendar_table(scenarios.history_end, scenarios.freq, history.shape[0], scenarios.horizon)
+    return grid, base, tier, batched, Inputs(history, num, rates, calendar)
 
 
 def _world0(history: np.ndarray, scenarios: Scenarios) -> np.ndarray:
@@ -214,14 +238,15 @@ def _executable(tier: str, first: Any, batched: Any, history: np.ndarray, scenar
     return STEP, Streamed(batched, history.shape[0] + scenarios.horizon)
 
 
+@with_plugin_errors
 def stream_reason(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
     """Why a vectorized strategy does not run streamed inside the day loop on these scenarios (None when it
     does, and for step strategies). Streamed, it runs at the step tier's speed; otherwise the engine
     computes its ``[time, assets]`` weights for every world up front, several times slower."""
-    grid, base, tier, batched, history, _ = _prepare(strategy, scenarios, config)
+    grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
     if tier != VECTOR:
         return None
-    return why_not_streamed(grid.at(0) if grid else base, _world0(history, scenarios))
+    return why_not_streamed(grid.at(0) if grid else base, _world0(inputs.history, scenarios))
 
 
 def _decisions(daily: dict[str, jax.Array]) -> tuple[np.ndarray, np.ndarray]:
@@ -239,14 +264,14 @@ def _validate(name: str, daily: dict[str, jax.Array], config: BacktestConfig, gr
     w, trade = _decisions(daily)
     w = np.where(trade[..., None], w, 0.0)  # decisions flagged "no trade" are never executed
 
-    def fail(mask: np.ndarray, what: str) -> None:
+    def fail(mask: np.ndarray, what: str, fix: str = "") -> None:
         p, world, day = (int(i) for i in np.argwhere(mask)[0][:3])
         at = f"parameter set {p}, " if grid else ""
-        raise StrategyError(name, f"{what}, first at {at}probe world {world}, close t={day}")
+        raise output_error(name, f"{what}, first at {at}probe world {world}, close t={day}{fix}")
 
     bad = ~np.isfinite(w)
     if bad.any():
-        fail(bad.any(-1), "returned NaN/inf weights")
+        fail(bad.any(-1), "returned NaN/inf weights", NONFINITE_HINT)
     if config.long_only and (w < -1e-6).any():
         fail((w < -1e-6).any(-1), f"returned negative weights (min {w.min():.4g}) with long_only=True")
     gross = np.abs(w).sum(-1)
@@ -255,20 +280,22 @@ def _validate(name: str, daily: dict[str, jax.Array], config: BacktestConfig, gr
         fail(over, f"exceeded the gross exposure cap {config.max_gross} (max {gross.max():.4g})")
 
 
+@with_plugin_errors
 def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
                 worlds: slice = slice(0, 1)) -> dict[str, np.ndarray]:
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
-    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config)
-    tier, batched = _executable(tier, grid.at(0) if grid else base, batched, history, scenarios)
+    grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
+    tier, batched = _executable(tier, grid.at(0) if grid else base, batched, inputs.history, scenarios)
     returns = jnp.asarray(scenarios.log_returns[worlds])
-    _, daily = _program(tier, batched, returns, history, num, lag=config.lag, long_only=config.long_only,
+    _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
                         mode="trace", reducer=None)
     out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
 
 
+@with_plugin_errors  # a mistake in the strategy's code: StrategyError naming its line and the fix
 def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,
              reducer: Reducer | None = None, metrics_only: bool = False, chunk_size: int | None = None,
              devices: int | None = None, check: bool = True, debug: bool = False,
@@ -307,15 +334,16 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
     n_dev = dev.n_devices(devices)
     if debug:
         from ._debug import debug_run
-        return debug_run(strategy, scenarios, config, debug_world, reducer)
-    grid, base, tier, batched, history, num = _prepare(strategy, scenarios, config, reducer)
+        return debug_run(strategy, scenarios, config, debug_world, reducer, check)
+    grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config, reducer)
     name = strategy_name(base)
     first = grid.at(0) if grid else base
     if check and tier == VECTOR:
-        check_causality(first, scenarios)
-    tier, batched = _executable(tier, first, batched, history, scenarios)
+        prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag, name=name,
+                     grid=grid)
+    tier, batched = _executable(tier, first, batched, inputs.history, scenarios)
     if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
-                                                                           history.shape[0]):
+                                                                           inputs.history.shape[0]):
         n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock
     returns = jnp.asarray(scenarios.log_returns)
     n = returns.shape[0]
@@ -327,7 +355,7 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
     if n_dev > 1:
         # placed on every device here, once per value (see _on_every_device): left to each call, the copies
         # cost about 1.5 ms a call (CPU, two devices), 5-10% of a 10,000-world run
-        batched, history, num = _on_every_device((batched, history, num), mesh)
+        batched, inputs = _on_every_device((batched, inputs), mesh)
 
     Part = tuple[dict[str, np.ndarray] | None, dict[str, jax.Array]]
 
@@ -348,7 +376,7 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
     parts: list[Part] = []
     pending = None
     for start in range(0, n, size):
-        out = _program(tier, batched, _place(returns, start, size, mesh), history, num, lag=config.lag,
+        out = _program(tier, batched, _place(returns, start, size, mesh), inputs, lag=config.lag,
                        long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev)
         if start == 0:
             parts.append(finish(start, out))

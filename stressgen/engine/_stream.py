@@ -37,7 +37,7 @@ from jax import lax
 from jax.extend.core import ClosedJaxpr, Literal
 
 from ..errors import StrategyError
-from ..strategy import Obs, StepStrategy, Tape, strategy_name
+from ..strategy import Obs, StepStrategy, Tape, static, strategy_name
 from ._cache import LRU
 from ._core import as_target
 from ..indicators import cumsum_array
@@ -384,7 +384,8 @@ def _run(inner, n_rows: int, obs: Obs, state):
 
 def _blank_obs(n_assets: int) -> Obs:
     z = jnp.zeros((n_assets,), jnp.float32)
-    return Obs(z, z, z, z, jnp.int32(0), jnp.int32(1), Tape(z[None], z[None], z[None], z[None]))
+    one = jnp.float32(1.0)
+    return Obs(z, z, z, z, jnp.int32(0), jnp.int32(1), one, one * 0, one, Tape(z[None], z[None], z[None], z[None]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,7 +398,7 @@ class Streamed(StepStrategy):
     """
 
     inner: Any
-    n_rows: int
+    n_rows: int = static()
 
     @property
     def named_after(self):
@@ -462,7 +463,9 @@ def _both(s: Streamed, x):
     tape = Tape(x, lp, x[:1], lp[:1])
 
     def body(state, i):
-        obs = Obs(x[i], jnp.expm1(x[i]), lp[i], jnp.zeros((n_assets,), x.dtype), i - (n - 1), i + 1, tape)
+        one = jnp.float32(1.0)
+        obs = Obs(x[i], jnp.expm1(x[i]), lp[i], jnp.zeros((n_assets,), x.dtype), i - (n - 1), i + 1, one, one * 0,
+                  one, tape)
         state, out = s.step(state, obs)
         return state, as_target(out, n_assets, name)
 

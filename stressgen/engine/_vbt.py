@@ -84,5 +84,11 @@ def to_vectorbt(result: BacktestResult, scenarios: Scenarios, *, world: int, str
     close, size = vectorbt_orders(scenarios, world, strategy, config,
                                   dates=dates if dates is not None else result.dates)
     return vbt.Portfolio.from_orders(
-        close, size, size_type="targetpercent", direction="both", fees=config.cost_rate, slippage=0.0,
+        close, size, size_type="targetpercent", direction="both", fees=_fees(config, close.shape[1]), slippage=0.0,
         init_cash=1.0, group_by=True, cash_sharing=True, call_seq="auto", freq=freq)
+
+
+def _fees(config: BacktestConfig, n_assets: int) -> float | np.ndarray:
+    """vectorbt's ``fees``: one rate, or one per column for per-asset costs (vectorbt broadcasts it)."""
+    rates = config.cost_rates(n_assets)
+    return config.cost_rate if rates is None else rates.astype(np.float64)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stressgen.engine import indicators as ind
-from stressgen.strategy import StepStrategy, VectorStrategy
+from stressgen.strategy import StepStrategy, VectorStrategy, static
 from stressgen.types import Scenarios
 
 
@@ -45,7 +45,7 @@ class Constant(StepStrategy):
     """Fixed weights every day (for accounting tests)."""
 
     level: float = 0.5
-    negative: bool = False
+    negative: bool = static(False)
 
     def init(self, n_assets):
         return ()

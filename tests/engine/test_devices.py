@@ -104,11 +104,11 @@ def test_split_program_has_no_cross_device_traffic(mode):
     from stressgen.metrics import RiskConfig
     scen = make_scenarios(n_worlds=8)
     reducer = RunningRisk(RiskConfig(var_levels=(0.95,)))
-    _, _, tier, batched, history, num = _run._prepare(strategies.MACrossover(fast=3, slow=8), scen,
-                                                      BacktestConfig(), reducer)
+    _, _, tier, batched, inputs = _run._prepare(strategies.MACrossover(fast=3, slow=8), scen, BacktestConfig(),
+                                                reducer)
     mesh = devices.world_mesh(2)
-    text = _run._program.lower(tier, batched, _run._place(jnp.asarray(scen.log_returns), 0, 8, mesh), history,
-                               num, lag=0, long_only=True, mode=mode, reducer=reducer,
+    text = _run._program.lower(tier, batched, _run._place(jnp.asarray(scen.log_returns), 0, 8, mesh), inputs,
+                               lag=0, long_only=True, mode=mode, reducer=reducer,
                                n_devices=2).compile().as_text()
     for op in ("collective-permute", "all-gather", "all-reduce", "all-to-all", "reduce-scatter"):
         assert op not in text, op

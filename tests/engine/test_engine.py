@@ -10,7 +10,7 @@ import pytest
 from stressgen import BacktestConfig, backtest
 from stressgen.metrics import RiskConfig, per_world_metrics
 from stressgen.errors import ConfigError, StrategyError
-from stressgen.strategy import StepStrategy, grid
+from stressgen.strategy import StepStrategy, grid, static
 
 from enginekit import Constant, SoftMomentum, make_scenarios
 
@@ -189,7 +189,7 @@ def test_debug_mode_matches_compiled_run(scen, capsys):
 
 @dataclasses.dataclass(frozen=True)
 class Bad(StepStrategy):
-    kind: str = "nan"
+    kind: str = static("nan")
 
     def init(self, n_assets):
         return ()

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stressgen.errors import StrategyError
 from stressgen.engine import indicators as ind
 
 RNG = np.random.default_rng(1)
@@ -60,14 +61,18 @@ def test_obs_lagged_reads_cross_history_and_never_reach_the_future():
     syn = jnp.asarray(R[30:])
     tape = Tape(hist_r, hist_lp, syn, hist_lp[-1] + jnp.cumsum(syn, axis=0))
     full_lp = np.cumsum(R.astype(np.float64), axis=0)
-    z = jnp.zeros(3)
+    z, one = jnp.zeros(3), jnp.float32(1.0)
     for t in (-5, 0, 1, 7):
-        obs = Obs(z, z, z, z, jnp.int32(t), jnp.int32(30 + t), tape)
+        obs = Obs(z, z, z, z, jnp.int32(t), jnp.int32(30 + t), one, one, one, tape)
         row = 29 + t  # close t is row 29 + t of the concatenated series
         for k in (0, 1, 6, 20):
             np.testing.assert_allclose(obs.log_return_ago(k), R[row - k], rtol=1e-6)
             np.testing.assert_allclose(obs.log_price_ago(k), full_lp[row - k], rtol=1e-4, atol=1e-6)
-        np.testing.assert_array_equal(obs.log_return_ago(-3), obs.log_return_ago(0))
+        # a traced negative lag is clamped at today; a concrete one is refused where it is written
+        np.testing.assert_array_equal(obs.log_return_ago(jnp.int32(-3)), obs.log_return_ago(0))
+        with pytest.raises(StrategyError, match="negative lag"):
+            obs.log_return_ago(-3)
+    assert not hasattr(obs, "tape")  # the raw tape, which holds later closes, is not a public field
 
 
 def test_ewma_matches_numpy_recursion():

@@ -133,7 +133,9 @@ def _rows(strategy, x):
 
     @jax.jit
     def step(state, i):
-        obs = Obs(x[i], jnp.expm1(x[i]), lp[i], jnp.zeros(n_assets), i - (n - 1), i + 1, tape)
+        one = jnp.float32(1.0)
+        obs = Obs(x[i], jnp.expm1(x[i]), lp[i], jnp.zeros(n_assets), i - (n - 1), i + 1, one, one * 0, one,
+                  tape)
         state, out = s.step(state, obs)
         return state, as_target(out, n_assets, "test", lead=())
 
