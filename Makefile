@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_generators.py
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_causality.py
 	$(PY) bench/bench_neural.py
 	$(PY) bench/bench_gan.py
 	$(PY) bench/bench_pipeline.py

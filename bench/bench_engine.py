@@ -185,6 +185,11 @@ ENV = {"stressgen-1dev": {"STRESSGEN_CPU_DEVICES": "1"}}
 
 
 def child(args):
+    if args.engine.startswith("stressgen"):
+        # one JAX CPU device per core (or $STRESSGEN_CPU_DEVICES), as the CLI and pipeline.run ask for:
+        # importing stressgen changes nothing, so a library caller, this bench included, asks itself
+        from stressgen import devices
+        devices.use_cpu_cores()
     first, median = CASES[args.engine](args.kind, args.worlds, args.repeats)
     import jax
     print(json.dumps({"engine": args.engine, "kind": args.kind, "worlds": args.worlds, "first_s": first,

@@ -9,6 +9,17 @@ from .aggregate import cross_world_stats as cross_world_stats
 from .aggregate import head_to_head as head_to_head
 from .aggregate import rank_real_history as rank_real_history
 from .diversity import diversity as diversity
+from .overfit import ChanceShare as ChanceShare
+from .overfit import DSRResult as DSRResult
+from .overfit import PBOResult as PBOResult
+from .overfit import PSRResult as PSRResult
+from .overfit import WinnerRank as WinnerRank
+from .overfit import chance_share as chance_share
+from .overfit import deflated_sharpe as deflated_sharpe
+from .overfit import min_track_record_length as min_track_record_length
+from .overfit import pbo_cscv as pbo_cscv
+from .overfit import probabilistic_sharpe as probabilistic_sharpe
+from .overfit import winner_rank_across_worlds as winner_rank_across_worlds
 from .quantile import percentile_rank as percentile_rank
 from .quantile import tail_risk as tail_risk
 from .quantile import weighted_mean as weighted_mean
@@ -33,4 +44,7 @@ __all__ = [
     "weighted_quantile", "weighted_mean", "tail_risk", "percentile_rank",
     "Aggregate", "AggregateConfig", "aggregate_metrics", "cross_world_stats", "bootstrap", "beat_matrix", "head_to_head",
     "rank_real_history",
+    "probabilistic_sharpe", "deflated_sharpe", "min_track_record_length", "pbo_cscv",
+    "winner_rank_across_worlds", "chance_share",
+    "PSRResult", "DSRResult", "PBOResult", "WinnerRank", "ChanceShare",
 ]
