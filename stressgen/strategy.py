@@ -92,11 +92,14 @@ class Calendar(NamedTuple):
     year_end: jax.Array
 
 
+STEP_OBS = "(step)"  # the strategy an `Obs` error names; the engine replaces it with the strategy's own name
+
+
 def _lag(k: jax.Array | int, what: str) -> jax.Array | int:
     """A concrete negative lag reads the future: refuse it where it is written. A traced one cannot be refused
     while tracing, so it is clamped at today (``k = 0``) and never reaches a later close."""
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k < 0:
-        raise StrategyError("(step)", f"obs.{what}({int(k)}): a negative lag reads a later close; use k >= 0 "
+        raise StrategyError(STEP_OBS, f"obs.{what}({int(k)}): a negative lag reads a later close; use k >= 0 "
                                       "(k = 0 is today)")
     return jnp.maximum(k, 0)
 

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import StrategyError, StressgenError
-from ..strategy import ParamGrid, Rebalance, StepStrategy, VectorStrategy, strategy_name
+from ..strategy import STEP_OBS, ParamGrid, Rebalance, StepStrategy, VectorStrategy, strategy_name
 
 __all__ = ["plugin_errors", "with_plugin_errors", "step_result", "check_output", "output_error",
            "NONFINITE_HINT"]
@@ -167,6 +167,10 @@ def plugin_errors(strategy: Any) -> Iterator[None]:
     try:
         yield
     except StrategyError as exc:
+        if exc.strategy == STEP_OBS:  # raised by `Obs`, which does not know whose step reads it: name it
+            site = _site(exc, _strategy_files(strategy))
+            where = f" at {Path(site[0]).name}:{site[1]}" if site else ""
+            raise StrategyError(strategy_name(strategy), f"{exc.problem}{where}") from exc
         # an `output_error` (step_result, check_output, the probe in _run): the strategy's frames are gone,
         # so name where the method that returned the output is defined
         if not hasattr(exc, "method"):

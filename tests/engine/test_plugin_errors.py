@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from stressgen.cli import app
 from stressgen.engine import backtest
 from stressgen.errors import StrategyError
 from stressgen.plugins import load_strategy
-from stressgen.strategy import grid, strategy_name
+from stressgen.strategy import StepStrategy, grid, strategy_name
 
 PLUGIN = textwrap.dedent('''\
     import dataclasses
@@ -322,3 +323,21 @@ def test_cli_reports_a_plugin_mistake_in_one_line_with_exit_1(tmp_path):
     assert line.startswith("stressgen: error: strategy plug.py:IfOnField:") and "internal error" not in line
     assert f"plug.py:{line_of('if-field')}" in line and "static(0.5)" in line and "jnp.where" in line
     assert not (tmp_path / "out").exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadsTomorrow(StepStrategy):
+    """Asks the observation for a negative lag: tomorrow's return."""
+
+    def init(self, n_assets):
+        return ()
+
+    def step(self, state, obs):
+        return state, jnp.where(obs.log_return_ago(-1) > 0, 0.2, 0.0)
+
+
+def test_a_negative_lag_names_the_strategy_and_the_line():
+    with pytest.raises(StrategyError, match=r"ReadsTomorrow: obs.log_return_ago\(-1\): a negative lag reads a "
+                                            r"later close.* at test_plugin_errors.py:\d+") as err:
+        backtest(ReadsTomorrow(), make_scenarios(n_worlds=2))
+    assert "(step)" not in str(err.value)
