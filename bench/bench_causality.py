@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stressgen import devices
-from stressgen.engine import BacktestConfig, backtest, indicators as ind
+from stressgen.engine import BacktestConfig, backtest, check_causality, indicators as ind
 from stressgen.engine import _causality
 from stressgen.metrics.running import risk_reducer
 from stressgen.strategy import VectorStrategy, grid, static
@@ -96,7 +96,7 @@ def main() -> None:
 
         def proof():
             _causality._PROVEN.clear()
-            _causality.check_causality(strategy, scen)
+            check_causality(strategy, scen)
 
         run_first, run_s = _median(run, args.repeats)
         proof_first, proof_s = _median(proof, args.repeats)

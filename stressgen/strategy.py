@@ -12,7 +12,7 @@ Conventions (shared with `stressgen.engine`):
 Step tier (optax style, causal by construction)::
 
     class State(NamedTuple):
-        sma: SMAState                                    # typed state: a NamedTuple of arrays
+        sma: Rolling                                     # typed state: a NamedTuple of arrays
 
     @dataclasses.dataclass(frozen=True)
     class Flat(StepStrategy):
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -57,7 +58,7 @@ from . import indicators as indicators
 from .errors import ConfigError, StrategyError
 
 __all__ = ["Obs", "Calendar", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "static",
-           "strategy_name"]
+           "is_static", "strategy_name", "user_strategy"]
 
 
 class Tape(NamedTuple):
@@ -178,6 +179,11 @@ class Rebalance(NamedTuple):
     trade: jax.Array
 
 
+def is_static(field: dataclasses.Field) -> bool:
+    """Whether a strategy's dataclass field was declared with `static`."""
+    return bool(field.metadata.get("static", False))
+
+
 def static(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
     """Declare a strategy field static: part of the compiled program, so a new value compiles a new one.
 
@@ -195,7 +201,7 @@ _TRACEABLE = (int, float, bool, complex, np.ndarray, np.generic, jax.Array)
 def check_fields(strategy: Any) -> None:
     """Refuse a traced field whose value JAX cannot trace (a string, a function, an object), naming it."""
     for f in dataclasses.fields(strategy):
-        if f.metadata.get("static", False):
+        if is_static(f):
             continue
         value = getattr(strategy, f.name)
         if isinstance(value, _StrategyBase):
@@ -225,7 +231,7 @@ def _split_fields(obj):
     kinds, children, statics = [], [], []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if f.metadata.get("static", False):
+        if is_static(f):
             kinds.append((f.name, False))
             statics.append(value)
         else:
@@ -271,15 +277,17 @@ class VectorStrategy(_StrategyBase):
         raise NotImplementedError
 
 
+def user_strategy(strategy: Any) -> Any:
+    """The strategy the user wrote: a grid's strategy, or the one an engine wrapper (`named_after`) runs."""
+    if isinstance(strategy, ParamGrid):
+        strategy = strategy.strategy
+    return getattr(strategy, "named_after", strategy)
+
+
 def strategy_name(strategy: Any) -> str:
     """``module.Class`` of a strategy (or a grid's strategy), for error messages; ``file.py:Class`` for a
     class loaded from a plugin file."""
-    if isinstance(strategy, ParamGrid):
-        strategy = strategy.strategy
-    strategy = getattr(strategy, "named_after", strategy)  # an engine wrapper reports the user's strategy
-    import sys  # local: this function is the only user
-
-    cls = type(strategy)
+    cls = type(user_strategy(strategy))
     # a class from a plugin file: the loader's module name (_stressgen_plugin_<hash>) means nothing to the
     # user, so name the file they wrote (stressgen.plugins sets __stressgen_ref__ on such modules)
     ref = getattr(sys.modules.get(cls.__module__), "__stressgen_ref__", None)
@@ -318,7 +326,7 @@ def grid(strategy: Any, *, product: bool = True, **values: Any) -> ParamGrid:
     for name in values:
         if name not in fields:
             raise ConfigError(f"{strategy_name(strategy)} has no field {name!r}; fields: {', '.join(fields)}")
-        if fields[name].metadata.get("static", False):
+        if is_static(fields[name]):
             raise ConfigError(f"{strategy_name(strategy)}.{name} is static (it shapes the compiled program), so it "
                               "cannot be gridded in one program; run one backtest per value")
     lists = [np.atleast_1d(np.asarray(v)) for v in values.values()]

@@ -29,8 +29,9 @@ Conventions:
   trip count is the traced window (see `_Extreme`).
 
 Array forms (vector tier, ``x[time, assets]``, causal scans): ``Indicator(...).array(x)`` runs the same
-update over the rows of x with leaving values read from x (the ``source`` is ignored: x is the series), and
-``sma_array`` ... ``rsi_array`` are shorthands.
+update over the rows of x with leaving values read from x (the ``source`` is ignored: x is the series);
+``rolling_max_array``, ``rolling_min_array`` and ``rsi_array`` are shorthands (the rolling mean, std, z-score
+and EWMA have theirs in `stressgen.indicators`).
 """
 
 from __future__ import annotations
@@ -44,20 +45,14 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import indicators as ind
+from .strategy import static
 
 __all__ = ["SMA", "EMA", "RollingStd", "RollingMax", "RollingMin", "RSI", "ZScore",
            "ZScoreState", "ExtremeState", "RSIState",
-           "sma_array", "ema_array", "rolling_std_array", "rolling_max_array", "rolling_min_array",
-           "rsi_array", "zscore_array"]
+           "rolling_max_array", "rolling_min_array", "rsi_array"]
 
 SOURCES = ("price", "log_price", "return")
 Reader = Callable[[jax.Array | int], jax.Array]  # k -> [assets] value of the series k closes ago
-
-
-def _static(default):
-    # the same metadata as `stressgen.strategy.static`, which `jax.tree_util.register_dataclass` also reads:
-    # a static field is part of the compiled program, not a traced leaf
-    return dataclasses.field(default=default, metadata={"static": True})
 
 
 def _reader(obs, source: str) -> Reader:
@@ -117,7 +112,7 @@ class SMA(_Rolling):
     """Simple moving average over `window` closes. State: `stressgen.indicators.Rolling`."""
 
     window: int = 20
-    source: str = _static("price")
+    source: str = static("price")
 
     def value(self, state: ind.Rolling) -> jax.Array:
         return ind.rolling_mean(state, self.window)
@@ -128,7 +123,7 @@ class RollingStd(_Rolling):
     """Rolling sample standard deviation (ddof=1) over `window` closes; of log returns by default."""
 
     window: int = 20
-    source: str = _static("return")
+    source: str = static("return")
 
     def value(self, state: ind.Rolling) -> jax.Array:
         return ind.rolling_std(state, self.window)
@@ -144,7 +139,7 @@ class ZScore(_Indicator):
     """``(x - rolling mean) / rolling std`` over `window` closes (the window includes today)."""
 
     window: int = 20
-    source: str = _static("log_price")
+    source: str = static("log_price")
 
     def init(self, n_assets: int) -> ZScoreState:
         return ZScoreState(ind.rolling_init((n_assets,)), jnp.zeros((n_assets,), jnp.float32))
@@ -167,7 +162,7 @@ class EMA(_Indicator):
     """Exponential moving average, ``alpha = 2 / (span + 1)``. State: `stressgen.indicators.Ewma`."""
 
     span: float = 20.0
-    source: str = _static("price")
+    source: str = static("price")
 
     def init(self, n_assets: int) -> ind.Ewma:
         return ind.ewma_init((n_assets,))
@@ -222,7 +217,7 @@ class RollingMax(_Extreme):
     """Highest value over the last `window` closes (today included)."""
 
     window: int = 20
-    source: str = _static("price")
+    source: str = static("price")
 
 
 @_register
@@ -230,7 +225,7 @@ class RollingMin(_Extreme):
     """Lowest value over the last `window` closes (today included)."""
 
     window: int = 20
-    source: str = _static("price")
+    source: str = static("price")
     _sign = -1.0
 
 
@@ -246,7 +241,7 @@ class RSI(_Indicator):
     """Wilder's relative strength index over `window` changes (0..100; see the module doc)."""
 
     window: int = 14
-    source: str = _static("price")
+    source: str = static("price")
 
     def init(self, n_assets: int) -> RSIState:
         z = jnp.zeros((n_assets,), jnp.float32)
@@ -272,18 +267,8 @@ class RSI(_Indicator):
 
 
 # ------------------------------------------------------------------------------------------ array shorthands
-def sma_array(x: jax.Array, window) -> jax.Array:
-    return SMA(window).array(x)
-
-
-def ema_array(x: jax.Array, span) -> jax.Array:
-    return EMA(span).array(x)
-
-
-def rolling_std_array(x: jax.Array, window) -> jax.Array:
-    return RollingStd(window).array(x)
-
-
+# (the rolling mean, std, z-score and EWMA already have theirs in `stressgen.indicators`: rolling_mean_array,
+# rolling_std_array, rolling_zscore_array, ewma_mean_array)
 def rolling_max_array(x: jax.Array, window) -> jax.Array:
     return RollingMax(window).array(x)
 
@@ -294,7 +279,3 @@ def rolling_min_array(x: jax.Array, window) -> jax.Array:
 
 def rsi_array(x: jax.Array, window=14) -> jax.Array:
     return RSI(window).array(x)
-
-
-def zscore_array(x: jax.Array, window) -> jax.Array:
-    return ZScore(window).array(x)

@@ -11,13 +11,13 @@ The engine computes no metric of its own: per-world summaries come from a `Reduc
 # the indicators live in the neutral stressgen.indicators (shared with stressgen.strategy without a cycle);
 # `from stressgen.engine import indicators` keeps working for strategy code written against it
 from .. import indicators as indicators
-from ._causality import check_causality as check_causality
 from ._config import BacktestConfig as BacktestConfig
 from ._reducer import Day as Day
 from ._reducer import Reducer as Reducer
 from ._result import BacktestFrames as BacktestFrames
 from ._result import BacktestResult as BacktestResult
 from ._run import backtest as backtest
+from ._run import check_causality as check_causality
 from ._run import stream_reason as stream_reason
 from ._run import trace_world as trace_world
 from ._run import world_metrics as world_metrics

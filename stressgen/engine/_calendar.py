@@ -12,6 +12,8 @@ counts, are exact).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -20,6 +22,9 @@ from ..types import _FUTURE_OFFSETS, future_dates
 __all__ = ["calendar_table"]
 
 
+# Every backtest call asks for it (each strategy, each chunk of a run) with the same four arguments, and pandas
+# takes about 1 ms to build it: a few recent tables are kept (read-only, so a caller cannot change them).
+@functools.lru_cache(maxsize=16)
 def calendar_table(history_end: str, freq: str, n_hist: int, horizon: int) -> np.ndarray | None:
     """``[max(n_hist, 1) + horizon, 6]`` int32 rows ``(date, weekday, week_end, month_end, quarter_end,
     year_end)``, row ``max(n_hist, 1) - 1 + t`` for close t (the engine's tape layout); None without
@@ -44,4 +49,6 @@ def calendar_table(history_end: str, freq: str, n_hist: int, horizon: int) -> np
         nxt.quarter != dates.quarter,
         nxt.year != dates.year,
     ], axis=1)
-    return rows.astype(np.int32)
+    rows = rows.astype(np.int32)
+    rows.setflags(write=False)
+    return rows

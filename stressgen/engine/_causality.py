@@ -35,13 +35,11 @@ import numpy as np
 from jax import lax
 
 from ..errors import LookAheadError
-from ..strategy import ParamGrid, strategy_name
-from ..types import Scenarios
+from ..strategy import ParamGrid
 from ._cache import LRU
 from ._core import as_target
-from ._plugin_errors import with_plugin_errors
 
-__all__ = ["check_causality", "prove_causal"]
+__all__ = ["prove_causal"]
 
 _PROVEN = LRU(maxsize=256)  # bounded: a dropped entry is proven again
 ATOL, RTOL = 1e-6, 1e-5
@@ -122,18 +120,3 @@ def prove_causal(batched: Any, history: np.ndarray, path: np.ndarray, *, lag: in
             raise LookAheadError(name, row - (n_hist - 1),
                                  f"{at}returns after close t={cut - (n_hist - 1)} were changed; probe of world 0")
     _PROVEN.put(key, True)
-
-
-@with_plugin_errors
-def check_causality(strategy: Any, scenarios: Scenarios, *, lag: int = 0, warmup: int | None = None) -> None:
-    """Prove a vectorized strategy (or a `ParamGrid` of one) causal on `scenarios` as `backtest` does: on the
-    warm-up history (the last `warmup` rows, None: all), world 0's path, every traded close, every
-    parameter set. Raises `LookAheadError` naming the first close whose decision looked ahead."""
-    grid = strategy if isinstance(strategy, ParamGrid) else None
-    base = grid.strategy if grid else strategy
-    batched = base if grid else jax.tree_util.tree_map(lambda v: jnp.asarray(v)[None], base)
-    history = np.asarray(scenarios.history, np.float32)
-    if warmup is not None:
-        history = history[history.shape[0] - min(warmup, history.shape[0]):]
-    prove_causal(batched, history, np.asarray(scenarios.log_returns[0]), lag=lag, name=strategy_name(base),
-                 grid=grid)

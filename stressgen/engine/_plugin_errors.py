@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import StrategyError, StressgenError
-from ..strategy import STEP_OBS, ParamGrid, Rebalance, StepStrategy, VectorStrategy, strategy_name
+from ..strategy import (STEP_OBS, Rebalance, StepStrategy, VectorStrategy, is_static, strategy_name,
+                        user_strategy)
 
 __all__ = ["plugin_errors", "with_plugin_errors", "step_result", "check_output", "output_error",
            "NONFINITE_HINT"]
@@ -75,9 +76,7 @@ def _strategy_files(strategy: Any) -> set[str]:
     todo, seen = [strategy], set()
     while todo:
         obj = todo.pop()
-        if isinstance(obj, ParamGrid):
-            obj = obj.strategy
-        obj = getattr(obj, "named_after", obj)  # an engine wrapper (Streamed): the user's strategy
+        obj = user_strategy(obj)
         if id(obj) in seen:
             continue
         seen.add(id(obj))
@@ -117,7 +116,7 @@ def _static_hint(line: str, obj: Any) -> str | None:
     """"declare the field static (name: type = static(default))" for the traced fields `line` reads."""
     if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
         return None
-    fields = {f.name: f for f in dataclasses.fields(obj) if not f.metadata.get("static", False)}
+    fields = {f.name: f for f in dataclasses.fields(obj) if not is_static(f)}
     named = [fields[n] for n in dict.fromkeys(_SELF_FIELD.findall(line)) if n in fields]
     if not named:
         return None
@@ -173,7 +172,7 @@ def plugin_errors(strategy: Any) -> Iterator[None]:
             raise StrategyError(strategy_name(strategy), f"{exc.problem}{where}") from exc
         # an `output_error` (step_result, check_output, the probe in _run): the strategy's frames are gone,
         # so name where the method that returned the output is defined
-        if not hasattr(exc, "method"):
+        if not isinstance(exc, _OutputError):
             raise
         method = exc.method or _method(strategy)
         where = _defined_at(strategy, method)
@@ -189,30 +188,31 @@ def plugin_errors(strategy: Any) -> Iterator[None]:
         raise error from exc
 
 
-def _user_strategy(strategy: Any) -> Any:
-    obj = strategy.strategy if isinstance(strategy, ParamGrid) else strategy
-    return getattr(obj, "named_after", obj)  # an engine wrapper (Streamed): the user's strategy
-
-
 def _method(strategy: Any) -> str:
-    return "weights" if isinstance(_user_strategy(strategy), VectorStrategy) else "step"
+    return "weights" if isinstance(user_strategy(strategy), VectorStrategy) else "step"
 
 
 def _defined_at(strategy: Any, method: str) -> str | None:
     """``file.py:line`` of the ``def`` of `strategy`'s `method` (None where the source is unknown)."""
     try:
-        fn = getattr(type(_user_strategy(strategy)), method)
+        fn = getattr(type(user_strategy(strategy)), method)
         return f"{Path(inspect.getsourcefile(fn) or '?').name}:{inspect.getsourcelines(fn)[1]}"
     except (AttributeError, TypeError, OSError):
         return None
 
 
-def output_error(name: str, problem: str, method: str = "") -> StrategyError:
+class _OutputError(StrategyError):
     """A `StrategyError` about what the strategy's `method` returned ("": its tier's, step or weights), to
     which `plugin_errors` adds where that method is defined (the strategy's frames are gone by then)."""
-    error = StrategyError(name, problem)
-    error.method = method
-    return error
+
+    def __init__(self, strategy: str, problem: str, method: str = "") -> None:
+        super().__init__(strategy, problem)
+        self.method = method
+
+
+def output_error(name: str, problem: str, method: str = "") -> StrategyError:
+    """An error about a strategy's output (see `_OutputError`)."""
+    return _OutputError(name, problem, method)
 
 
 def with_plugin_errors(fn: Callable) -> Callable:

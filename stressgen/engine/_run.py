@@ -42,7 +42,7 @@ from ._reducer import Reducer, check_reducer
 from ._result import BacktestResult
 from ._stream import Streamed, why_not_streamed
 
-__all__ = ["BacktestResult", "backtest", "world_metrics", "trace_world", "stream_reason"]
+__all__ = ["BacktestResult", "backtest", "check_causality", "world_metrics", "trace_world", "stream_reason"]
 
 # Default chunk of a metrics-only run on CPU devices, in worlds per device. Why: a chunk's day-major tape and
 # temporaries are fresh allocations of ~40 MB per 10,000 worlds each call, and in one piece a large run
@@ -247,6 +247,18 @@ def stream_reason(strategy: Any, scenarios: Scenarios, config: BacktestConfig = 
     if tier != VECTOR:
         return None
     return why_not_streamed(grid.at(0) if grid else base, _world0(inputs.history, scenarios))
+
+
+@with_plugin_errors
+def check_causality(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> None:
+    """Prove a vectorized strategy (or a `ParamGrid` of one) causal on `scenarios` exactly as `backtest` does
+    before a run (`prove_causal`: the run's warm-up and world 0, every traded close, every parameter set).
+    Raises `LookAheadError` naming the first close whose decision looked ahead; a step strategy is causal
+    by construction and passes."""
+    grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
+    if tier == VECTOR:
+        prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
+                     name=strategy_name(base), grid=grid)
 
 
 def _decisions(daily: dict[str, jax.Array]) -> tuple[np.ndarray, np.ndarray]:

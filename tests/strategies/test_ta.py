@@ -134,10 +134,10 @@ def test_array_forms_match_pandas_and_accept_traced_windows():
     p = np.exp(lp)
     df = pd.DataFrame(p)
     x = jnp.asarray(p, jnp.float32)
-    np.testing.assert_allclose(ta.sma_array(x, 7), df.rolling(7, min_periods=1).mean(), rtol=2e-6)
+    np.testing.assert_allclose(ta.SMA(7).array(x), df.rolling(7, min_periods=1).mean(), rtol=2e-6)
     np.testing.assert_allclose(ta.rolling_max_array(x, 7), df.rolling(7, min_periods=1).max(), rtol=1e-6)
     np.testing.assert_allclose(ta.rolling_min_array(x[:, 0], 7), df[0].rolling(7, min_periods=1).min(), rtol=1e-6)
-    np.testing.assert_allclose(ta.ema_array(x, 5.0), df.ewm(span=5.0, adjust=False).mean(), rtol=2e-6)
+    np.testing.assert_allclose(ta.EMA(5.0).array(x), df.ewm(span=5.0, adjust=False).mean(), rtol=2e-6)
     np.testing.assert_allclose(ta.rsi_array(x, 5), _wilder_rsi(p, 5), atol=2e-3)
     # windows are traced: one vmapped program over several windows, each equal to its own run
     maxes = jax.jit(jax.vmap(ta.rolling_max_array, in_axes=(None, 0)))(x, jnp.array([3, 9]))
