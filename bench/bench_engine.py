@@ -6,14 +6,16 @@ runs once per round, right after its peer, `--rounds` rounds, and ratios are med
 ratio within a round):
   ma      MA(10,50) crossover, 1 asset, 252 days, fees 10 bps: stressgen step tier (metrics_only, every
           per-world metric) on every core (one JAX CPU device per core, the default) and on one device
-          ("stressgen-1dev"), the same strategy in the vectorized tier ("stressgen-vec"), vectorbt
+          ("stressgen-1dev"), the same strategy in the vectorized tier written with the stressgen.indicators
+          helpers ("stressgen-vec") and in numpy idiom (jnp.cumsum, slices; "stressgen-vec-np"), vectorbt
           MA.run + crossed_above/below + from_signals and then the same per-world metrics that vectorbt has
           (total return, CAGR, volatility, Sharpe, Sortino, Calmar, max drawdown and its duration, VaR/ES
           95/99, worst day, hit rate: the identical workload; they add about 7% to vectorbt's time), and a
           numba prange hand loop (same MA-on-price signal, total return only).
   invvol  20 assets, inverse volatility (63-day std of log returns), rebalanced every 21 days, 252 days:
-          stressgen step tier vs vectorbt from_orders (targetpercent, group_by + cash_sharing, call_seq
-          auto) on weights computed with numpy. vectorbt runs `--vbt-worlds` worlds; rates are per world-day.
+          stressgen step tier and vectorized tier (rolling_std_array, "stressgen-vec") vs vectorbt
+          from_orders (targetpercent, group_by + cash_sharing, call_seq auto) on weights computed with numpy.
+          vectorbt runs `--vbt-worlds` worlds; rates are per world-day.
 
 Usage: python bench/bench_engine.py [--worlds 10000 100000] [--vbt-worlds 1000] [--repeats 3] [--rounds 5]
        [--min-seconds 2]
@@ -74,17 +76,15 @@ def case_stressgen(kind, worlds, repeats):
     return _timeit(lambda: jax.block_until_ready(backtest(strat, sc, cfg, metrics_only=True).summary), repeats)
 
 
-def case_stressgen_vector(kind, worlds, repeats):
-    """The same MA crossover written for the vectorized tier (whole-array indicators)."""
+def _vector_strategies():
+    """The vectorized-tier cases: helper-written (stressgen.indicators scans) and numpy-idiom (jnp.cumsum,
+    slices and concatenation, as a user porting pandas code writes them)."""
     import dataclasses
 
-    import jax
     import jax.numpy as jnp
 
-    from stressgen import BacktestConfig, backtest
     from stressgen.engine import indicators as ind
-    from stressgen.strategy import VectorStrategy
-    from stressgen.types import Scenarios
+    from stressgen.strategy import Rebalance, VectorStrategy
 
     @dataclasses.dataclass(frozen=True)
     class VectorMA(VectorStrategy):
@@ -97,11 +97,46 @@ def case_stressgen_vector(kind, worlds, repeats):
             ready = (jnp.arange(x.shape[0]) >= self.slow - 1)[:, None]
             return jnp.where(up & ready, 1.0, 0.0) / x.shape[1]
 
-    r, h = _data(worlds, 1)
-    sc = Scenarios(log_returns=jnp.asarray(r), history=jnp.asarray(h), anchor_prices=jnp.ones(1))
+    @dataclasses.dataclass(frozen=True)
+    class NumpyMA(VectorStrategy):
+        def weights(self, x):  # windows as Python constants: numpy slicing needs static sizes
+            p = jnp.exp(jnp.cumsum(x, axis=0))
+            c = jnp.concatenate([jnp.zeros_like(p[:1]), jnp.cumsum(p, axis=0)], axis=0)
+            fast, slow = (c[10:] - c[:-10]) / 10, (c[50:] - c[:-50]) / 50  # rows 9.. and 49..
+            up = (fast[40:] > slow).astype(x.dtype)
+            return jnp.concatenate([jnp.zeros((49, x.shape[1]), x.dtype), up], axis=0) / x.shape[1]
+
+    @dataclasses.dataclass(frozen=True)
+    class VectorInvVol(VectorStrategy):
+        window: int = 63
+
+        def weights(self, x):
+            inv = 1.0 / jnp.maximum(ind.rolling_std_array(x, self.window), 1e-8)
+            t = jnp.arange(x.shape[0])
+            return Rebalance(inv / inv.sum(axis=1, keepdims=True), (t >= self.window) & (t % 21 == 0))
+
+    return VectorMA, NumpyMA, VectorInvVol
+
+
+def case_stressgen_vector(kind, worlds, repeats, numpy_idiom=False):
+    """The same strategies written for the vectorized tier (whole-array indicators)."""
+    import jax
+    import jax.numpy as jnp
+
+    from stressgen import BacktestConfig, backtest
+    from stressgen.types import Scenarios
+
+    vector_ma, numpy_ma, vector_invvol = _vector_strategies()
+    assets = 1 if kind == "ma" else 20
+    strat = (numpy_ma() if numpy_idiom else vector_ma()) if kind == "ma" else vector_invvol()
+    r, h = _data(worlds, assets)
+    sc = Scenarios(log_returns=jnp.asarray(r), history=jnp.asarray(h), anchor_prices=jnp.ones(assets))
     cfg = BacktestConfig(fee_bps=10)
-    return _timeit(lambda: jax.block_until_ready(backtest(VectorMA(), sc, cfg, metrics_only=True).summary),
-                   repeats)
+    return _timeit(lambda: jax.block_until_ready(backtest(strat, sc, cfg, metrics_only=True).summary), repeats)
+
+
+def case_stressgen_vector_np(kind, worlds, repeats):
+    return case_stressgen_vector(kind, worlds, repeats, numpy_idiom=True)
 
 
 def case_vbt(kind, worlds, repeats):
@@ -180,7 +215,7 @@ def case_numba(kind, worlds, repeats):
 
 
 CASES = {"stressgen": case_stressgen, "stressgen-1dev": case_stressgen, "stressgen-vec": case_stressgen_vector,
-         "vectorbt": case_vbt, "numba": case_numba}
+         "stressgen-vec-np": case_stressgen_vector_np, "vectorbt": case_vbt, "numba": case_numba}
 ENV = {"stressgen-1dev": {"STRESSGEN_CPU_DEVICES": "1"}}
 
 
@@ -239,9 +274,10 @@ def main():
     plan = []
     for w in args.worlds:
         plan += [("vectorbt", "ma", min(w, args.vbt_worlds or w)), ("stressgen", "ma", w), ("numba", "ma", w),
-                 ("stressgen-vec", "ma", w), ("stressgen-1dev", "ma", w)]
+                 ("stressgen-vec", "ma", w), ("stressgen-vec-np", "ma", w), ("stressgen-1dev", "ma", w)]
     w = args.worlds[0]
-    plan += [("vectorbt", "invvol", min(w, args.vbt_worlds or w)), ("stressgen", "invvol", w)]
+    plan += [("vectorbt", "invvol", min(w, args.vbt_worlds or w)), ("stressgen", "invvol", w),
+             ("stressgen-vec", "invvol", w)]
     runs = {case: [] for case in plan}
     for _ in range(args.rounds):
         for case in plan:

@@ -13,8 +13,9 @@ and passes the leaving value in; only series the strategy derives itself need a 
 
 Conventions: before a window is full, rolling statistics use the observations seen so far (``ready`` says
 when the window is full); standard deviations use ``ddof=1``. The array equivalents (``*_array``) run the
-same updates with `lax.scan`, reading leaving values from the input array, so the two tiers agree and the
-arrays are causal by construction. Cross-sectional helpers (`cs_rank`, `top_k_mask`) are stateless.
+same updates with `lax.scan`, reading leaving values from the input array (`lag_array`), so the two tiers
+agree and the arrays are causal by construction. Cross-sectional helpers (`cs_rank`, `top_k_mask`) are
+stateless.
 
 Where: a top-level module that imports nothing from stressgen, so both the strategy protocol
 (`stressgen.strategy`, which re-exports it for strategy authors) and the engine can use it without an
@@ -34,7 +35,7 @@ __all__ = [
     "Rolling", "rolling_init", "rolling_update", "rolling_mean", "rolling_std", "rolling_zscore", "ready",
     "Ewma", "ewma_init", "ewma_update", "ewma_std", "span_to_alpha",
     "RollingCov", "rolling_cov_init", "rolling_cov_update", "rolling_cov",
-    "cs_rank", "top_k_mask", "lagged", "cumsum_array",
+    "cs_rank", "top_k_mask", "lagged", "lag_array", "cumsum_array",
     "rolling_mean_array", "rolling_std_array", "rolling_zscore_array", "ewma_mean_array", "ewma_std_array",
     "momentum_array", "rolling_cov_array",
 ]
@@ -205,14 +206,47 @@ def cumsum_array(x: jax.Array, start: jax.Array | None = None) -> jax.Array:
     return lax.scan(lambda c, v: (c + v, c + v), init, x)[1]
 
 
+def _shift(x: jax.Array, k: jax.Array | int, axis: int) -> jax.Array:
+    n = x.shape[axis]
+    first = lax.slice_in_dim(x, 0, 1, axis=axis)
+    padded = jnp.concatenate([jnp.broadcast_to(first, x.shape), x], axis=axis)
+    return lax.dynamic_slice_in_dim(padded, n - jnp.clip(k, 0, n), n, axis=axis)
+
+
+@jax.custom_batching.custom_vmap
+def lag_array(x: jax.Array, k: jax.Array | int) -> jax.Array:
+    """``x[time, ...]`` shifted down by ``k`` rows: row t is ``lagged(x, t, k)`` (row 0 while ``t < k``;
+    ``k < 0`` is read as 0), every row at once: the causal ``x[t - k]`` of whole-array code. A traced `k`
+    is one program (a grid over windows included)."""
+    return _shift(x, k, 0)
+
+
+@lag_array.def_vmap
+def _lag_array_vmap(axis_size: int, in_batched: list[bool], x: jax.Array, k: jax.Array | int):
+    # Why a batching rule: vmap turns a dynamic slice of a batched array into a gather, which XLA-CPU runs
+    # as a transpose to world-major order and back (slower than the scan of lagged reads it replaces).
+    # One lag for the whole batch is one slice along the time axis (axis 1 here: the batch comes first).
+    x_batched, k_batched = in_batched
+    if not k_batched:
+        return _shift(x, k, 1 if x_batched else 0), x_batched
+    # one lag per batch member (a grid over windows): the plain shift, batched (a gather)
+    x = x if x_batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+    return jax.vmap(lambda a, b: _shift(a, b, 0))(x, k), True
+
+
 def _rolling_scan(x: jax.Array, window, value, init=None, update=rolling_update):
-    """Scan `update` over the rows of x, the leaving row read from x itself; `value(state, row)` per row."""
-    def body(st, t):
-        st = update(st, x[t], lagged(x, t, window), window)
-        return st, value(st, x[t])
+    """Scan `update` over the rows of x and its leaving rows (`lag_array`); `value(state, row)` per row.
+
+    Why the leaving rows as a scanned input rather than a read of x inside the body: under vmap over
+    worlds, an array the body closes over is moved to world-major order, so the read gathers one scattered
+    element per world each step (the rolling std of one asset ran 2x slower, measured at 5,000 worlds)."""
+    def body(st, rows):
+        v, old = rows
+        st = update(st, v, old, window)
+        return st, value(st, v)
 
     init = rolling_init(x.shape[1:], x.dtype) if init is None else init
-    return lax.scan(body, init, jnp.arange(x.shape[0]))[1]
+    return lax.scan(body, init, (x, lag_array(x, window)))[1]
 
 
 def rolling_mean_array(x: jax.Array, window) -> jax.Array:
@@ -247,8 +281,8 @@ def ewma_std_array(x: jax.Array, alpha) -> jax.Array:
 def momentum_array(log_prices: jax.Array, lookback, skip=0) -> jax.Array:
     """``[time, ...]`` ``lp[t - skip] - lp[t - lookback]``; rows ``t < lookback`` are 0 (not ready).
 
-    A scan of lagged reads rather than a gather of shifted rows, so that it streams inside the engine's
-    day loop (engine/_stream.py)."""
+    A scan of lagged reads: two `lag_array` shifts and a subtraction ran 1.2-1.7x slower (one and 20
+    assets, 5,000 worlds, measured)."""
     def body(_, t):
         mom = lagged(log_prices, t, skip) - lagged(log_prices, t, lookback)
         return None, jnp.where(t >= lookback, mom, 0.0)

@@ -27,7 +27,7 @@ def test_import_contracts_hold():
 
 
 def test_engine_caches_are_bounded():
-    from stressgen.engine import _causality, _run, _stream
+    from stressgen.engine import _causality, _run
 
-    for cache in (_causality._PROVEN, _stream._REASONS, _run._LIBRARY_FREE, _run._PLACED):
+    for cache in (_causality._PROVEN, _run._LIBRARY_FREE, _run._PLACED):
         assert 0 < cache.maxsize <= 256

@@ -18,12 +18,11 @@ from ._result import BacktestFrames as BacktestFrames
 from ._result import BacktestResult as BacktestResult
 from ._run import backtest as backtest
 from ._run import check_causality as check_causality
-from ._run import stream_reason as stream_reason
 from ._run import trace_world as trace_world
 from ._run import world_metrics as world_metrics
 from ._vbt import to_vectorbt as to_vectorbt
 from ._vbt import vectorbt_orders as vectorbt_orders
 
 __all__ = ["indicators", "check_causality", "BacktestConfig", "BacktestResult", "BacktestFrames", "Reducer", "Day",
-           "backtest", "world_metrics", "trace_world", "stream_reason", "to_vectorbt", "vectorbt_orders"]
+           "backtest", "world_metrics", "trace_world", "to_vectorbt", "vectorbt_orders"]
 

@@ -1,4 +1,4 @@
-"""A small bounded cache for the engine's per-process memos (look-ahead proofs, streaming verdicts, library
+"""A small bounded cache for the engine's per-process memos (look-ahead proofs, library
 checks, placed inputs).
 
 Why bounded: each memo is keyed by a strategy's structure and shapes (or an input's bytes), so a long-lived

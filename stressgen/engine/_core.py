@@ -84,8 +84,8 @@ def history_tape(history: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]
     hist = history.astype(jnp.float32)
     if hist.shape[0] == 0:
         hist = jnp.zeros((1, hist.shape[1]), jnp.float32)
-    # a sequential scan: the same float additions as a vectorized strategy's cumsum_array(x), which
-    # engine/_stream.py reads from this tape
+    # a sequential scan: the same float additions as a vectorized strategy's cumsum_array(x), so a step and
+    # a vectorized version of one strategy see the same log prices
     return hist, cumsum_array(hist)
 
 
@@ -123,10 +123,12 @@ def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets
 
 def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: jax.Array,
                      name: str) -> tuple[jax.Array, jax.Array]:
-    """``[worlds, hist + time, assets]`` weights and trade flags of a vectorized strategy for one param set.
+    """``[hist + time, worlds, assets]`` weights and ``[hist + time, worlds]`` trade flags of a vectorized
+    strategy for one param set, time-major.
 
     The worlds are vmapped on the time-major array (axis 1), so a helper that reads row t of its input
-    inside a scan reads one contiguous ``[worlds, ...]`` row rather than a strided column.
+    inside a scan reads one contiguous ``[worlds, ...]`` row rather than a strided column, and the day loop
+    reads the decisions of day t the same way (time-major out: no transpose of the whole array).
     """
     n_hist, n_assets = history.shape
     full = jnp.concatenate([jnp.broadcast_to(history.astype(jnp.float32)[:, None],
@@ -136,8 +138,7 @@ def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: ja
     def one(x: jax.Array) -> tuple[jax.Array, jax.Array]:
         return as_target(strategy.weights(x), n_assets, name, lead=(x.shape[0],))
 
-    w, t = jax.vmap(one, in_axes=1, out_axes=1)(full)
-    return jnp.moveaxis(w, 1, 0), jnp.moveaxis(t, 1, 0)
+    return jax.vmap(one, in_axes=1, out_axes=1)(full)
 
 
 def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, extra: Any,
@@ -232,15 +233,14 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
             qw, qt = bcast(qw), bcast(qt)
         else:
-            dw, dt = vector_decisions(s, history, returns, name)
+            dw, dt = vector_decisions(s, history, returns, name)  # [rows, worlds, ...]
             st = ()
             # queue: decisions of closes -lag .. 0 (rows n_hist-1-lag .. n_hist-1); before history: cash
             pad = max(0, lag + 1 - n_hist)
-            qw = jnp.pad(dw[:, max(0, n_hist - 1 - lag):n_hist], ((0, 0), (pad, 0), (0, 0)))
-            qt = jnp.pad(dt[:, max(0, n_hist - 1 - lag):n_hist], ((0, 0), (pad, 0)))
-            # decision at close i+1 is row n_hist + i
-            extra = (jnp.moveaxis(dw[:, n_hist:n_hist + horizon], 1, 0),
-                     jnp.moveaxis(dt[:, n_hist:n_hist + horizon], 1, 0))
+            qw = jnp.pad(jnp.moveaxis(dw[max(0, n_hist - 1 - lag):n_hist], 0, 1), ((0, 0), (pad, 0), (0, 0)))
+            qt = jnp.pad(jnp.moveaxis(dt[max(0, n_hist - 1 - lag):n_hist], 0, 1), ((0, 0), (pad, 0)))
+            # decision at close i+1 is row n_hist + i; already time-major, as the day loop reads it
+            extra = (dw[n_hist:n_hist + horizon], dt[n_hist:n_hist + horizon])
         zw = jnp.zeros((n_worlds,), jnp.float32)
         red = () if reducer is None else jax.tree_util.tree_map(bcast, reducer.init())
         carry = _Carry(st, qw, qt, jnp.zeros((n_worlds, n_assets), jnp.float32), zw + 1.0, zw + 1.0, red)
@@ -279,11 +279,15 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
           tape: Tape, horizon: int, n_probe: int, tier: str, num: jax.Array, long_only: bool, name: str,
           trace: bool, mode: str, n_hist: int, reducer: Reducer | None, rates: jax.Array | None,
           calendar: jax.Array | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
-    carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params)(strategy)
+    # the horizon's decisions come out [time, params, worlds, ...], as the day loop reads them
+    if n_params == 1:  # one set: its fields stay scalars (a window is one shift of every world, see lag_array)
+        carry, extra = init_params(jax.tree_util.tree_map(lambda x: x[0], strategy), mask)
+        carry, extra = jax.tree_util.tree_map(lambda x: x[None], carry), \
+            jax.tree_util.tree_map(lambda x: x[:, None], extra)
+    else:
+        carry, extra = jax.vmap(lambda s: init_params(s, mask), axis_size=n_params, out_axes=(0, 1))(strategy)
     # the decision of close 0, taken on the last history day
     first = {"decision0": carry.qw[:, :n_probe, -1], "decision_trade0": carry.qt[:, :n_probe, -1]}
-    if extra is not None:
-        extra = jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 1, 0), extra)  # [time, params, worlds, ...]
 
     if mask is not None:  # shared leaves: identical across parameter sets too, keep one copy
         carry = carry._replace(strat=jax.tree_util.tree_map(lambda x, m: x[0] if m else x, carry.strat, mask))

@@ -54,7 +54,7 @@ def debug_run(strategy: Any, scenarios: Scenarios, config: BacktestConfig, world
             st, qw, qt = warm_step(base, history, lag, n_assets, name, inputs.calendar)
             extras = [None] * r.shape[0]
         else:
-            dw, dt = (a[0] for a in vector_decisions(base, history, r[None], name))
+            dw, dt = (a[:, 0] for a in vector_decisions(base, history, r[None], name))
             st = ()
             pad = max(0, lag + 1 - n_hist)
             qw = jnp.pad(dw[max(0, n_hist - 1 - lag):n_hist], ((pad, 0), (0, 0)))

@@ -265,8 +265,10 @@ def check_output(out: Any, n_assets: int, name: str, lead: tuple[int, ...] = ())
     try:
         dtype = jnp.asarray(w).dtype  # at trace time: no computation, only the abstract value
     except (TypeError, ValueError) as exc:
+        pair = " (weights with a trade flag: return stressgen.strategy.Rebalance(weights, trade))" \
+            if isinstance(w, tuple) and len(w) == 2 else ""
         raise refuse(f"{method} returned weights that are not an array ({_describe(w)}); return "
-                     f"{expected}") from exc
+                     f"{expected}{pair}") from exc
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise refuse(f"{method} returned complex weights ({dtype}); weights must be real: fix the "
                      "computation (a sqrt or log of a negative number?) or take jnp.real(...)")

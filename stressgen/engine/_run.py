@@ -40,9 +40,8 @@ from ._core import PROBE_WORLDS, STEP, VECTOR, simulate
 from ._plugin_errors import NONFINITE_HINT, output_error, with_plugin_errors
 from ._reducer import Reducer, check_reducer
 from ._result import BacktestResult
-from ._stream import Streamed, why_not_streamed
 
-__all__ = ["BacktestResult", "backtest", "check_causality", "world_metrics", "trace_world", "stream_reason"]
+__all__ = ["BacktestResult", "backtest", "check_causality", "world_metrics", "trace_world"]
 
 # Default chunk of a metrics-only run on CPU devices, in worlds per device. Why: a chunk's day-major tape and
 # temporaries are fresh allocations of ~40 MB per 10,000 worlds each call, and in one piece a large run
@@ -51,6 +50,14 @@ __all__ = ["BacktestResult", "backtest", "check_causality", "world_metrics", "tr
 # devices): one piece 52-56, chunks of 8,192: 73-77, 16,384: 73-88, 25,000: 89-98, 50,000: 61-68 M
 # world-days/s. Results do not depend on it.
 CPU_CHUNK_PER_DEVICE = 12_288
+
+# Default chunk of a vectorized strategy on CPU devices, as bytes of one ``[warm-up + horizon, worlds, assets]``
+# float32 array per device. Why: the weights program builds several such arrays (its input, each indicator,
+# the weights), and once they outgrow the caches each pass over them runs at memory speed, with fresh pages
+# to fault in every call. MA crossover, 10,000 worlds x (300 + 252) days x 1 asset, two devices (per-device
+# array size: time): 11 MB: 69-75 ms, 5.5 MB: 53-58, 2.8 MB: 54-57, 1.4 MB: 51-65, 0.6 MB: 66 (per-chunk
+# overhead). Results do not depend on it.
+VECTOR_CHUNK_BYTES = 4 << 20
 
 
 def _tier(strategy: Any) -> str:
@@ -169,17 +176,24 @@ _PLACED_MAX = 8
 _PLACED = LRU(maxsize=_PLACED_MAX)
 
 
-def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool) -> int:
+def chunk_worlds(n: int, n_devices: int, chunk_size: int | None, *, auto: bool,
+                 cap_per_device: int = CPU_CHUNK_PER_DEVICE) -> int:
     """Worlds in each chunk (the last one is padded to it): `chunk_size` or all `n`, rounded up to a whole
     number of worlds per device and to at least `PROBE_WORLDS` on the first device (the probe validates
     worlds 0 and 1 on every machine). `auto` (no chunk_size, metrics only, CPU) splits n into equal chunks
-    of at most `CPU_CHUNK_PER_DEVICE` worlds per device, so the padding stays under one world per device
-    and chunk."""
+    of at most `cap_per_device` worlds per device (`CPU_CHUNK_PER_DEVICE`, or less for a vectorized strategy:
+    `vector_chunk_cap`), so the padding stays under one world per device and chunk."""
     if chunk_size is None and auto:
-        chunks = -(-n // (CPU_CHUNK_PER_DEVICE * n_devices))
+        chunks = -(-n // (cap_per_device * n_devices))
         chunk_size = -(-n // chunks)
     per_device = max(-(-min(chunk_size or n, n) // n_devices), min(PROBE_WORLDS, n))
     return per_device * n_devices
+
+
+def vector_chunk_cap(n_rows: int, n_assets: int) -> int:
+    """Worlds per device in a vectorized strategy's default CPU chunk (`VECTOR_CHUNK_BYTES`): at least 64, so
+    that the per-chunk overhead stays small, and at most `CPU_CHUNK_PER_DEVICE`."""
+    return int(np.clip(VECTOR_CHUNK_BYTES // (4 * max(n_rows, 1) * n_assets), 64, CPU_CHUNK_PER_DEVICE))
 
 
 def _place(returns: jax.Array, start: int, size: int, mesh: jax.sharding.Mesh) -> jax.Array:
@@ -222,31 +236,6 @@ def _prepare(strategy: Any, scenarios: Scenarios, config: BacktestConfig, reduce
     num = np.concatenate([np.asarray([one_rate, config.rf_per_period, config.max_gross, 0.0], np.float32), extra])
     calendar = calendar_table(scenarios.history_end, scenarios.freq, history.shape[0], scenarios.horizon)
     return grid, base, tier, batched, Inputs(history, num, rates, calendar)
-
-
-def _world0(history: np.ndarray, scenarios: Scenarios) -> np.ndarray:
-    """The rows a vectorized strategy sees in world 0: the warm-up history, then the synthetic days."""
-    return np.concatenate([history, np.asarray(scenarios.log_returns[0], np.float32)], axis=0)
-
-
-def _executable(tier: str, first: Any, batched: Any, history: np.ndarray, scenarios: Scenarios) -> tuple[str, Any]:
-    """The program's tier and strategy: a vectorized strategy that streams runs as the step strategy
-    `Streamed`, inside the fused day loop (engine/_stream.py); any other keeps its weights array.
-    `first` is the strategy's first parameter set, on which streaming is checked."""
-    if tier != VECTOR or why_not_streamed(first, _world0(history, scenarios)):
-        return tier, batched
-    return STEP, Streamed(batched, history.shape[0] + scenarios.horizon)
-
-
-@with_plugin_errors
-def stream_reason(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig()) -> str | None:
-    """Why a vectorized strategy does not run streamed inside the day loop on these scenarios (None when it
-    does, and for step strategies). Streamed, it runs at the step tier's speed; otherwise the engine
-    computes its ``[time, assets]`` weights for every world up front, several times slower."""
-    grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
-    if tier != VECTOR:
-        return None
-    return why_not_streamed(grid.at(0) if grid else base, _world0(inputs.history, scenarios))
 
 
 @with_plugin_errors
@@ -298,7 +287,6 @@ def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
     """Daily series, executed weights and raw decisions (closes 0 .. horizon) for a few worlds, as NumPy
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
-    tier, batched = _executable(tier, grid.at(0) if grid else base, batched, inputs.history, scenarios)
     returns = jnp.asarray(scenarios.log_returns[worlds])
     _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
                         mode="trace", reducer=None)
@@ -327,8 +315,9 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
         metrics_only: keep only the reducer's summary (no ``[worlds, time]`` series); needs a reducer.
         chunk_size: run the worlds in chunks of this many (one compiled program: the last chunk is padded),
             so memory is bounded by the chunk; the results are the same as in one piece. Default: one
-            piece, except a metrics-only run on CPU devices, which runs equal chunks of at most
-            `CPU_CHUNK_PER_DEVICE` worlds per device (faster, see there).
+            piece, except on CPU devices a metrics-only run, which runs equal chunks of at most
+            `CPU_CHUNK_PER_DEVICE` worlds per device, and a vectorized strategy, whose chunks hold about
+            `VECTOR_CHUNK_BYTES` per array and device (both faster, see there).
         devices: split each chunk's worlds over this many devices of the default backend (default: all;
             on a CPU that is one per core, see `stressgen.devices`); the results are the same for any count.
             A strategy that calls LAPACK (jnp.linalg) runs on one CPU device: see `_library_free`.
@@ -349,11 +338,9 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
         return debug_run(strategy, scenarios, config, debug_world, reducer, check)
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config, reducer)
     name = strategy_name(base)
-    first = grid.at(0) if grid else base
     if check and tier == VECTOR:
         prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag, name=name,
                      grid=grid)
-    tier, batched = _executable(tier, first, batched, inputs.history, scenarios)
     if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
                                                                            inputs.history.shape[0]):
         n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock
@@ -361,7 +348,11 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
     n = returns.shape[0]
     if chunk_size is not None:
         check_sizes(chunk_size=chunk_size)
-    size = chunk_worlds(n, n_dev, chunk_size, auto=metrics_only and jax.default_backend() == "cpu")
+    on_cpu = jax.default_backend() == "cpu"
+    # a vectorized strategy's arrays grow with the worlds whether or not the series are kept: chunk it always
+    cap = vector_chunk_cap(inputs.history.shape[0] + scenarios.horizon, scenarios.n_assets) if tier == VECTOR \
+        else CPU_CHUNK_PER_DEVICE
+    size = chunk_worlds(n, n_dev, chunk_size, auto=on_cpu and (metrics_only or tier == VECTOR), cap_per_device=cap)
     mode = "metrics" if metrics_only else "full"
     mesh = dev.world_mesh(n_dev)
     if n_dev > 1:

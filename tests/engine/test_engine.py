@@ -10,7 +10,8 @@ import pytest
 from stressgen import BacktestConfig, backtest
 from stressgen.metrics import RiskConfig, per_world_metrics
 from stressgen.errors import ConfigError, StrategyError
-from stressgen.strategy import StepStrategy, grid, static
+from stressgen.engine import indicators as ind
+from stressgen.strategy import StepStrategy, VectorStrategy, grid, static
 
 from enginekit import Constant, SoftMomentum, make_scenarios
 
@@ -246,3 +247,34 @@ def test_warmup_uses_history_and_shared_counter_fallback(scen):
     short = backtest(Constant(), scen, BacktestConfig(warmup=0))
     assert np.isfinite(np.asarray(short.equity)).all()
     jax.block_until_ready(res.pnl)
+
+
+@dataclasses.dataclass(frozen=True)
+class _VectorCross(VectorStrategy):
+    """A moving-average crossover on prices in the vectorized tier, windows as traced fields."""
+
+    fast: int = 3
+    slow: int = 9
+
+    def weights(self, x):
+        p = jnp.exp(ind.cumsum_array(x))
+        up = ind.rolling_mean_array(p, self.fast) > ind.rolling_mean_array(p, self.slow)
+        return jnp.where(up, 1.0, 0.0) / x.shape[1]
+
+
+def test_vector_tier_default_chunks_and_window_grid_equal_single_runs(scen, monkeypatch):
+    from stressgen.engine import _run
+
+    cfg = BacktestConfig(fee_bps=5)
+    whole = backtest(_VectorCross(), scen, cfg, chunk_size=scen.n_worlds)
+    # the default chunk holds about VECTOR_CHUNK_BYTES per [rows, worlds, assets] array, 64 worlds at least
+    assert _run.vector_chunk_cap(552, 1) == _run.VECTOR_CHUNK_BYTES // (4 * 552)
+    assert _run.vector_chunk_cap(2520 + 252, 50) == 64
+    # 6 worlds split by default into chunks of 2 per device: the same numbers as one piece
+    monkeypatch.setattr(_run, "vector_chunk_cap", lambda rows, assets: 2)
+    parts = backtest(_VectorCross(), scen, cfg)
+    np.testing.assert_array_equal(parts.equity, whole.equity)
+    g = backtest(grid(_VectorCross(), slow=[5, 9, 30]), scen, cfg)
+    for i, slow in enumerate((5, 9, 30)):
+        one = backtest(_VectorCross(slow=slow), scen, cfg)
+        np.testing.assert_array_equal(g.equity[i], one.equity, err_msg=f"slow={slow}")

@@ -120,3 +120,28 @@ def test_array_helpers_are_causal():
     changed = X.copy()
     changed[50:] *= 3.0
     np.testing.assert_array_equal(np.asarray(ind.rolling_std_array(jnp.asarray(changed), 10))[:50], base[:50])
+
+
+def _lag_ref(x, k):
+    """Row t is row max(t - max(k, 0), 0): a slow loop."""
+    return np.stack([x[max(t - max(k, 0), 0)] for t in range(len(x))])
+
+
+def test_lag_array_matches_a_loop_for_every_batching():
+    worlds = np.stack([X, 2 * X, X[::-1]], axis=1)                 # [time, worlds, assets]
+    lags = [-2, 0, 1, 7, 79, 80, 500]
+    for k in lags:
+        want = _lag_ref(X, k)
+        np.testing.assert_array_equal(ind.lag_array(jnp.asarray(X), k), want)
+        np.testing.assert_array_equal(jax.jit(ind.lag_array)(jnp.asarray(X), k), want)
+        # one lag for every world (the engine's vmap over worlds: the batching rule's slice)
+        got = jax.vmap(ind.lag_array, in_axes=(1, None), out_axes=1)(jnp.asarray(worlds), k)
+        np.testing.assert_array_equal(got, np.stack([_lag_ref(worlds[:, w], k) for w in range(3)], axis=1))
+    # one lag per parameter set (a grid over windows), alone and around the vmap over worlds
+    ks = jnp.asarray(lags)
+    np.testing.assert_array_equal(jax.vmap(ind.lag_array, in_axes=(None, 0))(jnp.asarray(X), ks),
+                                  np.stack([_lag_ref(X, k) for k in lags]))
+    per_world = jax.vmap(ind.lag_array, in_axes=(1, None), out_axes=1)
+    got = jax.jit(jax.vmap(per_world, in_axes=(None, 0)))(jnp.asarray(worlds), ks)
+    want = np.stack([np.stack([_lag_ref(worlds[:, w], k) for w in range(3)], axis=1) for k in lags])
+    np.testing.assert_array_equal(got, want)
