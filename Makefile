@@ -20,6 +20,7 @@ test: $(STAMP)
 
 # Every benchmark prints ratios against the peer measured in the same run (arch, vectorbt, numba); about
 # 50 minutes on 2 cores (the engine bench runs five rounds). The fidelity table (bench/fidelity_table.py) is separate: it rewrites docs/fidelity.md.
+# So is bench/bench_selection.py (about 2 minutes): the strategy-selection figures of docs/overfitting.md.
 bench: $(STAMP)
 	$(PY) bench/bench_generators.py
 	$(PY) bench/bench_engine.py

@@ -39,7 +39,8 @@ EXIT_INPUT, EXIT_INTERNAL = 1, 3
 _STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds",
            "strategies": "strategies (chunk)",
            "real": "real history", "worst": "worst worlds", "aggregate": "aggregating",
-           "fidelity": "fidelity scorecard", "calibration: worlds": "worlds (origin)"}
+           "fidelity": "fidelity scorecard", "overfit": "overfitting (grids)",
+           "calibration: worlds": "worlds (origin)"}
 
 SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml",
                                          show_default=False)]
@@ -134,6 +135,9 @@ def run(spec: SpecArg,
         if result.plausibility is not None and result.plausibility.failures:
             # one plain line even with --quiet (rich would wrap it); [report] strict = true makes it an error
             sys.stderr.write(result.plausibility.summary_line() + "\n")
+        for grid in result.overfit:  # one plain line per grid whose real-history winner is not robust
+            if not grid.robust:
+                sys.stderr.write(f"overfitting: {grid.strategy}: {grid.warnings[0]} (report: Overfitting)\n")
         if not quiet:
             _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} "
                             f"assets, {len(result.strategies)} strategy runs in {seconds:.1f} s")

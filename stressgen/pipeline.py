@@ -1,13 +1,15 @@
 """The stress run: `run` chains the named stages of `stressgen.stages` into a `RunResult`.
 
-data -> fit -> sample and backtest -> real history -> worst worlds -> aggregate -> fidelity. Each stage has a
-typed result, so a notebook can run one at a time (see `stressgen.stages`). Also here: `fit_to_dir` (fit and
-save a model) and `sample_to_file` (stream worlds into a safetensors file).
+data -> fit -> sample and backtest -> real history -> worst worlds -> aggregate -> fidelity -> overfitting (only
+for strategies with a parameter grid). Each stage has a typed result, so a notebook can run one at a time (see
+`stressgen.stages`). Also here: `fit_to_dir` (fit and save a model) and `sample_to_file` (stream worlds into a
+safetensors file).
 
 Nothing here prints. Progress goes to an optional callback ``progress(stage, done, total)`` with stages
 ``"data"``, ``"fit"``, ``"worlds"``, ``"strategies"`` (within the current chunk), ``"real"``, ``"worst"``,
-``"aggregate"`` and ``"fidelity"``; the CLI draws rich bars from it. With ``[report] strict = true`` a failed
-plausibility check raises `ImplausibleWorldsError` right after sampling, before any output.
+``"aggregate"``, ``"fidelity"`` and ``"overfit"``; the CLI draws rich bars from it. With
+``[report] strict = true`` a failed plausibility check raises `ImplausibleWorldsError` right after sampling,
+before any output.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .metrics.stylized import equal_weight_equity
 from .report.worlds_file import WORLDS_FORMAT, write_worlds
 from .results import FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
 from .spec import RunSpec
+from .stage_overfit import check_overfit, overfit, overfit_warmup
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
                      no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
                      fit_generator, load_market, sample_and_backtest, worst_worlds)
@@ -35,7 +38,8 @@ from .types import MarketData
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
            "Sampled", "RealRuns", "WorstWorlds", "load_market", "fit_generator", "build_strategies",
-           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary", "run",
+           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary", "overfit",
+           "check_overfit", "run",
            "versions", "sample_to_file", "fit_to_dir", "WORLDS_FORMAT"]
 
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -97,6 +101,9 @@ def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
                         "the tear sheet backtests the whole history after the same warm-up",
         "fan": "equal-weight daily-rebalanced equity quantiles over the first "
                f"{min(n_worlds, FAN_WORLDS)} worlds",
+        "overfitting": "grids only: Sharpe ratios per period with ddof=0, annualised, excess of rf, on the whole "
+                       "real history after warm-up; chance share on up to 1,000 worlds as long as that history, "
+                       "log returns de-meaned per asset (no drift: the edge removed)",
         "fidelity": f"moments pooled over all synthetic days vs the whole real history; ACF of |r| averaged "
                     f"within worlds (first {min(n_worlds, run_summary.ACF_WORLDS)}) and within real windows "
                     f"of the horizon",
@@ -148,7 +155,11 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     market = timed("data", load_market, spec, progress)
     check_memory(spec, market.n_assets)  # before any compute
     plans = timed("strategies", build_strategies, spec)
+    # a grid the overfitting statistics cannot judge is refused now, not after the worlds
+    check_overfit(spec, plans, market, overfit_warmup(spec, market))
     fit = timed("fit", fit_generator, spec, market, key=rng.stream(root, rng.FIT), progress=progress)
+    if spec.generator.model is not None:  # a saved model's warm-up is known only once it is loaded
+        check_overfit(spec, plans, market, overfit_warmup(spec, market, fit))
     ppy = market.periods_per_year
     bt = dataclasses.replace(spec.costs, periods_per_year=ppy)
     risk = RiskConfig(periods_per_year=ppy, rf=bt.rf)
@@ -166,6 +177,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
                             progress=progress)
     fidelity = timed("fidelity", fidelity_summary, market, sampled, sim.horizon,
                      key=rng.stream(root, rng.BOOTSTRAP), progress=progress)
+    overfitting = timed("overfit", overfit, spec, market, fit, plans, sampled, real, bt,
+                        key=rng.stream(root, rng.OVERFIT), progress=progress)
     return RunResult(
         spec=spec.to_dict(), data=_dataset(market), generator=fit.info, seed=sim.seed, n_worlds=sim.worlds,
         horizon=sim.horizon, assets=tuple(market.assets), conventions=_conventions(spec, ppy, sim.worlds),
@@ -173,7 +186,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         real_paths=_real_windows(market.log_returns, sim.horizon, spec.report.sample_paths),
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,
-        plausibility=sampled.plausibility, suspects=tuple(market.suspects), real_history=real.history)
+        plausibility=sampled.plausibility, suspects=tuple(market.suspects), real_history=real.history,
+        overfit=overfitting)
 
 
 # --------------------------------------------------------------------------------------- worlds file

@@ -27,13 +27,14 @@ if TYPE_CHECKING:
     from .types import Suspect
 
 __all__ = ["JsonValue", "ParamValue", "DatasetInfo", "GeneratorInfo", "RealHistory", "StrategyResult",
-           "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
+           "OverfitResult", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
 
 # The fan chart's quantiles come from the first worlds only: [FAN_WORLDS, horizon] floats are kept.
 FAN_WORLDS = 20_000
 
 # Bump when a key of summary.json changes meaning or disappears (adding keys is backwards compatible).
-SUMMARY_SCHEMA_VERSION = "1.0"
+# 1.1: `overfitting`, one entry per strategy with a parameter grid (issue 18).
+SUMMARY_SCHEMA_VERSION = "1.1"
 
 JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
 ParamValue = Union[int, float, bool, str, list["ParamValue"]]
@@ -133,6 +134,77 @@ class StrategyResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class OverfitResult:
+    """What a parameter grid's search on the real history is worth (`stressgen.metrics.overfit_grid`).
+
+    Sharpe ratios here are annualised from per-period ones with ddof = 0 (``mean / std * sqrt(P)``, excess
+    of the run's risk-free rate), the convention of the overfitting statistics; the report's other Sharpe
+    ratios use ddof = 1 (larger by ``sqrt(T / (T - 1))``, negligible over a real history).
+
+    Attributes:
+        strategy: the spec strategy's display name (its sets are ``strategy[field=value,...]``).
+        plugin: how the spec named it.
+        sets: the display names of the grid's parameter sets, in grid order.
+        winner: index into `sets` of the best set by real-history Sharpe ratio.
+        periods_per_year: P, the annualisation of the Sharpe ratios.
+        n_periods: T, real periods after the warm-up that the statistics use.
+        n_trials: N in the deflated Sharpe ratio (the grid's size).
+        real_sharpe: ``[len(sets)]`` each set's annualised Sharpe ratio on the real history.
+        psr: P[true Sharpe ratio of the winner > 0] (probabilistic Sharpe ratio).
+        dsr: deflated Sharpe ratio of the winner (PSR against `dsr_benchmark`).
+        dsr_benchmark: annualised Sharpe ratio expected from the best of N unskilled trials.
+        pbo: probability of backtest overfitting, CSCV on the real history.
+        pbo_splits: S, the CSCV blocks; `pbo_combinations` = C(S, S/2) splits.
+        pbo_combinations: number of CSCV splits.
+        pbo_prob_oos_loss: share of splits whose in-sample winner loses out of sample.
+        rank_shares: ``[len(sets)]`` share of worlds with the winner at rank k + 1 (1 = best).
+        median_rank, p_best: the winner's median rank across worlds; share of worlds where it is best.
+        p_below_median, p_below_median_se: share of worlds where its rank is below the grid median, its SE.
+        n_worlds: worlds ranked.
+        chance_share, chance_se, chance_p_value: share of no-edge worlds (log returns de-meaned per asset, as
+            long as the real sample) in which the winner reaches its real Sharpe ratio; its standard error;
+            the Monte-Carlo p-value ``(k + 1) / (W + 1)``.
+        null_worlds: W, the no-edge worlds drawn.
+        null_sharpe_median: the winner's median annualised Sharpe ratio in them.
+        robust: PBO and P(below median) both at most 1/2.
+        warnings: one sentence per flag raised (robustness first), empty when none.
+    """
+
+    strategy: str
+    plugin: str
+    sets: tuple[str, ...]
+    winner: int
+    periods_per_year: int
+    n_periods: int
+    n_trials: int
+    real_sharpe: np.ndarray
+    psr: float
+    dsr: float
+    dsr_benchmark: float
+    pbo: float
+    pbo_splits: int
+    pbo_combinations: int
+    pbo_prob_oos_loss: float
+    rank_shares: np.ndarray
+    median_rank: float
+    p_best: float
+    p_below_median: float
+    p_below_median_se: float
+    n_worlds: int
+    chance_share: float
+    chance_se: float
+    chance_p_value: float
+    null_worlds: int
+    null_sharpe_median: float
+    robust: bool
+    warnings: tuple[str, ...]
+
+    @property
+    def winner_name(self) -> str:
+        return self.sets[self.winner]
+
+
+@dataclasses.dataclass(frozen=True)
 class RunResult:
     """Everything a stress report shows.
 
@@ -159,6 +231,7 @@ class RunResult:
             (`stressgen.metrics.plausibility`), or None when the gate did not run.
         suspects: data points of the history that the loader's quality checks flag (`MarketData.suspects`).
         real_history: the real-history backtest's calendar and benchmark (None when the history is too short).
+        overfit: one `OverfitResult` per spec strategy with a parameter grid, in spec order (empty without).
     """
 
     spec: dict[str, JsonValue]
@@ -181,6 +254,7 @@ class RunResult:
     plausibility: PlausibilityReport | None = None
     suspects: tuple[Suspect, ...] = ()
     real_history: RealHistory | None = None
+    overfit: tuple[OverfitResult, ...] = ()
 
     def world_dates(self) -> pd.DatetimeIndex:
         """``[horizon + 1]`` dates of a world's equity: the history's last close, then the horizon's periods.

@@ -14,13 +14,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["FIT", "SAMPLE", "STRATEGY", "BOOTSTRAP", "root", "stream", "world_keys"]
+__all__ = ["FIT", "SAMPLE", "STRATEGY", "BOOTSTRAP", "OVERFIT", "root", "stream", "world_keys"]
 
 # Stream identifiers. Fixed integers, never reordered: changing one changes every published number.
 FIT = 0
 SAMPLE = 1
 STRATEGY = 2
 BOOTSTRAP = 3
+OVERFIT = 4  # the no-edge worlds of the overfitting statistics' chance share
 
 
 def root(seed: int) -> jax.Array:
@@ -33,7 +34,7 @@ def root(seed: int) -> jax.Array:
 
 
 def stream(key: jax.Array, name: int) -> jax.Array:
-    """Independent named stream derived from `key` (FIT, SAMPLE, STRATEGY or BOOTSTRAP)."""
+    """Independent named stream derived from `key` (FIT, SAMPLE, STRATEGY, BOOTSTRAP or OVERFIT)."""
     return jax.random.fold_in(key, name)
 
 

@@ -14,6 +14,8 @@
 7. `aggregate`: cross-world tables, ranks of the real history and the head-to-head matrix.
 8. `fidelity_summary`: moments, ACF and correlations against the history, the in-sample scorecard and the
    diversity ratio (`FidelitySummary`).
+9. `overfit` (in `stressgen.stage_overfit`): for every strategy with a parameter grid, what the grid's search
+   on the real history is worth.
 
 Nothing here prints: progress goes to the optional callback ``progress(stage, done, total)``.
 """

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stressgen import engine, generators, metrics, pipeline, rng
+from stressgen.errors import ConfigError
 from stressgen.report import render_html
 from stressgen.spec import load_spec
 
@@ -54,14 +55,14 @@ def test_shapes_and_names(result, spec):
         assert s.aggregate.summary.index.names == ["metric", "statistic"]
     assert list(result.head_to_head.index) == [s.name for s in result.strategies]
     assert set(result.timings) == {"data", "strategies", "fit", "sample_backtest", "real_history",
-                                   "worst_worlds", "aggregate", "fidelity"}
+                                   "worst_worlds", "aggregate", "fidelity", "overfit"}
     assert isinstance(result.fidelity.failures, tuple) and len(result.fidelity.scorecard) > 0
     assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
 
 
 def test_progress_reaches_every_stage(stages):
     finished = {s for s, done, total in stages if done == total}
-    assert {"data", "fit", "worlds", "strategies", "real", "worst", "aggregate", "fidelity"} <= finished
+    assert {"data", "fit", "worlds", "strategies", "real", "worst", "aggregate", "fidelity", "overfit"} <= finished
     worlds = [done for s, done, _ in stages if s == "worlds"]
     assert worlds == [64, 128, 192, 200]
 
@@ -175,6 +176,40 @@ def test_real_history_tear_sheet(result, spec, direct):
         np.testing.assert_array_equal(s.real_equity[1:], want)
 
 
+def test_overfit_stage_for_the_grid(result, spec, direct):
+    """The grid's overfitting statistics (issue 18): real Sharpe ratios from the tear sheet's equity, the
+    winner's ranks from the per-world Sharpe ratios, and the chance share from no-edge worlds redrawn here and
+    de-meaned in float64 NumPy; the plain strategy gets none."""
+    market, worlds = direct
+    (o,) = result.overfit
+    grid = result.strategies[1:]
+    assert o.strategy == "ma_crossover" and o.sets == tuple(s.name for s in grid) and o.n_trials == 2
+    eq = np.stack([s.real_equity for s in grid], axis=1)
+    r = eq[1:] / eq[:-1] - 1.0  # rf = 0 in this spec
+    assert o.n_periods == r.shape[0] == market.log_returns.shape[0] - worlds.history.shape[0]
+    sr = [float(np.mean(c) / np.sqrt(np.mean((c - np.mean(c)) ** 2))) * np.sqrt(252) for c in r.T]
+    np.testing.assert_allclose(o.real_sharpe, sr, rtol=1e-10)
+    win = int(np.argmax(sr))
+    assert o.winner == win and o.pbo_splits == 16 and o.pbo_combinations == 12870
+    ws = np.stack([s.metrics["sharpe"].to_numpy() for s in grid])
+    ranks = [1 + sum(v > c[win] for v in c) + 0.5 * (sum(v == c[win] for v in c) - 1) for c in ws.T]
+    assert o.p_below_median == np.mean(np.array(ranks) > 1.5) and o.n_worlds == 200
+    assert o.rank_shares.sum() == pytest.approx(1.0)
+    root = rng.root(spec.simulation.seed)
+    gen = generators.get("bootstrap")
+    fitted = gen.fit(market, key=rng.stream(root, rng.FIT), config=spec.generator.config)
+    null = gen.sample(fitted, key=rng.stream(root, rng.OVERFIT), n_worlds=200, horizon=o.n_periods)
+    x = np.asarray(null.log_returns, np.float64)
+    flat = null.replace(log_returns=jnp.asarray(x - x.mean(axis=1, keepdims=True), jnp.float32), weights=None)
+    pnl = np.asarray(engine.backtest(spec.strategies[1].build().at(win), flat,
+                                     dataclasses.replace(spec.costs, periods_per_year=252)).pnl, np.float64)
+    null_sr = pnl.mean(axis=1) / pnl.std(axis=1) * np.sqrt(252)
+    # float32 de-meaning differs from float64 by an ulp: a world exactly at the real Sharpe ratio could flip
+    assert abs(o.chance_share * 200 - np.sum(null_sr >= sr[win])) <= 1
+    assert o.null_sharpe_median == pytest.approx(np.median(null_sr), rel=1e-4, abs=1e-6)
+    assert o.null_worlds == 200 and "Overfitting" in render_html(result)
+
+
 def test_world_dates_continue_the_calendar(result, direct):
     market, worlds = direct
     dates = result.world_dates()
@@ -219,3 +254,28 @@ def test_an_unknown_memory_size_is_said_not_skipped_in_silence(spec, monkeypatch
     monkeypatch.setattr(stages, "_memory_limit", lambda: None)
     with pytest.warns(RuntimeWarning, match="chunk-size check before the run is skipped"):
         stages.check_memory(spec, 3)
+
+
+def _refused_before_the_fit(spec, monkeypatch, match):
+    """The run raises a ConfigError naming the spec's strategy before the generator is fitted."""
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the generator was fitted before the grid was refused")
+
+    monkeypatch.setattr(pipeline, "fit_generator", no_fit)
+    with pytest.raises(ConfigError, match=match):
+        pipeline.run(spec)
+
+
+def test_a_one_point_grid_is_refused_before_any_compute(spec, monkeypatch):
+    one = dataclasses.replace(spec.strategies[1], grid={"fast": (5,)})
+    bad = dataclasses.replace(spec, strategies=(spec.strategies[0], one))
+    _refused_before_the_fit(bad, monkeypatch, r"small\.toml: strategies\.ma_crossover\.grid: strategy "
+                                              r"'ma_crossover': grid has 1 parameter set.*PBO needs at least 2")
+
+
+def test_a_history_too_short_for_cscv_is_refused_before_any_compute(spec, monkeypatch):
+    # about 330 real days, 300 of them the warm-up (history_days): 4 CSCV blocks of 21 days need 84 more
+    short = dataclasses.replace(spec, data=dataclasses.replace(spec.data, start="2021-09-01"))
+    _refused_before_the_fit(short, monkeypatch, r"strategies\.ma_crossover\.grid: strategy 'ma_crossover': "
+                                                r"PBO by CSCV .* at least 84 real periods after the warm-up; "
+                                                r"the history gives \d+")

@@ -20,6 +20,10 @@ from .overfit import min_track_record_length as min_track_record_length
 from .overfit import pbo_cscv as pbo_cscv
 from .overfit import probabilistic_sharpe as probabilistic_sharpe
 from .overfit import winner_rank_across_worlds as winner_rank_across_worlds
+from .overfit_grid import GridOverfit as GridOverfit
+from .overfit_grid import check_grid_overfit as check_grid_overfit
+from .overfit_grid import demean_log_returns as demean_log_returns
+from .overfit_grid import grid_overfit as grid_overfit
 from .quantile import percentile_rank as percentile_rank
 from .quantile import tail_risk as tail_risk
 from .quantile import weighted_mean as weighted_mean
@@ -47,4 +51,5 @@ __all__ = [
     "probabilistic_sharpe", "deflated_sharpe", "min_track_record_length", "pbo_cscv",
     "winner_rank_across_worlds", "chance_share",
     "PSRResult", "DSRResult", "PBOResult", "WinnerRank", "ChanceShare",
+    "GridOverfit", "grid_overfit", "check_grid_overfit", "demean_log_returns",
 ]

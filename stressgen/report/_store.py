@@ -23,14 +23,16 @@ from ..metrics.aggregate import Aggregate
 from ..metrics.diversity import Diversity
 from ..metrics.plausibility import PlausibilityReport
 from ..metrics.run_summary import FidelitySummary
-from ..results import DatasetInfo, GeneratorInfo, RealHistory, RunResult, StrategyResult
+from ..results import DatasetInfo, GeneratorInfo, OverfitResult, RealHistory, RunResult, StrategyResult
 from ..types import Suspect
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
            "manifest_json", "metrics_frame", "to_json_value"]
 
 FORMAT = "stressgen-results"
-FORMAT_VERSION = 2  # 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet
+# 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet; the optional "overfit"
+# list (issue 18) was added within 2: files written before it read back with no overfitting results
+FORMAT_VERSION = 2
 ARRAYS_FILE = "results.safetensors"
 METRICS_FILE = "metrics.parquet"
 META_KEY = "stressgen"
@@ -139,6 +141,26 @@ def _get_fidelity(d: dict, tensors) -> FidelitySummary:
         diversity=None if d["diversity"] is None else Diversity(**d["diversity"]))
 
 
+_OVERFIT_ARRAYS = ("real_sharpe", "rank_shares")
+
+
+def _put_overfit(o: OverfitResult, i: int, t: dict[str, np.ndarray]) -> dict:
+    out = {}
+    for f in dataclasses.fields(o):
+        value = getattr(o, f.name)
+        if f.name in _OVERFIT_ARRAYS:
+            t[f"overfit/{i}/{f.name}"] = np.ascontiguousarray(value, dtype=np.float64)
+        else:
+            out[f.name] = to_json_value(value)
+    return out
+
+
+def _get_overfit(d: dict, i: int, tensors) -> OverfitResult:
+    arrays = {name: tensors(f"overfit/{i}/{name}") for name in _OVERFIT_ARRAYS}
+    floats = {f.name: _float(d[f.name]) for f in dataclasses.fields(OverfitResult) if f.type == "float"}
+    return OverfitResult(**{**d, **floats, **arrays, "sets": tuple(d["sets"]), "warnings": tuple(d["warnings"])})
+
+
 def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
     """``(tensors, manifest)`` holding every field of `result` except the per-world metrics' values."""
     t: dict[str, np.ndarray] = {
@@ -179,6 +201,7 @@ def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
         "plausibility": None if result.plausibility is None else to_json_value(result.plausibility.to_dict()),
         "suspects": [to_json_value(dataclasses.asdict(x)) for x in result.suspects],
         "real_history": real_history,
+        "overfit": [_put_overfit(o, i, t) for i, o in enumerate(result.overfit)],
     }
     return t, manifest
 
@@ -220,7 +243,8 @@ def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
         PlausibilityReport.from_dict(manifest["plausibility"]),
         suspects=tuple(Suspect(**x) for x in manifest["suspects"]),
         real_history=None if rh is None else RealHistory(dates=tuple(rh["dates"]), warmup=rh["warmup"],
-                                                         benchmark=tensors("real_history/benchmark")))
+                                                         benchmark=tensors("real_history/benchmark")),
+        overfit=tuple(_get_overfit(d, i, tensors) for i, d in enumerate(manifest.get("overfit", []))))
 
 
 def _float(v) -> float:

@@ -18,6 +18,7 @@ import pandas as pd
 from ..results import FAN_WORLDS, RunResult, StrategyResult
 from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
+from .overfit import overfit_html
 from .scorecard_table import scorecard_html
 from .tearsheet import tearsheet_html
 
@@ -42,9 +43,11 @@ def _list(items) -> str:
 
 
 def report_warnings(result: RunResult) -> list[str]:
-    """Lines for the warning box: failed fidelity thresholds first, then the generator's fit warnings."""
+    """Lines for the warning box: failed fidelity thresholds first, then the generator's fit warnings, then
+    each parameter grid whose real-history winner is not robust across worlds."""
     out = [f"Scenario fidelity: {f}" for f in result.fidelity.failures]
     out += [f"Generator: {w}" for w in result.generator.warnings]
+    out += [f"Overfitting: {o.strategy}: {o.warnings[0]} (see Overfitting)" for o in result.overfit if not o.robust]
     return out
 
 
@@ -289,8 +292,10 @@ def render_html(result: RunResult) -> str:
                 ("Real and synthetic paths", _paths(result)),
                 ("Scenario fidelity", _fidelity(result)),
                 ("Head-to-head", _head_to_head(result)),
-                ("Where the real history ranks", _ranks(result)),
-                ("Real history: tear sheet", tearsheet_html(result))]
+                ("Where the real history ranks", _ranks(result))]
+    if result.overfit:  # only runs with a parameter grid have something to judge
+        sections.append(("Overfitting", overfit_html(result)))
+    sections.append(("Real history: tear sheet", tearsheet_html(result)))
     sections += [(f"Strategy: {s.name}", _strategy(i, s, result)) for i, s in enumerate(result.strategies)]
     sections.append(("Worst worlds", _worst(result)))
     subtitle = (f"{g} \u00b7 {result.n_worlds:,} worlds \u00d7 {result.horizon:,} periods \u00d7 "

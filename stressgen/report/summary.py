@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.run_summary import FidelitySummary
-from ..results import SUMMARY_SCHEMA_VERSION, RunResult, StrategyResult
+from ..results import SUMMARY_SCHEMA_VERSION, OverfitResult, RunResult, StrategyResult
 from ._store import ARRAYS_FILE, METRICS_FILE, json_safe
 
-__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json"]
+__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json", "overfit_summary"]
 
 SUMMARY_FILE = "summary.json"
 
@@ -31,13 +31,41 @@ _INTERVAL = {"type": "object", "required": ["value", "ci_low", "ci_high"],
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _NUM_MAP = {"type": "object", "additionalProperties": _NUM}
 
+_PROB = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_OVERFIT_KEYS = ["strategy", "plugin", "sets", "winner", "n_periods", "periods_per_year", "n_trials",
+                 "real_sharpe", "psr", "dsr", "dsr_benchmark_sharpe", "pbo", "pbo_splits", "pbo_combinations",
+                 "pbo_prob_oos_loss", "rank", "chance", "robust", "warnings"]
+_OVERFIT = {
+    "type": "object", "required": _OVERFIT_KEYS, "additionalProperties": False,
+    "properties": {
+        "strategy": {"type": "string"}, "plugin": {"type": "string"},
+        "sets": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "winner": {"type": "string"},
+        "n_periods": {"type": "integer", "minimum": 1}, "periods_per_year": {"type": "integer", "minimum": 1},
+        "n_trials": {"type": "integer", "minimum": 1},
+        "real_sharpe": _NUM_MAP, "psr": _PROB, "dsr": _PROB, "dsr_benchmark_sharpe": _NUM, "pbo": _PROB,
+        "pbo_splits": {"type": "integer", "minimum": 2}, "pbo_combinations": {"type": "integer", "minimum": 1},
+        "pbo_prob_oos_loss": _PROB,
+        "rank": {"type": "object", "additionalProperties": False,
+                 "required": ["n_worlds", "shares", "median", "p_best", "p_below_median", "p_below_median_se"],
+                 "properties": {"n_worlds": {"type": "integer", "minimum": 1},
+                                "shares": {"type": "array", "items": _PROB}, "median": _NUM, "p_best": _PROB,
+                                "p_below_median": _PROB, "p_below_median_se": _NUM}},
+        "chance": {"type": "object", "additionalProperties": False,
+                   "required": ["edge_removed", "n_worlds", "share", "se", "p_value", "null_sharpe_median"],
+                   "properties": {"edge_removed": {"type": "string"}, "n_worlds": {"type": "integer", "minimum": 1},
+                                  "share": _PROB, "se": _NUM, "p_value": _PROB, "null_sharpe_median": _NUM}},
+        "robust": {"type": "boolean"}, "warnings": {"type": "array", "items": {"type": "string"}},
+    }}
+EDGE_REMOVED = "log returns de-meaned per asset within each world"
+
 SUMMARY_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "stressgen/summary.schema.json",
     "title": "stressgen run summary",
     "type": "object",
     "required": ["schema_version", "run", "data", "generator", "conventions", "versions", "timings",
-                 "strategies", "head_to_head", "fidelity", "files"],
+                 "strategies", "head_to_head", "fidelity", "overfitting", "files"],
     "properties": {
         "schema_version": {"const": SUMMARY_SCHEMA_VERSION},
         "run": {"type": "object", "required": ["seed", "n_worlds", "horizon", "n_assets", "assets", "spec"],
@@ -98,6 +126,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                                                            "passed": {"type": "boolean"},
                                                            "worst_world": {"type": ["integer", "null"]},
                                                            "message": {"type": "string"}}}}}},
+        # one entry per strategy with a parameter grid, in spec order (empty without grids)
+        "overfitting": {"type": "array", "items": _OVERFIT},
         "files": {"type": "object", "required": ["report", "metrics", "arrays"], "properties": {
             "report": {"type": "string"}, "metrics": {"type": "string"}, "arrays": {"type": "string"}}},
     },
@@ -148,6 +178,22 @@ def _fidelity(f: FidelitySummary) -> dict:
     return out
 
 
+def overfit_summary(o: OverfitResult) -> dict:
+    """One ``overfitting`` entry of summary.json (docs/report.md lists every key)."""
+    return {
+        "strategy": o.strategy, "plugin": o.plugin, "sets": list(o.sets), "winner": o.winner_name,
+        "n_periods": o.n_periods, "periods_per_year": o.periods_per_year, "n_trials": o.n_trials,
+        "real_sharpe": {name: float(v) for name, v in zip(o.sets, o.real_sharpe)},
+        "psr": o.psr, "dsr": o.dsr, "dsr_benchmark_sharpe": o.dsr_benchmark, "pbo": o.pbo,
+        "pbo_splits": o.pbo_splits, "pbo_combinations": o.pbo_combinations, "pbo_prob_oos_loss": o.pbo_prob_oos_loss,
+        "rank": {"n_worlds": o.n_worlds, "shares": [float(v) for v in o.rank_shares], "median": o.median_rank,
+                 "p_best": o.p_best, "p_below_median": o.p_below_median, "p_below_median_se": o.p_below_median_se},
+        "chance": {"edge_removed": EDGE_REMOVED, "n_worlds": o.null_worlds, "share": o.chance_share,
+                   "se": o.chance_se, "p_value": o.chance_p_value, "null_sharpe_median": o.null_sharpe_median},
+        "robust": bool(o.robust), "warnings": list(o.warnings),
+    }
+
+
 def _plausibility(result: RunResult) -> dict | None:
     p = result.plausibility
     return None if p is None else {"passed": not p.failures, **p.to_dict()}
@@ -170,6 +216,7 @@ def build_summary(result: RunResult) -> dict:
                          "p_row_beats_column": h2h.to_numpy().tolist()},
         "fidelity": _fidelity(result.fidelity),
         "plausibility": _plausibility(result),
+        "overfitting": [overfit_summary(o) for o in result.overfit],
         "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
     }
     return json_safe(summary)

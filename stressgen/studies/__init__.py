@@ -6,7 +6,9 @@ report and the CLI (data -> generators -> engine -> metrics -> studies -> report
   "Calibration (rolling origin)");
 * `evaluate`: the fidelity protocol (split, fit, sample, score against two floors) -> a `Scorecard`;
 * `evaluate_spec`, `calibrate_spec`, `anomalies_spec`: what ``stressgen evaluate`` and ``stressgen
-  anomalies`` run for a `RunSpec`.
+  anomalies`` run for a `RunSpec`;
+* `select` (-> `Selection`): rank candidate strategies by their real-history Sharpe ratio, its deflated
+  version and their median Sharpe ratio across worlds (docs/overfitting.md, issue 18).
 """
 
 from .calibration import CalibrationConfig as CalibrationConfig
@@ -23,7 +25,11 @@ from .evaluate import evaluate as evaluate
 from .fidelity import anomalies_spec as anomalies_spec
 from .fidelity import calibrate_spec as calibrate_spec
 from .fidelity import evaluate_spec as evaluate_spec
+from .selection import Selection as Selection
+from .selection import edge_removed as edge_removed
+from .selection import real_scenarios as real_scenarios
+from .selection import select as select
 
 __all__ = ["evaluate", "evaluate_spec", "anomalies_spec", "calibrate_spec", "calibrate", "CalibrationConfig",
            "CalibrationResult", "OriginOutcomes", "OutcomeCalibration", "Schedule", "schedule", "reanchor",
-           "equal_weight_outcomes", "outcome_names"]
+           "equal_weight_outcomes", "outcome_names", "Selection", "select", "edge_removed", "real_scenarios"]
