@@ -54,11 +54,12 @@ def check_overfit(spec: RunSpec, plans: tuple[StrategyPlan, ...], market: Market
     for plan in plans:
         if not plan.spec.grid:
             continue
-        n_periods = int(market.log_returns.shape[0]) - (warm or 0)
+        n_hist = int(market.log_returns.shape[0])
         try:
-            check_grid_overfit(plan.spec.name, len(plan.sets), n_periods)
+            check_grid_overfit(plan.spec.name, len(plan.sets), n_hist - (warm or 0))
         except ConfigError as exc:
-            raise ConfigError(f"{spec.source}: strategies.{plan.spec.name}.grid: {exc}") from exc
+            days = f" (the data holds {n_hist} days of returns, the worlds' warm-up takes {warm or 0})"
+            raise ConfigError(f"{spec.source}: strategies.{plan.spec.name}.grid: {exc}{days}") from exc
 
 
 def null_sharpes(fit: FittedGenerator, strategy: Any, bt: engine.BacktestConfig, *, n_periods: int, n_worlds: int,

@@ -60,17 +60,13 @@ DSR_LEVEL = 0.95
 CHANCE_LEVEL = 0.05
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def cscv_n_splits(n_periods: int, *, strategy: str = "grid") -> int:
     """The number of CSCV blocks for a real history of `n_periods`: the largest even S <= `MAX_SPLITS` with
     blocks of at least `MIN_BLOCK_PERIODS` periods. Refuses, naming `strategy`, a history too short for
     `MIN_SPLITS` blocks."""
-    t = _positive_int(f"strategy {strategy!r}: the number of real periods", n_periods)
+    if isinstance(n_periods, bool) or not isinstance(n_periods, (int, np.integer)):
+        raise ConfigError(f"strategy {strategy!r}: the number of real periods must be an integer, got {n_periods!r}")
+    t = max(int(n_periods), 0)  # a warm-up longer than the history leaves none: the message below says so
     s = min(MAX_SPLITS, t // MIN_BLOCK_PERIODS)
     s -= s % 2
     if s < MIN_SPLITS:

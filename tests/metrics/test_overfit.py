@@ -1,8 +1,8 @@
 """Overfitting statistics (PSR, DSR, MinTRL, PBO by CSCV, winner rank, chance share) against references
 written here from the papers' formulas with scipy, closed forms and simulated known cases.
 
-No maintained reference package (pypbo, mlfinlab, purgedcv) is installed, so the references are written
-here in float64, straight from the formulas and independent of the module's code paths.
+The references are written here in float64, straight from the formulas and independent of the module's code
+paths; PSR, DSR, MinTRL and PBO are also compared with purgedcv, a maintained package (the end of the file).
 """
 
 import itertools
@@ -325,3 +325,66 @@ def test_expected_max_sharpe_reproduces_the_published_worked_example():
     from stressgen.metrics.overfit import expected_max_sharpe
 
     assert round(expected_max_sharpe(100, 0.5 / 250), 4) == 0.1132
+
+
+# --- against purgedcv (a maintained package with the same statistics) ---------------------------------------
+# purgedcv estimates skewness and kurtosis with the bias-corrected estimators (scipy bias=False); we use the
+# biased ones, as the papers' own code does. Where the two estimators agree (a symmetric sample whose kurtosis
+# sits where both give the same number) the statistics must agree to float rounding; MinTRL takes the moments
+# as inputs there, so it is compared on any sample. purgedcv counts a PBO split as overfit when its logit is < 0,
+# we when it is <= 0 (the paper's integral up to and including 0): the same on grids of an even size N without
+# ties, whose OOS rank can never be the exact median (N + 1) / 2.
+
+import purgedcv  # noqa: E402  (a dev dependency: a missing install fails here rather than skipping)
+
+
+def _symmetric_matched_sample(n_half: int, mean: float) -> np.ndarray:
+    """``2 n_half + 1`` returns symmetric about `mean` (skewness exactly 0 for both estimators) whose biased
+    and bias-corrected kurtoses are equal: a 0-skew mixture of +-a and +-b around the mean, b solved by bisection."""
+    from scipy.optimize import brentq
+
+    k = n_half // 2
+
+    def sample(b):
+        dev = np.concatenate([np.full(k, 0.01), np.full(n_half - k, b)])
+        return mean + np.concatenate([dev, -dev, [0.0]])
+
+    gap = lambda b: stats.kurtosis(sample(b), fisher=False, bias=True) - \
+        stats.kurtosis(sample(b), fisher=False, bias=False)  # noqa: E731
+    return sample(brentq(gap, 0.0101, 0.2, xtol=1e-15))
+
+
+def test_psr_dsr_min_trl_agree_with_purgedcv():
+    r = _symmetric_matched_sample(400, 0.0007)
+    assert abs(stats.kurtosis(r, fisher=False, bias=True) - stats.kurtosis(r, fisher=False, bias=False)) < 1e-12
+    for sr_star in (0.0, 0.02, 0.05):
+        ours = probabilistic_sharpe(r, sr_star).psr
+        assert abs(ours - purgedcv.probabilistic_sharpe_ratio(r, sr_star)) < 1e-8, sr_star
+    trials = np.random.default_rng(3).normal(0.02, 0.015, 25)  # test data only
+    ours = deflated_sharpe(r, trials)
+    theirs = purgedcv.deflated_sharpe_ratio(r, n_trials=25, var_sharpe=float(np.var(trials, ddof=1)))
+    assert abs(ours.dsr - theirs) < 1e-8
+    # MinTRL on an ordinary (skewed, fat-tailed) sample: purgedcv takes the moments and rounds up to a whole
+    # number of periods, n* = 1 + ceil(n - 1)
+    g = np.random.default_rng(4)
+    for seed_sr in (0.03, 0.06):
+        x = g.standard_t(5, 3000) * 0.01 + seed_sr * 0.01 + 0.002 * (g.random(3000) < 0.02)
+        psr = probabilistic_sharpe(x)
+        for conf in (0.9, 0.95):
+            ours = min_track_record_length(x, 0.0, conf)
+            theirs = purgedcv.min_track_record_length(psr.sharpe, 0.0, 1 - conf, psr.skewness, psr.kurtosis)
+            assert theirs == math.ceil(ours - 1.0) + 1.0, (seed_sr, conf, ours, theirs)
+
+
+@pytest.mark.parametrize("n, s", [(6, 8), (10, 16)])
+def test_pbo_agrees_with_purgedcv(n, s):
+    g = np.random.default_rng(n)  # test data only
+    perf = g.normal(0.0, 0.01, (1009, n)) + np.linspace(0.0, 0.0008, n)  # a weak edge rising across the grid
+    ours = pbo_cscv(perf, n_splits=s)
+    # purgedcv's default metric is the Sharpe ratio with ddof = 1: within one split every set shares the
+    # length, so it ranks as ours does; for the performance pairs pass ours (ddof = 0)
+    theirs = purgedcv.probability_of_backtest_overfitting(perf.T, n_splits=s, metric=lambda x: x.mean() / x.std())
+    assert ours.pbo == theirs.pbo
+    np.testing.assert_allclose(np.sort(ours.logits), np.sort(theirs.logits), rtol=0, atol=1e-12)
+    pairs = np.sort(np.column_stack([ours.is_performance, ours.oos_performance]), axis=0)
+    np.testing.assert_allclose(pairs, np.sort(theirs.is_oos_performance, axis=0), rtol=1e-9, atol=1e-12)

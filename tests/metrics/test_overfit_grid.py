@@ -155,6 +155,9 @@ def test_too_few_real_days_is_refused_naming_the_strategy():
     assert cscv_n_splits(6 * MIN_BLOCK_PERIODS) == 6 and cscv_n_splits(10_000) == 16
     with pytest.raises(ConfigError, match=f"strategy 'mom'.*at least {need} real periods.*gives {need - 1}"):
         check_grid_overfit("mom", 3, need - 1)
+    for none_left in (0, -5):  # a warm-up as long as the history, or longer: the same message, not a type error
+        with pytest.raises(ConfigError, match=f"at least {need} real periods after the warm-up.*gives 0"):
+            check_grid_overfit("mom", 3, none_left)
     with pytest.raises(ConfigError, match="'mom': n_splits=16 CSCV blocks .* need 336 real periods; .* 300"):
         check_grid_overfit("mom", 3, 300, n_splits=16)
     real, world = _grid(t=need - 1)
