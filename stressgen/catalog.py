@@ -35,6 +35,7 @@ GENERATORS = {
     "garch": ("stressgen.generators.garch", "GjrGarch"),
     "gan": ("stressgen.generators.gan", "Gan"),
     "vae": ("stressgen.generators.vae", "TemporalVae"),
+    "regime": ("stressgen.generators.regime", "RegimeMixture"),
 }
 STRATEGIES = {
     "buy_and_hold": ("strategies._allocation", "BuyAndHold"),

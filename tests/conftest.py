@@ -13,7 +13,7 @@ os.environ.setdefault("STRESSGEN_COMPILE_CACHE", "off")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from stressgen import data, devices, rng  # noqa: E402
+from stressgen import data, devices, generators, rng  # noqa: E402
 
 devices.use_cpu_cores()
 
@@ -27,6 +27,25 @@ def sp500_20():
 def small_market():
     """Four stocks over the last ~6 years: enough for every fit, small enough to be quick."""
     return data.load("sp500-20", start="2017-01-01", assets=["AAPL", "JPM", "XOM", "WMT"])
+
+
+@pytest.fixture(scope="session")
+def small_fits(small_market):
+    """``name -> (generator, fitted)``: each family fitted once per session on `small_market` with the FIT
+    stream of root 0 and its "tiny" preset (neural families) or default config. Fits are deterministic, so
+    the tests that need this exact fit share it (the conformance suite, test_gan's: the GAN's takes ~20 s)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            gen = generators.get(name)
+            # neural families train for minutes by default; a config type's "tiny" preset trains in seconds
+            preset = getattr(gen.config_type, "preset", None)
+            config = preset("tiny") if preset is not None else None
+            cache[name] = (gen, gen.fit(small_market, key=rng.stream(rng.root(0), rng.FIT), config=config))
+        return cache[name]
+
+    return get
 
 
 @pytest.fixture

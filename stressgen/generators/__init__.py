@@ -14,12 +14,14 @@ from .gan import Gan as Gan
 from .gan import GanConfig as GanConfig
 from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
+from .regime import RegimeConfig as RegimeConfig
+from .regime import RegimeMixture as RegimeMixture
 from .vae import TemporalVae as TemporalVae
 from .vae import VaeConfig as VaeConfig
 
 __all__ = [
     "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
-    "VaeConfig",
+    "VaeConfig", "RegimeConfig", "RegimeMixture",
     "anomaly_scores", "encode",
 ]

@@ -13,6 +13,7 @@ from ._base import AbstractGenerator
 from .bootstrap import StationaryBootstrap
 from .gan import Gan
 from .garch import GjrGarch
+from .regime import RegimeMixture
 from .vae import TemporalVae
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "available", "get"]
@@ -23,6 +24,7 @@ BUILTIN: dict[str, type[AbstractGenerator]] = {
     GjrGarch.name: GjrGarch,
     Gan.name: Gan,
     TemporalVae.name: TemporalVae,
+    RegimeMixture.name: RegimeMixture,
 }
 
 

@@ -13,20 +13,9 @@ NAMES = sorted(generators.available())
 
 
 @pytest.fixture(scope="module")
-def fitted(request, small_market):
-    """One fit per generator family for the whole module (fits are the slow part)."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            gen = generators.get(name)
-            # neural families train for minutes by default; a config type's "tiny" preset trains in seconds
-            preset = getattr(gen.config_type, "preset", None)
-            config = preset("tiny") if preset is not None else None
-            cache[name] = (gen, gen.fit(small_market, key=rng.stream(rng.root(0), rng.FIT), config=config))
-        return cache[name]
-
-    return get
+def fitted(small_fits):
+    """One fit per generator family (fits are the slow part), shared with other test modules (conftest)."""
+    return small_fits
 
 
 def _sample(gen, fit, key, n, horizon=40, first=0):

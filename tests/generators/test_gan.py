@@ -29,8 +29,10 @@ TINY = GanConfig.preset("tiny")
 
 
 @pytest.fixture(scope="module")
-def tiny_fit(small_market):
-    return Gan().fit(small_market, key=rng.stream(rng.root(0), rng.FIT), config=TINY)
+def tiny_fit(small_fits):
+    gen, fitted = small_fits("gan")  # the tiny preset on small_market, fitted once for the session
+    assert isinstance(gen, Gan) and fitted.config == TINY
+    return fitted
 
 
 # ------------------------------------------------------------------------------------------------ networks
