@@ -162,7 +162,9 @@ class Scenarios:
         history: ``[time, assets]`` the real log returns the worlds continue from. Strategies warm up on it;
             P&L counts only on the synthetic horizon.
         anchor_prices: ``[assets]`` the last real prices, so that price paths can be rebuilt.
-        weights: ``[worlds]`` importance weights for stressed sampling, or None for uniform worlds.
+        weights: ``[worlds]`` importance weights for stressed sampling, or None for uniform worlds. They are
+            raw (unnormalised) likelihood ratios, e.g. a `Tilt`'s, with mean 1 in expectation: normalise
+            over all the worlds of an estimate (`world_weights` after `concat`), never chunk by chunk.
         assets, freq, history_end, provenance: static metadata.
     """
 
@@ -229,6 +231,11 @@ class Scenarios:
             if (part.provenance.generator, part.provenance.params_digest) != (
                 head.provenance.generator, head.provenance.params_digest):
                 raise ValueError("cannot concat worlds from different generators or fits")
+            if part.provenance.condition != head.provenance.condition:
+                # a tilted chunk's likelihood ratios are relative to its own law; next to plain worlds (filled
+                # with ones) or another tilt's, the joined weights would estimate nothing
+                raise ValueError(f"cannot concat worlds drawn under different conditions: "
+                                 f"{head.provenance.condition!r} and {part.provenance.condition!r}")
             if part.provenance.first_world != expected:
                 raise ValueError(f"chunks are not consecutive: expected first_world {expected}, "
                                  f"got {part.provenance.first_world}")

@@ -16,6 +16,7 @@ from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
 from .regime import RegimeConfig as RegimeConfig
 from .regime import RegimeMixture as RegimeMixture
+from ._tilt import Tilt as Tilt
 from .vae import TemporalVae as TemporalVae
 from .vae import VaeConfig as VaeConfig
 
@@ -24,4 +25,5 @@ __all__ = [
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
     "VaeConfig", "RegimeConfig", "RegimeMixture",
     "anomaly_scores", "encode",
+    "Tilt",
 ]

@@ -23,8 +23,9 @@ import jax.numpy as jnp
 from .. import rng
 from . import _garch_state as gs
 from . import _tables as tb
+from ._tilt import ALIAS_BITS
 
-__all__ = ["gjr_step", "garch_paths", "draw_innovations", "simulate"]
+__all__ = ["gjr_step", "garch_paths", "draw_innovations", "draw_tilted", "simulate"]
 
 
 def gjr_step(p: Mapping[str, jax.Array], sigma2: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -85,22 +86,60 @@ def draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.A
     if kind == "fhs":  # one historical date per world and day: the whole cross-section moves together
         rows = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["resid"].shape[0]))(keys)
         return p["resid"][rows], state
-    extra = 1 if kind == "t-copula" else 0  # the t copula's mixing variable gets one more normal
-    z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + extra,), jnp.float32))(keys)
+    return _copula(p, _latent(keys, kind, n_assets), kind), state
+
+
+def _latent(keys: jax.Array, kind: str, n_assets: int) -> jax.Array:
+    """``[worlds, assets (+1)]`` standard normals of a copula day; the t copula's mixing variable is last."""
+    extra = 1 if kind == "t-copula" else 0
+    return jax.vmap(lambda k: jax.random.normal(k, (n_assets + extra,), jnp.float32))(keys)
+
+
+def _copula(p: Mapping[str, jax.Array], z: jax.Array, kind: str) -> jax.Array:
+    """Unit-variance innovations ``[worlds, assets]`` from the latent normals `z` (`_latent`)."""
+    fence = p["fence"]
+    n_assets = p["resid"].shape[1]
     n = _correlate(z[:, :n_assets], p["copula_chol"], fence)  # rows ~ N(0, R)
     if kind == "gaussian-copula":
-        return tb.interp(p["margin_table"], p["margin_grid"], n, fence), state
+        return tb.interp(p["margin_table"], p["margin_grid"], n, fence)
     scale = tb.interp(p["mix_table"], p["mix_grid"], z[:, n_assets], fence)  # sqrt(nu_c / chi2_nu_c)
-    return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence), state
+    return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence)
 
 
-@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind"))
+def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
+                kind: str) -> tuple[jax.Array, jax.Array]:
+    """(innovations ``[worlds, assets]``, log likelihood ratio ``[worlds]``) of day `t` under a `Tilt`
+    (`_tilt`: the arrays ``tilt_*`` come from `garch._tilt_params`).
+
+    The draws reuse the plain day's numbers, so that theta = 0 gives the plain worlds bit for bit: FHS draws
+    the same uniform column k as plain FHS and keeps it when 24 more bits (from a key the plain day does
+    not use) fall below its alias threshold; the copulas shift the same latent normals by ``theta d``.
+    """
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(world_keys, t)
+    fence = p["fence"]
+    if kind == "fhs":
+        n_rows = p["resid"].shape[0]
+        col = jax.vmap(lambda k: jax.random.randint(k, (), 0, n_rows))(keys)
+        bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
+        rows = jnp.where((bits >> (32 - ALIAS_BITS)) < p["tilt_threshold"][col], col, p["tilt_alias"][col])
+        return p["resid"][rows], p["tilt_log_lr"][rows]
+    n_assets = p["resid"].shape[1]
+    z = _latent(keys, kind, n_assets) + p["tilt_shift"]  # the shift is 0 on the t copula's mixing variable
+    # log LR = -theta d.z + theta^2 / 2 at the shifted z; d.z summed in a fixed order (`_correlate`)
+    dz = _correlate(z[:, :n_assets], p["tilt_direction"][None, :], fence)[:, 0]
+    log_lr = tb.rounded(-p["tilt_theta"] * dz, fence) + p["tilt_half_theta2"]
+    return _copula(p, z, kind), log_lr
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind", "tilted"))
 def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
-              burn: int | None, kind: str) -> jax.Array:
+              burn: int | None, kind: str, tilted: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Log returns ``[worlds, horizon, assets]`` (natural units, float32); a time loop over all worlds.
 
     ``burn=None`` starts from ``sigma2_next`` (conditional start); an integer starts from the unconditional
-    variance and discards `burn` days.
+    variance and discards `burn` days. With `tilted`, the horizon's days are drawn by `draw_tilted` and the
+    result is (log returns, ``[worlds]`` float32 log likelihood ratios summed over the horizon); burn days
+    keep the plain law (their ratio is 1), so the start state is not tilted.
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
     # each world's long-run level (`_garch_level`): one factor per world, from a key no day uses
@@ -118,11 +157,17 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
         sigma2, y = gjr_step(p, sigma2, e)
         return (sigma2, state), y
 
+    def tilted_day(carry, t):
+        sigma2, state, log_w = carry
+        e, log_lr = draw_tilted(p, world_keys, t, kind)
+        sigma2, y = gjr_step(p, sigma2, e)
+        return (sigma2, state, log_w + log_lr), y
+
     def record(t, carry):
         # each day is written into [worlds, horizon, assets] in place: no [horizon, worlds, assets] stack to
         # transpose afterwards (one fresh output buffer instead of two)
         carry, out = carry
-        carry, y = day(carry, (t + burn).astype(jnp.uint32))
+        carry, y = (tilted_day if tilted else day)(carry, (t + burn).astype(jnp.uint32))
         return carry, jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], t, axis=1)
 
     n_assets = p["resid"].shape[1]
@@ -132,4 +177,8 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     if burn:
         carry = jax.lax.fori_loop(0, burn, lambda t, c: day(c, t.astype(jnp.uint32))[0], carry)
     out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
-    return jax.lax.fori_loop(0, horizon, record, (carry, out))[1]
+    if not tilted:
+        return jax.lax.fori_loop(0, horizon, record, (carry, out))[1]
+    carry = (*carry, jnp.zeros((n_worlds,), jnp.float32))
+    (_, _, log_w), out = jax.lax.fori_loop(0, horizon, record, (carry, out))
+    return out, log_w

@@ -22,6 +22,9 @@ mapped through tables built at fit time (`_tables`).
 
 Each world reverts to a long-run variance of its own by default (``level="drawn"``, `_garch_level`). The
 sampler, its randomness and why its worlds are bit-exact whatever the chunking: `_garch_sim`.
+
+``sample(..., condition=Tilt(...))`` tilts the daily innovations toward losses of a portfolio and returns
+each world's likelihood ratio in `Scenarios.weights` (`_tilt`, docs/stress.md); other conditions are refused.
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ from . import _garch_level as gl
 from . import _garch_sim as sim
 from . import _garch_state as gs
 from . import _garch_tails as gt
+from . import _garch_tilt as gtl
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
+from ._tilt import Tilt
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
 
@@ -340,17 +345,33 @@ class GjrGarch(AbstractGenerator):
 
     def sample(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
-        self._no_condition(condition)
+        """Worlds ``first_world ..``; with ``condition=Tilt(...)`` (`_tilt`) they are drawn from the tilted law
+        and `Scenarios.weights` holds each world's likelihood ratio (plain over tilted; mean 1 under the
+        tilted law; not normalised, so that chunks concatenate), and `Provenance.condition` names the tilt."""
+        if condition is not None and not isinstance(condition, Tilt):
+            self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
+        if condition is not None and _kind(fitted.config) == "fhs-state":
+            raise ConfigError("garch: a Tilt needs i.i.d. rows (fhs_matching = 'none') or a copula; state-matched "
+                              "rows are drawn among neighbours, which the tilt does not reweight")
+        tilt_p = {} if condition is None else gtl.tilt_params(fitted.resid, fitted.copula_chol,
+                                                             fitted.config.innovations, condition)
         config = fitted.config
         if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
             raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
                               "rows and stored no states): fit again with that config")
         p = _sim_params(fitted)
-        log_returns = sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
-                                burn=None if config.start == "conditional" else config.burn,
-                                kind=_kind(config))
-        return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        burn = None if config.start == "conditional" else config.burn
+        if condition is None:
+            log_returns = sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds),
+                                       horizon=int(horizon), burn=burn, kind=_kind(config))
+            return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        log_returns, log_w = sim.simulate({**p, **tilt_p}, key, jnp.uint32(first_world),
+                                          n_worlds=int(n_worlds), horizon=int(horizon), burn=burn,
+                                          kind=_kind(config), tilted=True)
+        out = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        return out.replace(weights=gtl.tilt_weights(log_w, condition),
+                           provenance=dataclasses.replace(out.provenance, condition=condition.describe()))
 
     def reanchor(self, fitted: GarchFitted, market: MarketData, *, key: jax.Array) -> GarchFitted:
         """The fitted parameters are kept; residuals, the next day's conditional variance and the copula are

@@ -1,0 +1,40 @@
+"""The GARCH sampler's side of a `Tilt` (`_tilt`): the arrays `_garch_sim.draw_tilted` reads, and the
+likelihood ratios from the log ratios it sums."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError
+from . import _tilt as tl
+from ._tilt import Tilt
+
+__all__ = ["tilt_params", "tilt_weights"]
+
+
+def tilt_params(resid: jax.Array, copula_chol: jax.Array, innovations: str, tilt: Tilt) -> dict[str, jax.Array]:
+    """The ``tilt_*`` arrays of `tilt` for a fit with these residual rows, copula factor and innovations
+    (FHS: an alias table and each row's log ratio; copulas: the latent shift and direction)."""
+    w = tl.direction_weights(tilt, resid.shape[1])
+    if innovations == "fhs":
+        threshold, alias, log_lr = tl.alias_table(tilt.theta * tl.fhs_scores(np.asarray(resid), w))
+        return {"tilt_threshold": jnp.asarray(threshold), "tilt_alias": jnp.asarray(alias),
+                "tilt_log_lr": jnp.asarray(log_lr, jnp.float32)}
+    d = tl.latent_direction(np.asarray(copula_chol), w)
+    extra = 1 if innovations == "t-copula" else 0  # the mixing normal is not tilted
+    shift = np.concatenate([tilt.theta * d, np.zeros(extra)])
+    return {"tilt_shift": jnp.asarray(shift, jnp.float32), "tilt_direction": jnp.asarray(d, jnp.float32),
+            "tilt_theta": jnp.float32(tilt.theta), "tilt_half_theta2": jnp.float32(tilt.theta ** 2 / 2)}
+
+
+def tilt_weights(log_w: jax.Array, tilt: Tilt) -> jax.Array:
+    """Likelihood ratios ``exp(log_w)``; a ratio beyond float32 raises rather than becoming inf (which would
+    give one world all the weight, or NaN). This reads the chunk's ratios on the host: a tilted chunk is
+    waited for before the next is dispatched."""
+    top = float(jnp.max(log_w))
+    if not np.isfinite(top) or top > tl.MAX_LOG_WEIGHT:
+        raise ConfigError(f"tilt.theta = {tilt.theta!r} is too strong for this horizon: a world's likelihood ratio "
+                          f"reached exp({top:.1f}), beyond float32; lower tilt.theta")
+    return jnp.exp(log_w)
