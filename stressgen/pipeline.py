@@ -33,7 +33,7 @@ from .spec import RunSpec
 from .stage_overfit import check_overfit, overfit, overfit_warmup
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
                      no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
-                     fit_generator, load_market, sample_and_backtest, worst_worlds)
+                     fit_generator, load_market, regime_history, sample_and_backtest, worst_worlds)
 from .types import MarketData
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
@@ -187,7 +187,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,
         plausibility=sampled.plausibility, suspects=tuple(market.suspects), real_history=real.history,
-        overfit=overfitting)
+        overfit=overfitting, regimes=timed("regimes", regime_history, fit, market))
 
 
 # --------------------------------------------------------------------------------------- worlds file

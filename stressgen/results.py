@@ -27,14 +27,15 @@ if TYPE_CHECKING:
     from .types import Suspect
 
 __all__ = ["JsonValue", "ParamValue", "DatasetInfo", "GeneratorInfo", "RealHistory", "StrategyResult",
-           "OverfitResult", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
+           "OverfitResult", "RegimeHistory", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
 
 # The fan chart's quantiles come from the first worlds only: [FAN_WORLDS, horizon] floats are kept.
 FAN_WORLDS = 20_000
 
 # Bump when a key of summary.json changes meaning or disappears (adding keys is backwards compatible).
 # 1.1: `overfitting`, one entry per strategy with a parameter grid (issue 18).
-SUMMARY_SCHEMA_VERSION = "1.1"
+# 1.2: `regimes`, the history's decoded regime path of a regime-mixture run (null for other families).
+SUMMARY_SCHEMA_VERSION = "1.2"
 
 JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
 ParamValue = Union[int, float, bool, str, list["ParamValue"]]
@@ -205,6 +206,39 @@ class OverfitResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class RegimeHistory:
+    """The history's regime path under the run's fitted regime mixture (`generators.regime.decode`).
+
+    Attributes:
+        dates: ``[T]`` ISO dates of the history's returns.
+        labels: ``[K]`` regime names, calmest first (the family orders them by equal-weight volatility).
+        viterbi: ``[T]`` int, the most likely path, as indices into `labels`.
+        smoothed: ``[T, K]`` probability of each regime on each day given the whole history.
+    """
+
+    dates: tuple[str, ...]
+    labels: tuple[str, ...]
+    viterbi: np.ndarray
+    smoothed: np.ndarray
+
+    def share_of_days(self) -> np.ndarray:
+        """``[K]`` share of the history's days the most likely path spends in each regime."""
+        return np.bincount(self.viterbi, minlength=len(self.labels)) / max(len(self.viterbi), 1)
+
+    def mean_spell_days(self) -> np.ndarray:
+        """``[K]`` mean length in days of an unbroken stay in each regime on the most likely path (NaN: never)."""
+        v = np.asarray(self.viterbi)
+        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]]) if v.size else np.zeros(0, np.int64)
+        lengths = np.diff(np.r_[starts, v.size])
+        out = np.full(len(self.labels), np.nan)
+        for k in range(len(self.labels)):
+            spells = lengths[v[starts] == k]
+            if spells.size:
+                out[k] = spells.mean()
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
 class RunResult:
     """Everything a stress report shows.
 
@@ -232,6 +266,7 @@ class RunResult:
         suspects: data points of the history that the loader's quality checks flag (`MarketData.suspects`).
         real_history: the real-history backtest's calendar and benchmark (None when the history is too short).
         overfit: one `OverfitResult` per spec strategy with a parameter grid, in spec order (empty without).
+        regimes: the history's decoded regime path when the generator is the regime mixture, else None.
     """
 
     spec: dict[str, JsonValue]
@@ -255,6 +290,7 @@ class RunResult:
     suspects: tuple[Suspect, ...] = ()
     real_history: RealHistory | None = None
     overfit: tuple[OverfitResult, ...] = ()
+    regimes: RegimeHistory | None = None
 
     def world_dates(self) -> pd.DatetimeIndex:
         """``[horizon + 1]`` dates of a world's equity: the history's last close, then the horizon's periods.

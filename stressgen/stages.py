@@ -46,14 +46,15 @@ from .metrics.fidelity import quick_scorecard
 from .metrics.plausibility import PlausibilityReport
 from .metrics.run_summary import FidelitySummary
 from .metrics.stylized import equal_weight_equity
-from .results import FAN_WORLDS, GeneratorInfo, ParamValue, RealHistory, StrategyResult
+from .results import FAN_WORLDS, GeneratorInfo, ParamValue, RealHistory, RegimeHistory, StrategyResult
 from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
 from .types import MarketData, Scenarios
 
 __all__ = ["Progress", "no_progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled",
            "RealRuns", "WorstWorlds", "check_memory", "load_market", "fit_generator", "build_strategies",
-           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary"]
+           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary",
+           "regime_history"]
 
 Progress = Callable[[str, int, int], None]
 # the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
@@ -130,6 +131,17 @@ class FittedGenerator:
     generator: AbstractGenerator
     params: Any  # each family's own fitted pytree (GarchParams, BootstrapParams, ...)
     info: GeneratorInfo
+
+
+def regime_history(fit: FittedGenerator, market: MarketData) -> RegimeHistory | None:
+    """The history's decoded regime path when `fit` is a regime mixture (the report shows it), else None."""
+    from .generators import regime  # only a regime run needs the decoder
+
+    if not isinstance(fit.params, regime.RegimeFitted):
+        return None
+    path = regime.decode(fit.params, market)
+    return RegimeHistory(dates=tuple(d.date().isoformat() for d in path.dates), labels=tuple(path.labels),
+                         viterbi=np.asarray(path.viterbi, np.int64), smoothed=np.asarray(path.smoothed, np.float64))
 
 
 def fit_generator(spec: RunSpec, market: MarketData, *, key: jax.Array,

@@ -55,7 +55,7 @@ def test_shapes_and_names(result, spec):
         assert s.aggregate.summary.index.names == ["metric", "statistic"]
     assert list(result.head_to_head.index) == [s.name for s in result.strategies]
     assert set(result.timings) == {"data", "strategies", "fit", "sample_backtest", "real_history",
-                                   "worst_worlds", "aggregate", "fidelity", "overfit"}
+                                   "worst_worlds", "aggregate", "fidelity", "overfit", "regimes"}
     assert isinstance(result.fidelity.failures, tuple) and len(result.fidelity.scorecard) > 0
     assert result.spec["simulation"]["worlds"] == 200 and result.versions["jax"]
 

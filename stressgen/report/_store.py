@@ -23,7 +23,8 @@ from ..metrics.aggregate import Aggregate
 from ..metrics.diversity import Diversity
 from ..metrics.plausibility import PlausibilityReport
 from ..metrics.run_summary import FidelitySummary
-from ..results import DatasetInfo, GeneratorInfo, OverfitResult, RealHistory, RunResult, StrategyResult
+from ..results import (DatasetInfo, GeneratorInfo, OverfitResult, RealHistory, RegimeHistory, RunResult,
+                       StrategyResult)
 from ..types import Suspect
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
@@ -31,7 +32,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", 
 
 FORMAT = "stressgen-results"
 # 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet; the optional "overfit"
-# list (issue 18) was added within 2: files written before it read back with no overfitting results
+# list (issue 18) was added within 2: files written before it read back with no overfitting results; so was
+# the optional "regimes" entry (a regime-mixture run's decoded history)
 FORMAT_VERSION = 2
 ARRAYS_FILE = "results.safetensors"
 METRICS_FILE = "metrics.parquet"
@@ -161,6 +163,22 @@ def _get_overfit(d: dict, i: int, tensors) -> OverfitResult:
     return OverfitResult(**{**d, **floats, **arrays, "sets": tuple(d["sets"]), "warnings": tuple(d["warnings"])})
 
 
+def _put_regimes(r: RegimeHistory | None, t: dict[str, np.ndarray]) -> dict | None:
+    if r is None:
+        return None
+    t["regimes/viterbi"] = np.ascontiguousarray(r.viterbi, dtype=np.int64)
+    t["regimes/smoothed"] = np.ascontiguousarray(r.smoothed, dtype=np.float64)
+    return {"dates": list(r.dates), "labels": list(r.labels)}
+
+
+def _get_regimes(d: dict | None, tensors) -> RegimeHistory | None:
+    # files written before regimes were kept have no key: they read back without a regime path
+    if d is None:
+        return None
+    return RegimeHistory(dates=tuple(d["dates"]), labels=tuple(d["labels"]), viterbi=tensors("regimes/viterbi"),
+                         smoothed=tensors("regimes/smoothed"))
+
+
 def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
     """``(tensors, manifest)`` holding every field of `result` except the per-world metrics' values."""
     t: dict[str, np.ndarray] = {
@@ -202,6 +220,7 @@ def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
         "suspects": [to_json_value(dataclasses.asdict(x)) for x in result.suspects],
         "real_history": real_history,
         "overfit": [_put_overfit(o, i, t) for i, o in enumerate(result.overfit)],
+        "regimes": _put_regimes(result.regimes, t),
     }
     return t, manifest
 
@@ -244,7 +263,8 @@ def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
         suspects=tuple(Suspect(**x) for x in manifest["suspects"]),
         real_history=None if rh is None else RealHistory(dates=tuple(rh["dates"]), warmup=rh["warmup"],
                                                          benchmark=tensors("real_history/benchmark")),
-        overfit=tuple(_get_overfit(d, i, tensors) for i, d in enumerate(manifest.get("overfit", []))))
+        overfit=tuple(_get_overfit(d, i, tensors) for i, d in enumerate(manifest.get("overfit", []))),
+        regimes=_get_regimes(manifest.get("regimes"), tensors))
 
 
 def _float(v) -> float:

@@ -19,6 +19,7 @@ from ..results import FAN_WORLDS, RunResult, StrategyResult
 from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
 from .overfit import overfit_html
+from .regimes import regimes_html
 from .scorecard_table import scorecard_html
 from .tearsheet import tearsheet_html
 
@@ -295,6 +296,8 @@ def render_html(result: RunResult) -> str:
                 ("Where the real history ranks", _ranks(result))]
     if result.overfit:  # only runs with a parameter grid have something to judge
         sections.append(("Overfitting", overfit_html(result)))
+    if result.regimes is not None:  # only the regime mixture reads the history as regimes
+        sections.append(("Regimes", regimes_html(result)))
     sections.append(("Real history: tear sheet", tearsheet_html(result)))
     sections += [(f"Strategy: {s.name}", _strategy(i, s, result)) for i, s in enumerate(result.strategies)]
     sections.append(("Worst worlds", _worst(result)))

@@ -21,7 +21,8 @@ from ..metrics.run_summary import FidelitySummary
 from ..results import SUMMARY_SCHEMA_VERSION, OverfitResult, RunResult, StrategyResult
 from ._store import ARRAYS_FILE, METRICS_FILE, json_safe
 
-__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json", "overfit_summary"]
+__all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json", "overfit_summary",
+           "regimes_summary"]
 
 SUMMARY_FILE = "summary.json"
 
@@ -65,7 +66,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
     "title": "stressgen run summary",
     "type": "object",
     "required": ["schema_version", "run", "data", "generator", "conventions", "versions", "timings",
-                 "strategies", "head_to_head", "fidelity", "overfitting", "files"],
+                 "strategies", "head_to_head", "fidelity", "overfitting", "regimes", "files"],
     "properties": {
         "schema_version": {"const": SUMMARY_SCHEMA_VERSION},
         "run": {"type": "object", "required": ["seed", "n_worlds", "horizon", "n_assets", "assets", "spec"],
@@ -128,6 +129,14 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                                                            "message": {"type": "string"}}}}}},
         # one entry per strategy with a parameter grid, in spec order (empty without grids)
         "overfitting": {"type": "array", "items": _OVERFIT},
+        # the history's decoded regime path of a regime-mixture run; null for every other generator family
+        "regimes": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["labels", "share_of_days", "mean_spell_days", "last_day", "last_regime"],
+            "properties": {"labels": {"type": "array", "items": {"type": "string"}},
+                           "share_of_days": {"type": "array", "items": _NUM},
+                           "mean_spell_days": {"type": "array", "items": _NUM},
+                           "last_day": {"type": "array", "items": _NUM},
+                           "last_regime": {"type": "string"}}}]},
         "files": {"type": "object", "required": ["report", "metrics", "arrays"], "properties": {
             "report": {"type": "string"}, "metrics": {"type": "string"}, "arrays": {"type": "string"}}},
     },
@@ -194,6 +203,17 @@ def overfit_summary(o: OverfitResult) -> dict:
     }
 
 
+def regimes_summary(result: RunResult) -> dict | None:
+    """The ``regimes`` key of summary.json: per regime (calmest first) the share of the history's days and the
+    mean stay in days on the most likely path, and its probability on the last day given the whole history."""
+    r = result.regimes
+    if r is None:
+        return None
+    return {"labels": list(r.labels), "share_of_days": [float(v) for v in r.share_of_days()],
+            "mean_spell_days": [float(v) for v in r.mean_spell_days()],
+            "last_day": [float(v) for v in r.smoothed[-1]], "last_regime": r.labels[int(r.viterbi[-1])]}
+
+
 def _plausibility(result: RunResult) -> dict | None:
     p = result.plausibility
     return None if p is None else {"passed": not p.failures, **p.to_dict()}
@@ -217,6 +237,7 @@ def build_summary(result: RunResult) -> dict:
         "fidelity": _fidelity(result.fidelity),
         "plausibility": _plausibility(result),
         "overfitting": [overfit_summary(o) for o in result.overfit],
+        "regimes": regimes_summary(result),
         "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
     }
     return json_safe(summary)
