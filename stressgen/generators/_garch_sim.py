@@ -25,7 +25,9 @@ from . import _garch_state as gs
 from . import _tables as tb
 from ._tilt import ALIAS_BITS
 
-__all__ = ["gjr_step", "garch_paths", "draw_innovations", "draw_tilted", "simulate"]
+__all__ = ["gjr_step", "garch_paths", "draw_innovations", "draw_tilted", "shock_innovations", "simulate"]
+
+NEWTON_STEPS = 20  # the shock's scalar equation converges quadratically from its start; 20 steps is ample
 
 
 def gjr_step(p: Mapping[str, jax.Array], sigma2: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -131,15 +133,56 @@ def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
     return _copula(p, z, kind), log_lr
 
 
-@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind", "tilted"))
+def _rowsum(x: jax.Array, fence: jax.Array) -> jax.Array:
+    """``[worlds]`` sum of ``x [worlds, assets]`` over assets in a fixed order (`_correlate`: chunk-exact)."""
+    return _correlate(x, jnp.ones((1, x.shape[1]), x.dtype), fence)[:, 0]
+
+
+def shock_innovations(p: Mapping[str, jax.Array], sigma2: jax.Array) -> jax.Array:
+    """``[worlds, assets]`` innovations of a `PathShock` day (`_shock`) given the day's variances `sigma2`.
+
+    The innovations are the conditional mean of a vector with correlation ``R = p["shock_corr"]`` given the
+    value c of its portfolio ``v . e`` (``v = w * sigma``, w the target's weights): ``e = R v c / (v' R v)``.
+    The scalar c is then solved, per world, so that the target's simple return
+    ``sum_i w_i (exp((mu_i + sigma_i e_i) / 100) - 1)`` equals ``p["shock_size"]``: Newton's method from the
+    log-linear solution, which by Jensen lies at or above the root of this convex equation, so the steps
+    fall monotonically onto it when every target asset moves with the portfolio (positive dependence).
+    """
+    fence = p["fence"]
+    w = p["shock_w"]
+    v = tb.rounded(jnp.sqrt(sigma2) * w, fence)
+    rv = _correlate(v, p["shock_corr"], fence)  # R symmetric: v @ R.T == R v per world
+    d = rv / _rowsum(tb.rounded(v * rv, fence), fence)[:, None]
+    a = p["mu"] / 100.0
+    b = tb.rounded(jnp.sqrt(sigma2) * d, fence) / 100.0
+    target = 1.0 + p["shock_size"]
+    # sum_i w_i b_i = 1/100 exactly (v . R v / v' R v), so the log-linear start is this
+    c0 = 100.0 * (jnp.log1p(p["shock_size"]) - _rowsum(tb.rounded(w * a, fence)[None, :], fence)[0])
+
+    def newton(_, c):
+        g = tb.rounded(w * jnp.exp(a + tb.rounded(b * c[:, None], fence)), fence)
+        f = _rowsum(g, fence) - target
+        fp = _rowsum(tb.rounded(g * b, fence), fence)
+        return jnp.where(fp > 0, c - f / jnp.where(fp > 0, fp, 1.0), c)  # a flat slope (no root) stops the walk
+
+    c = jax.lax.fori_loop(0, NEWTON_STEPS, newton, jnp.broadcast_to(c0, sigma2.shape[:1]))
+    return tb.rounded(d * c[:, None], fence)
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind", "tilted", "shocked"))
 def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
-              burn: int | None, kind: str, tilted: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
+              burn: int | None, kind: str, tilted: bool = False,
+              shocked: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Log returns ``[worlds, horizon, assets]`` (natural units, float32); a time loop over all worlds.
 
     ``burn=None`` starts from ``sigma2_next`` (conditional start); an integer starts from the unconditional
     variance and discards `burn` days. With `tilted`, the horizon's days are drawn by `draw_tilted` and the
     result is (log returns, ``[worlds]`` float32 log likelihood ratios summed over the horizon); burn days
     keep the plain law (their ratio is 1), so the start state is not tilted.
+
+    With `shocked` (a `PathShock`; not with `tilted`), horizon day ``p["shock_day"]`` (0-based) takes
+    `shock_innovations` instead of its draw; the days before run the plain loop (the plain worlds' days bit
+    for bit) and the days after draw their own numbers, as the plain worlds do, from the shocked variance.
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
     # each world's long-run level (`_garch_level`): one factor per world, from a key no day uses
@@ -177,6 +220,16 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     if burn:
         carry = jax.lax.fori_loop(0, burn, lambda t, c: day(c, t.astype(jnp.uint32))[0], carry)
     out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
+    if shocked:
+        k = p["shock_day"]
+        carry, out = jax.lax.fori_loop(0, k, record, (carry, out))
+        sigma2, state = carry
+        e = shock_innovations(p, sigma2)
+        if kind == "fhs-state":  # the slow state sees the shock like any other day's innovation
+            state = gs.next_state(state, e, p["state_decay"], p["fence"])
+        sigma2, y = gjr_step(p, sigma2, e)  # the shock enters the next day's variance through the recursion
+        out = jax.lax.dynamic_update_slice_in_dim(out, (y / 100.0)[:, None, :], k, axis=1)
+        return jax.lax.fori_loop(k + 1, horizon, record, ((sigma2, state), out))[1]
     if not tilted:
         return jax.lax.fori_loop(0, horizon, record, (carry, out))[1]
     carry = (*carry, jnp.zeros((n_worlds,), jnp.float32))

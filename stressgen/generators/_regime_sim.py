@@ -8,7 +8,9 @@ mapped through a table: `_tables` explains why no gamma draw).
 A day: the regime is drawn from the row of the transition matrix of yesterday's regime (day 0: from the
 start distribution the caller gives, e.g. the filtered probabilities at the end of the history pushed one
 step through the transition matrix) by comparing a uniform with the row's cumulative probabilities; the
-returns are ``mean[s] + sqrt(dof[s] / W) * chol[s] @ z``.
+returns are ``mean[s] + sqrt(dof[s] / W) * chol[s] @ z``. Under an `InRegime` condition (`p` then holds
+``hold_state`` and ``hold_days``) days ``t < hold_days`` take ``hold_state`` whatever the uniform says; the
+uniform is still drawn, so each day consumes the same keys with or without a condition.
 
 Bit-exact worlds whatever the chunking: as in `_garch_sim`, every product is rounded before it is added
 (`_tables.rounded`) and ``chol[s] @ z`` is an explicit sum over columns in a fixed order, not a dot (XLA:CPU's
@@ -49,7 +51,8 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
 
     `p` holds ``start_cum [K]`` and ``trans_cum [K, K]`` (cumulative probabilities), ``mean [K, N]``, ``chol
     [K, N, N]`` (lower Cholesky factors of the scatter matrices), ``mix_table [K, G, 2]``, ``mix_grid [2]``
-    and ``fence`` (a uint32 zero: `_tables.rounded`).
+    and ``fence`` (a uint32 zero: `_tables.rounded`); optionally ``hold_state`` and ``hold_days`` (int32
+    scalars, traced so that another regime or stay length does not compile again).
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
     fence = p["fence"]
@@ -64,6 +67,8 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
         z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + 1,), jnp.float32))(pair[:, 1])
         cum = jnp.where(t == 0, p["start_cum"][None, :], p["trans_cum"][previous])  # [worlds, K]
         s = jnp.sum(u[:, None] >= cum[:, :-1], axis=1).astype(jnp.int32)
+        if "hold_days" in p:  # a Python branch: the plain path's program is unchanged
+            s = jnp.where(t < p["hold_days"], p["hold_state"], s)
         e = z[:, :n_assets]
         if student:
             e = tb.rounded(e * mixing_scale(p["mix_table"], p["mix_grid"], s, z[:, n_assets], fence)[:, None], fence)

@@ -24,7 +24,9 @@ Each world reverts to a long-run variance of its own by default (``level="drawn"
 sampler, its randomness and why its worlds are bit-exact whatever the chunking: `_garch_sim`.
 
 ``sample(..., condition=Tilt(...))`` tilts the daily innovations toward losses of a portfolio and returns
-each world's likelihood ratio in `Scenarios.weights` (`_tilt`, docs/stress.md); other conditions are refused.
+each world's likelihood ratio in `Scenarios.weights` (`_tilt`, docs/stress.md);
+``condition=PathShock(...)`` moves a portfolio by a given return on one day of every world, after which the
+recursion goes on (`_shock`, `_garch_sim.shock_innovations`); other conditions are refused.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from . import _garch_tilt as gtl
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
+from ._shock import PathShock, shock_weights
 from ._tilt import Tilt
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
@@ -348,9 +351,12 @@ class GjrGarch(AbstractGenerator):
         """Worlds ``first_world ..``; with ``condition=Tilt(...)`` (`_tilt`) they are drawn from the tilted law
         and `Scenarios.weights` holds each world's likelihood ratio (plain over tilted; mean 1 under the
         tilted law; not normalised, so that chunks concatenate), and `Provenance.condition` names the tilt."""
-        if condition is not None and not isinstance(condition, Tilt):
+        if condition is not None and not isinstance(condition, Tilt | PathShock):
             self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
+        if isinstance(condition, PathShock):
+            return self._sample_shocked(fitted, key=key, n_worlds=n_worlds, horizon=horizon, shock=condition,
+                                        first_world=first_world)
         if condition is not None and _kind(fitted.config) == "fhs-state":
             raise ConfigError("garch: a Tilt needs i.i.d. rows (fhs_matching = 'none') or a copula; state-matched "
                               "rows are drawn among neighbours, which the tilt does not reweight")
@@ -372,6 +378,32 @@ class GjrGarch(AbstractGenerator):
         out = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         return out.replace(weights=gtl.tilt_weights(log_w, condition),
                            provenance=dataclasses.replace(out.provenance, condition=condition.describe()))
+
+    def _sample_shocked(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,
+                        shock: PathShock, first_world: int) -> Scenarios:
+        """Worlds under a `PathShock`: the plain worlds up to the day before `shock.day`; on that day the
+        innovations that move the target portfolio by exactly `shock.size` as a simple return (to float32
+        rounding; `_garch_sim.shock_innovations`), spread over the assets by their dependence, so that with named
+        assets the others move by their conditional mean given the target's move; after it the plain draws
+        from the variance the shock left. Weights stay None: every world is equally likely given the shock."""
+        config = fitted.config
+        w = shock_weights(shock, fitted.context.assets or tuple(str(i) for i in range(fitted.mu.shape[0])),
+                          int(horizon))
+        if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
+            raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
+                              "rows and stored no states): fit again with that config")
+        # FHS spreads the shock by the residual rows' own correlation (the law it replays); the copulas by the
+        # copula correlation, that of the normal scores (close to the margins' own for these t margins)
+        corr = np.corrcoef(np.asarray(fitted.resid, np.float64).T) if config.innovations == "fhs" \
+            else np.asarray(fitted.copula_corr, np.float64)
+        shock_p = {"shock_w": jnp.asarray(w, jnp.float32), "shock_corr": jnp.asarray(corr, jnp.float32),
+                   "shock_size": jnp.float32(shock.size), "shock_day": jnp.int32(shock.day - 1)}
+        burn = None if config.start == "conditional" else config.burn
+        log_returns = sim.simulate({**_sim_params(fitted), **shock_p}, key, jnp.uint32(first_world),
+                                   n_worlds=int(n_worlds), horizon=int(horizon), burn=burn, kind=_kind(config),
+                                   shocked=True)
+        out = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        return out.replace(provenance=dataclasses.replace(out.provenance, condition=shock.describe()))
 
     def reanchor(self, fitted: GarchFitted, market: MarketData, *, key: jax.Array) -> GarchFitted:
         """The fitted parameters are kept; residuals, the next day's conditional variance and the copula are

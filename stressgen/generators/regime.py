@@ -15,7 +15,9 @@ Worlds start, by default, from the regime probabilities filtered at the last day
 day ahead through the transition matrix (``start="filtered"``): a history that ends in a crisis gives worlds
 that are likely to begin turbulent, and leave that regime at the fitted rate. ``start="stationary"`` starts
 from the chain's long-run distribution, and a label (``start="turbulent"``) makes every world's first day
-that regime. `decode` gives the history's regime path (Viterbi, smoothed and filtered probabilities).
+that regime. ``sample(..., condition=InRegime(regime="turbulent", stay_days=20))`` conditions the worlds on
+days 1..20 being turbulent (`_regime_condition`; weights stay None). `decode` gives the history's regime
+path (Viterbi, smoothed and filtered probabilities).
 
 Limits (docs/regime.md): within a regime days are independent, so volatility clusters only through regime
 persistence (no GARCH-like decay inside a regime); regime durations are geometric; the mean, covariance
@@ -35,15 +37,17 @@ from flax import struct
 
 from ..errors import ConfigError, ModelFileError, UnknownAssetError
 from ..types import MarketData, Scenarios
+from . import _regime_condition as rc
 from . import _regime_em as em
 from . import _regime_fit as rf
 from . import _regime_sim as sim
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
+from ._regime_condition import InRegime
 
 __all__ = ["RegimeConfig", "RegimeFitted", "RegimeFitInfo", "RegimeMixture", "RegimePath", "RegimeFitWarning",
-           "decode", "regime_labels",
+           "InRegime", "decode", "regime_labels",
            "with_start", "start_distribution"]
 
 EMISSIONS = ("student-t", "gaussian")
@@ -296,23 +300,43 @@ class RegimeMixture(AbstractGenerator):
 
     def sample(self, fitted: RegimeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
-        self._no_condition(condition)
-        log_returns = self._simulate(fitted, key, n_worlds, horizon, first_world, states=False)
-        return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        """Worlds ``first_world ..``; with ``condition=InRegime(...)`` (`_regime_condition`) the first days are
+        held in the named regime (the plain law conditioned on that event); weights stay None and
+        `Provenance.condition` names the condition and the event's probability under the plain model."""
+        scenarios, _ = self._sample(fitted, key, n_worlds, horizon, condition, first_world, states=False)
+        return scenarios
 
     def sample_regimes(self, fitted: RegimeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
-                       first_world: int = 0) -> tuple[Scenarios, jax.Array]:
+                       first_world: int = 0, condition: object = None) -> tuple[Scenarios, jax.Array]:
         """`sample`'s worlds (the same, bit for bit) and their regimes ``[worlds, horizon]`` (indices into
         `fitted.labels`)."""
-        log_returns, states = self._simulate(fitted, key, n_worlds, horizon, first_world, states=True)
-        return self._scenarios(fitted.context, log_returns, fitted.digest, first_world), states
+        return self._sample(fitted, key, n_worlds, horizon, condition, first_world, states=True)
+
+    def _sample(self, fitted: RegimeFitted, key: jax.Array, n_worlds: int, horizon: int, condition: object,
+                first_world: int, *, states: bool) -> tuple[Scenarios, jax.Array | None]:
+        if condition is not None and not isinstance(condition, InRegime):
+            self._no_condition(condition)
+        hold, text = {}, None
+        if condition is not None:
+            index = rc.regime_index(condition, fitted.labels)
+            days = rc.held_days(condition)
+            # int32 scalars, traced: another regime or stay length reuses the compiled sampler
+            hold = {"hold_state": np.int32(index), "hold_days": np.int32(days)}
+            text = condition.describe(rc.event_probability(start_distribution(fitted), np.asarray(fitted.trans),
+                                                           index, days))
+        out = self._simulate(fitted, key, n_worlds, horizon, first_world, states=states, hold=hold)
+        log_returns, path = out if states else (out, None)
+        scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        if text is not None:
+            scenarios = scenarios.replace(provenance=dataclasses.replace(scenarios.provenance, condition=text))
+        return scenarios, path
 
     def _simulate(self, fitted: RegimeFitted, key: jax.Array, n_worlds: int, horizon: int, first_world: int,
-                  *, states: bool):
+                  *, states: bool, hold: dict | None = None):
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         p = {"start_cum": _cumulative(start_distribution(fitted)), "trans_cum": _cumulative(fitted.trans),
              "mean": fitted.mean, "chol": fitted.chol, "mix_table": fitted.mix_table, "mix_grid": fitted.mix_grid,
-             "fence": np.uint32(0)}
+             "fence": np.uint32(0), **(hold or {})}
         return sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
                             student=fitted.student, states=states)
 

@@ -101,10 +101,13 @@ def test_bad_arguments_are_typed_errors(name, fitted, small_market):
             gen.sample(fit, key=rng.root(0), n_worlds=n_worlds, horizon=horizon)
     with pytest.raises(ConfigError, match=name):
         gen.fit(small_market, key=rng.root(0), config=object())
-    # a stress condition is accepted where the family implements it (garch: Tilt) and refused, naming the
-    # family, everywhere else: never silently ignored
-    for condition in (generators.Tilt(theta=0.5), "2008-like"):
-        if name == "garch" and isinstance(condition, generators.Tilt):
+    # a stress condition is accepted where the family implements it and refused, naming the family,
+    # everywhere else: never silently ignored
+    accepts = {"garch": (generators.Tilt, generators.PathShock), "regime": (generators.InRegime,)}
+    conditions = (generators.Tilt(theta=0.5), generators.PathShock(day=2, size=-0.1),
+                  generators.InRegime(regime="turbulent"), "2008-like")
+    for condition in conditions:
+        if isinstance(condition, accepts.get(name, ())):
             continue
         with pytest.raises(ConfigError, match=name):
             gen.sample(fit, key=rng.root(0), n_worlds=2, horizon=5, condition=condition)
