@@ -18,6 +18,7 @@ from .regime import RegimeConfig as RegimeConfig
 from .regime import RegimeMixture as RegimeMixture
 from ._tilt import Tilt as Tilt
 from ._shock import PathShock as PathShock
+from ._replay import CrisisReplay as CrisisReplay
 from ._regime_condition import InRegime as InRegime
 from .vae import TemporalVae as TemporalVae
 from .vae import VaeConfig as VaeConfig
@@ -27,6 +28,6 @@ __all__ = [
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
     "VaeConfig", "RegimeConfig", "RegimeMixture",
     "anomaly_scores", "encode",
-    "Tilt", "PathShock",
+    "Tilt", "PathShock", "CrisisReplay",
     "InRegime",
 ]

@@ -25,7 +25,8 @@ from . import _garch_state as gs
 from . import _tables as tb
 from ._tilt import ALIAS_BITS
 
-__all__ = ["gjr_step", "garch_paths", "draw_innovations", "draw_tilted", "shock_innovations", "simulate"]
+__all__ = ["gjr_step", "garch_paths", "draw_innovations", "draw_tilted", "shock_innovations", "replay_filter",
+           "simulate"]
 
 NEWTON_STEPS = 20  # the shock's scalar equation converges quadratically from its start; 20 steps is ample
 
@@ -169,10 +170,28 @@ def shock_innovations(p: Mapping[str, jax.Array], sigma2: jax.Array) -> jax.Arra
     return tb.rounded(d * c[:, None], fence)
 
 
-@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind", "tilted", "shocked"))
+def replay_filter(p: Mapping[str, jax.Array], sigma2: jax.Array, state: jax.Array,
+                  kind: str) -> tuple[jax.Array, jax.Array]:
+    """(variance, state) ``[worlds, assets]``, ``[worlds]`` after filtering the real returns ``p["replay_y"]``
+    (``[days, assets]``, natural units) through each world's recursion from `sigma2`/`state` (a `CrisisReplay`).
+    Products are `rounded`, as in `gjr_step`, so that a world is the same whatever its chunk."""
+    fence = p["fence"]
+
+    def body(carry, y):
+        sigma2, state = carry
+        eps = tb.rounded(y * 100.0, fence) - p["mu"]
+        if kind == "fhs-state":  # the slow state sees the episode's standardized residuals
+            state = gs.next_state(state, eps / jnp.sqrt(sigma2), p["state_decay"], fence)
+        arch = tb.rounded(jnp.where(eps < 0, p["alpha"] + p["gamma"], p["alpha"]) * (eps * eps), fence)
+        return (p["omega"] + arch + tb.rounded(p["beta"] * sigma2, fence), state), None
+
+    return jax.lax.scan(body, (sigma2, state), p["replay_y"])[0]
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon", "burn", "kind", "tilted", "shocked", "replayed"))
 def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
-              burn: int | None, kind: str, tilted: bool = False,
-              shocked: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
+              burn: int | None, kind: str, tilted: bool = False, shocked: bool = False,
+              replayed: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Log returns ``[worlds, horizon, assets]`` (natural units, float32); a time loop over all worlds.
 
     ``burn=None`` starts from ``sigma2_next`` (conditional start); an integer starts from the unconditional
@@ -183,6 +202,10 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     With `shocked` (a `PathShock`; not with `tilted`), horizon day ``p["shock_day"]`` (0-based) takes
     `shock_innovations` instead of its draw; the days before run the plain loop (the plain worlds' days bit
     for bit) and the days after draw their own numbers, as the plain worlds do, from the shocked variance.
+
+    With `replayed` (a `CrisisReplay`; alone), the first ``L = len(p["replay_y"])`` days are the real returns,
+    the same in every world, filtered through each world's recursion (`replay_filter`); days L.. are drawn
+    with the numbers the plain worlds use on those days, from the variance the episode left.
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
     # each world's long-run level (`_garch_level`): one factor per world, from a key no day uses
@@ -220,6 +243,11 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     if burn:
         carry = jax.lax.fori_loop(0, burn, lambda t, c: day(c, t.astype(jnp.uint32))[0], carry)
     out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
+    if replayed:
+        n_days = p["replay_y"].shape[0]
+        carry = replay_filter(p, *carry, kind)
+        out = out.at[:, :n_days].set(jnp.broadcast_to(p["replay_y"], (n_worlds, n_days, n_assets)))
+        return jax.lax.fori_loop(n_days, horizon, record, (carry, out))[1]
     if shocked:
         k = p["shock_day"]
         carry, out = jax.lax.fori_loop(0, k, record, (carry, out))

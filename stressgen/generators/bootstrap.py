@@ -30,6 +30,11 @@ after a historical day whose market state is close to the world's current state,
   reaches the end of the sample starts a new one.
 
 With ``matching="none"`` the bootstrap is Politis and Romano's: uniform starts, circular blocks.
+
+``sample(..., condition=InRegime(regime, stay_days))`` holds days 1..max(stay_days, 1) in a volatility regime
+of the history (``calm``/``normal``/``turbulent``: terciles of the equal-weight trailing 21-day volatility):
+blocks on those days are drawn only from history days so labelled, then the bootstrap above goes on
+(`_bootstrap_regime`). Other conditions are refused.
 """
 
 from __future__ import annotations
@@ -47,9 +52,11 @@ from flax import struct
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError
 from ..types import MarketData, Scenarios
+from . import _bootstrap_regime as br
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
+from ._regime_condition import InRegime, held_days
 
 __all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length",
            "state_series", "matched_indices"]
@@ -187,6 +194,17 @@ def block_indices(key: jax.Array, n_obs: int, horizon: int, p: jax.Array) -> tup
 
 
 @partial(jax.jit, static_argnames=("n_worlds", "horizon"))
+def _sample_held(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array, fence: jax.Array,
+                 held: jax.Array, pool: jax.Array, m: jax.Array, member: jax.Array,
+                 *, n_worlds: int, horizon: int) -> jax.Array:
+    keys = rng.world_keys(key, first_world, n_worlds)
+    p = 1.0 / fitted.mean_block
+    idx = jax.vmap(br.conditioned_indices, in_axes=(0,) + (None,) * 8)(keys, fitted, horizon, held, p, fence,
+                                                                       pool, m, member)
+    return fitted.returns[idx]
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon"))
 def _sample(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array, fence: jax.Array,
             *, n_worlds: int, horizon: int) -> jax.Array:
     keys = rng.world_keys(key, first_world, n_worlds)
@@ -226,11 +244,29 @@ class StationaryBootstrap(AbstractGenerator):
 
     def sample(self, fitted: BootstrapFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
+        """Worlds ``first_world ..``; with ``condition=InRegime(...)`` days 1..max(stay_days, 1) replay only
+        history days of that volatility regime (`_bootstrap_regime`); weights stay None and
+        `Provenance.condition` names the condition and the regime's share of history's days."""
+        if isinstance(condition, InRegime):
+            return self._sample_in_regime(fitted, key, n_worlds, horizon, condition, first_world)
         self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = _sample(fitted, key, jnp.uint32(first_world), np.uint32(0), n_worlds=n_worlds,
                               horizon=horizon)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+
+    def _sample_in_regime(self, fitted: BootstrapFitted, key: jax.Array, n_worlds: int, horizon: int,
+                          condition: InRegime, first_world: int) -> Scenarios:
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
+        pool, m, member, share = br.regime_pool(np.asarray(fitted.returns), condition)
+        days = held_days(condition)
+        log_returns = _sample_held(fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.int32(days),
+                                   jnp.asarray(pool), jnp.int32(m), jnp.asarray(member), n_worlds=n_worlds,
+                                   horizon=horizon)
+        scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        text = (f"in_regime(regime={condition.regime!r}, days=1..{days}, "
+                f"history share={share:.3g}, rule=equal-weight 21-day volatility terciles)")
+        return scenarios.replace(provenance=dataclasses.replace(scenarios.provenance, condition=text))
 
     def reanchor(self, fitted: BootstrapFitted, market: MarketData, *, key: jax.Array) -> BootstrapFitted:
         """The estimated mean block length is kept; the resampling pool, its states and the history context

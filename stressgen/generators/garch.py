@@ -26,7 +26,9 @@ sampler, its randomness and why its worlds are bit-exact whatever the chunking: 
 ``sample(..., condition=Tilt(...))`` tilts the daily innovations toward losses of a portfolio and returns
 each world's likelihood ratio in `Scenarios.weights` (`_tilt`, docs/stress.md);
 ``condition=PathShock(...)`` moves a portfolio by a given return on one day of every world, after which the
-recursion goes on (`_shock`, `_garch_sim.shock_innovations`); other conditions are refused.
+recursion goes on (`_shock`, `_garch_sim.shock_innovations`); ``condition=CrisisReplay(...)`` opens every world
+with a historical episode's real returns, filtered by the model, then goes on (`_replay`,
+`_garch_sim.replay_filter`); other conditions are refused.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from flax import struct
 from ..errors import ConfigError
 from ..numerics import hill_index, tail_count
 from ..types import MarketData, Scenarios
+from . import _garch_conditions as gc
 from . import _garch_fit as gf
 from . import _garch_level as gl
 from . import _garch_sim as sim
@@ -53,8 +56,6 @@ from . import _garch_tilt as gtl
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
-from ._shock import PathShock, shock_weights
-from ._tilt import Tilt
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
 
@@ -79,9 +80,10 @@ class GarchConfig:
             the sampler replays); a fit above it is rescaled, with a warning.
         tail_index: the least stationary tail index the worlds' returns may have (4: finite kurtosis). The
             asset's own Hill index (largest 1% of |r|, less its sampling error: a one-sided 95% lower bound)
-            raises it when higher: worlds are not heavier-tailed than their history. Enforced at fit time on the innovations actually sampled (docs/fidelity.md,
-            "Plausible tails"). None switches the condition off (and the copulas' nu floor of 5): worlds
-            can then hold variance explosions; for comparisons with other simulators at given parameters.
+            raises it when higher: worlds are not heavier-tailed than their history. Enforced at fit time on
+            the innovations actually sampled (docs/fidelity.md, "Plausible tails"). None switches the
+            condition off (and the copulas' nu floor of 5): worlds can then hold variance explosions; for
+            comparisons with other simulators at given parameters.
         tails: ``"gpd"`` (default): the tails of the replayed residuals are generalised Pareto quantiles
             (McNeil and Frey); ``"empirical"``: the residuals as filtered.
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
@@ -348,62 +350,31 @@ class GjrGarch(AbstractGenerator):
 
     def sample(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
-        """Worlds ``first_world ..``; with ``condition=Tilt(...)`` (`_tilt`) they are drawn from the tilted law
-        and `Scenarios.weights` holds each world's likelihood ratio (plain over tilted; mean 1 under the
-        tilted law; not normalised, so that chunks concatenate), and `Provenance.condition` names the tilt."""
-        if condition is not None and not isinstance(condition, Tilt | PathShock):
+        """Worlds ``first_world ..``, plain or under a stress condition (`_garch_conditions`, docs/stress.md):
+        `Tilt`: drawn from the tilted law, with each world's likelihood ratio in `Scenarios.weights` (plain over
+        tilted; mean 1 under the tilted law; not normalised, so that chunks concatenate); `PathShock`: the plain
+        worlds up to the day before the shock, the shock (met exactly as a simple return of its target, spread
+        by the dependence), then the plain draws from the variance it left; `CrisisReplay`: the episode's real
+        returns on days 1..L, filtered through each world's recursion, then the plain draws. Shocked and
+        replayed worlds are equally likely (weights None). `Provenance.condition` names the condition."""
+        if condition is not None and not isinstance(condition, gc.CONDITIONS):
             self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
-        if isinstance(condition, PathShock):
-            return self._sample_shocked(fitted, key=key, n_worlds=n_worlds, horizon=horizon, shock=condition,
-                                        first_world=first_world)
-        if condition is not None and _kind(fitted.config) == "fhs-state":
-            raise ConfigError("garch: a Tilt needs i.i.d. rows (fhs_matching = 'none') or a copula; state-matched "
-                              "rows are drawn among neighbours, which the tilt does not reweight")
-        tilt_p = {} if condition is None else gtl.tilt_params(fitted.resid, fitted.copula_chol,
-                                                             fitted.config.innovations, condition)
         config = fitted.config
+        # what the condition cannot do on this fit is said first: it names the condition's own field
+        extra, flag = gc.condition_inputs(fitted, condition, int(horizon), _kind(config))
         if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
             raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
                               "rows and stored no states): fit again with that config")
-        p = _sim_params(fitted)
-        burn = None if config.start == "conditional" else config.burn
+        out = sim.simulate({**_sim_params(fitted), **extra}, key, jnp.uint32(first_world), n_worlds=int(n_worlds),
+                           horizon=int(horizon), burn=None if config.start == "conditional" else config.burn,
+                           kind=_kind(config), **({flag: True} if flag else {}))
+        log_returns, log_w = out if flag == "tilted" else (out, None)
+        worlds = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         if condition is None:
-            log_returns = sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds),
-                                       horizon=int(horizon), burn=burn, kind=_kind(config))
-            return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
-        log_returns, log_w = sim.simulate({**p, **tilt_p}, key, jnp.uint32(first_world),
-                                          n_worlds=int(n_worlds), horizon=int(horizon), burn=burn,
-                                          kind=_kind(config), tilted=True)
-        out = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
-        return out.replace(weights=gtl.tilt_weights(log_w, condition),
-                           provenance=dataclasses.replace(out.provenance, condition=condition.describe()))
-
-    def _sample_shocked(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,
-                        shock: PathShock, first_world: int) -> Scenarios:
-        """Worlds under a `PathShock`: the plain worlds up to the day before `shock.day`; on that day the
-        innovations that move the target portfolio by exactly `shock.size` as a simple return (to float32
-        rounding; `_garch_sim.shock_innovations`), spread over the assets by their dependence, so that with named
-        assets the others move by their conditional mean given the target's move; after it the plain draws
-        from the variance the shock left. Weights stay None: every world is equally likely given the shock."""
-        config = fitted.config
-        w = shock_weights(shock, fitted.context.assets or tuple(str(i) for i in range(fitted.mu.shape[0])),
-                          int(horizon))
-        if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
-            raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
-                              "rows and stored no states): fit again with that config")
-        # FHS spreads the shock by the residual rows' own correlation (the law it replays); the copulas by the
-        # copula correlation, that of the normal scores (close to the margins' own for these t margins)
-        corr = np.corrcoef(np.asarray(fitted.resid, np.float64).T) if config.innovations == "fhs" \
-            else np.asarray(fitted.copula_corr, np.float64)
-        shock_p = {"shock_w": jnp.asarray(w, jnp.float32), "shock_corr": jnp.asarray(corr, jnp.float32),
-                   "shock_size": jnp.float32(shock.size), "shock_day": jnp.int32(shock.day - 1)}
-        burn = None if config.start == "conditional" else config.burn
-        log_returns = sim.simulate({**_sim_params(fitted), **shock_p}, key, jnp.uint32(first_world),
-                                   n_worlds=int(n_worlds), horizon=int(horizon), burn=burn, kind=_kind(config),
-                                   shocked=True)
-        out = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
-        return out.replace(provenance=dataclasses.replace(out.provenance, condition=shock.describe()))
+            return worlds
+        return worlds.replace(weights=None if log_w is None else gtl.tilt_weights(log_w, condition),
+                              provenance=dataclasses.replace(worlds.provenance, condition=condition.describe()))
 
     def reanchor(self, fitted: GarchFitted, market: MarketData, *, key: jax.Array) -> GarchFitted:
         """The fitted parameters are kept; residuals, the next day's conditional variance and the copula are

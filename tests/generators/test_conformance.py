@@ -103,7 +103,8 @@ def test_bad_arguments_are_typed_errors(name, fitted, small_market):
         gen.fit(small_market, key=rng.root(0), config=object())
     # a stress condition is accepted where the family implements it and refused, naming the family,
     # everywhere else: never silently ignored
-    accepts = {"garch": (generators.Tilt, generators.PathShock), "regime": (generators.InRegime,)}
+    accepts = {"garch": (generators.Tilt, generators.PathShock), "regime": (generators.InRegime,),
+               "bootstrap": (generators.InRegime,)}
     conditions = (generators.Tilt(theta=0.5), generators.PathShock(day=2, size=-0.1),
                   generators.InRegime(regime="turbulent"), "2008-like")
     for condition in conditions:
