@@ -23,25 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from stressgen import devices
-from stressgen.engine import BacktestConfig, backtest, check_causality, indicators as ind
+from stressgen.engine import BacktestConfig, backtest, check_causality
 from stressgen.engine import _causality
 from stressgen.metrics.running import risk_reducer
 from stressgen.strategy import VectorStrategy, grid, static
 from stressgen.types import Scenarios
 
+# the engine bench's vectorized MA crossover (same directory: python bench/bench_causality.py)
+from bench_engine import _vector_strategies  # noqa: E402
+
 T = 252
-
-
-@dataclasses.dataclass(frozen=True)
-class VecMA(VectorStrategy):
-    fast: int = 10
-    slow: int = 50
-
-    def weights(self, x):
-        p = jnp.exp(ind.cumsum_array(x))
-        up = ind.rolling_mean_array(p, self.fast) > ind.rolling_mean_array(p, self.slow)
-        ready = (jnp.arange(x.shape[0]) >= self.slow - 1)[:, None]
-        return jnp.where(up & ready, 1.0, 0.0) / x.shape[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +75,7 @@ def main() -> None:
     config = BacktestConfig(fee_bps=10)
     reducer = risk_reducer(config)
     cases = {
-        "ma1": (VecMA(), _scenarios(args.worlds, 300, 1)),
+        "ma1": (_vector_strategies()[0](), _scenarios(args.worlds, 300, 1)),
         "mom20": (SoftMomentum(), _scenarios(args.worlds, 2520, 20)),
         "grid20": (grid(SoftMomentum(), temp=[5.0, 10.0, 20.0, 40.0]),
                    _scenarios(args.worlds // 5, 2520, 20)),
