@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/stressgen run scenarios/quickstart.toml
 
+# Two worker processes, one test file each at a time (module fixtures are fitted once per file).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Every benchmark prints ratios against the peer measured in the same run (arch, vectorbt, numba); about
 # 50 minutes on 2 cores (the engine bench runs five rounds). The fidelity table (bench/fidelity_table.py) is separate: it rewrites docs/fidelity.md.

@@ -9,6 +9,8 @@
     stressgen evaluate SPEC [--out DIR]                         out-of-sample fidelity scorecard
                                                                 (and calibration)
     stressgen anomalies SPEC [--top N]                          the most anomalous periods of the data
+    stressgen reverse SPEC --strategy NAME --loss 0.25          the most plausible worlds where a strategy
+                                                                loses at least that much (reverse stress)
 
 Any error exits non-zero with one line on stderr (exit 1 for a problem with the input, 3 for an internal
 error); ``--debug`` prints the traceback instead. Progress bars go to stderr, so stdout carries only results.
@@ -40,6 +42,9 @@ _STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds
            "strategies": "strategies (chunk)",
            "real": "real history", "worst": "worst worlds", "aggregate": "aggregating",
            "fidelity": "fidelity scorecard", "overfit": "overfitting (grids)",
+           "stress": "stress cases", "stress: worlds": "worlds (stress case)",
+           "reverse": "reverse stress", "reverse: worlds": "worlds (reverse stress)",
+           "reverse: drivers": "loss drivers (reverse stress)", "drivers": "loss drivers",
            "calibration: worlds": "worlds (origin)"}
 
 SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml",
@@ -120,7 +125,7 @@ def run(spec: SpecArg,
     """Fit, sample, backtest every strategy on every world, and write the report."""
     with _errors(debug):
         from . import pipeline, report
-        from .terminal import format_summary
+        from .terminal import format_stress, format_summary
 
         run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
         report.check_output_dir(run_spec.out_dir)  # before any compute, not after it
@@ -131,6 +136,8 @@ def run(spec: SpecArg,
             path = report.write_outputs(result, run_spec.out_dir)
         seconds = sum(result.timings.values())
         typer.echo(format_summary(result))
+        if result.stress:
+            typer.echo(format_stress(result))
         typer.echo(f"report: {path.absolute()}")
         if result.plausibility is not None and result.plausibility.failures:
             # one plain line even with --quiet (rich would wrap it); [report] strict = true makes it an error
@@ -138,6 +145,9 @@ def run(spec: SpecArg,
         for grid in result.overfit:  # one plain line per grid whose real-history winner is not robust
             if not grid.robust:
                 sys.stderr.write(f"overfitting: {grid.strategy}: {grid.warnings[0]} (report: Overfitting)\n")
+        for case in result.stress:  # one plain line per stress case whose weights rest on few worlds
+            if case.low_ess:
+                sys.stderr.write(f"stress: {case.name}: {case.notes[0]} (report: Stress scenarios)\n")
         if not quiet:
             _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} "
                             f"assets, {len(result.strategies)} strategy runs in {seconds:.1f} s")
@@ -273,6 +283,67 @@ def anomalies(spec: SpecArg,
         typer.echo(f"{'rank':>4}  {'start':10}  {'end':10}  {'-ELBO (nats)':>12}")
         for i, row in enumerate(frame.itertuples(index=False), 1):
             typer.echo(f"{i:>4}  {row.start.date()!s:10}  {row.end.date()!s:10}  {row.score:>12.1f}")
+
+
+class Method(str, Enum):
+    empirical = "empirical"
+    optimised = "optimised"
+
+
+@app.command()
+def reverse(spec: SpecArg,
+            strategy: Annotated[str, typer.Option("--strategy", help="Parameter set name, as in the report, e.g. "
+                                                  "'ma_crossover[fast=5]'.", show_default=False)],
+            loss: Annotated[float, typer.Option("--loss", help="Loss threshold in (0, 1], e.g. 0.25.",
+                                                show_default=False)],
+            horizon: Annotated[int | None, typer.Option("--horizon", help="Override [simulation].horizon.",
+                                                        show_default=False)] = None,
+            worlds: Worlds = None,
+            method: Annotated[Method, typer.Option("--method", help="empirical (sampled worlds) or optimised "
+                                                   "(most likely noise; garch only).")] = Method.empirical,
+            tilt_z: Annotated[float | None, typer.Option("--tilt-z", help="Tilt toward losses in sd of the "
+                                                         "horizon (garch; 0 = plain; default: automatic).",
+                                                         show_default=False)] = None,
+            top: Annotated[int, typer.Option("--top", help="How many most plausible worlds to report.")] = 5,
+            out: Annotated[Path | None, typer.Option("--out", help="Directory of reverse.json and "
+                                                     "reverse.safetensors (default: <results dir>/"
+                                                     "reverse-<strategy>).", show_default=False)] = None,
+            seed: Seed = None, quiet: Quiet = False, debug: Debug = False) -> None:
+    """Reverse stress: the most plausible sampled worlds where a strategy loses at least --loss, the
+    conditional mean path and what drove the loss (docs/reverse.md)."""
+    with _errors(debug):
+        import re
+
+        from .studies.reverse import ReverseConfig, reverse_stress
+        from .studies.reverse_io import write_reverse
+
+        config = ReverseConfig(strategy=strategy, loss=loss, horizon=horizon, n_worlds=worlds, k=top,
+                               tilt_z=tilt_z, method=method.value)  # a bad loss is refused before the spec loads
+        run_spec = _load(spec, seed=seed)
+        with _bars(quiet) as progress:
+            result = reverse_stress(run_spec, config, progress=progress)
+        target = out if out is not None else \
+            run_spec.out_dir / ("reverse-" + re.sub(r"[^\w.,=\[\]-]", "_", strategy))
+        path = write_reverse(result, target)
+        p = result.probability
+        typer.echo(f"{strategy}: P(loss >= {loss:.1%}) = {p.value:.3%} [{p.lo:.3%}, {p.hi:.3%}] "
+                   f"({result.n_losing:,} of {result.config.n_worlds:,} worlds, Kish ESS {result.ess_kish:,.0f}"
+                   f"{', tilted' if result.tilt else ''})")
+        typer.echo(f"plausibility: {result.plausibility_method}")
+        typer.echo(f"{'rank':>4}  {'world':>7}  {'loss':>7}  {'pctile':>6}  top drivers (P&L contribution)")
+        for i, w in enumerate(result.most_plausible, 1):
+            drivers = ", ".join(f"{a} {v:+.1%}" for a, v in w.contributions.top(3))
+            typer.echo(f"{i:>4}  {w.world:>7}  {w.loss:>7.1%}  {w.percentile:>6.1f}  {drivers}")
+        opt = result.optimised
+        if opt is not None and opt.met.any():
+            best = opt.exact_loss if opt.exact_loss is not None else opt.loss
+            typer.echo(f"optimised: most likely path loses {best[0]:.1%}, noise log-likelihood {opt.log_lik[0]:.1f} "
+                       f"(best of {opt.z.shape[0]} starts; {int(opt.met.sum())} met the loss)")
+        elif opt is not None:
+            sys.stderr.write("reverse: the optimised search met the loss from no start\n")
+        for note in result.notes:
+            sys.stderr.write(f"reverse: {note}\n")
+        typer.echo(f"results: {path.absolute()}")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ __all__ = ["hill_index", "tail_count", "rounded", "check_sizes", "check_windows"
 CDF_SLACK = 4.0 * float(jnp.finfo(jnp.float32).eps)
 
 
+@jax.custom_jvp
 def rounded(x: jax.Array, fence: jax.Array) -> jax.Array:
     """`x` (float32) rounded right here: the compiler may not fuse it into a following add as an FMA.
 
@@ -31,6 +32,16 @@ def rounded(x: jax.Array, fence: jax.Array) -> jax.Array:
     one integer op. Used on every product that feeds an add in the samplers and the engine's time loop.
     """
     return jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(x, jnp.uint32) ^ fence, jnp.float32)
+
+
+@rounded.defjvp
+def _rounded_jvp(primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, jax.Array]
+                 ) -> tuple[jax.Array, jax.Array]:
+    # The fence is an identity on values, so its derivative is the identity. Without this rule the bitcasts
+    # have no derivative and JAX returns 0 silently: gradients through the samplers and the engine's P&L
+    # (the optimised reverse stress search, studies/reverse_opt.py) would vanish. The primal is unchanged.
+    x, fence = primals
+    return rounded(x, fence), tangents[0]
 
 
 def check_sizes(**sizes: int) -> None:

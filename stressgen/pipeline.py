@@ -1,13 +1,16 @@
 """The stress run: `run` chains the named stages of `stressgen.stages` into a `RunResult`.
 
 data -> fit -> sample and backtest -> real history -> worst worlds -> aggregate -> fidelity -> overfitting (only
-for strategies with a parameter grid). Each stage has a typed result, so a notebook can run one at a time (see
+for strategies with a parameter grid) -> stress cases (only for a spec with [[stress]]) -> reverse stress (only
+for a spec with [reverse]). Each stage has a typed result, so a notebook can run one at a time (see
 `stressgen.stages`). Also here: `fit_to_dir` (fit and save a model) and `sample_to_file` (stream worlds into a
 safetensors file).
 
 Nothing here prints. Progress goes to an optional callback ``progress(stage, done, total)`` with stages
 ``"data"``, ``"fit"``, ``"worlds"``, ``"strategies"`` (within the current chunk), ``"real"``, ``"worst"``,
-``"aggregate"``, ``"fidelity"`` and ``"overfit"``; the CLI draws rich bars from it. With
+``"aggregate"``, ``"fidelity"``, ``"overfit"``, ``"stress"`` (cases done; each case then reports its own
+``"worlds"`` and ``"strategies"``) and ``"reverse"`` (parameter sets done, each with ``"reverse: worlds"`` and
+``"reverse: drivers"``); the CLI draws rich bars from it. With
 ``[report] strict = true`` a failed plausibility check raises `ImplausibleWorldsError` right after sampling,
 before any output.
 """
@@ -28,9 +31,11 @@ from .generators import iter_chunks
 from .metrics import RiskConfig, run_summary
 from .metrics.stylized import equal_weight_equity
 from .report.worlds_file import WORLDS_FORMAT, write_worlds
-from .results import FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
+from .results import FAN_QUANTILES, FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
 from .spec import RunSpec
+from .stage_reverse import check_spec_reverse, run_reverse
 from .stage_overfit import check_overfit, overfit, overfit_warmup
+from .stage_stress import check_spec_stress, run_stress
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
                      no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
                      fit_generator, load_market, regime_history, sample_and_backtest, worst_worlds)
@@ -42,7 +47,6 @@ __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGen
            "check_overfit", "run",
            "versions", "sample_to_file", "fit_to_dir", "WORLDS_FORMAT"]
 
-FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _PACKAGES = ("stressgen", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "scipy", "arch", "vectorbt",
              "plotly")
 
@@ -155,14 +159,17 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     market = timed("data", load_market, spec, progress)
     check_memory(spec, market.n_assets)  # before any compute
     plans = timed("strategies", build_strategies, spec)
-    # a grid the overfitting statistics cannot judge is refused now, not after the worlds
-    check_overfit(spec, plans, market, overfit_warmup(spec, market))
-    fit = timed("fit", fit_generator, spec, market, key=rng.stream(root, rng.FIT), progress=progress)
-    if spec.generator.model is not None:  # a saved model's warm-up is known only once it is loaded
-        check_overfit(spec, plans, market, overfit_warmup(spec, market, fit))
     ppy = market.periods_per_year
     bt = dataclasses.replace(spec.costs, periods_per_year=ppy)
     risk = RiskConfig(periods_per_year=ppy, rf=bt.rf)
+    # a grid the overfitting statistics cannot judge, or a stress case the data cannot hold, is refused now,
+    # not after the worlds
+    check_overfit(spec, plans, market, overfit_warmup(spec, market))
+    check_spec_stress(spec, market, plans, risk)
+    fit = timed("fit", fit_generator, spec, market, key=rng.stream(root, rng.FIT), progress=progress)
+    if spec.generator.model is not None:  # a saved model's warm-up is known only once it is loaded
+        check_overfit(spec, plans, market, overfit_warmup(spec, market, fit))
+    check_spec_reverse(spec, fit)  # the optimised method needs a noise model: known once the model is loaded
     sample_key = rng.stream(root, rng.SAMPLE)
 
     sampled = timed("sample_backtest", sample_and_backtest, spec, market, fit, plans, bt, risk,
@@ -179,6 +186,11 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
                      key=rng.stream(root, rng.BOOTSTRAP), progress=progress)
     overfitting = timed("overfit", overfit, spec, market, fit, plans, sampled, real, bt,
                         key=rng.stream(root, rng.OVERFIT), progress=progress)
+    stress = timed("stress", run_stress, spec, market, fit, plans, bt, risk, sampled, key=sample_key,
+                   boot_key=root, progress=progress) if spec.stress else ()
+    # the same sample key as the run: with tilt_z = 0 and the run's world count, the stage's worlds are the run's
+    reverse = timed("reverse", run_reverse, spec, market, fit, plans, bt, risk, key=sample_key,
+                    progress=progress) if spec.reverse is not None else ()
     return RunResult(
         spec=spec.to_dict(), data=_dataset(market), generator=fit.info, seed=sim.seed, n_worlds=sim.worlds,
         horizon=sim.horizon, assets=tuple(market.assets), conventions=_conventions(spec, ppy, sim.worlds),
@@ -187,7 +199,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,
         plausibility=sampled.plausibility, suspects=tuple(market.suspects), real_history=real.history,
-        overfit=overfitting, regimes=timed("regimes", regime_history, fit, market))
+        overfit=overfitting, regimes=timed("regimes", regime_history, fit, market), stress=stress,
+        reverse=reverse)
 
 
 # --------------------------------------------------------------------------------------- worlds file

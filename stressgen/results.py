@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from .metrics.aggregate import Aggregate
+from .metrics.pooling import ViewFit
 from .metrics.run_summary import FidelitySummary
+from .metrics.weighted import Estimate
+from .results_reverse import ReverseResult
 from .types import future_dates
 
 if TYPE_CHECKING:
@@ -27,15 +30,20 @@ if TYPE_CHECKING:
     from .types import Suspect
 
 __all__ = ["JsonValue", "ParamValue", "DatasetInfo", "GeneratorInfo", "RealHistory", "StrategyResult",
-           "OverfitResult", "RegimeHistory", "RunResult", "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS"]
+           "OverfitResult", "RegimeHistory", "StressStrategy", "StressCase", "RunResult", "ReverseResult",
+           "SUMMARY_SCHEMA_VERSION", "FAN_WORLDS", "FAN_QUANTILES"]
 
 # The fan chart's quantiles come from the first worlds only: [FAN_WORLDS, horizon] floats are kept.
 FAN_WORLDS = 20_000
+FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 # Bump when a key of summary.json changes meaning or disappears (adding keys is backwards compatible).
 # 1.1: `overfitting`, one entry per strategy with a parameter grid (issue 18).
 # 1.2: `regimes`, the history's decoded regime path of a regime-mixture run (null for other families).
-SUMMARY_SCHEMA_VERSION = "1.2"
+# 1.3: `stress`, the base case and each [[stress]] case side by side (an empty list without [[stress]]).
+# 1.4: `reverse`, one entry per parameter set a spec's [reverse] section stresses (an empty list without it);
+#      the spec echoed under run.spec gains a `reverse` key when the section is present.
+SUMMARY_SCHEMA_VERSION = "1.4"
 
 JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
 ParamValue = Union[int, float, bool, str, list["ParamValue"]]
@@ -239,6 +247,67 @@ class RegimeHistory:
 
 
 @dataclasses.dataclass(frozen=True)
+class StressStrategy:
+    """One parameter set's horizon statistics in one stress case, weighted by the case's world probabilities.
+
+    Attributes:
+        name: the parameter set's display name (as in `StrategyResult.name`).
+        var, es: VaR and ES of the total return at the case's `level` (positive = loss), with intervals.
+        p_loss: ``P(total return < 0)``.
+        p_drawdown: ``(x, P(max drawdown > x))`` for each of the report's drawdown thresholds.
+        median_return: the weighted median total return.
+    """
+
+    name: str
+    var: Estimate
+    es: Estimate
+    p_loss: Estimate
+    p_drawdown: tuple[tuple[float, Estimate], ...]
+    median_return: float
+
+
+@dataclasses.dataclass(frozen=True)
+class StressCase:
+    """The base case or one ``[[stress]]`` case of a run (`stressgen.stage_stress`).
+
+    Attributes:
+        name: ``"base"`` or the case's name.
+        description: what the case asks, in words.
+        condition: the worlds' `Provenance.condition` (None: plain worlds).
+        start: the resolved start state (``"2008-09-12 (equal-weight vol 41%, 97th percentile)"``), or None.
+        views: how each entropy-pooling view holds (empty without views).
+        n_worlds: worlds drawn.
+        ess_kish, ess_entropy: effective number of worlds of `weights` (n for uniform weights).
+        low_ess: `ess_kish` fell below the report's `min_ess`: tail numbers rest on few worlds.
+        level: confidence level of `StressStrategy.var` and `.es`.
+        strategies: one `StressStrategy` per parameter set, in the order of `RunResult.strategies`.
+        fan: ``"q05"``.. ``"q95"`` -> ``[horizon + 1]`` weighted quantiles of the equal-weight equity over the
+            first `FAN_WORLDS` worlds.
+        weights: ``[worlds]`` float64 probabilities summing to 1, or None for uniform worlds.
+        total_return: ``[sets, worlds]`` float32 total return of each parameter set (for histograms).
+        ew_return: ``[worlds]`` float32 total return of the daily rebalanced equal-weight portfolio.
+        notes: what the reader must know (low effective size, worlds a view excluded, a start date moved).
+    """
+
+    name: str
+    description: str
+    condition: str | None
+    start: str | None
+    views: tuple[ViewFit, ...]
+    n_worlds: int
+    ess_kish: float
+    ess_entropy: float
+    low_ess: bool
+    level: float
+    strategies: tuple[StressStrategy, ...]
+    fan: dict[str, np.ndarray]
+    weights: np.ndarray | None
+    total_return: np.ndarray
+    ew_return: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class RunResult:
     """Everything a stress report shows.
 
@@ -267,6 +336,9 @@ class RunResult:
         real_history: the real-history backtest's calendar and benchmark (None when the history is too short).
         overfit: one `OverfitResult` per spec strategy with a parameter grid, in spec order (empty without).
         regimes: the history's decoded regime path when the generator is the regime mixture, else None.
+        stress: the base case then each ``[[stress]]`` case in spec order (empty when the spec has none).
+        reverse: one `ReverseResult` per parameter set the spec's ``[reverse]`` selects, in run order (empty
+            without ``[reverse]``; types in `stressgen.results_reverse`).
     """
 
     spec: dict[str, JsonValue]
@@ -291,6 +363,8 @@ class RunResult:
     real_history: RealHistory | None = None
     overfit: tuple[OverfitResult, ...] = ()
     regimes: RegimeHistory | None = None
+    stress: tuple[StressCase, ...] = ()
+    reverse: tuple[ReverseResult, ...] = ()
 
     def world_dates(self) -> pd.DatetimeIndex:
         """``[horizon + 1]`` dates of a world's equity: the history's last close, then the horizon's periods.

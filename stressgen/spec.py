@@ -1,6 +1,6 @@
 """Run specs: frozen dataclasses and the strict TOML loader behind ``stressgen run SPEC``.
 
-A spec has six sections (see ``scenarios/*.toml``)::
+A spec has these sections (see ``scenarios/*.toml``)::
 
     [data]        dataset = "sp500-20" | file = "prices.csv"; start, end, assets,
                   suspects = "report" | "repair"; for a file also the loader's options: layout,
@@ -10,6 +10,9 @@ A spec has six sections (see ``scenarios/*.toml``)::
     [[strategies]] plugin = name | "file.py:Class" | "module:attr"; name, params = {...}, grid = {f = [...]}
     [costs]       fee_bps, slippage_bps, lag, max_gross, long_only, rf, warmup (`engine.BacktestConfig`)
     [report]      out, worst_worlds, sample_paths, goal, drawdown_thresholds, n_boot, strict
+    [[stress]]    (optional) name plus one of replay, shock, regime, tilt, and/or start, views
+                  (`stressgen.spec_stress`): stressed cases reported beside the base case
+    [reverse]     (optional) loss, strategies, method, k, tilt_z, worlds (`stressgen.spec_reverse`)
     [evaluate]    (optional, for ``stressgen evaluate``) generators = [...] or "all", split_at or split_fraction,
                   n_paths, n_seeds, interval, warmup, chunk_size, floors, floor_generator, allow_few_paths
     [evaluate.calibration]  (optional: run the rolling-origin calibration too) every_months, start, end,
@@ -43,14 +46,16 @@ from .metrics import AggregateConfig
 from .metrics.fidelity import EvaluateConfig
 from .plugins import available_strategies, load_strategy
 from .spec_data import DataSpec, parse_data, resolve_path
+from .spec_reverse import ReverseSpec, parse_reverse
+from .spec_stress import StressSpec, parse_stress
 from .strategy import ParamGrid, grid
 from .studies.calibration import CalibrationConfig
 from .terminal import demangle
 
-__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "ReportSpec",
-           "EvaluateSpec", "RunSpec", "load_spec", "parse_spec"]
+__all__ = ["DataSpec", "GeneratorSpec", "SimulationSpec", "StrategySpec", "ReportSpec", "StressSpec",
+           "EvaluateSpec", "ReverseSpec", "RunSpec", "load_spec", "parse_spec"]
 
-SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "evaluate")
+SECTIONS = ("data", "generator", "simulation", "strategies", "costs", "report", "stress", "evaluate", "reverse")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -158,6 +163,9 @@ class ReportSpec:
         n_boot: bootstrap replicates of the confidence intervals (0: none).
         strict: a failed plausibility check (`stressgen.metrics.plausibility`) stops the run with
             `ImplausibleWorldsError` before any output is written, instead of a red warning in the report.
+        min_ess: a ``[[stress]]`` case whose Kish effective number of worlds falls below this is flagged in
+            the report and on the terminal (its tail numbers rest on few worlds).
+        stress_level: confidence level of the stress cases' VaR and ES.
     """
 
     out: str | None = None
@@ -167,9 +175,13 @@ class ReportSpec:
     drawdown_thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)
     n_boot: int = 200
     strict: bool = False
+    min_ess: int = 200
+    stress_level: float = 0.95
 
     def __post_init__(self) -> None:
-        for name in ("worst_worlds", "sample_paths", "n_boot"):
+        if not 0.5 <= self.stress_level < 1.0:
+            raise ConfigError(f"stress_level: a confidence level in [0.5, 1), got {self.stress_level!r}")
+        for name in ("worst_worlds", "sample_paths", "n_boot", "min_ess"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not all(0 < x < 1 for x in self.drawdown_thresholds):
@@ -212,6 +224,8 @@ class RunSpec:
     costs: BacktestConfig = BacktestConfig()
     report: ReportSpec = ReportSpec()
     evaluate: EvaluateSpec = EvaluateSpec()
+    stress: tuple[StressSpec, ...] = ()
+    reverse: ReverseSpec | None = None
 
     @property
     def out_dir(self) -> Path:
@@ -233,7 +247,8 @@ class RunSpec:
             simulation = config_from_dict(SimulationSpec, {**dataclasses.asdict(self.simulation), **sim},
                                           where="command line: simulation")
         report = self.report if out is None else dataclasses.replace(self.report, out=os.path.abspath(out))
-        return dataclasses.replace(self, simulation=simulation, report=report)
+        stress = tuple(case.for_horizon(simulation.horizon, "command line: stress") for case in self.stress)
+        return dataclasses.replace(self, simulation=simulation, report=report, stress=stress)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able resolved spec (for the report header and summary.json)."""
@@ -247,6 +262,8 @@ class RunSpec:
                             **({"file": s.file} if s.file is not None else {})} for s in self.strategies],
             "costs": config_to_dict(self.costs),
             "report": {**config_to_dict(self.report), "out": str(self.out_dir)},
+            "stress": [case.to_dict() for case in self.stress],
+            **({"reverse": self.reverse.to_dict()} if self.reverse is not None else {}),
         }
 
 
@@ -407,17 +424,21 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
     # One rule for every path in a spec, the default results directory included: relative to the spec file.
     out = report.out if report.out is not None else os.path.join("results", Path(source).stem)
     report = dataclasses.replace(report, out=resolve_path(out, base_dir))
+    simulation = config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
+                                  where=f"{source}: simulation")
     return RunSpec(
         source=source,
         data=parse_data(_table(doc["data"], f"{source}: data"), f"{source}: data", base_dir),
         generator=_generator(_table(doc["generator"], f"{source}: generator"), f"{source}: generator", base_dir),
-        simulation=config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
-                                    where=f"{source}: simulation"),
+        simulation=simulation,
         strategies=strategies,
         costs=_costs(_table(doc.get("costs", {}), f"{source}: costs"), f"{source}: costs"),
         report=report,
         evaluate=_evaluate(_table(doc.get("evaluate", {}), f"{source}: evaluate"), f"{source}: evaluate",
                            base_dir, tuple(names)),
+        stress=parse_stress(doc.get("stress", []), f"{source}: stress", simulation.horizon),
+        reverse=None if "reverse" not in doc else parse_reverse(doc["reverse"], f"{source}: reverse", strategies,
+                                                                doc["generator"].get("family")),
     )
 
 

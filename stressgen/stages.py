@@ -45,7 +45,7 @@ from .metrics import plausibility, run_summary
 from .metrics.fidelity import quick_scorecard
 from .metrics.plausibility import PlausibilityReport
 from .metrics.run_summary import FidelitySummary
-from .metrics.stylized import equal_weight_equity
+from .metrics.stylized import equal_weight_equity, market_quantities
 from .results import FAN_WORLDS, GeneratorInfo, ParamValue, RealHistory, RegimeHistory, StrategyResult
 from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
@@ -224,6 +224,9 @@ class Sampled:
         scored: the first `SCORE_WORLDS` worlds (the in-sample scorecard reads them).
         template: the first chunk: history prefix, anchor prices and calendar shared by every world.
         seconds: wall time of the pass.
+        weights: ``[worlds]`` the generator's raw likelihood-ratio weights (a tilted condition), else None.
+        market: per-world quantities of the market that stress views can name (`market_quantities`).
+        condition: the worlds' `Provenance.condition` (None for plain worlds).
     """
 
     metrics: tuple[Metrics, ...]
@@ -234,12 +237,19 @@ class Sampled:
     scored: Scenarios
     template: Scenarios
     seconds: float
+    weights: np.ndarray | None = None
+    market: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    condition: str | None = None
 
 
 def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
                         plans: tuple[StrategyPlan, ...], bt: engine.BacktestConfig, risk: RiskConfig, *,
-                        key: jax.Array, progress: Progress = no_progress) -> Sampled:
-    """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk (see the module doc)."""
+                        key: jax.Array, progress: Progress = no_progress, condition: Any = None,
+                        check: bool = True) -> Sampled:
+    """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk (see the module doc).
+
+    `condition` is a stress condition the generator samples under; `check` runs the engine's causality and
+    validity probes on the first chunk (a stress case skips them: the programs are the base case's)."""
     t0 = time.perf_counter()
     sim, k_paths = spec.simulation, spec.report.sample_paths
     n, horizon = sim.worlds, sim.horizon
@@ -247,15 +257,19 @@ def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
     summary = run_summary.init(market.n_assets, horizon)
     gate = plausibility.init(market.log_returns, market.assets, horizon, market.periods_per_year, n_worlds=n)
     firsts, fan_eq, scored, template, done = [], [], [], None, 0
+    weights, quantities = [], []
     for index, chunk in enumerate(iter_chunks(fit.generator, fit.params, key=key, n_worlds=n, horizon=horizon,
-                                              chunk_size=min(sim.chunk_size, n))):
+                                              chunk_size=min(sim.chunk_size, n), condition=condition)):
         template = chunk if template is None else template
         for j, plan in enumerate(plans):
             progress("strategies", j, len(plans))
             # the engine's causality and validity probes run on the first chunk only: the program is the same
-            per_world[j].append(_world_metrics(plan.built, chunk, bt, risk, check=index == 0))
+            per_world[j].append(_world_metrics(plan.built, chunk, bt, risk, check=check and index == 0))
         progress("strategies", len(plans), len(plans))
         r = np.asarray(chunk.log_returns)
+        if chunk.weights is not None:
+            weights.append(np.asarray(chunk.weights, np.float64))
+        quantities.append(market_quantities(r, market.assets, market.periods_per_year))
         gate = plausibility.update(gate, r, done)
         summary = run_summary.update(summary, r)
         kept = sum(len(f) for f in firsts)
@@ -271,7 +285,10 @@ def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
                     for chunks in per_world)
     return Sampled(metrics=metrics, first_paths=np.concatenate(firsts), fan_equity=np.concatenate(fan_eq),
                    summary=summary, plausibility=plausibility.finalize(gate), scored=Scenarios.concat(scored),
-                   template=template, seconds=time.perf_counter() - t0)
+                   template=template, seconds=time.perf_counter() - t0,
+                   weights=np.concatenate(weights) if weights else None,
+                   market={k: np.concatenate([q[k] for q in quantities]) for k in quantities[0]},
+                   condition=template.provenance.condition)
 
 
 # ------------------------------------------------------------------------------------ 5. real history

@@ -140,3 +140,31 @@ def format_summary(result: Any) -> str:
     notes = ["returns: total over the horizon; VaR/ES 95%: of total return, losses positive",
              "real pctile: percentile of the real history's total return among the worlds"]
     return "\n".join([text[0], "  ".join("-" * w for w in widths), *text[1:], *notes])
+
+
+def _table(cells: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    rows = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            .rstrip() for r in cells]
+    return [rows[0], "  ".join("-" * w for w in widths), *rows[1:]]
+
+
+def format_stress(result: Any) -> str:
+    """The stress cases of a `RunResult` as a plain table: per case its Kish effective number of worlds and,
+    per strategy, the ES of total return with its shift against the base case (empty without cases)."""
+    if not result.stress:
+        return ""
+    base = result.stress[0]
+    level = f"{100 * base.level:g}%"
+    cells = [["stress case", "ESS", *(f"ES {level} {s.name}" for s in base.strategies)]]
+    for case in result.stress:
+        row = [case.name + (" (!)" if case.low_ess else ""), f"{case.ess_kish:,.0f}"]
+        for s, b in zip(case.strategies, base.strategies, strict=True):
+            value = _pct(s.es.value)
+            shift = s.es.value - b.es.value
+            row.append(value if case is base or math.isnan(shift) else f"{value} ({100 * shift:+.1f})")
+        cells.append(row)
+    notes = [f"ES {level}: of total return, losses positive, weighted by each case's world probabilities; "
+             "(+x): shift against the base case in points",
+             "ESS: Kish effective number of worlds; (!): below [report] min_ess"]
+    return "\n".join([*_table(cells), *notes])

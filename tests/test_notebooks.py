@@ -8,7 +8,8 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-OURS = ["01_quickstart.ipynb", "02_write_a_strategy.ipynb", "03_compare_generators.ipynb", "04_latent_map.ipynb"]
+OURS = ["01_quickstart.ipynb", "02_write_a_strategy.ipynb", "03_compare_generators.ipynb", "04_latent_map.ipynb",
+        "05_stress_scenarios.ipynb"]
 
 
 @pytest.mark.parametrize("name", OURS)

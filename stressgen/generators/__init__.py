@@ -20,6 +20,7 @@ from ._tilt import Tilt as Tilt
 from ._shock import PathShock as PathShock
 from ._replay import CrisisReplay as CrisisReplay
 from ._regime_condition import InRegime as InRegime
+from ._start import StartState as StartState
 from .vae import TemporalVae as TemporalVae
 from .vae import VaeConfig as VaeConfig
 
@@ -30,4 +31,5 @@ __all__ = [
     "anomaly_scores", "encode",
     "Tilt", "PathShock", "CrisisReplay",
     "InRegime",
+    "StartState",
 ]

@@ -75,6 +75,20 @@ class AbstractGenerator(abc.ABC):
 
     name: ClassVar[str]
     config_type: ClassVar[type]
+    # the stress conditions `sample` accepts (every other one is refused with a ConfigError naming the family);
+    # run specs check a [[stress]] case against it before any fit
+    conditions: ClassVar[tuple[type, ...]] = ()
+
+    def regime_names(self, config: Any) -> tuple[str, ...]:
+        """The regime labels an `InRegime` condition may name under `config` (empty: the family takes none);
+        known from the config alone, so a run spec checks them before any fit."""
+        del config
+        return ()
+
+    @property
+    def can_reanchor(self) -> bool:
+        """Whether the family implements `reanchor` (a start state or a rolling origin without refitting)."""
+        return type(self).reanchor is not AbstractGenerator.reanchor
 
     @abc.abstractmethod
     def fit(self, market: MarketData, *, key: jax.Array, config: Any = None) -> Any:

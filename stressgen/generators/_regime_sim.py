@@ -12,6 +12,15 @@ returns are ``mean[s] + sqrt(dof[s] / W) * chol[s] @ z``. Under an `InRegime` co
 ``hold_state`` and ``hold_days``) days ``t < hold_days`` take ``hold_state`` whatever the uniform says; the
 uniform is still drawn, so each day consumes the same keys with or without a condition.
 
+Stress conditions (`_regime_stress` builds their inputs). A `PathShock` (``shock_day``, ``shock_rows``,
+``shock_start_cum``, ``shock_trans_cum``): on that day the regime is drawn, with the day's own uniform, from its
+posterior given the shock rather than from the plain row, and the day's returns are that regime's shock row; the
+days before are the plain program's days, the days after draw their own numbers as the plain worlds do. A
+`CrisisReplay` (``replay_y [L, N]``, and ``start_cum`` the filtered probabilities at the episode's end): the loop
+starts on day L - 1 (0-based), whose regime is drawn from ``start_cum`` and whose row is overwritten, with the
+rest of the episode, by the real returns; days L.. use the plain worlds' keys of those days. The regimes of
+days 0..L-2 are not drawn and read -1.
+
 Bit-exact worlds whatever the chunking: as in `_garch_sim`, every product is rounded before it is added
 (`_tables.rounded`) and ``chol[s] @ z`` is an explicit sum over columns in a fixed order, not a dot (XLA:CPU's
 dot kernels block the worlds axis, and a row's last bit would depend on the number of worlds).
@@ -23,11 +32,20 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import rng
 from . import _tables as tb
 
-__all__ = ["simulate", "mixing_scale"]
+__all__ = ["simulate", "mixing_scale", "cumulative"]
+
+
+def cumulative(p: np.ndarray) -> np.ndarray:
+    """Cumulative probabilities along the last axis, float32, the last exactly 1 (no draw falls past it)."""
+    c = np.cumsum(np.asarray(p, np.float64), axis=-1)
+    c = c / c[..., -1:]
+    c[..., -1] = 1.0
+    return c.astype(np.float32)
 
 
 def mixing_scale(table: jax.Array, grid: jax.Array, regime: jax.Array, z: jax.Array, fence: jax.Array) -> jax.Array:
@@ -52,12 +70,16 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     `p` holds ``start_cum [K]`` and ``trans_cum [K, K]`` (cumulative probabilities), ``mean [K, N]``, ``chol
     [K, N, N]`` (lower Cholesky factors of the scatter matrices), ``mix_table [K, G, 2]``, ``mix_grid [2]``
     and ``fence`` (a uint32 zero: `_tables.rounded`); optionally ``hold_state`` and ``hold_days`` (int32
-    scalars, traced so that another regime or stay length does not compile again).
+    scalars, traced so that another regime or stay length does not compile again), or a `PathShock`'s or a
+    `CrisisReplay`'s arrays (module doc); the keys present choose the program.
     """
     world_keys = rng.world_keys(key, first_world, n_worlds)
     fence = p["fence"]
     n_assets = p["mean"].shape[1]
     columns = jnp.swapaxes(p["chol"], 1, 2)  # [K, j, i]: column j of regime k's factor is columns[k, j]
+    shocked = "shock_rows" in p  # Python branches: the plain path's program is unchanged
+    # a replay's first drawn day is its last episode day (static: the episode's length is an array shape)
+    first = p["replay_y"].shape[0] - 1 if "replay_y" in p else 0
 
     def day(t, carry):
         previous, out, path = carry
@@ -65,7 +87,11 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
         pair = jax.vmap(jax.random.split)(keys)
         u = jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(pair[:, 0])
         z = jax.vmap(lambda k: jax.random.normal(k, (n_assets + 1,), jnp.float32))(pair[:, 1])
-        cum = jnp.where(t == 0, p["start_cum"][None, :], p["trans_cum"][previous])  # [worlds, K]
+        cum = jnp.where(t == first, p["start_cum"][None, :], p["trans_cum"][previous])  # [worlds, K]
+        if shocked:  # the shock day's regime: its posterior given the shock (same uniform, another row)
+            hit = t == p["shock_day"]
+            posterior = jnp.where(t == 0, p["shock_start_cum"][None, :], p["shock_trans_cum"][previous])
+            cum = jnp.where(hit, posterior, cum)
         s = jnp.sum(u[:, None] >= cum[:, :-1], axis=1).astype(jnp.int32)
         if "hold_days" in p:  # a Python branch: the plain path's program is unchanged
             s = jnp.where(t < p["hold_days"], p["hold_state"], s)
@@ -78,6 +104,8 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
 
         y = jax.lax.fori_loop(1, n_assets, add_column, tb.rounded(columns[s, 0] * e[:, :1], fence))
         y = p["mean"][s] + y
+        if shocked:  # the regime's conditional row given the target's move, the same in every world of it
+            y = jnp.where(hit, p["shock_rows"][s], y)
         out = jax.lax.dynamic_update_slice_in_dim(out, y[:, None, :], t, axis=1)
         if states:
             path = jax.lax.dynamic_update_slice_in_dim(path, s[:, None], t, axis=1)
@@ -86,5 +114,10 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     out = jnp.zeros((n_worlds, horizon, n_assets), jnp.float32)
     path = jnp.zeros((n_worlds, horizon if states else 0), jnp.int32)
     carry = (jnp.zeros(n_worlds, jnp.int32), out, path)
-    _, out, path = jax.lax.fori_loop(0, horizon, day, carry)
+    _, out, path = jax.lax.fori_loop(first, horizon, day, carry)
+    if "replay_y" in p:
+        n_days = p["replay_y"].shape[0]
+        out = out.at[:, :n_days].set(jnp.broadcast_to(p["replay_y"], (n_worlds, n_days, n_assets)))
+        if states:
+            path = path.at[:, :first].set(-1)
     return (out, path) if states else out

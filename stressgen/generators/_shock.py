@@ -1,6 +1,7 @@
 """The `PathShock` condition: an instantaneous move of a portfolio on one day of every world, after which the
 generator's own dynamics take over (docs/stress.md, "Path shock"). The GARCH sampler applies it
-(`_garch_sim.simulate` with ``shocked=True``); other families refuse it."""
+(`_garch_sim.simulate` with ``shocked=True``), the stationary bootstrap too (`_bootstrap_regime`, with the
+shock row of `conditional_shock_row`); other families refuse it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["PathShock", "shock_weights"]
+__all__ = ["PathShock", "shock_weights", "conditional_shock_row"]
+
+NEWTON_STEPS = 50  # the host solve stops on its own tolerance long before; the cap only guards a flat slope
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -68,3 +71,32 @@ def shock_weights(shock: PathShock, assets: tuple[str, ...], horizon: int) -> np
     w = np.zeros(n)
     w[[assets.index(name) for name in shock.assets]] = 1.0 / len(shock.assets)
     return w
+
+
+def conditional_shock_row(w: np.ndarray, mean: np.ndarray, cov: np.ndarray, size: float) -> np.ndarray:
+    """``[assets]`` float64 log returns of a shock day: the conditional mean of a row with `mean` and covariance
+    `cov` given the target's log move t, ``r = mean + cov w (t - w.mean) / (w' cov w)``, with t solved so that
+    the target's simple return ``sum_i w_i (exp(r_i) - 1)`` is `size` exactly.
+
+    The construction of `_garch_sim.shock_innovations` (which does it per world in float32 inside the jitted
+    loop, from each world's variances) for a generator whose dependence is one fixed covariance: solved once,
+    on the host, in float64. Newton's method starts at the log-linear solution, which by Jensen lies at or above
+    the root of this convex equation (``w . b = 1``); ConfigError naming shock.size when no root is reached.
+    """
+    w, mean, cov = (np.asarray(x, np.float64) for x in (w, mean, cov))
+    cw = cov @ w
+    b = cw / float(w @ cw)  # the move of each asset per unit of the target's log move
+    a = mean - b * float(w @ mean)
+    target = 1.0 + float(size)
+    t = float(np.log1p(size))  # sum_i w_i (a_i + b_i t) = t: the log-linear start
+    for _ in range(NEWTON_STEPS):
+        g = w * np.exp(a + b * t)
+        f, fp = float(g.sum()) - target, float((g * b).sum())
+        if abs(f) <= 1e-14 * target or fp <= 0:
+            break
+        t -= f / fp
+    row = a + b * t
+    if not abs(float((w * np.expm1(row)).sum()) - size) <= 1e-9 or not np.isfinite(row).all():
+        raise ConfigError(f"shock.size = {size!r} cannot be met through the fitted dependence (the target's "
+                          "assets do not all move with it)")
+    return row

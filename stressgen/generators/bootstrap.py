@@ -34,7 +34,11 @@ With ``matching="none"`` the bootstrap is Politis and Romano's: uniform starts, 
 ``sample(..., condition=InRegime(regime, stay_days))`` holds days 1..max(stay_days, 1) in a volatility regime
 of the history (``calm``/``normal``/``turbulent``: terciles of the equal-weight trailing 21-day volatility):
 blocks on those days are drawn only from history days so labelled, then the bootstrap above goes on
-(`_bootstrap_regime`). Other conditions are refused.
+(`_bootstrap_regime`). ``condition=PathShock(day, size, assets)`` replays the plain world up to the day before,
+then a shock row (the history's conditional mean given the target's move, met exactly as a simple return), then
+a block that follows one of history's `ANALOGS` days most like the shock; ``condition=CrisisReplay(...)`` opens
+every world with the episode's returns, then a block starting on a history day of the volatility label the
+episode left (`_bootstrap_regime.forced_indices`, docs/stress.md). Other conditions are refused.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
 from ._regime_condition import InRegime, held_days
+from ._replay import CrisisReplay
+from ._shock import PathShock, conditional_shock_row, shock_weights
 
 __all__ = ["BootstrapConfig", "BootstrapFitted", "StationaryBootstrap", "block_indices", "default_block_length",
            "state_series", "matched_indices"]
@@ -205,6 +211,18 @@ def _sample_held(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array
 
 
 @partial(jax.jit, static_argnames=("n_worlds", "horizon"))
+def _sample_forced(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array, fence: jax.Array,
+                   extra: jax.Array, extra_innovation: jax.Array, fixed: jax.Array, start_day: jax.Array,
+                   pool: jax.Array, *, n_worlds: int, horizon: int) -> jax.Array:
+    keys = rng.world_keys(key, first_world, n_worlds)
+    p = 1.0 / fitted.mean_block
+    innovation = jnp.concatenate([fitted.innovation, extra_innovation])
+    idx = jax.vmap(br.forced_indices, in_axes=(0,) + (None,) * 8)(keys, fitted, horizon, p, fence, fixed,
+                                                                  start_day, pool, innovation)
+    return jnp.concatenate([fitted.returns, extra])[idx]  # history's rows, then the condition's
+
+
+@partial(jax.jit, static_argnames=("n_worlds", "horizon"))
 def _sample(fitted: BootstrapFitted, key: jax.Array, first_world: jax.Array, fence: jax.Array,
             *, n_worlds: int, horizon: int) -> jax.Array:
     keys = rng.world_keys(key, first_world, n_worlds)
@@ -221,6 +239,11 @@ class StationaryBootstrap(AbstractGenerator):
 
     name = "bootstrap"
     config_type = BootstrapConfig
+    conditions = (InRegime, PathShock, CrisisReplay)
+
+    def regime_names(self, config: BootstrapConfig | None) -> tuple[str, ...]:
+        del config  # the volatility terciles of history, whatever the config
+        return br.LABELS
 
     def fit(self, market: MarketData, *, key: jax.Array, config: BootstrapConfig | None = None) -> BootstrapFitted:
         del key  # resampling has nothing random to estimate; the argument keeps the protocol uniform
@@ -246,9 +269,12 @@ class StationaryBootstrap(AbstractGenerator):
                condition: object = None, first_world: int = 0) -> Scenarios:
         """Worlds ``first_world ..``; with ``condition=InRegime(...)`` days 1..max(stay_days, 1) replay only
         history days of that volatility regime (`_bootstrap_regime`); weights stay None and
-        `Provenance.condition` names the condition and the regime's share of history's days."""
+        `Provenance.condition` names the condition and the regime's share of history's days. `PathShock` and
+        `CrisisReplay`: see the module doc and `_sample_forced`; weights None, the condition in the provenance."""
         if isinstance(condition, InRegime):
             return self._sample_in_regime(fitted, key, n_worlds, horizon, condition, first_world)
+        if isinstance(condition, PathShock | CrisisReplay):
+            return self._sample_forced(fitted, key, n_worlds, horizon, condition, first_world)
         self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = _sample(fitted, key, jnp.uint32(first_world), np.uint32(0), n_worlds=n_worlds,
@@ -267,6 +293,35 @@ class StationaryBootstrap(AbstractGenerator):
         text = (f"in_regime(regime={condition.regime!r}, days=1..{days}, "
                 f"history share={share:.3g}, rule=equal-weight 21-day volatility terciles)")
         return scenarios.replace(provenance=dataclasses.replace(scenarios.provenance, condition=text))
+
+    def _sample_forced(self, fitted: BootstrapFitted, key: jax.Array, n_worlds: int, horizon: int,
+                       condition: PathShock | CrisisReplay, first_world: int) -> Scenarios:
+        """A shock row on its day or the episode's rows on days 1..L (appended to history's rows), then a block
+        from the pool that stands for the state they left (`_bootstrap_regime`), then the plain bootstrap."""
+        check_sizes(n_worlds=n_worlds, horizon=horizon)
+        returns = np.asarray(fitted.returns)
+        assets = fitted.context.assets or tuple(str(i) for i in range(returns.shape[1]))
+        fixed = np.full(horizon, -1, np.int32)
+        if isinstance(condition, PathShock):
+            w = shock_weights(condition, assets, horizon)  # ConfigErrors for the day and the names first
+            r = returns.astype(np.float64)
+            cov = np.atleast_2d(np.cov(r, rowvar=False))  # history's own dependence: the law the rows replay
+            extra = conditional_shock_row(w, r.mean(axis=0), cov, condition.size)[None].astype(np.float32)
+            pool = br.analog_pool(returns, w, condition.size)
+            fixed[condition.day - 1] = returns.shape[0]
+        else:
+            extra = condition.check(assets, horizon)
+            pool, _ = br.replay_pool(returns, extra)
+            fixed[:extra.shape[0]] = returns.shape[0] + np.arange(extra.shape[0])
+        start_day = int(np.flatnonzero(fixed >= 0)[-1]) + 1  # the day after the last forced row
+        ew = extra.astype(np.float64).mean(axis=1)  # the forced rows move the matching state as history's do
+        innovation = (1.0 - fitted.config.decay) * ew * ew if fitted.config.matching == "state" else np.zeros_like(ew)
+        log_returns = _sample_forced(fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.asarray(extra),
+                                     jnp.asarray(innovation, jnp.float32), jnp.asarray(fixed),
+                                     jnp.int32(start_day), jnp.asarray(pool), n_worlds=n_worlds, horizon=horizon)
+        scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
+        return scenarios.replace(provenance=dataclasses.replace(scenarios.provenance,
+                                                                condition=condition.describe()))
 
     def reanchor(self, fitted: BootstrapFitted, market: MarketData, *, key: jax.Array) -> BootstrapFitted:
         """The estimated mean block length is kept; the resampling pool, its states and the history context

@@ -336,6 +336,7 @@ class GjrGarch(AbstractGenerator):
 
     name = "garch"
     config_type = GarchConfig
+    conditions = gc.CONDITIONS
 
     def fit(self, market: MarketData, *, key: jax.Array, config: GarchConfig | None = None) -> GarchFitted:
         """arch's maximum likelihood per asset on the whole history, then `fitted_from_params`."""
@@ -357,7 +358,7 @@ class GjrGarch(AbstractGenerator):
         by the dependence), then the plain draws from the variance it left; `CrisisReplay`: the episode's real
         returns on days 1..L, filtered through each world's recursion, then the plain draws. Shocked and
         replayed worlds are equally likely (weights None). `Provenance.condition` names the condition."""
-        if condition is not None and not isinstance(condition, gc.CONDITIONS):
+        if condition is not None and not isinstance(condition, self.conditions):
             self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         config = fitted.config

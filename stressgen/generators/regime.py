@@ -16,8 +16,9 @@ day ahead through the transition matrix (``start="filtered"``): a history that e
 that are likely to begin turbulent, and leave that regime at the fitted rate. ``start="stationary"`` starts
 from the chain's long-run distribution, and a label (``start="turbulent"``) makes every world's first day
 that regime. ``sample(..., condition=InRegime(regime="turbulent", stay_days=20))`` conditions the worlds on
-days 1..20 being turbulent (`_regime_condition`; weights stay None). `decode` gives the history's regime
-path (Viterbi, smoothed and filtered probabilities).
+days 1..20 being turbulent (`_regime_condition`; weights stay None); a `PathShock` draws the shock day's
+regime from its posterior given the shock, a `CrisisReplay` filters the regimes through the episode
+(`_regime_stress`). `decode` gives the history's regime path (Viterbi, smoothed and filtered probabilities).
 
 Limits (docs/regime.md): within a regime days are independent, so volatility clusters only through regime
 persistence (no GARCH-like decay inside a regime); regime durations are geometric; the mean, covariance
@@ -37,10 +38,10 @@ from flax import struct
 
 from ..errors import ConfigError, ModelFileError, UnknownAssetError
 from ..types import MarketData, Scenarios
-from . import _regime_condition as rc
 from . import _regime_em as em
 from . import _regime_fit as rf
 from . import _regime_sim as sim
+from . import _regime_stress as rs
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
@@ -246,14 +247,6 @@ def _build(config: RegimeConfig, params: em.HmmParams, filtered_end: np.ndarray,
 _ARRAYS = ("start", "trans", "mean", "scatter", "chol", "dof", "filtered_end", "mix_table", "mix_grid")
 
 
-def _cumulative(p: np.ndarray) -> np.ndarray:
-    """Cumulative probabilities along the last axis, float32, the last exactly 1 (no draw falls past it)."""
-    c = np.cumsum(np.asarray(p, np.float64), axis=-1)
-    c = c / c[..., -1:]
-    c[..., -1] = 1.0
-    return c.astype(np.float32)
-
-
 def with_start(fitted: RegimeFitted, start: str) -> RegimeFitted:
     """`fitted` with another ``config.start`` (no refit: the start only changes where worlds begin); the
     digest is recomputed, so worlds drawn from the two are told apart in their provenance."""
@@ -278,6 +271,10 @@ class RegimeMixture(AbstractGenerator):
 
     name = "regime"
     config_type = RegimeConfig
+    conditions = rs.CONDITIONS
+
+    def regime_names(self, config: RegimeConfig | None) -> tuple[str, ...]:
+        return rf.regime_labels(self._config(config).n_regimes)
 
     def fit(self, market: MarketData, *, key: jax.Array, config: RegimeConfig | None = None) -> RegimeFitted:
         """EM on the whole history (`_regime_fit.fit_hmm`); `key` draws the random EM starts (n_init > 1)."""
@@ -301,8 +298,10 @@ class RegimeMixture(AbstractGenerator):
     def sample(self, fitted: RegimeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
         """Worlds ``first_world ..``; with ``condition=InRegime(...)`` (`_regime_condition`) the first days are
-        held in the named regime (the plain law conditioned on that event); weights stay None and
-        `Provenance.condition` names the condition and the event's probability under the plain model."""
+        held in the named regime (the plain law conditioned on that event); with a `PathShock` or a
+        `CrisisReplay` the chain is conditioned on the shock or the episode (`_regime_stress`). Weights stay
+        None; `Provenance.condition` names the condition with the event's plain-model probability (InRegime),
+        the shock day's regime shares (PathShock) or the regime filtered at the episode's end (CrisisReplay)."""
         scenarios, _ = self._sample(fitted, key, n_worlds, horizon, condition, first_world, states=False)
         return scenarios
 
@@ -314,17 +313,11 @@ class RegimeMixture(AbstractGenerator):
 
     def _sample(self, fitted: RegimeFitted, key: jax.Array, n_worlds: int, horizon: int, condition: object,
                 first_world: int, *, states: bool) -> tuple[Scenarios, jax.Array | None]:
-        if condition is not None and not isinstance(condition, InRegime):
+        if condition is not None and not isinstance(condition, self.conditions):
             self._no_condition(condition)
-        hold, text = {}, None
-        if condition is not None:
-            index = rc.regime_index(condition, fitted.labels)
-            days = rc.held_days(condition)
-            # int32 scalars, traced: another regime or stay length reuses the compiled sampler
-            hold = {"hold_state": np.int32(index), "hold_days": np.int32(days)}
-            text = condition.describe(rc.event_probability(start_distribution(fitted), np.asarray(fitted.trans),
-                                                           index, days))
-        out = self._simulate(fitted, key, n_worlds, horizon, first_world, states=states, hold=hold)
+        check_sizes(n_worlds=n_worlds, horizon=horizon)  # before a condition reads the horizon
+        extra, text = rs.condition_inputs(fitted, condition, int(horizon), start_distribution(fitted))
+        out = self._simulate(fitted, key, n_worlds, horizon, first_world, states=states, hold=extra)
         log_returns, path = out if states else (out, None)
         scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         if text is not None:
@@ -334,7 +327,7 @@ class RegimeMixture(AbstractGenerator):
     def _simulate(self, fitted: RegimeFitted, key: jax.Array, n_worlds: int, horizon: int, first_world: int,
                   *, states: bool, hold: dict | None = None):
         check_sizes(n_worlds=n_worlds, horizon=horizon)
-        p = {"start_cum": _cumulative(start_distribution(fitted)), "trans_cum": _cumulative(fitted.trans),
+        p = {"start_cum": sim.cumulative(start_distribution(fitted)), "trans_cum": sim.cumulative(fitted.trans),
              "mean": fitted.mean, "chol": fitted.chol, "mix_table": fitted.mix_table, "mix_grid": fitted.mix_grid,
              "fence": np.uint32(0), **(hold or {})}
         return sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["annualised_volatility", "excess_kurtosis", "acf", "mean_pairwise_correlation", "equal_weight_equity"]
+__all__ = ["annualised_volatility", "excess_kurtosis", "acf", "mean_pairwise_correlation", "equal_weight_equity",
+           "market_quantities"]
 
 
 def annualised_volatility(r: np.ndarray, periods_per_year: int = 252) -> np.ndarray:
@@ -52,3 +53,20 @@ def equal_weight_equity(log_returns: np.ndarray) -> np.ndarray:
     daily = np.expm1(np.asarray(log_returns, np.float64)).mean(axis=-1)
     equity = np.cumprod(1.0 + daily, axis=-1)
     return np.concatenate([np.ones(equity.shape[:-1] + (1,)), equity], axis=-1)
+
+
+def market_quantities(r: np.ndarray, assets: tuple[str, ...], periods_per_year: int) -> dict[str, np.ndarray]:
+    """Per-world quantities of ``r [worlds, horizon, assets]`` log returns: ``ew_return`` (total simple return
+    of the daily rebalanced equal-weight portfolio), ``ew_volatility`` (its annualised daily sd, ddof 1),
+    ``max_abs_log_return`` (the world's largest daily |log return| of any asset: the plausibility gate's
+    measure), ``return:<asset>`` (total simple return) and ``volatility:<asset>`` (annualised sd of daily log
+    returns)."""
+    r = np.asarray(r, np.float64)
+    ew = np.expm1(r).mean(axis=2)
+    scale = np.sqrt(periods_per_year)
+    out = {"ew_return": np.expm1(np.log1p(ew).sum(axis=1)), "ew_volatility": ew.std(axis=1, ddof=1) * scale,
+           "max_abs_log_return": np.abs(r).max(axis=(1, 2))}
+    total, vol = np.expm1(r.sum(axis=1)), r.std(axis=1, ddof=1) * scale
+    for j, a in enumerate(assets):
+        out[f"return:{a}"], out[f"volatility:{a}"] = total[:, j], vol[:, j]
+    return out

@@ -160,7 +160,8 @@ def weighted_probability(event, w=None, *, ci_level: float = 0.95) -> Estimate:
     method = "binomial with Kish n (Wilson interval)"
     if not wd.sum() > 0:
         return _nan_estimate(ci_level, undefined, method)
-    p = float(np.sum(np.where(np.isnan(x), 0.0, wd * x)))
+    # rounding of the weights' sum can carry p a few ulps past 1 (or below 0), where the se is undefined
+    p = min(1.0, max(0.0, float(np.sum(np.where(np.isnan(x), 0.0, wd * x)))))
     n = 1.0 / float(np.sum(wd * wd))
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

@@ -21,11 +21,14 @@ import pandas as pd
 
 from ..metrics.aggregate import Aggregate
 from ..metrics.diversity import Diversity
+from ..metrics.pooling import ViewFit
 from ..metrics.plausibility import PlausibilityReport
 from ..metrics.run_summary import FidelitySummary
+from ..metrics.weighted import Estimate
 from ..results import (DatasetInfo, GeneratorInfo, OverfitResult, RealHistory, RegimeHistory, RunResult,
-                       StrategyResult)
+                       StrategyResult, StressCase, StressStrategy)
 from ..types import Suspect
+from ._store_reverse import get_reverse, put_reverse
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
            "manifest_json", "metrics_frame", "to_json_value"]
@@ -33,7 +36,9 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", 
 FORMAT = "stressgen-results"
 # 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet; the optional "overfit"
 # list (issue 18) was added within 2: files written before it read back with no overfitting results; so was
-# the optional "regimes" entry (a regime-mixture run's decoded history)
+# the optional "regimes" entry (a regime-mixture run's decoded history), and the optional "stress" list (the
+# base case and each [[stress]] case; files without it read back with no stress cases), and the optional
+# "reverse" list (a spec's [reverse] results, `_store_reverse`; files without it read back with none)
 FORMAT_VERSION = 2
 ARRAYS_FILE = "results.safetensors"
 METRICS_FILE = "metrics.parquet"
@@ -179,6 +184,49 @@ def _get_regimes(d: dict | None, tensors) -> RegimeHistory | None:
                          smoothed=tensors("regimes/smoothed"))
 
 
+def _put_stress(c: StressCase, i: int, t: dict[str, np.ndarray]) -> dict:
+    """Arrays as tensors (dtypes kept); estimates and view fits as JSON (floats round-trip exactly, NaN kept)."""
+    p = f"stress/{i}"
+    for label, v in c.fan.items():
+        t[f"{p}/fan/{label}"] = np.ascontiguousarray(v)
+    t[f"{p}/total_return"] = np.ascontiguousarray(c.total_return)
+    t[f"{p}/ew_return"] = np.ascontiguousarray(c.ew_return)
+    if c.weights is not None:
+        t[f"{p}/weights"] = np.ascontiguousarray(c.weights)
+    arrays = {"fan", "total_return", "ew_return", "weights", "strategies", "views"}
+    return {**{f.name: to_json_value(getattr(c, f.name)) for f in dataclasses.fields(c) if f.name not in arrays},
+            "fan": list(c.fan), "weights": c.weights is not None,
+            "views": [to_json_value(dataclasses.asdict(v)) for v in c.views],
+            "strategies": [{"name": s.name, "var": _put_estimate(s.var), "es": _put_estimate(s.es),
+                            "p_loss": _put_estimate(s.p_loss), "median_return": to_json_value(s.median_return),
+                            "p_drawdown": [[x, _put_estimate(e)] for x, e in s.p_drawdown]} for s in c.strategies]}
+
+
+def _put_estimate(e: Estimate) -> dict:
+    return to_json_value(dataclasses.asdict(e))
+
+
+def _get_estimate(d: dict) -> Estimate:
+    return Estimate(**{k: v if k == "method" else _float(v) for k, v in d.items()})
+
+
+def _get_stress(d: dict, i: int, tensors) -> StressCase:
+    p = f"stress/{i}"
+    strategies = tuple(StressStrategy(
+        name=s["name"], var=_get_estimate(s["var"]), es=_get_estimate(s["es"]), p_loss=_get_estimate(s["p_loss"]),
+        p_drawdown=tuple((float(x), _get_estimate(e)) for x, e in s["p_drawdown"]),
+        median_return=_float(s["median_return"])) for s in d["strategies"])
+    views = tuple(ViewFit(**{**v, **{k: _float(v[k]) for k in ("prior", "posterior", "residual")},
+                             "multipliers": tuple(_float(m) for m in v["multipliers"])}) for v in d["views"])
+    return StressCase(
+        name=d["name"], description=d["description"], condition=d["condition"], start=d["start"], views=views,
+        n_worlds=d["n_worlds"], ess_kish=_float(d["ess_kish"]), ess_entropy=_float(d["ess_entropy"]),
+        low_ess=d["low_ess"], level=_float(d["level"]), strategies=strategies,
+        fan={label: tensors(f"{p}/fan/{label}") for label in d["fan"]},
+        weights=tensors(f"{p}/weights") if d["weights"] else None, total_return=tensors(f"{p}/total_return"),
+        ew_return=tensors(f"{p}/ew_return"), notes=tuple(d["notes"]))
+
+
 def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
     """``(tensors, manifest)`` holding every field of `result` except the per-world metrics' values."""
     t: dict[str, np.ndarray] = {
@@ -221,6 +269,8 @@ def encode(result: RunResult) -> tuple[dict[str, np.ndarray], dict]:
         "real_history": real_history,
         "overfit": [_put_overfit(o, i, t) for i, o in enumerate(result.overfit)],
         "regimes": _put_regimes(result.regimes, t),
+        "stress": [_put_stress(c, i, t) for i, c in enumerate(result.stress)],
+        "reverse": [put_reverse(r, i, t) for i, r in enumerate(result.reverse)],
     }
     return t, manifest
 
@@ -264,7 +314,11 @@ def decode(manifest: dict, tensors, metrics: pd.DataFrame) -> RunResult:
         real_history=None if rh is None else RealHistory(dates=tuple(rh["dates"]), warmup=rh["warmup"],
                                                          benchmark=tensors("real_history/benchmark")),
         overfit=tuple(_get_overfit(d, i, tensors) for i, d in enumerate(manifest.get("overfit", []))),
-        regimes=_get_regimes(manifest.get("regimes"), tensors))
+        regimes=_get_regimes(manifest.get("regimes"), tensors),
+        # files written before stress cases were kept have no "stress" key: no cases
+        stress=tuple(_get_stress(d, i, tensors) for i, d in enumerate(manifest.get("stress", []))),
+        # nor have files written before reverse stress results were kept
+        reverse=tuple(get_reverse(d, i, tensors) for i, d in enumerate(manifest.get("reverse", []))))
 
 
 def _float(v) -> float:

@@ -66,6 +66,9 @@ table.data .ci { display:block; color:var(--muted); font-size:0.76rem; white-spa
 table.kv td { text-align:left; white-space:normal; }
 table.kv td:first-child { font-weight:600; color:#333b4b; width:190px; }
 table.scorecard td { white-space:normal; }
+/* tables of sentences (a stress case's description and notes) wrap inside their cells */
+table.prose td { white-space:normal; min-width:5em; }
+table.prose td:last-child, table.prose th:last-child { text-align:left; min-width:14em; }
 table.scorecard td:last-child, table.scorecard th:last-child { text-align:left; min-width:14em; }
 table.scorecard td .ci { min-width:16em; }
 tr.failed td { background:var(--err-bg); }

@@ -20,7 +20,9 @@ from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
 from .overfit import overfit_html
 from .regimes import regimes_html
+from .reverse import reverse_html
 from .scorecard_table import scorecard_html
+from .stress import stress_html, stress_warnings
 from .tearsheet import tearsheet_html
 
 __all__ = ["render_html", "report_warnings", "plausibility_alerts", "RANK_METRICS"]
@@ -45,10 +47,12 @@ def _list(items) -> str:
 
 def report_warnings(result: RunResult) -> list[str]:
     """Lines for the warning box: failed fidelity thresholds first, then the generator's fit warnings, then
-    each parameter grid whose real-history winner is not robust across worlds."""
+    each parameter grid whose real-history winner is not robust across worlds, then each stress case whose
+    weights rest on few worlds."""
     out = [f"Scenario fidelity: {f}" for f in result.fidelity.failures]
     out += [f"Generator: {w}" for w in result.generator.warnings]
     out += [f"Overfitting: {o.strategy}: {o.warnings[0]} (see Overfitting)" for o in result.overfit if not o.robust]
+    out += stress_warnings(result)
     return out
 
 
@@ -298,6 +302,10 @@ def render_html(result: RunResult) -> str:
         sections.append(("Overfitting", overfit_html(result)))
     if result.regimes is not None:  # only the regime mixture reads the history as regimes
         sections.append(("Regimes", regimes_html(result)))
+    if result.stress:  # only a spec with [[stress]] cases has scenarios to compare
+        sections.append(("Stress scenarios", stress_html(result)))
+    if result.reverse:  # only a spec with [reverse] asks how a strategy loses
+        sections.append(("Reverse stress", reverse_html(result)))
     sections.append(("Real history: tear sheet", tearsheet_html(result)))
     sections += [(f"Strategy: {s.name}", _strategy(i, s, result)) for i, s in enumerate(result.strategies)]
     sections.append(("Worst worlds", _worst(result)))

@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.run_summary import FidelitySummary
-from ..results import SUMMARY_SCHEMA_VERSION, OverfitResult, RunResult, StrategyResult
+from ..metrics.weighted import Estimate
+from ..results import SUMMARY_SCHEMA_VERSION, OverfitResult, RunResult, StrategyResult, StressCase
 from ._store import ARRAYS_FILE, METRICS_FILE, json_safe
+from .reverse_summary import REVERSE_SCHEMA, reverse_summary
+from .stress import base_strategy, shift_rows
 
 __all__ = ["SUMMARY_FILE", "SUMMARY_SCHEMA", "build_summary", "summary_json", "overfit_summary",
-           "regimes_summary"]
+           "regimes_summary", "stress_summary"]
 
 SUMMARY_FILE = "summary.json"
 
@@ -60,13 +63,43 @@ _OVERFIT = {
     }}
 EDGE_REMOVED = "log returns de-meaned per asset within each world"
 
+_ESTIMATE = {"type": "object", "required": ["value", "lo", "hi", "se"], "additionalProperties": False,
+             "properties": {"value": _NUM, "lo": _NUM, "hi": _NUM, "se": _NUM}}
+_SHIFT = {"type": "object", "required": ["var", "es", "p_loss", "p_drawdown"], "additionalProperties": False,
+          "properties": {"var": _NUM, "es": _NUM, "p_loss": _NUM, "p_drawdown": _NUM_MAP}}
+_STRESS_STRATEGY = {
+    "type": "object", "required": ["var", "es", "p_loss", "p_drawdown", "median_return", "shift"],
+    "additionalProperties": False,
+    "properties": {"var": _ESTIMATE, "es": _ESTIMATE, "p_loss": _ESTIMATE,
+                   "p_drawdown": {"type": "object", "additionalProperties": _ESTIMATE}, "median_return": _NUM,
+                   "shift": {"oneOf": [{"type": "null"}, _SHIFT]}}}
+_STRESS_KEYS = ["name", "description", "condition", "start", "n_worlds", "ess", "low_ess", "level", "notes",
+                "views", "strategies"]
+_STRESS = {
+    "type": "object", "required": _STRESS_KEYS, "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "condition": {"type": ["string", "null"]}, "start": {"type": ["string", "null"]},
+        "n_worlds": {"type": "integer", "minimum": 1},
+        "ess": {"type": "object", "required": ["kish", "entropy"], "additionalProperties": False,
+                "properties": {"kish": _NUM, "entropy": _NUM}},
+        "low_ess": {"type": "boolean"}, "level": _PROB, "notes": {"type": "array", "items": {"type": "string"}},
+        "views": {"type": "array", "items": {
+            "type": "object", "required": ["label", "prior", "posterior", "residual", "binding"],
+            "additionalProperties": False,
+            "properties": {"label": {"type": "string"}, "prior": _NUM, "posterior": _NUM, "residual": _NUM,
+                           "binding": {"type": "boolean"}}}},
+        "strategies": {"type": "object", "additionalProperties": _STRESS_STRATEGY},
+    }}
+
 SUMMARY_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "stressgen/summary.schema.json",
     "title": "stressgen run summary",
     "type": "object",
     "required": ["schema_version", "run", "data", "generator", "conventions", "versions", "timings",
-                 "strategies", "head_to_head", "fidelity", "overfitting", "regimes", "files"],
+                 "strategies", "head_to_head", "fidelity", "overfitting", "regimes", "stress", "reverse",
+                 "files"],
     "properties": {
         "schema_version": {"const": SUMMARY_SCHEMA_VERSION},
         "run": {"type": "object", "required": ["seed", "n_worlds", "horizon", "n_assets", "assets", "spec"],
@@ -137,6 +170,10 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                            "mean_spell_days": {"type": "array", "items": _NUM},
                            "last_day": {"type": "array", "items": _NUM},
                            "last_regime": {"type": "string"}}}]},
+        # the base case then each [[stress]] case, in spec order (empty without [[stress]])
+        "stress": {"type": "array", "items": _STRESS},
+        # one entry per parameter set the spec's [reverse] stresses, in run order (empty without [reverse])
+        "reverse": {"type": "array", "items": REVERSE_SCHEMA},
         "files": {"type": "object", "required": ["report", "metrics", "arrays"], "properties": {
             "report": {"type": "string"}, "metrics": {"type": "string"}, "arrays": {"type": "string"}}},
     },
@@ -214,6 +251,43 @@ def regimes_summary(result: RunResult) -> dict | None:
             "last_day": [float(v) for v in r.smoothed[-1]], "last_regime": r.labels[int(r.viterbi[-1])]}
 
 
+def _estimate(e: Estimate) -> dict:
+    return {"value": e.value, "lo": e.lo, "hi": e.hi, "se": e.se}
+
+
+def _dd_key(x: float) -> str:
+    return f"{x:g}"  # 0.1 -> "0.1": the drawdown depth as the spec writes it
+
+
+def _stress_case(c: StressCase, cases: tuple[StressCase, ...], is_base: bool) -> dict:
+    strategies = {}
+    for s in c.strategies:
+        shift = None
+        if not is_base:  # the base case has nothing to be shifted from
+            rows = shift_rows(s, base_strategy(cases, s.name), c.level)
+            shift = {"var": None, "es": None, "p_loss": None, "p_drawdown": {}}
+            for r in rows:
+                if r.key == "p_drawdown":
+                    shift["p_drawdown"][_dd_key(r.threshold)] = r.shift
+                else:
+                    shift[r.key] = r.shift
+        strategies[s.name] = {"var": _estimate(s.var), "es": _estimate(s.es), "p_loss": _estimate(s.p_loss),
+                              "p_drawdown": {_dd_key(x): _estimate(e) for x, e in s.p_drawdown},
+                              "median_return": s.median_return, "shift": shift}
+    return {"name": c.name, "description": c.description, "condition": c.condition, "start": c.start,
+            "n_worlds": c.n_worlds, "ess": {"kish": c.ess_kish, "entropy": c.ess_entropy},
+            "low_ess": bool(c.low_ess), "level": c.level, "notes": list(c.notes),
+            "views": [{"label": v.label, "prior": v.prior, "posterior": v.posterior, "residual": v.residual,
+                       "binding": bool(v.binding)} for v in c.views],
+            "strategies": strategies}
+
+
+def stress_summary(result: RunResult) -> list[dict]:
+    """The ``stress`` key of summary.json: the base case then each ``[[stress]]`` case (docs/report.md); shifts
+    are the case's value minus the base case's (``null`` for the base case itself)."""
+    return [_stress_case(c, result.stress, i == 0) for i, c in enumerate(result.stress)]
+
+
 def _plausibility(result: RunResult) -> dict | None:
     p = result.plausibility
     return None if p is None else {"passed": not p.failures, **p.to_dict()}
@@ -238,6 +312,8 @@ def build_summary(result: RunResult) -> dict:
         "plausibility": _plausibility(result),
         "overfitting": [overfit_summary(o) for o in result.overfit],
         "regimes": regimes_summary(result),
+        "stress": stress_summary(result),
+        "reverse": reverse_summary(result),
         "files": {"report": "report.html", "metrics": METRICS_FILE, "arrays": ARRAYS_FILE},
     }
     return json_safe(summary)

@@ -103,10 +103,16 @@ def test_bad_arguments_are_typed_errors(name, fitted, small_market):
         gen.fit(small_market, key=rng.root(0), config=object())
     # a stress condition is accepted where the family implements it and refused, naming the family,
     # everywhere else: never silently ignored
-    accepts = {"garch": (generators.Tilt, generators.PathShock), "regime": (generators.InRegime,),
-               "bootstrap": (generators.InRegime,)}
+    accepts = {
+        "garch": (generators.Tilt, generators.PathShock, generators.CrisisReplay),
+        "regime": (generators.InRegime, generators.PathShock, generators.CrisisReplay),
+        "bootstrap": (generators.InRegime, generators.PathShock, generators.CrisisReplay),
+    }
+    # what a run spec checks before any fit: the family's declared conditions are the ones it accepts
+    assert set(gen.conditions) == set(accepts.get(name, ()))
     conditions = (generators.Tilt(theta=0.5), generators.PathShock(day=2, size=-0.1),
-                  generators.InRegime(regime="turbulent"), "2008-like")
+                  generators.InRegime(regime="turbulent"), generators.CrisisReplay(episode="covid-2020"),
+                  "2008-like")
     for condition in conditions:
         if isinstance(condition, accepts.get(name, ())):
             continue

@@ -6,7 +6,7 @@ import pytest
 
 from stressgen import data, rng
 from stressgen.errors import ConfigError
-from stressgen.generators import CrisisReplay, GjrGarch, StationaryBootstrap
+from stressgen.generators import CrisisReplay, GjrGarch
 from stressgen.generators._replay import EPISODES
 
 GEN = GjrGarch()
@@ -133,10 +133,3 @@ def test_replay_checked_against_the_fit(fitted, covid):
     with pytest.raises(ConfigError, match=r"replay\.assets"):
         GEN.sample(fitted, key=rng.root(0), n_worlds=2, horizon=40,
                    condition=CrisisReplay.from_market(other, "covid-2020"))
-
-
-def test_other_family_refuses_the_replay(small_market, covid):
-    gen = StationaryBootstrap()
-    fitted = gen.fit(small_market, key=rng.root(0))
-    with pytest.raises(ConfigError, match="'bootstrap' does not support a stress condition"):
-        gen.sample(fitted, key=rng.root(0), n_worlds=2, horizon=40, condition=covid)

@@ -8,7 +8,7 @@ import pytest
 
 from stressgen import rng
 from stressgen.errors import ConfigError
-from stressgen.generators import GarchConfig, GjrGarch, PathShock, StationaryBootstrap
+from stressgen.generators import GarchConfig, GjrGarch, PathShock
 from stressgen.generators import garch
 
 H = 20
@@ -86,10 +86,3 @@ def test_shock_checked_against_the_fit(fits):
     with pytest.raises(ConfigError, match="unknown asset 'NOPE'"):
         GEN.sample(fits["fhs"], key=rng.root(0), n_worlds=2, horizon=H,
                    condition=PathShock(day=2, size=-0.1, assets=("NOPE",)))
-
-
-def test_other_family_refuses_the_shock(small_market):
-    gen = StationaryBootstrap()
-    fitted = gen.fit(small_market, key=rng.root(0))
-    with pytest.raises(ConfigError, match="'bootstrap' does not support a stress condition"):
-        gen.sample(fitted, key=rng.root(0), n_worlds=2, horizon=H, condition=PathShock(day=2, size=-0.1))

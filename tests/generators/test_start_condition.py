@@ -1,0 +1,180 @@
+"""`StartState`: worlds that continue from the state of a chosen historical day (docs/stress.md, "Start state").
+
+The test of meaning: worlds started on a day of high volatility (95th percentile of history) spread wider than
+worlds started on a calm day (5th percentile). GARCH shows it on the 1-year equal-weight return; the
+bootstrap's state lives about a month (its state decays at 0.94 a day), so it is checked on the first month
+(measured on this data: bootstrap 1.03x and regime 1.02x at one year, 1.32x and 1.58x at one month; GARCH
+1.38x at one year).
+
+The SD ratio's test: for n draws with kurtosis k (4th standardised moment), var(s^2) ~ sigma^4 (k - 1) / n, so
+by the delta method var(log s) ~ (k - 1) / (4 n) (1 / (2 n) for normal data). The log ratio of two independent
+samples' SDs has the sum of their variances. k is estimated from each sample and floored at 3 (normal), so fat
+tails widen the error and never narrow it; the ratio must clear 3 standard errors (one-sided, ~0.1%).
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from stressgen import data, generators, rng
+from stressgen.errors import ConfigError
+from stressgen.generators import StartState
+from stressgen.generators._start import MIN_RETURNS, TOLERANCE, start_from
+
+
+def _key():
+    return rng.stream(rng.root(0), rng.FIT)
+
+
+def _ew_log_return(scen) -> np.ndarray:
+    """[worlds] log return of the daily rebalanced equal-weight portfolio over the horizon."""
+    y = np.asarray(scen.log_returns, np.float64)
+    return np.log(np.exp(y).mean(axis=2)).sum(axis=1)
+
+
+def _log_sd_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(log SD(a) / SD(b), its standard error; see the module doc)."""
+    def var_log_sd(x):
+        k = np.mean((x - x.mean()) ** 4) / np.var(x) ** 2
+        return (max(k, 3.0) - 1.0) / (4.0 * x.size)
+    return math.log(a.std(ddof=1) / b.std(ddof=1)), math.sqrt(var_log_sd(a) + var_log_sd(b))
+
+
+def _spread(name, small_fits, small_market, horizon, n_worlds):
+    gen, fitted = small_fits(name)
+    out = {}
+    for q in (95, 5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the GARCH guards re-warn on the cut's filter
+            moved, resolved = start_from(gen, fitted, small_market, StartState(vol_percentile=q), key=_key())
+        scen = gen.sample(moved, key=rng.stream(rng.root(1), rng.SAMPLE), n_worlds=n_worlds, horizon=horizon)
+        out[q] = (_ew_log_return(scen), resolved)
+    assert out[95][1].volatility > 2 * out[5][1].volatility, (out[95][1], out[5][1])
+    return _log_sd_ratio(out[95][0], out[5][0])
+
+
+def test_high_vol_start_spreads_wider_over_a_year_garch(small_fits, small_market):
+    ratio, se = _spread("garch", small_fits, small_market, horizon=252, n_worlds=500)
+    assert ratio > 3.0 * se, (math.exp(ratio), se)
+
+
+def test_high_vol_start_spreads_wider_over_a_month_bootstrap(small_fits, small_market):
+    ratio, se = _spread("bootstrap", small_fits, small_market, horizon=21, n_worlds=400)
+    assert ratio > 3.0 * se, (math.exp(ratio), se)
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({}, "start.date and start.vol_percentile"),
+    ({"date": "2020-01-02", "vol_percentile": 50}, "start.date and start.vol_percentile"),
+    ({"vol_percentile": 101}, "start.vol_percentile"),
+    ({"vol_percentile": -0.5}, "start.vol_percentile"),
+    ({"vol_percentile": float("nan")}, "start.vol_percentile"),
+    ({"vol_percentile": True}, "start.vol_percentile"),
+    ({"date": "not a date"}, "start.date"),
+])
+def test_invalid_start_names_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        StartState(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ date
+
+def test_date_on_a_trading_day_is_that_day(small_market):
+    day = small_market.return_dates[400]
+    res = StartState(date=str(day.date())).resolve(small_market)
+    assert res.date == str(day.date()) and res.note == ""
+
+
+def test_weekend_date_rolls_back_and_says_so(small_market):
+    res = StartState(date="2020-03-14").resolve(small_market)  # a Saturday
+    assert res.date == "2020-03-13"
+    assert "not a trading day" in res.note and "2020-03-13" in res.note
+
+
+@pytest.mark.parametrize("date", ["2010-01-04", "2017-06-01", "2030-01-02"])
+def test_date_outside_the_usable_history_names_start_date(small_market, date):
+    with pytest.raises(ConfigError, match=r"start\.date"):
+        StartState(date=date).resolve(small_market)
+
+
+def test_first_usable_date_has_the_minimum_history(small_market):
+    first = small_market.return_dates[MIN_RETURNS - 1]
+    assert StartState(date=str(first.date())).resolve(small_market).date == str(first.date())
+    with pytest.raises(ConfigError, match=r"start\.date"):
+        StartState(date=str(small_market.return_dates[MIN_RETURNS - 2].date())).resolve(small_market)
+
+
+# ------------------------------------------------------------------------------------------------ percentile
+
+def _slow_vol_and_ranks(market):
+    """Independent loops: annualised RMS of the equal-weight log return over 21 days, rank 0..100."""
+    r = market.log_returns
+    ew = [sum(row) / len(row) for row in r.tolist()]
+    vol = [math.nan] * len(ew)
+    for t in range(20, len(ew)):
+        vol[t] = math.sqrt(sum(x * x for x in ew[t - 20:t + 1]) / 21 * 252)
+    full = [v for v in vol if not math.isnan(v)]
+    n = len(full)
+    rank = [math.nan] * len(ew)
+    for t, v in enumerate(vol):
+        if not math.isnan(v):
+            below = sum(1 for w in full if w < v)
+            equal = sum(1 for w in full if w == v)
+            rank[t] = 100.0 * (below + (equal - 1) / 2) / (n - 1)
+    return np.array(vol), np.array(rank), np.array(full)
+
+
+@pytest.mark.parametrize("q", [5, 50, 95])
+def test_percentile_picks_the_latest_day_within_tolerance(small_market, q):
+    vol, rank, full = _slow_vol_and_ranks(small_market)
+    res = StartState(vol_percentile=q).resolve(small_market)
+    t = small_market.return_dates.get_loc(res.date)
+    assert abs(res.percentile - q) <= TOLERANCE and res.note == ""
+    np.testing.assert_allclose([res.volatility, res.percentile], [vol[t], rank[t]], rtol=1e-9)
+    within = [i for i in range(MIN_RETURNS - 1, len(vol)) if abs(rank[i] - q) <= TOLERANCE]
+    assert t == within[-1]
+    np.testing.assert_allclose(np.percentile(full, res.percentile), res.volatility, rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------ worlds
+
+def test_worlds_continue_from_the_resolved_day_and_repeat(small_fits, small_market):
+    gen, fitted = small_fits("garch")
+    state = StartState(date="2020-03-14")
+    runs = []
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            moved, res = start_from(gen, fitted, small_market, state, key=_key())
+        runs.append(gen.sample(moved, key=rng.stream(rng.root(3), rng.SAMPLE), n_worlds=8, horizon=5))
+    t = small_market.return_dates.get_loc(res.date)
+    scen = runs[0]
+    assert scen.history_end == res.date == "2020-03-13"
+    np.testing.assert_array_equal(np.asarray(scen.history[-1]), small_market.log_returns[t].astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(scen.anchor_prices), small_market.prices[t + 1].astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(runs[0].log_returns), np.asarray(runs[1].log_returns))
+    # start_from is the family's reanchor on the cut, nothing more: no refit (mu and nu are the fit's; GARCH's
+    # reanchor re-runs its guards on the cut, which may scale omega, alpha, gamma, beta a little)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = gen.reanchor(fitted, data.select(small_market, end=res.date), key=_key())
+    for name in ("mu", "omega", "alpha", "gamma", "beta", "nu"):
+        np.testing.assert_array_equal(np.asarray(getattr(moved, name)), np.asarray(getattr(direct, name)))
+    for name in ("mu", "nu"):
+        np.testing.assert_array_equal(np.asarray(getattr(moved, name)), np.asarray(getattr(fitted, name)))
+
+
+def test_vae_refuses(small_market):
+    with pytest.raises(ConfigError, match=r"'vae'.*start|start.*'vae'"):
+        start_from(generators.get("vae"), None, small_market, StartState(vol_percentile=50), key=_key())
+
+
+def test_other_assets_refused(small_fits, small_market):
+    gen, fitted = small_fits("bootstrap")
+    other = data.select(small_market, assets=["JPM", "AAPL", "XOM", "WMT"])
+    with pytest.raises(ConfigError, match="start"):
+        start_from(gen, fitted, other, StartState(vol_percentile=50), key=_key())
