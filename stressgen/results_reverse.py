@@ -18,7 +18,7 @@ from .generators._base import did_you_mean
 from .metrics.weighted import Estimate
 
 __all__ = ["METHODS", "RELAXATION", "ReverseConfig", "Contributions", "LosingWorld", "Drivers", "ReverseOptResult",
-           "ReverseResult"]
+           "TiltChoice", "ReverseResult"]
 
 METHODS = ("empirical", "optimised")
 RELAXATION = ("search on the noise model's Gaussian noise; strategy decisions held fixed under differentiation "
@@ -37,9 +37,9 @@ class ReverseConfig:
         n_worlds: worlds to draw; None: the spec's ``[simulation] worlds``.
         k: how many most plausible (and worst) worlds to report.
         tilt_z: for a family that takes a `Tilt`: the shift, in standard deviations, of the horizon's
-            standardized portfolio innovation toward losses (`Tilt.for_tail`); None: chosen from the pilot so
-            that the strategy's typical horizon log return moves to ``log(1 - l)`` (at most
-            `studies.reverse.MAX_AUTO_Z`); 0: plain worlds.
+            standardized portfolio innovation toward losses (`Tilt.for_tail`); None: chosen on a pilot, the z
+            of `studies.reverse_tilt.TILT_GRID` with the smallest measured relative variance of the estimator
+            of ``P(loss >= l)`` (`TiltChoice`); 0: plain worlds.
         method: "empirical" (sampled worlds) or "optimised" (the most likely noise path, for a family with an
             explicit noise model).
     """
@@ -102,7 +102,8 @@ class LosingWorld:
         world: its index in the sample (its key is ``fold_in(sample key, world)``).
         loss: ``-(total return)`` of the strategy on it.
         plausibility: its score (`ReverseResult.plausibility_method`; higher = more plausible).
-        percentile: weighted percentile of that score among all sampled worlds (under the plain model).
+        percentile: the share (in %) of the plain reference worlds (`ReverseResult.n_reference` ordinary,
+            unweighted worlds, `studies.reverse.REFERENCE_STREAM`) whose score is at or below its score.
         probability: its normalised weight among all sampled worlds.
         path: ``[horizon, assets]`` its daily log returns.
         equity: ``[horizon + 1]`` the strategy's equity, 1 at the start.
@@ -186,6 +187,34 @@ class ReverseOptResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class TiltChoice:
+    """The automatic tilt's pilot (`studies.reverse_tilt`): per candidate z, the relative variance
+    ``RV = var(w 1{loss >= l}) / mean(w 1{loss >= l})^2`` of the importance-sampling estimator of
+    ``P(loss >= l)`` measured on `pilot_worlds` worlds (relative standard error over N worlds: sqrt(RV / N)).
+
+    Attributes:
+        z: the chosen shift (0: plain worlds).
+        grid: the candidate shifts; rv: their RV (NaN: no pilot world reached the loss, or the tilt was too
+            strong to draw); n_event: pilot worlds past the loss per candidate.
+        pilot_worlds: worlds per candidate (worlds ``0 ..`` of the sample key at every z).
+        loss, raw_w: ``[grid, pilot_worlds]`` each pilot world's loss and raw likelihood ratio.
+    """
+
+    z: float
+    grid: tuple[float, ...]
+    rv: tuple[float, ...]
+    n_event: tuple[int, ...]
+    pilot_worlds: int
+    loss: np.ndarray
+    raw_w: np.ndarray
+
+    def table(self) -> str:
+        """One line: ``z=0: RV 84 (4 worlds); ...``."""
+        return "; ".join(f"z={z:g}: RV {rv:.3g} ({n} worlds)" if math.isfinite(rv) else f"z={z:g}: - ({n} worlds)"
+                         for z, rv, n in zip(self.grid, self.rv, self.n_event))
+
+
+@dataclasses.dataclass(frozen=True)
 class ReverseResult:
     """The answer to "how does this strategy lose at least `loss`?" (`studies.reverse` module docstring).
 
@@ -196,7 +225,7 @@ class ReverseResult:
         tilt: the tilt's description (`Tilt.describe`), None for plain worlds.
         plausibility_method: `studies.reverse.NOISE_SCORE` or `GENERIC_SCORE`.
         n_losing: sampled worlds with loss >= l.
-        probability: ``P(loss >= l)`` under the plain model (weighted; Wilson interval with Kish n).
+        probability: ``P(loss >= l)`` under the plain model (weighted; delta-method se, Wilson interval).
         ess_kish: Kish effective size of all worlds' weights; ess_losing: of the losing worlds' weights.
         largest_loss: the largest loss among the sampled worlds.
         mean_path: ``[horizon, assets]`` ``E[cumulative log return | loss >= l]``.
@@ -205,8 +234,10 @@ class ReverseResult:
         drivers: contributions, volatility and correlation of the losing worlds against all.
         optimised: the optimised method's result (its paths best first, each with its noise log-likelihood on
             the same footing as the noise score), None for the empirical method.
-        notes: caveats worth printing (low effective size, few losing worlds).
+        notes: caveats worth printing (low effective size, few losing worlds, the automatic tilt's choice).
         seconds: wall time.
+        tilt_choice: the automatic tilt's pilot, None when z was given (or the family takes no tilt).
+        n_reference: plain reference worlds the percentiles compare with.
     """
 
     config: ReverseConfig
@@ -226,3 +257,5 @@ class ReverseResult:
     optimised: ReverseOptResult | None = None
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    tilt_choice: TiltChoice | None = None
+    n_reference: int = 0

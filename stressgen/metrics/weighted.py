@@ -17,8 +17,11 @@ Effective number of scenarios of normalised weights ``w`` (``sum w = 1``) over n
 
 Intervals (each result says which in ``method``), weights treated as fixed numbers:
 
-* probabilities: the binomial standard error with n_kish in place of n,
-  ``se = sqrt(p (1 - p) / n_kish)``, and the Wilson score interval with n_kish trials;
+* probabilities: the delta-method standard error of the self-normalised estimate,
+  ``se = sqrt(sum w_i^2 (x_i - p)^2)``, and the Wilson score interval with ``n = p (1 - p) / se^2`` trials
+  (n_kish when se = 0). With equal weights, or weights that are equal on a subset and 0 elsewhere, n is the
+  number of weighted worlds: the plain binomial interval. Unlike a Kish-n interval it is not widened by large
+  weights on worlds outside the event, which a tilt toward a rare event produces and which barely move p;
 * means: ``se = sd_w / sqrt(n_kish)`` (``sd_w`` the weighted standard deviation, ddof 0), normal interval;
 * quantiles, VaR, ES: the weighted bootstrap of `aggregate.bootstrap` (worlds drawn uniformly with
   replacement, carrying their weights, renormalised), percentile interval, ``se`` the replicates' sd.
@@ -152,17 +155,20 @@ def _nan_estimate(ci_level: float, undefined: float, method: str) -> Estimate:
 def weighted_probability(event, w=None, *, ci_level: float = 0.95) -> Estimate:
     """``P_w(event)`` from a per-world indicator (bool, or float 0/1 with NaN = undefined world).
 
-    Interval: Wilson score with ``n_kish`` trials; ``se = sqrt(p (1 - p) / n_kish)``.
+    Interval: Wilson score with ``n = p (1 - p) / se^2`` trials, ``se = sqrt(sum w_i^2 (x_i - p)^2)`` (the
+    module doc); ``Estimate.ess`` holds that n.
     """
     z = _z(ci_level)
     ev = np.asarray(event)
     x, wd, undefined = _defined(ev.astype(np.float64), w)
-    method = "binomial with Kish n (Wilson interval)"
+    method = "delta-method se, Wilson interval with n = p(1-p)/se^2"
     if not wd.sum() > 0:
         return _nan_estimate(ci_level, undefined, method)
     # rounding of the weights' sum can carry p a few ulps past 1 (or below 0), where the se is undefined
-    p = min(1.0, max(0.0, float(np.sum(np.where(np.isnan(x), 0.0, wd * x)))))
-    n = 1.0 / float(np.sum(wd * wd))
+    xf = np.where(np.isnan(x), 0.0, x)
+    p = min(1.0, max(0.0, float(np.sum(wd * xf))))
+    var = float(np.sum(wd * wd * (xf - p) ** 2))
+    n = p * (1.0 - p) / var if var > 0 else 1.0 / float(np.sum(wd * wd))
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return Estimate(p, math.sqrt(p * (1 - p) / n), max(0.0, centre - half), min(1.0, centre + half), ci_level,

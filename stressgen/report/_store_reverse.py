@@ -15,7 +15,7 @@ import numpy as np
 
 from ..metrics.weighted import Estimate
 from ..results_reverse import (Contributions, Drivers, LosingWorld, ReverseConfig, ReverseOptResult,
-                               ReverseResult)
+                               ReverseResult, TiltChoice)
 
 __all__ = ["put_reverse", "get_reverse"]
 
@@ -73,6 +73,23 @@ def _get_opt(d: dict | None, name: str, tensors: Tensors) -> ReverseOptResult | 
                             compile_s=float(d["compile_s"]), run_s=float(d["run_s"]), relaxation=d["relaxation"])
 
 
+def _put_choice(c: TiltChoice | None, name: str, t: dict[str, np.ndarray]) -> dict | None:
+    if c is None:
+        return None
+    _arr(t, f"{name}/loss", c.loss)
+    _arr(t, f"{name}/raw_w", c.raw_w)
+    return {"z": _f(c.z), "grid": [_f(z) for z in c.grid], "rv": [_f(v) for v in c.rv],
+            "n_event": [int(n) for n in c.n_event], "pilot_worlds": int(c.pilot_worlds)}
+
+
+def _get_choice(d: dict | None, name: str, tensors: Tensors) -> TiltChoice | None:
+    if d is None:
+        return None
+    return TiltChoice(z=float(d["z"]), grid=tuple(float(z) for z in d["grid"]), rv=tuple(float(v) for v in d["rv"]),
+                      n_event=tuple(int(n) for n in d["n_event"]), pilot_worlds=int(d["pilot_worlds"]),
+                      loss=tensors(f"{name}/loss"), raw_w=tensors(f"{name}/raw_w"))
+
+
 def put_reverse(r: ReverseResult, i: int, t: dict[str, np.ndarray]) -> dict:
     """The manifest entry of `r` (the `i`-th result); its arrays go into `t`."""
     p = f"reverse/{i}"
@@ -91,6 +108,7 @@ def put_reverse(r: ReverseResult, i: int, t: dict[str, np.ndarray]) -> dict:
                     "corr_losing": _f(d.corr_losing), "corr_all": _f(d.corr_all)},
         "optimised": _put_opt(r.optimised, f"{p}/optimised", t),
         "notes": list(r.notes), "seconds": _f(r.seconds),
+        "tilt_choice": _put_choice(r.tilt_choice, f"{p}/tilt_choice", t), "n_reference": int(r.n_reference),
     }
 
 
@@ -111,4 +129,5 @@ def get_reverse(d: dict, i: int, tensors: Tensors) -> ReverseResult:
                         vol_losing=tensors(f"{p}/drivers/vol_losing"), vol_all=tensors(f"{p}/drivers/vol_all"),
                         corr_losing=float(dd["corr_losing"]), corr_all=float(dd["corr_all"])),
         optimised=_get_opt(d["optimised"], f"{p}/optimised", tensors), notes=tuple(d["notes"]),
-        seconds=float(d["seconds"]))
+        seconds=float(d["seconds"]), tilt_choice=_get_choice(d.get("tilt_choice"), f"{p}/tilt_choice", tensors),
+        n_reference=int(d.get("n_reference", 0)))

@@ -165,8 +165,9 @@ def _one(i: int, r: ReverseResult, result: RunResult) -> str:
                               _world_rows(r.most_plausible, "most plausible") + _world_rows(r.worst, "worst"),
                               label_cols=1))
     parts.append('<p class="note">Most plausible losing worlds first, then the worst sampled worlds by loss. '
-                 "Plausibility is in nats (higher = more plausible); the percentile is the weighted share of all "
-                 "sampled worlds, losing or not, that are no more plausible. The most plausible way to lose is "
+                 "Plausibility is in nats (higher = more plausible); the percentile is the share of "
+                 f"{r.n_reference:,} ordinary (plain, unweighted) worlds, losing or not, that are no more "
+                 "plausible. The most plausible way to lose is "
                  "rarely the worst world.</p>")
     d = r.drivers
     parts.append(figure_html(

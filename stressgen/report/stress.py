@@ -339,7 +339,7 @@ def stress_html(result: RunResult) -> str:
                   "horizon (positive = loss), P(loss) = P(total return &lt; 0) and P(max drawdown &gt; x), beside "
                   "the base case's. The shift is the scenario's value minus the base value, in percentage points "
                   "(positive: more loss, or a more likely loss or drawdown). Intervals are 95%: the bootstrap "
-                  "over weighted worlds for VaR and ES, Wilson with the Kish size for probabilities; the shift "
+                  "over weighted worlds for VaR and ES, Wilson with the delta-method size for probabilities; the shift "
                   "has no interval of its own (the two cases share their random numbers, so their intervals are "
                   "not independent).</p>"]
         parts += [_shift_table(i, s.name, cases) for i, s in enumerate(cases[0].strategies)]

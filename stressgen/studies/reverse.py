@@ -5,14 +5,16 @@ fits (or loads) its generator, draws worlds and backtests the named parameter se
 the worlds whose loss ``-(total return)`` is at least `loss`:
 
 1. sampling: a family whose `conditions` include `Tilt` (garch) draws from a law tilted toward losses of the
-   strategy's average holdings (measured on a pilot of plain worlds; equal weight when it holds nothing), and
-   every world carries its likelihood ratio, so the probabilities below are those of the plain model; other
-   families draw plain worlds (weights 1);
+   strategy's average holdings (measured on a pilot of plain worlds; equal weight when it holds nothing), its
+   strength chosen on a pilot by the measured relative variance of the estimator (`reverse_tilt`) unless
+   given, and every world carries its likelihood ratio, so the probabilities below are those of the plain
+   model; other families draw plain worlds (weights 1);
 2. the event: its weighted probability with a Wilson interval and the Kish effective size of the weights;
 3. the k most plausible losing worlds: plausibility is the log-likelihood of the world's noise under the
    generator's noise model where the family has one (`generators._garch_noise`), otherwise a stated generic
    score, the Gaussian log-likelihood of its daily returns under the history's mean and covariance; each with
-   its weighted percentile among all sampled worlds;
+   its percentile among `REFERENCE_WORLDS` ordinary worlds (plain, unweighted, from
+   ``stream(sample key, REFERENCE_STREAM)``);
 4. the conditional mean path ``E[cumsum r | loss >= l]`` per asset, weighted;
 5. the drivers: per-asset P&L contributions (the losing worlds rerun through the engine for their daily
    weights, `reverse_math.contributions`), the realised volatility path and the average pairwise correlation
@@ -40,25 +42,27 @@ import numpy as np
 
 from .. import engine, generators, persist, rng
 from ..errors import ConfigError
-from ..generators import Tilt
+from ..generators import Tilt, iter_chunks
 from ..generators._base import did_you_mean
 from ..metrics.risk import RiskConfig
-from ..metrics.weighted import effective_size, normalised, weighted_probability
+from ..metrics.weighted import effective_size, normalised
 from ..results_reverse import (METHODS, Contributions, Drivers, LosingWorld, ReverseConfig, ReverseOptResult,
-                               ReverseResult)
+                               ReverseResult, TiltChoice)
 from ..strategy import ParamGrid
 from ..types import MarketData, Scenarios
 from . import reverse_math as rm
 from .reverse_pass import Progress, losing_worlds, noise_scorer, sample_pass, trace
+from .reverse_tilt import MIN_PILOT_EVENTS, pilot_tilt
 
 if TYPE_CHECKING:  # the spec module imports studies (CalibrationConfig): a runtime import would be a cycle
     from ..spec import RunSpec
 
 __all__ = ["ReverseConfig", "ReverseResult", "LosingWorld", "Contributions", "Drivers", "ReverseOptResult",
-           "reverse_stress", "reverse_fitted", "check_method", "METHODS", "GENERIC_SCORE", "NOISE_SCORE"]
+           "TiltChoice", "reverse_stress", "reverse_fitted", "check_method", "METHODS", "GENERIC_SCORE", "NOISE_SCORE"]
 
-PILOT_WORLDS = 64  # plain worlds whose average holdings give the tilt its direction
-MAX_AUTO_Z = 3.5  # the automatic tilt moves the horizon's portfolio innovation by at most this many sd
+DIRECTION_WORLDS = 64  # plain worlds whose average holdings give the tilt its direction
+REFERENCE_WORLDS = 1000  # plain worlds whose scores the percentiles compare with
+REFERENCE_STREAM = 2  # they are drawn from rng.stream(sample key, 2) (1: the optimised method's starts)
 GENERIC_SCORE = ("gaussian: log-likelihood of the world's daily log returns, i.i.d. normal with the history's "
                  "mean and covariance (nats)")
 NOISE_SCORE = "noise: log-likelihood of the world's noise under the generator's noise model (nats)"
@@ -113,27 +117,39 @@ def _fit(spec: RunSpec, market: Any, key: Any) -> tuple[Any, Any]:
 
 
 def _tilt(config: ReverseConfig, generator: Any, fitted: Any, strategy: Any, bt: engine.BacktestConfig,
-          key: Any, horizon: int, n_assets: int) -> Tilt | None:
-    """The tilt toward the strategy's losses (None: plain worlds), from a pilot of plain worlds."""
+          risk: RiskConfig, key: Any, horizon: int, n_worlds: int, chunk_size: int,
+          n_assets: int) -> tuple[Tilt | None, TiltChoice | None]:
+    """The tilt toward the strategy's losses (None: plain worlds) and, when z is automatic, its pilot
+    (`reverse_tilt`); the direction is the average holdings over a pilot of plain worlds."""
     if Tilt not in generator.conditions or config.tilt_z == 0:
-        return None
-    pilot = generator.sample(fitted, key=key, n_worlds=PILOT_WORLDS, horizon=horizon)
-    tr = engine.trace_world(strategy, pilot, bt, worlds=slice(0, PILOT_WORLDS))
+        return None, None
+    pilot = generator.sample(fitted, key=key, n_worlds=DIRECTION_WORLDS, horizon=horizon)
+    tr = engine.trace_world(strategy, pilot, bt, worlds=slice(0, DIRECTION_WORLDS))
     held = np.asarray(tr["executed"][0], np.float64).mean((0, 1))
     direction = tuple(float(v) for v in held) if np.abs(held).sum() > 1e-6 else None
-    z = config.tilt_z
-    if z is None:
-        pnl = np.asarray(tr["pnl"][0], np.float64)
-        logs = np.log1p(np.maximum(pnl, -0.999999))
-        sd = logs.std()
-        target = math.log1p(-min(config.loss, 1.0 - 1e-6))  # the horizon log return of the event
-        z = MAX_AUTO_Z if not sd > 0 else (logs.mean() * horizon - target) / (sd * math.sqrt(horizon))
-        z = float(min(max(z, 0.0), MAX_AUTO_Z))
-        if z == 0.0:
-            return None
     if direction is not None and len(direction) != n_assets:
         direction = None
-    return Tilt.for_tail(float(z), horizon, direction)
+    choice = None
+    z = config.tilt_z
+    if z is None:
+        choice = pilot_tilt(config, generator, fitted, strategy, bt, risk, key, horizon, n_worlds, chunk_size,
+                            direction)
+        z = choice.z
+    return (None if z == 0 else Tilt.for_tail(float(z), horizon, direction)), choice
+
+
+def _reference_scores(generator: Any, fitted: Any, key: Any, horizon: int, n: int, chunk_size: int,
+                      scorer: Any) -> np.ndarray:
+    """Plausibility scores of `n` plain worlds drawn from ``stream(sample key, REFERENCE_STREAM)``."""
+    ref = rng.stream(key, REFERENCE_STREAM)
+    return np.concatenate([scorer(np.asarray(chunk.log_returns))
+                           for chunk in iter_chunks(generator, fitted, key=ref, n_worlds=n, horizon=horizon,
+                                                    chunk_size=min(chunk_size, n))])
+
+
+def _percentile(reference: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The share (%) of the reference scores at or below each of `at` (NaN references count as below none)."""
+    return rm.weighted_percentile(reference, np.ones(reference.shape[0]), at)
 
 
 # ------------------------------------------------------------------------------------------------- entry
@@ -182,7 +198,8 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
     progress = progress or _no_progress
     check_method(config.method, generator.name)
     horizon, n_worlds = int(config.horizon), int(config.n_worlds)
-    condition = _tilt(config, generator, fitted, strategy, bt, key, horizon, market.n_assets)
+    condition, choice = _tilt(config, generator, fitted, strategy, bt, risk, key, horizon, n_worlds, chunk_size,
+                              market.n_assets)
     noise = noise_scorer(generator, fitted, horizon)
     hist = np.asarray(market.log_returns, np.float64)
     mu, cov = hist.mean(0), np.atleast_2d(np.cov(hist, rowvar=False))
@@ -218,7 +235,8 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
                       vol_all=np.asarray(passed.vol_sum, np.float64) / np.concatenate(passed.raw_w).sum(),
                       corr_losing=float(rm.weighted_mean(corr[losing], wl)),
                       corr_all=float(rm.weighted_mean(corr, w)))
-    pct = rm.weighted_percentile(score, w, score[losing])
+    reference = _reference_scores(generator, fitted, key, horizon, REFERENCE_WORLDS, chunk_size, scorer)
+    pct = _percentile(reference, score[losing])
     best = np.argsort(-np.nan_to_num(score[losing], nan=-np.inf), kind="stable")[:config.k]
     rows = [int(b) for b in best]
     most = losing_worlds([losing[b] for b in rows], paths[rows], loss, score, pct[rows], w,
@@ -228,12 +246,16 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
     worst_paths = np.stack([item[2] for item in worst_items])
     wt = trace(strategy, template, worst_paths, bt, chunk)
     wa, wc, wk = rm.contributions(wt["executed"], wt["costs"], wt["equity"], worst_paths, bt.rf_per_period)
-    worst = losing_worlds(worst_idx, worst_paths, loss, score, rm.weighted_percentile(score, w, score[worst_idx]),
+    worst = losing_worlds(worst_idx, worst_paths, loss, score, _percentile(reference, score[worst_idx]),
                           w, wt, wa, wc, wk, assets)
     progress("drivers", 1, 1)
 
     size, size_losing = effective_size(w), effective_size(wl)
     notes = []
+    if choice is not None:
+        notes.append(f"automatic tilt: z = {choice.z:g}, the smallest relative variance of the estimator of "
+                     f"P(loss >= l) on a pilot of {choice.pilot_worlds} worlds per z (at least "
+                     f"{MIN_PILOT_EVENTS} past the loss): {choice.table()}")
     if len(losing) < 30:
         notes.append(f"only {len(losing)} sampled worlds lose {config.loss:.0%} or more: the conditional mean "
                      "and drivers rest on few worlds; draw more worlds")
@@ -247,9 +269,10 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
         config=config, assets=assets, generator=generator.name,
         tilt=None if condition is None else condition.describe(),
         plausibility_method=NOISE_SCORE if noise is not None else GENERIC_SCORE, n_losing=len(losing),
-        probability=weighted_probability(event, w), ess_kish=size.kish, ess_losing=size_losing.kish,
+        probability=rm.event_probability(event, w), ess_kish=size.kish, ess_losing=size_losing.kish,
         largest_loss=largest, mean_path=rm.mean_path(paths, wl), most_plausible=most, worst=worst,
-        drivers=drivers, optimised=optimised, notes=tuple(notes), seconds=time.perf_counter() - t0)
+        drivers=drivers, optimised=optimised, notes=tuple(notes), seconds=time.perf_counter() - t0,
+        tilt_choice=choice, n_reference=int(reference.shape[0]))
 
 
 def _optimised(config: ReverseConfig, fitted: Any, strategy: Any, template: Scenarios, bt: engine.BacktestConfig,

@@ -9,7 +9,9 @@ definition), ``n_losing``, ``probability`` (value, se, lo, hi, ci_level, ess, me
 ``ess_losing``, ``largest_loss``, ``most_plausible`` and ``worst`` (one object per world: world, loss,
 plausibility, percentile, probability, contributions {asset: value}, cash, costs, total), ``drivers``
 (contributions as above, corr_losing, corr_all), ``notes``, ``optimised`` (null, or target, starts, met and
-the best path's loss, log_lik, mahalanobis, percentile), and ``arrays``: name -> shape and meaning of each
+the best path's loss, log_lik, mahalanobis, percentile), ``tilt_choice`` (null unless z was automatic: the
+chosen z, pilot_worlds, min_events and the grid of {z, rv, n_event}), ``n_reference`` (the plain reference
+worlds the percentiles compare with), and ``arrays``: name -> shape and meaning of each
 tensor of ``reverse.safetensors``. Non-finite numbers are null.
 
 ``reverse.safetensors`` (float64): ``mean_path [horizon, assets]``, ``most_plausible/paths [k, horizon,
@@ -31,7 +33,8 @@ import numpy as np
 from safetensors.numpy import save
 
 from ..atomic import publish_files
-from ..results_reverse import Contributions, LosingWorld, ReverseOptResult, ReverseResult
+from ..results_reverse import Contributions, LosingWorld, ReverseOptResult, ReverseResult, TiltChoice
+from .reverse_tilt import MIN_PILOT_EVENTS
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_FILE", "ARRAYS_FILE", "to_json", "arrays", "write_reverse"]
 
@@ -79,6 +82,13 @@ def _optimised(opt: ReverseOptResult) -> dict[str, Any]:
                      "mahalanobis": _num(opt.mahalanobis[0]), "percentile": _num(opt.percentile[0])}}
 
 
+def _choice(c: TiltChoice | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"z": c.z, "pilot_worlds": c.pilot_worlds, "min_events": MIN_PILOT_EVENTS,
+            "grid": [{"z": z, "rv": _num(rv), "n_event": n} for z, rv, n in zip(c.grid, c.rv, c.n_event)]}
+
+
 def to_json(result: ReverseResult) -> dict[str, Any]:
     """The JSON document of `result` (module docstring)."""
     p = result.probability
@@ -97,6 +107,7 @@ def to_json(result: ReverseResult) -> dict[str, Any]:
         "worst": [_world(w) for w in result.worst],
         "drivers": {**_contrib(d.contributions), "corr_losing": _num(d.corr_losing), "corr_all": _num(d.corr_all)},
         "notes": list(result.notes), "optimised": None if opt is None else _optimised(opt),
+        "tilt_choice": _choice(result.tilt_choice), "n_reference": result.n_reference,
         "seconds": _num(result.seconds), "arrays": {"file": ARRAYS_FILE, **{k: _ARRAYS[k] for k in arrays(result)}},
     }
 

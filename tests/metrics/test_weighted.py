@@ -103,7 +103,7 @@ def test_weighted_var_es_and_quantile_equal_a_slow_loop(seed):
     assert -q.value == pytest.approx(_slow_var_es(x.astype(np.float64), w, 0.75)[0], rel=1e-6)
 
 
-def test_probability_interval_is_wilson_with_the_kish_size():
+def test_probability_interval_is_the_binomial_wilson_for_equal_weights():
     g = np.random.default_rng(6)
     event = g.uniform(size=200) < 0.07
     est = weighted_probability(event, None, ci_level=0.9)
@@ -135,14 +135,16 @@ def test_mean_standard_error_uses_the_kish_size_and_nan_worlds_are_counted():
 
 
 def test_entropy_pooling_weights_through_the_weighted_statistics():
-    # P(total <= -0.3) set to 10%: the weighted probability reads back exactly 10%, its Kish size is the
-    # posterior's, and the 90% VaR sits at the view's threshold or beyond
+    # P(total <= -0.3) set to 10%: the weighted probability reads back exactly 10%, its size is the
+    # delta-method one, p (1 - p) / sum w^2 (x - p)^2, and the 90% VaR sits at the view's threshold or beyond
     total, mdd = _worlds(8)
     post = entropy_pool(None, [ProbabilityView("total", -0.3, 0.1), MeanView("mdd", 0.2)],
                         {"total": total, "mdd": mdd})
     est = weighted_probability(total.astype(np.float64) <= -0.3, post.probabilities)
     assert est.value == pytest.approx(0.1, abs=1e-9)
-    assert est.ess == pytest.approx(post.effective.kish)
+    w, x = post.probabilities, (total <= -0.3).astype(np.float64)
+    assert est.ess == pytest.approx(0.1 * 0.9 / float(np.sum(w * w * (x - 0.1) ** 2)), rel=1e-6)
+    assert est.se == pytest.approx(math.sqrt(float(np.sum(w * w * (x - 0.1) ** 2))), rel=1e-6)
     assert weighted_mean_estimate(mdd, post.probabilities).value == pytest.approx(0.2, abs=1e-9)
     tail = weighted_tail_risk(total, 0.9, post.probabilities, key=rng.root(2), n_boot=20)
     assert tail.var.value == pytest.approx(-float(total[total <= -0.3].max()), rel=1e-6)

@@ -3,10 +3,14 @@ loss (re-measured by hand for buy-and-hold), the conditional mean path, probabil
 their by-hand weighted versions, contributions add up to the world's total return, the tilted probability
 agrees with a plain run's within standard errors, each typed error, and the CLI end to end."""
 
+import contextlib
 import dataclasses
 import json
 import math
+import warnings
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
@@ -17,7 +21,9 @@ from stressgen.cli import app
 from stressgen.errors import ConfigError
 from stressgen.spec import GeneratorSpec, load_spec
 from stressgen.studies import reverse_math as rm
-from stressgen.studies.reverse import GENERIC_SCORE, NOISE_SCORE, ReverseConfig, reverse_stress
+from stressgen.studies.reverse import (GENERIC_SCORE, NOISE_SCORE, REFERENCE_STREAM, REFERENCE_WORLDS, ReverseConfig,
+                                      reverse_stress)
+from stressgen.studies.reverse_tilt import TILT_GRID, pick_z
 from stressgen.studies.reverse_io import FORMAT, FORMAT_VERSION
 
 SPEC = """
@@ -73,6 +79,13 @@ def tilted(spec):
 @pytest.fixture(scope="module")
 def plain(spec):
     return reverse_stress(spec, ReverseConfig(strategy="hold", loss=LOSS, k=ALL, tilt_z=0))
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _hold_equity(path):
@@ -150,10 +163,69 @@ def test_plausibility_ranking_percentiles_and_worst(tilted):
     assert tilted.plausibility_method in (NOISE_SCORE, GENERIC_SCORE)
     scores = [w.plausibility for w in tilted.most_plausible]
     assert scores == sorted(scores, reverse=True)
-    assert all(0.0 < w.percentile <= 100.0 for w in tilted.most_plausible)
+    assert all(0.0 <= w.percentile <= 100.0 for w in tilted.most_plausible)
     losses = [w.loss for w in tilted.worst]
     assert losses == sorted(losses, reverse=True) and losses[0] == tilted.largest_loss
     assert len(tilted.worst) == min(ALL, 256)
+
+
+def test_automatic_z_minimises_the_pilot_relative_variance(tilted, plain):
+    """The pilot's table recomputed in NumPy from its losses and raw weights; the chosen z is the table's
+    smallest RV among the z with at least 10 pilot worlds past the loss (here some z has them)."""
+    c = tilted.tilt_choice
+    assert c is not None and plain.tilt_choice is None  # an explicit tilt_z (0) runs no pilot
+    assert c.grid == TILT_GRID and c.loss.shape == c.raw_w.shape == (len(TILT_GRID), c.pilot_worlds)
+    hit = c.loss >= LOSS
+    y = np.where(hit, c.raw_w, 0.0)
+    rv = y.var(axis=1) / y.mean(axis=1) ** 2
+    np.testing.assert_allclose(np.where(hit.any(1), rv, np.nan), c.rv, rtol=1e-12)
+    np.testing.assert_array_equal(hit.sum(1), c.n_event)
+    np.testing.assert_array_equal(c.raw_w[0], 1.0)  # z = 0: plain worlds
+    ok = hit.sum(1) >= 10
+    assert ok.any()
+    assert c.z == TILT_GRID[int(np.argmin(np.where(ok, rv, np.inf)))]
+    assert tilted.tilt is None if c.z == 0 else tilted.tilt.startswith(f"tilt(theta={c.z / math.sqrt(20)!r},")
+    assert any("automatic tilt: z = " in n for n in tilted.notes)
+
+
+def test_pick_z_rule():
+    grid = (0.0, 1.0, 2.0, 3.0)
+    assert pick_z(grid, (9.0, 3.0, 2.0, 2.5), (12, 30, 60, 5)) == 2.0  # z = 3 has too few events
+    assert pick_z(grid, (math.nan, 50.0, 40.0, 60.0), (0, 3, 4, 4)) == 3.0  # none has 10: most events, larger z
+    assert pick_z(grid, (math.nan,) * 4, (0, 0, 0, 0)) == 3.0
+
+
+def test_percentiles_come_from_the_plain_reference_batch(spec, plain, tilted):
+    """Each reported percentile is the share of 1,000 plain worlds, drawn from stream(sample key, 2) and scored
+    independently here, whose noise score is at or below the world's."""
+    from stressgen.generators._garch_noise import garch_noise_model
+
+    market = spec.data.load()
+    gen = generators.get("garch")
+    with _quiet():
+        fitted = gen.fit(market, key=rng.stream(rng.root(3), rng.FIT))
+    ref_key = rng.stream(rng.stream(rng.root(3), rng.SAMPLE), REFERENCE_STREAM)
+    ref = np.asarray(gen.sample(fitted, key=ref_key, n_worlds=REFERENCE_WORLDS, horizon=20).log_returns)
+    model = garch_noise_model(fitted, 20)
+    loglik = jax.jit(jax.vmap(lambda r: model.log_prob(model.noise_of(r))))
+    scores = np.asarray(loglik(jnp.asarray(ref, jnp.float32)), np.float64)
+    assert tilted.n_reference == plain.n_reference == REFERENCE_WORLDS
+    for res in (plain, tilted):
+        for w in res.most_plausible[:5] + res.worst[:3]:
+            assert w.percentile == pytest.approx(100.0 * np.mean(scores <= w.plausibility), abs=0.21)
+
+
+def test_event_probability_is_binomial_for_equal_weights():
+    x = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    est = rm.event_probability(x, np.ones(8))
+    assert est.value == 0.25 and est.ess == pytest.approx(8.0)
+    assert est.se == pytest.approx(math.sqrt(0.25 * 0.75 / 8))
+    w = np.array([0.1, 3.0, 3.0, 0.1, 1.0, 1.0, 1.0, 1.0])  # large weights outside the event
+    est = rm.event_probability(x, w)
+    wn = w / w.sum()
+    p = float(wn @ x)
+    assert est.value == pytest.approx(p) and est.se == pytest.approx(math.sqrt(float(wn ** 2 @ (x - p) ** 2)))
+    assert est.lo < p < est.hi
 
 
 def test_generic_score_is_the_gaussian_loglik():
