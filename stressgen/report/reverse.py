@@ -81,7 +81,7 @@ def path_figure(r: ReverseResult, dates, colour: str) -> go.Figure:
     fig.add_hline(y=1.0 - r.config.loss, line=dict(color="#D55E00", dash="dot", width=1), row=1, col=2)
     fig.update_yaxes(title_text="price (start = 1)", row=1, col=1)
     fig.update_yaxes(title_text="equity (start = 1)", row=1, col=2)
-    fig.update_yaxes(title_text="weight", tickformat=".0%", row=1, col=3)
+    fig.update_yaxes(title_text="weight", tickformat=".1%", row=1, col=3)  # weights near 5% need a decimal
     return layout(fig, height=420 + 22 * (len(r.assets) // 8), legend_below=True)
 
 
@@ -139,10 +139,22 @@ def _optimised(r: ReverseResult) -> str:
             f"Drawn dotted in the prices panel. {esc(o.relaxation)}.</p>")
 
 
+
+def _tilt_text(r: ReverseResult) -> str:
+    """The tilt in words: its strength, not the direction's 20 weights (`Tilt.describe` keeps those for the
+    provenance and reverse.json)."""
+    theta = r.tilt.partition("theta=")[2].partition(",")[0]
+    how = f"z = {r.tilt_choice.z:g}, chosen on a pilot" if r.tilt_choice is not None else "z given"
+    try:
+        strength = f"theta = {float(theta):.4g} a day, {how}"
+    except ValueError:  # a description in another form: show it as it is
+        strength = esc(r.tilt)
+    return f"tilted toward the strategy's average holdings ({strength})"
+
 def _one(i: int, r: ReverseResult, result: RunResult) -> str:
     colour = PALETTE[i % len(PALETTE)]
     p, c = r.probability, r.config
-    tilt = f"tilted ({esc(r.tilt)}), probabilities reweighted to the plain model" if r.tilt else "plain worlds"
+    tilt = f"{_tilt_text(r)}, probabilities reweighted to the plain model" if r.tilt else "plain worlds"
     parts = [f"<h3>{tables.swatch(i)}{esc(c.strategy)}: loss of {tables.fmt_pct(c.loss)} or more</h3>",
              f"<p>P(loss \u2265 {tables.fmt_pct(c.loss)}) = <b>{tables.fmt_pct(p.value)}</b> "
              f"[{tables.fmt_pct(p.lo)}, {tables.fmt_pct(p.hi)}] ({r.n_losing:,} of {c.n_worlds:,} worlds, "
