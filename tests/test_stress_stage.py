@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from stressgen import pipeline, rng
+from stressgen import data, generators, pipeline, rng
 from stressgen.errors import ConfigError
 from stressgen.metrics import RiskConfig
 from stressgen.spec import parse_spec
+from stressgen.spec_stress import check_stress, parse_stress
 from stressgen.stage_stress import check_spec_stress, run_stress
 from stressgen.stages import build_strategies, fit_generator, load_market, sample_and_backtest
 
@@ -139,7 +140,6 @@ def test_views_the_worlds_cannot_meet_name_the_case(staged):
      r"views\[0\]: unknown quantity 'ew_retrun' \(did you mean 'ew_return'"),
     ({"name": "x", "regime": "turbulent"}, {}, "generator 'garch' does not support a InRegime"),
     ({"name": "x", "regime": "stormy"}, {"family": "bootstrap"}, r"unknown regime 'stormy'.*calm"),
-    ({"name": "x", "start": {"vol_percentile": 50}}, {"family": "vae"}, "generator 'vae' cannot continue"),
     ({"name": "x", "tilt": {"z": 1.0, "direction": [1.0, 0.0]}}, {}, "2 weights for 3 assets"),
 ])
 def test_data_checks_refuse_before_any_fit(case, generator, expect, monkeypatch):
@@ -150,3 +150,27 @@ def test_data_checks_refuse_before_any_fit(case, generator, expect, monkeypatch)
     with pytest.raises(ConfigError, match=expect) as info:
         pipeline.run(_spec([case], **generator))
     assert "stress-test.toml: stress[0] (x)" in str(info.value)
+
+
+class _NoReanchor(generators.AbstractGenerator):
+    """A family that keeps the base class's `reanchor`: no built-in family does any more."""
+
+    name = "no-reanchor"
+    config_type = dict
+
+    def fit(self, market, *, key, config=None):
+        raise AssertionError("the generator was fitted before the stress case was checked")
+
+    def sample(self, fitted, *, key, n_worlds, horizon, condition=None, first_world=0):
+        raise AssertionError("never sampled")
+
+
+def test_start_for_a_family_without_reanchor_refused(monkeypatch):
+    assert not _NoReanchor().can_reanchor
+    assert all(generators.get(name).can_reanchor for name in generators.BUILTIN)
+    monkeypatch.setitem(generators.BUILTIN, _NoReanchor.name, _NoReanchor)
+    cases = parse_stress([{"name": "x", "start": {"vol_percentile": 50}}], "stress", H)
+    market = data.load("sp500-20", start="2017-01-01", assets=["AAPL", "JPM"])
+    with pytest.raises(ConfigError, match=r"stress\[0\] \(x\)\.start: generator 'no-reanchor' cannot continue"):
+        check_stress(cases, "stress", market, _NoReanchor.name, ())
+    check_stress(cases, "stress", market, "vae", ())  # every built-in family takes a start

@@ -176,8 +176,8 @@ def start_from(generator: Any, fitted: Any, market: MarketData, state: StartStat
 
     `market` is cut to its prices up to and including the day and given to ``generator.reanchor``; its
     assets must be the fitted ones, in order. A family whose `reanchor` returns None (it cannot continue
-    from another state without a refit, e.g. the VAE) raises a ConfigError naming it: refitting is left to
-    the caller, who then knows the estimates changed.
+    from another state without a refit, e.g. a plugin family without the hook) raises a ConfigError naming
+    it: refitting is left to the caller, who then knows the estimates changed.
     """
     if not isinstance(state, StartState):
         raise ConfigError(f"start: expected a StartState, got {type(state).__name__}")

@@ -3,8 +3,8 @@
 A window of W days x A assets is encoded together with its past (the C days before it and exponentially
 weighted volatility states of all earlier days; see `_vae_nn`); the decoder generates the window from the
 same past and a latent z drawn from a learned conditional prior p(z | past). Training maximises the ELBO,
-``E_q[log p(x | z, past)] - KL(q(z | x, past) || p(z | past))``, with the shared loop (`_training.train`: early stopping on a held-out
-final stretch of the history, a divergence guard).
+``E_q[log p(x | z, past)] - KL(q(z | x, past) || p(z | past))``, with the shared loop (`_training.train`:
+early stopping on a held-out final stretch of the history, a divergence guard).
 
 Paths of any horizon are chained windows: each window is generated from the *generated* past (the last C
 generated days and the volatility states updated day by day), starting from the real history's end. There
@@ -127,8 +127,9 @@ class VaeFitted:
     Attributes:
         state: `nnx.State` of the network (a pytree of arrays).
         scale: ``[assets]`` standard deviation of each asset's fit-sample returns (the standardization).
-        ctx0: ``[C, assets]`` the last C standardized real returns: the first window's past.
-        v0: ``[H, assets]`` the volatility states after the whole real history.
+        ctx0: ``[C, assets]`` the last C real returns standardized by `scale`: the first window's past.
+        v0: ``[H, assets]`` the volatility states after the whole real history. `ctx0`, `v0` and `context`
+            describe "now"; `TemporalVae.reanchor` rebuilds them from another history, keeping the rest.
         t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
         context: the real history the worlds continue.
         graphdef, config, digest, history: static metadata (`history` is the training record).
@@ -320,6 +321,15 @@ def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_gr
     return digest(config, *_digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
 
 
+def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig) -> tuple[jax.Array, jax.Array]:
+    """``(ctx0 [C, A], v0 [H, A])`` of a history ``returns [T, A]`` (T >= C): its last C returns and its
+    volatility states after its last day, standardized by the fit's float32 `scale` (the one sampling
+    multiplies by). The fit and `TemporalVae.reanchor` both take "now" from here, so re-anchoring a fit to
+    its own history gives it back bit for bit."""
+    data = prepare(returns, np.asarray(scale, np.float64), config)
+    return data.x[-config.context:], data.v_last
+
+
 def _t_table(nu: np.ndarray | None, n_assets: int) -> tuple[jax.Array, jax.Array]:
     if nu is None:  # the Gaussian likelihood reads no table; a constant one keeps the pytree's shape simple
         table, grid = tb.constant_table(0.0)
@@ -368,10 +378,37 @@ class TemporalVae(AbstractGenerator):
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)
         scale32 = jnp.asarray(scale, jnp.float32)
-        ctx0, v0 = data.x[-c:], data.v_last
-        return VaeFitted(state=state, scale=scale32, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
+        return self._anchored(state, scale32, t_table, t_grid, market, graphdef, config, history)
+
+    def reanchor(self, fitted: VaeFitted, market: MarketData, *, key: jax.Array) -> VaeFitted:
+        """`fitted` continuing from the end of `market` instead of its fit's history (`start_from`,
+        `studies.reanchor`).
+
+        The trained network, the standardization `scale` and the tail tables are kept; "now" is rebuilt from
+        `market` as the fit builds it: the context days (its last C returns over `scale`), the volatility
+        states after its whole history and the history context, and the digest covers the new ones. So
+        ``reanchor(fit(m), m)`` is that fit, bit for bit. `key` is unused (nothing is drawn).
+        """
+        del key
+        config = fitted.config
+        if tuple(market.assets) != tuple(fitted.context.assets) or market.n_assets != fitted.scale.shape[0]:
+            raise ConfigError(f"cannot re-anchor a 'vae' fitted on assets {list(fitted.context.assets)} to a "
+                              f"market of assets {list(market.assets)}; expected the same assets in the same order")
+        n = market.log_returns.shape[0]
+        if n < config.context:
+            raise ConfigError(f"cannot re-anchor a 'vae' to {market.source}: it has {n} returns, fewer than the "
+                              f"model's context of {config.context} days")
+        return self._anchored(fitted.state, fitted.scale, fitted.t_table, fitted.t_grid, market,
+                              fitted.graphdef, config, fitted.history)
+
+    @staticmethod
+    def _anchored(state, scale, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
+                  history: TrainHistory) -> VaeFitted:
+        """A fitted VAE of these trained arrays continuing from the end of `market`."""
+        ctx0, v0 = _now(market.log_returns, scale, config)
+        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
                          context=history_context(market, config.history_days), graphdef=graphdef, config=config,
-                         digest=_fitted_digest(config, state, scale32, ctx0, v0, t_table, t_grid), history=history)
+                         digest=_fitted_digest(config, state, scale, ctx0, v0, t_table, t_grid), history=history)
 
     def sample(self, fitted: VaeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:

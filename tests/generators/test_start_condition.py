@@ -15,6 +15,7 @@ tails widen the error and never narrow it; the ratio must clear 3 standard error
 import math
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -168,9 +169,40 @@ def test_worlds_continue_from_the_resolved_day_and_repeat(small_fits, small_mark
         np.testing.assert_array_equal(np.asarray(getattr(moved, name)), np.asarray(getattr(fitted, name)))
 
 
-def test_vae_refuses(small_market):
-    with pytest.raises(ConfigError, match=r"'vae'.*start|start.*'vae'"):
-        start_from(generators.get("vae"), None, small_market, StartState(vol_percentile=50), key=_key())
+def test_vae_continues_from_the_resolved_day(small_fits, small_market):
+    gen, fitted = small_fits("vae")
+    moved, res = start_from(gen, fitted, small_market, StartState(date="2020-03-14"), key=_key())
+    t = small_market.return_dates.get_loc(res.date)
+    scen = gen.sample(moved, key=rng.stream(rng.root(3), rng.SAMPLE), n_worlds=4, horizon=5)
+    assert scen.history_end == res.date == "2020-03-13"
+    np.testing.assert_array_equal(np.asarray(scen.history[-1]), small_market.log_returns[t].astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(scen.anchor_prices), small_market.prices[t + 1].astype(np.float32))
+    # the family's reanchor on the cut, nothing more: the trained network and scale are the fit's
+    direct = gen.reanchor(fitted, data.select(small_market, end=res.date), key=_key())
+    assert moved.digest == direct.digest != fitted.digest
+    np.testing.assert_array_equal(np.asarray(moved.scale), np.asarray(fitted.scale))
+    for a, b in zip(jax.tree_util.tree_leaves(moved.state), jax.tree_util.tree_leaves(fitted.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+class _NoReanchor(generators.AbstractGenerator):
+    """A family that keeps the base class's `reanchor` (None): it cannot continue from another day."""
+
+    name = "no-reanchor"
+    config_type = dict
+
+    def fit(self, market, *, key, config=None):
+        raise AssertionError("a start state never refits")
+
+    def sample(self, fitted, *, key, n_worlds, horizon, condition=None, first_world=0):
+        raise AssertionError("never sampled")
+
+
+def test_family_without_reanchor_refused(small_market):
+    gen = _NoReanchor()
+    assert not gen.can_reanchor and all(generators.get(n).can_reanchor for n in generators.BUILTIN)
+    with pytest.raises(ConfigError, match=r"start: generator 'no-reanchor' cannot continue"):
+        start_from(gen, None, small_market, StartState(vol_percentile=50), key=_key())
 
 
 def test_other_assets_refused(small_fits, small_market):
