@@ -20,8 +20,9 @@ import numpy as np
 
 from stressgen import data, rng
 from stressgen.generators import CrisisReplay, GarchConfig, GjrGarch, PathShock
+from stressgen.metrics.plausibility import PlausibilityConfig
 
-BIG = 0.5
+BIG = PlausibilityConfig().big_move  # the plausibility gate's bound
 
 
 def main() -> None:

@@ -336,7 +336,7 @@ def reverse(spec: SpecArg,
             typer.echo(f"{i:>4}  {w.world:>7}  {w.loss:>7.1%}  {w.percentile:>6.1f}  {drivers}")
         opt = result.optimised
         if opt is not None and opt.met.any():
-            best = opt.exact_loss if opt.exact_loss is not None else opt.loss
+            best = opt.best_loss()
             typer.echo(f"optimised: most likely path loses {best[0]:.1%}, noise log-likelihood {opt.log_lik[0]:.1f} "
                        f"(best of {opt.z.shape[0]} starts; {int(opt.met.sum())} met the loss)")
         elif opt is not None:

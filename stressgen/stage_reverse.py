@@ -15,7 +15,7 @@ from .metrics import RiskConfig
 from .results_reverse import ReverseResult
 from .spec import RunSpec
 from .stages import FittedGenerator, Progress, StrategyPlan, no_progress
-from .studies.reverse import check_method, reverse_fitted
+from .studies.reverse import check_method, reference_scores, reverse_fitted
 from .types import MarketData
 
 __all__ = ["run_reverse", "check_spec_reverse", "selected_sets"]
@@ -51,11 +51,14 @@ def run_reverse(spec: RunSpec, market: MarketData, fit: FittedGenerator, plans: 
     def inner(stage: str, done: int, total: int) -> None:  # each set's passes get their own bars
         progress(f"reverse: {stage}", done, total)
 
+    # the percentiles' plain reference worlds do not depend on the strategy: drawn once for every set
+    reference = reference_scores(fit.generator, fit.params, market, key=key, horizon=sim.horizon,
+                                 chunk_size=sim.chunk_size)
     out = []
     for i, (name, plan, p) in enumerate(sets):
         config = spec.reverse.config(name, sim.horizon, sim.worlds)
         out.append(reverse_fitted(config, market=market, generator=fit.generator, fitted=fit.params,
                                   strategy=plan.at(p), bt=bt, risk=risk, key=key, chunk_size=sim.chunk_size,
-                                  progress=inner))
+                                  progress=inner, reference=reference))
         progress("reverse", i + 1, len(sets))
     return tuple(out)

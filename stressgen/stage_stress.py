@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .generators import CrisisReplay
 from .generators._start import start_from
 from .metrics import RiskConfig, per_world_metrics
+from .metrics.plausibility import PlausibilityConfig
 from .metrics.pooling import entropy_pool
 from .metrics.quantile import weighted_quantile
 from .metrics.views import ViewError
@@ -33,12 +34,13 @@ from .metrics.weighted import (drawdown_event, effective_size, loss_event, norma
                                weighted_tail_risk)
 from .results import FAN_QUANTILES, StressCase, StressStrategy
 from .spec import RunSpec, StressSpec
+from .spec_stress import check_stress, world_quantity_names
 from .stages import FittedGenerator, Progress, Sampled, StrategyPlan, no_progress, sample_and_backtest
 from .types import MarketData
 
 __all__ = ["run_stress", "case_result", "view_quantities", "check_spec_stress", "metric_names"]
 
-_BIG_MOVE = 0.5  # the plausibility gate's bound on a daily |log return| (metrics.plausibility)
+_BIG_MOVE = PlausibilityConfig().big_move  # the plausibility gate's bound on a daily |log return|
 
 
 def view_quantities(plans: tuple[StrategyPlan, ...], sampled: Sampled) -> dict[str, np.ndarray]:
@@ -63,8 +65,6 @@ def metric_names(risk: RiskConfig) -> tuple[str, ...]:
 def check_spec_stress(spec: RunSpec, market: MarketData, plans: tuple[StrategyPlan, ...],
                       risk: RiskConfig) -> None:
     """The checks of `spec_stress.check_stress` that need the data and the strategies, before any fit."""
-    from .spec_stress import check_stress, world_quantity_names
-
     if not spec.stress:
         return
     metrics = metric_names(risk)
@@ -113,7 +113,8 @@ def case_result(spec: RunSpec, name: str, description: str, plans: tuple[Strateg
     total = np.stack([np.asarray(m["total_return"][p], np.float32)
                       for plan, m in zip(plans, sampled.metrics) for p in range(len(plan.sets))])
     return StressCase(
-        name=name, description=description, condition=sampled.condition, start=start, views=tuple(views),
+        name=name, description=description, condition=sampled.template.provenance.condition, start=start,
+        views=tuple(views),
         n_worlds=n, ess_kish=float(size.kish), ess_entropy=float(size.entropy), low_ess=bool(low),
         level=float(report.stress_level), strategies=strategies,
         fan={f"q{round(100 * q):02d}": fan[i] for i, q in enumerate(FAN_QUANTILES)},

@@ -225,8 +225,8 @@ class Sampled:
         template: the first chunk: history prefix, anchor prices and calendar shared by every world.
         seconds: wall time of the pass.
         weights: ``[worlds]`` the generator's raw likelihood-ratio weights (a tilted condition), else None.
-        market: per-world quantities of the market that stress views can name (`market_quantities`).
-        condition: the worlds' `Provenance.condition` (None for plain worlds).
+        market: per-world quantities of the market that stress views can name (`market_quantities`); empty
+            unless the spec has ``[[stress]]`` cases, the only reader.
     """
 
     metrics: tuple[Metrics, ...]
@@ -239,7 +239,6 @@ class Sampled:
     seconds: float
     weights: np.ndarray | None = None
     market: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    condition: str | None = None
 
 
 def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
@@ -269,7 +268,8 @@ def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
         r = np.asarray(chunk.log_returns)
         if chunk.weights is not None:
             weights.append(np.asarray(chunk.weights, np.float64))
-        quantities.append(market_quantities(r, market.assets, market.periods_per_year))
+        if spec.stress:  # a pass over every world in float64: not for runs that never read it
+            quantities.append(market_quantities(r, market.assets, market.periods_per_year))
         gate = plausibility.update(gate, r, done)
         summary = run_summary.update(summary, r)
         kept = sum(len(f) for f in firsts)
@@ -287,8 +287,8 @@ def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
                    summary=summary, plausibility=plausibility.finalize(gate), scored=Scenarios.concat(scored),
                    template=template, seconds=time.perf_counter() - t0,
                    weights=np.concatenate(weights) if weights else None,
-                   market={k: np.concatenate([q[k] for q in quantities]) for k in quantities[0]},
-                   condition=template.provenance.condition)
+                   market={k: np.concatenate([q[k] for q in quantities]) for k in quantities[0]} if quantities
+                   else {})
 
 
 # ------------------------------------------------------------------------------------ 5. real history

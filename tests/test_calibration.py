@@ -76,7 +76,7 @@ class GaussIid(AbstractGenerator):
                            config=config, digest=digest(config, mean, chol))
 
     def sample(self, fitted, *, key, n_worlds, horizon, condition=None, first_world=0):
-        self._no_condition(condition)
+        self._check_condition(condition)
         r = _draw(fitted.mean, fitted.chol, key, jnp.uint32(first_world), n_worlds=n_worlds, horizon=horizon)
         return self._scenarios(fitted.context, r, fitted.digest, first_world)
 

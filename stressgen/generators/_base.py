@@ -47,6 +47,11 @@ class HistoryContext:
     freq: str = struct.field(pytree_node=False, default="B")
     history_end: str = struct.field(pytree_node=False, default="")
 
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        """The assets' names; ``"0", "1", ...`` for a fit on unnamed columns (what conditions name them by)."""
+        return self.assets or tuple(str(i) for i in range(self.anchor_prices.shape[0]))
+
 
 def history_context(market: MarketData, days: int) -> HistoryContext:
     """Context from the last `days` log returns of `market` (all of them when shorter)."""
@@ -131,8 +136,9 @@ class AbstractGenerator(abc.ABC):
                               f"got {type(config).__name__}")
         return config
 
-    def _no_condition(self, condition: Any) -> None:
-        if condition is not None:
+    def _check_condition(self, condition: Any) -> None:
+        """Refuse, naming the family, a condition it does not declare in `conditions` (None always passes)."""
+        if condition is not None and not isinstance(condition, self.conditions):
             raise ConfigError(f"generator {self.name!r} does not support a stress condition (got {condition!r})")
 
     def _scenarios(self, context: HistoryContext, log_returns: jax.Array, params_digest: str,

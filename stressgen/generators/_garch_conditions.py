@@ -24,10 +24,6 @@ __all__ = ["CONDITIONS", "condition_inputs"]
 CONDITIONS = (Tilt, PathShock, CrisisReplay)
 
 
-def _assets(fitted: Any) -> tuple[str, ...]:
-    return fitted.context.assets or tuple(str(i) for i in range(fitted.mu.shape[0]))
-
-
 def condition_inputs(fitted: Any, condition: Any, horizon: int, kind: str) -> tuple[dict[str, Any], str | None]:
     """``(extra sampler inputs, flag)`` for `condition` on the fitted garch (`kind`: `garch._kind`); ``({},
     None)`` without one. Refuses, naming the field, what the condition cannot do on this fit."""
@@ -39,7 +35,7 @@ def condition_inputs(fitted: Any, condition: Any, horizon: int, kind: str) -> tu
                               "rows are drawn among neighbours, which the tilt does not reweight")
         return gtl.tilt_params(fitted.resid, fitted.copula_chol, fitted.config.innovations, condition), "tilted"
     if isinstance(condition, PathShock):
-        w = shock_weights(condition, _assets(fitted), horizon)
+        w = shock_weights(condition, fitted.context.asset_names, horizon)
         # FHS spreads the shock by the residual rows' own correlation (the law it replays); the copulas by the
         # copula correlation, that of the normal scores (close to the margins' own for these t margins)
         corr = np.corrcoef(np.asarray(fitted.resid, np.float64).T) if fitted.config.innovations == "fhs" \
@@ -47,5 +43,5 @@ def condition_inputs(fitted: Any, condition: Any, horizon: int, kind: str) -> tu
         return {"shock_w": jnp.asarray(w, jnp.float32), "shock_corr": jnp.asarray(corr, jnp.float32),
                 "shock_size": jnp.float32(condition.size), "shock_day": jnp.int32(condition.day - 1)}, "shocked"
     if isinstance(condition, CrisisReplay):
-        return {"replay_y": jnp.asarray(condition.check(_assets(fitted), horizon))}, "replayed"
+        return {"replay_y": jnp.asarray(condition.check(fitted.context.asset_names, horizon))}, "replayed"
     raise TypeError(f"not a garch condition: {condition!r}")  # sample() refuses other conditions first

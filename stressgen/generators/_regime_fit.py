@@ -26,7 +26,7 @@ import numpy as np
 from . import _regime_em as em
 
 __all__ = ["LABELS", "regime_labels", "n_parameters", "min_days", "FitResult", "fit_hmm", "sort_by_volatility",
-           "covariance", "filter_history", "decode_arrays", "stationary"]
+           "covariance", "filter_history", "decode_arrays", "stationary", "as_float64"]
 
 # Regimes are ordered by the variance of the equal-weight portfolio under each regime, lowest first.
 LABELS = {
@@ -121,7 +121,8 @@ def stationary(trans: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
-def _numpy(params: em.HmmParams) -> em.HmmParams:
+def as_float64(params: em.HmmParams) -> em.HmmParams:
+    """`params` as float64 NumPy arrays (the host-side filters and decoders work in float64)."""
     return jax.tree.map(lambda a: np.asarray(a, np.float64), params)
 
 
@@ -173,7 +174,7 @@ def fit_hmm(r: np.ndarray, *, n_regimes: int, student: bool, prior_days: float, 
                                     student=student, max_iter=jnp.int32(max_iter))
             ll = float(ll)
             if best is None or ll > best[1]:
-                best = (_numpy(p), ll, int(it), bool(done), i)
+                best = (as_float64(p), ll, int(it), bool(done), i)
     p, _, it, done, init = best
     natural = em.HmmParams(start=p.start, trans=p.trans, mean=m + s * p.mean,
                            scatter=p.scatter * s[None, :, None] * s[None, None, :], dof=p.dof)

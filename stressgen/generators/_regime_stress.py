@@ -28,7 +28,6 @@ import numpy as np
 from scipy.special import gammaln
 
 from . import _regime_condition as rc
-from . import _regime_em as em
 from . import _regime_fit as rf
 from . import _regime_sim as sim
 from ._regime_condition import InRegime
@@ -38,10 +37,6 @@ from ._shock import PathShock, conditional_shock_row, shock_weights
 __all__ = ["CONDITIONS", "condition_inputs", "target_log_density", "shock_posterior"]
 
 CONDITIONS = (InRegime, PathShock, CrisisReplay)
-
-
-def _assets(fitted: Any) -> tuple[str, ...]:
-    return fitted.context.assets or tuple(str(i) for i in range(fitted.mean.shape[1]))
 
 
 def _shares(labels: tuple[str, ...], p: np.ndarray) -> str:
@@ -70,7 +65,7 @@ def shock_posterior(prior: np.ndarray, log_f: np.ndarray) -> np.ndarray:
 
 
 def _shock(fitted: Any, condition: PathShock, horizon: int, start: np.ndarray) -> tuple[dict, str]:
-    w = shock_weights(condition, _assets(fitted), horizon)
+    w = shock_weights(condition, fitted.context.asset_names, horizon)
     mean = np.asarray(fitted.mean, np.float64)
     scatter = np.asarray(fitted.scatter, np.float64)
     cov = fitted.covariance  # proportional to the scatter: the same conditional mean, the brief's covariance
@@ -89,14 +84,12 @@ def _shock(fitted: Any, condition: PathShock, horizon: int, start: np.ndarray) -
 def replay_filtered(fitted: Any, returns: np.ndarray, start: np.ndarray) -> np.ndarray:
     """``[L, K]`` regime probabilities filtered through `returns` (float64 forward recursion, `_regime_em`), from
     `start`, the plain sampler's day-1 distribution."""
-    params = em.HmmParams(start=np.asarray(start, np.float64), trans=np.asarray(fitted.trans, np.float64),
-                          mean=np.asarray(fitted.mean, np.float64), scatter=np.asarray(fitted.scatter, np.float64),
-                          dof=np.asarray(fitted.dof, np.float64))
+    params = rf.as_float64(fitted.params).replace(start=np.asarray(start, np.float64))
     return rf.filter_history(params, np.asarray(returns, np.float64), fitted.student)[1]
 
 
 def _replay(fitted: Any, condition: CrisisReplay, horizon: int, start: np.ndarray) -> tuple[dict, str]:
-    y = condition.check(_assets(fitted), horizon)  # float32: the returns the worlds show, filtered as shown
+    y = condition.check(fitted.context.asset_names, horizon)  # float32: the returns the worlds show, filtered as shown
     end = replay_filtered(fitted, y, start)[-1]
     # the sampler draws the episode's last day's regime from `end` (its start_cum) and the chain goes on
     inputs = {"replay_y": y, "start_cum": sim.cumulative(end)}

@@ -27,7 +27,6 @@ from ..data import select
 from ..data._select import as_timestamp
 from ..errors import ConfigError
 from ..types import MarketData
-from ._base import AbstractGenerator
 from ._bootstrap_regime import trailing_volatility
 
 __all__ = ["StartState", "ResolvedStart", "start_from", "start_volatility", "percentile_ranks", "MIN_RETURNS",
@@ -188,7 +187,7 @@ def start_from(generator: Any, fitted: Any, market: MarketData, state: StartStat
         raise ConfigError(f"start: generator {name!r} was fitted on assets {list(fitted_assets)}; the market "
                           f"has {list(market.assets)}; expected the same assets in the same order")
     # a family that keeps the base class's reanchor (None) is refused before any work is done
-    if getattr(type(generator), "reanchor", None) is AbstractGenerator.reanchor:
+    if not generator.can_reanchor:
         raise _no_reanchor(name)
     resolved = state.resolve(market)
     cut = select(market, end=resolved.date)

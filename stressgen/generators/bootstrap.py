@@ -271,11 +271,11 @@ class StationaryBootstrap(AbstractGenerator):
         history days of that volatility regime (`_bootstrap_regime`); weights stay None and
         `Provenance.condition` names the condition and the regime's share of history's days. `PathShock` and
         `CrisisReplay`: see the module doc and `_sample_forced`; weights None, the condition in the provenance."""
+        self._check_condition(condition)
         if isinstance(condition, InRegime):
             return self._sample_in_regime(fitted, key, n_worlds, horizon, condition, first_world)
         if isinstance(condition, PathShock | CrisisReplay):
             return self._sample_forced(fitted, key, n_worlds, horizon, condition, first_world)
-        self._no_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = _sample(fitted, key, jnp.uint32(first_world), np.uint32(0), n_worlds=n_worlds,
                               horizon=horizon)
@@ -300,7 +300,7 @@ class StationaryBootstrap(AbstractGenerator):
         from the pool that stands for the state they left (`_bootstrap_regime`), then the plain bootstrap."""
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         returns = np.asarray(fitted.returns)
-        assets = fitted.context.assets or tuple(str(i) for i in range(returns.shape[1]))
+        assets = fitted.context.asset_names
         fixed = np.full(horizon, -1, np.int32)
         if isinstance(condition, PathShock):
             w = shock_weights(condition, assets, horizon)  # ConfigErrors for the day and the names first
@@ -314,8 +314,9 @@ class StationaryBootstrap(AbstractGenerator):
             pool, _ = br.replay_pool(returns, extra)
             fixed[:extra.shape[0]] = returns.shape[0] + np.arange(extra.shape[0])
         start_day = int(np.flatnonzero(fixed >= 0)[-1]) + 1  # the day after the last forced row
-        ew = extra.astype(np.float64).mean(axis=1)  # the forced rows move the matching state as history's do
-        innovation = (1.0 - fitted.config.decay) * ew * ew if fitted.config.matching == "state" else np.zeros_like(ew)
+        # the forced rows move the matching state as history's rows do
+        innovation = state_series(extra, fitted.config.decay)[1] if fitted.config.matching == "state" \
+            else np.zeros(extra.shape[0])
         log_returns = _sample_forced(fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.asarray(extra),
                                      jnp.asarray(innovation, jnp.float32), jnp.asarray(fixed),
                                      jnp.int32(start_day), jnp.asarray(pool), n_worlds=n_worlds, horizon=horizon)

@@ -466,7 +466,7 @@ class Gan(AbstractGenerator):
 
     def sample(self, fitted: GanFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
-        self._no_condition(condition)
+        self._check_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = generate(fitted, key=key, first_world=int(first_world), n_worlds=int(n_worlds),
                                horizon=int(horizon))

@@ -358,8 +358,7 @@ class GjrGarch(AbstractGenerator):
         by the dependence), then the plain draws from the variance it left; `CrisisReplay`: the episode's real
         returns on days 1..L, filtered through each world's recursion, then the plain draws. Shocked and
         replayed worlds are equally likely (weights None). `Provenance.condition` names the condition."""
-        if condition is not None and not isinstance(condition, self.conditions):
-            self._no_condition(condition)
+        self._check_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         config = fitted.config
         # what the condition cannot do on this fit is said first: it names the condition's own field

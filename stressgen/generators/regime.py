@@ -313,8 +313,7 @@ class RegimeMixture(AbstractGenerator):
 
     def _sample(self, fitted: RegimeFitted, key: jax.Array, n_worlds: int, horizon: int, condition: object,
                 first_world: int, *, states: bool) -> tuple[Scenarios, jax.Array | None]:
-        if condition is not None and not isinstance(condition, self.conditions):
-            self._no_condition(condition)
+        self._check_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)  # before a condition reads the horizon
         extra, text = rs.condition_inputs(fitted, condition, int(horizon), start_distribution(fitted))
         out = self._simulate(fitted, key, n_worlds, horizon, first_world, states=states, hold=extra)
@@ -338,7 +337,7 @@ class RegimeMixture(AbstractGenerator):
         filtered from `market`, so the worlds continue from its last day."""
         del key  # filtering is deterministic
         _check_assets(fitted, market)
-        params = jax.tree.map(lambda a: np.asarray(a, np.float64), fitted.params)
+        params = rf.as_float64(fitted.params)
         _, filtered = rf.filter_history(params, market.log_returns, fitted.student)
         return _build(fitted.config, params, filtered[-1], fitted.info,
                       history_context(market, fitted.config.history_days))
@@ -375,7 +374,7 @@ def decode(fitted: RegimeFitted, market: MarketData) -> RegimePath:
     if not isinstance(fitted, RegimeFitted):
         raise ConfigError(f"expected a fitted regime mixture (RegimeFitted), got {type(fitted).__name__}")
     _check_assets(fitted, market)
-    params = jax.tree.map(lambda a: np.asarray(a, np.float64), fitted.params)
+    params = rf.as_float64(fitted.params)
     path, smoothed, filtered = rf.decode_arrays(params, market.log_returns, fitted.student)
     return RegimePath(dates=market.return_dates, labels=fitted.labels, viterbi=path.astype(np.int64),
                       smoothed=smoothed, filtered=filtered)

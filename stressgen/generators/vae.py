@@ -412,7 +412,7 @@ class TemporalVae(AbstractGenerator):
 
     def sample(self, fitted: VaeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
-        self._no_condition(condition)
+        self._check_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         log_returns = _simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, int(first_world),
                                 n_worlds=int(n_worlds), horizon=int(horizon), block=fitted.config.sample_block,

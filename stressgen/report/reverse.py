@@ -19,18 +19,12 @@ from plotly.subplots import make_subplots
 from ..results import RunResult
 from ..results_reverse import ReverseResult
 from . import tables
-from .figures import ASSET_COLOURS, date_x, layout, thin
+from .figures import ASSET_COLOURS, asset_equity, date_x, layout, thin
 from .html import PALETTE, esc, figure_html
 
 __all__ = ["reverse_html", "path_figure", "drivers_figure"]
 
 _GREY = "#8a8f98"
-
-
-def _growth(log_returns: np.ndarray) -> np.ndarray:
-    """``[horizon + 1, assets]`` each asset's price relative to the start (1 at the start)."""
-    r = np.asarray(log_returns, np.float64)
-    return np.vstack([np.ones((1, r.shape[1])), np.exp(np.cumsum(r, axis=0))])
 
 
 def _colour(j: int) -> str:
@@ -43,9 +37,9 @@ def path_figure(r: ReverseResult, dates, colour: str) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,
                         subplot_titles=(f"Prices in world {best.world}", "Strategy equity",
                                         "Executed weights"))
-    growth, mean = _growth(best.path), np.exp(np.vstack([np.zeros((1, r.mean_path.shape[1])), r.mean_path]))
+    growth, mean = asset_equity(best.path), np.exp(np.vstack([np.zeros((1, r.mean_path.shape[1])), r.mean_path]))
     opt = r.optimised
-    opt_growth = _growth(opt.log_returns[0]) if opt is not None and len(opt.met) and opt.met[0] else None
+    opt_growth = asset_equity(opt.log_returns[0]) if opt is not None and len(opt.met) and opt.met[0] else None
     n = growth.shape[0]
     idx = thin(n)
     x = date_x(dates, n, idx)
@@ -141,15 +135,10 @@ def _optimised(r: ReverseResult) -> str:
 
 
 def _tilt_text(r: ReverseResult) -> str:
-    """The tilt in words: its strength, not the direction's 20 weights (`Tilt.describe` keeps those for the
-    provenance and reverse.json)."""
-    theta = r.tilt.partition("theta=")[2].partition(",")[0]
-    how = f"z = {r.tilt_choice.z:g}, chosen on a pilot" if r.tilt_choice is not None else "z given"
-    try:
-        strength = f"theta = {float(theta):.4g} a day, {how}"
-    except ValueError:  # a description in another form: show it as it is
-        strength = esc(r.tilt)
-    return f"tilted toward the strategy's average holdings ({strength})"
+    """The tilt in words: how its strength was set, not the direction's weights (`Tilt.describe` keeps those
+    for the provenance and reverse.json)."""
+    how = f"z = {r.tilt_choice.z:g}, chosen on a pilot" if r.tilt_choice is not None else "z set by reverse.tilt_z"
+    return f"tilted toward the strategy's average holdings ({how})"
 
 def _one(i: int, r: ReverseResult, result: RunResult) -> str:
     colour = PALETTE[i % len(PALETTE)]

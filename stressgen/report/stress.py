@@ -218,12 +218,9 @@ def stress_histogram_figure(hists: Sequence[StressHistogram], cases: Sequence[St
     return fig
 
 
-def _est(e: Estimate | None, fmt=tables.fmt_pct) -> str:
-    if e is None:
-        return tables.DASH
-    lo, hi = fmt(e.lo), fmt(e.hi)
-    ci = "" if lo == hi == tables.DASH else f'<span class="ci">[{lo}, {hi}]</span>'
-    return fmt(e.value) + ci
+def _est(e: Estimate | None) -> str:
+    f = tables.fmt_pct
+    return tables.DASH if e is None else tables.with_ci(f(e.value), f(e.lo), f(e.hi))
 
 
 def _signed_pp(x: float) -> str:

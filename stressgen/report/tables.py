@@ -15,7 +15,8 @@ from ..results import StrategyResult
 from .html import PALETTE, esc
 
 __all__ = ["metric_kind", "metric_label", "metric_order", "fmt", "fmt_pct", "fmt_num", "table", "kv_table", "risk_table",
-           "tails_table", "probabilities_table", "overview_table", "rank_table", "frame_table", "swatch", "DASH"]
+           "tails_table", "probabilities_table", "overview_table", "rank_table", "frame_table", "swatch", "with_ci",
+           "DASH"]
 
 DASH = "\u2013"
 
@@ -119,7 +120,8 @@ def fmt(metric: str, x) -> str:
     return fmt_num(x)
 
 
-def _with_ci(text: str, lo: str, hi: str) -> str:
+def with_ci(text: str, lo: str, hi: str) -> str:
+    """`text` followed by its interval ``[lo, hi]`` (nothing when both ends are missing)."""
     if lo == DASH and hi == DASH:
         return text
     return f'{text}<span class="ci">[{lo}, {hi}]</span>'
@@ -180,7 +182,7 @@ def risk_table(summary: pd.DataFrame) -> str:
                 continue
             v = summary.loc[(m, s)]
             f = fmt_pct if s == "undefined" else (lambda x, m=m: fmt(m, x))
-            row.append(_with_ci(f(v["value"]), f(v["ci_low"]), f(v["ci_high"])))
+            row.append(with_ci(f(v["value"]), f(v["ci_low"]), f(v["ci_high"])))
         rows.append(row)
     return table(["Metric", *map(_stat_label, stats)], rows)
 
@@ -192,14 +194,14 @@ def tails_table(tails: pd.DataFrame) -> str:
         word, _, level = stat.partition("_")
         what = "terminal loss" if quantity == "total_return" else metric_label(quantity).lower()
         label = f"{'VaR' if word == 'var' else 'ES'} {level}% of {what}"
-        rows.append([esc(label), _with_ci(fmt_pct(v["value"]), fmt_pct(v["ci_low"]), fmt_pct(v["ci_high"]))])
+        rows.append([esc(label), with_ci(fmt_pct(v["value"]), fmt_pct(v["ci_low"]), fmt_pct(v["ci_high"]))])
     return table(["Across worlds", "Value [95% CI]"], rows)
 
 
 def probabilities_table(probs: pd.DataFrame) -> str:
     """Probabilities of events across worlds with intervals."""
     rows = [[esc(event.replace("total_return", "terminal return").replace("max_drawdown", "max drawdown")),
-             _with_ci(fmt_pct(v["value"]), fmt_pct(v["ci_low"]), fmt_pct(v["ci_high"]))]
+             with_ci(fmt_pct(v["value"]), fmt_pct(v["ci_low"]), fmt_pct(v["ci_high"]))]
             for event, v in probs.iterrows()]
     return table(["Event", "Probability [95% CI]"], rows)
 
@@ -220,7 +222,7 @@ def overview_table(strategies: Sequence[StrategyResult]) -> str:
             if v is None:
                 return DASH
             f = (lambda x: fmt(kind or metric, x))
-            return _with_ci(f(v["value"]), f(v["ci_low"]), f(v["ci_high"]))
+            return with_ci(f(v["value"]), f(v["ci_low"]), f(v["ci_high"]))
 
         p_loss = probs.loc["P(total_return < 0)"] if "P(total_return < 0)" in probs.index else None
         var_key = next((k for k in tails.index if k[0] == "total_return" and k[1].startswith("es_")), None)
@@ -230,7 +232,7 @@ def overview_table(strategies: Sequence[StrategyResult]) -> str:
             cell("total_return", "q05"),
             cell("sharpe", "q50"),
             cell("max_drawdown", "q50"),
-            DASH if p_loss is None else _with_ci(fmt_pct(p_loss["value"]), fmt_pct(p_loss["ci_low"]),
+            DASH if p_loss is None else with_ci(fmt_pct(p_loss["value"]), fmt_pct(p_loss["ci_low"]),
                                                  fmt_pct(p_loss["ci_high"])),
             DASH if var_key is None else cell(*var_key, table_=tails, kind="total_return"),
             fmt_num(s.real_rank.get("total_return")),

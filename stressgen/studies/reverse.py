@@ -45,12 +45,13 @@ from ..errors import ConfigError
 from ..generators import Tilt, iter_chunks
 from ..generators._base import did_you_mean
 from ..metrics.risk import RiskConfig
-from ..metrics.weighted import effective_size, normalised
+from ..metrics.weighted import effective_size, normalised, weighted_probability
 from ..results_reverse import (METHODS, Contributions, Drivers, LosingWorld, ReverseConfig, ReverseOptResult,
                                ReverseResult, TiltChoice)
 from ..strategy import ParamGrid
 from ..types import MarketData, Scenarios
 from . import reverse_math as rm
+from .reverse_opt import garch_noise_model, most_likely_paths, strategy_loss
 from .reverse_pass import Progress, losing_worlds, noise_scorer, sample_pass, trace
 from .reverse_tilt import MIN_PILOT_EVENTS, pilot_tilt
 
@@ -58,7 +59,8 @@ if TYPE_CHECKING:  # the spec module imports studies (CalibrationConfig): a runt
     from ..spec import RunSpec
 
 __all__ = ["ReverseConfig", "ReverseResult", "LosingWorld", "Contributions", "Drivers", "ReverseOptResult",
-           "TiltChoice", "reverse_stress", "reverse_fitted", "check_method", "METHODS", "GENERIC_SCORE", "NOISE_SCORE"]
+           "TiltChoice", "reverse_stress", "reverse_fitted", "reference_scores", "check_method", "METHODS",
+           "GENERIC_SCORE", "NOISE_SCORE"]
 
 DIRECTION_WORLDS = 64  # plain worlds whose average holdings give the tilt its direction
 REFERENCE_WORLDS = 1000  # plain worlds whose scores the percentiles compare with
@@ -98,11 +100,6 @@ def check_method(method: str, family: str | None) -> None:
     if family not in NOISE_FAMILIES:
         raise ConfigError(f"reverse.method: 'optimised' needs a generator with an explicit noise model (garch); "
                           f"{family} has none: use method = 'empirical'")
-    try:
-        from .reverse_opt import most_likely_paths  # noqa: F401
-    except ImportError:
-        raise ConfigError("reverse.method: 'optimised' is not available in this installation (no noise model "
-                          "for garch yet): use method = 'empirical'") from None
 
 
 def _fit(spec: RunSpec, market: Any, key: Any) -> tuple[Any, Any]:
@@ -138,9 +135,24 @@ def _tilt(config: ReverseConfig, generator: Any, fitted: Any, strategy: Any, bt:
     return (None if z == 0 else Tilt.for_tail(float(z), horizon, direction)), choice
 
 
-def _reference_scores(generator: Any, fitted: Any, key: Any, horizon: int, n: int, chunk_size: int,
-                      scorer: Any) -> np.ndarray:
-    """Plausibility scores of `n` plain worlds drawn from ``stream(sample key, REFERENCE_STREAM)``."""
+def _scorer(generator: Any, fitted: Any, market: MarketData, horizon: int) -> tuple[Any, str]:
+    """(the plausibility score of worlds ``[n, horizon, assets] -> [n]``, its definition): the noise model's
+    where the family has one, else the Gaussian log-likelihood under the history's mean and covariance."""
+    noise = noise_scorer(generator, fitted, horizon)
+    if noise is not None:
+        return noise, NOISE_SCORE
+    hist = np.asarray(market.log_returns, np.float64)
+    mu, cov = hist.mean(0), np.atleast_2d(np.cov(hist, rowvar=False))
+    return (lambda r: rm.gaussian_loglik(r, mu, cov)), GENERIC_SCORE
+
+
+def reference_scores(generator: Any, fitted: Any, market: MarketData, *, key: Any, horizon: int,
+                     chunk_size: int) -> np.ndarray:
+    """Plausibility scores of `REFERENCE_WORLDS` plain worlds drawn from ``stream(sample key,
+    REFERENCE_STREAM)``: what every percentile compares with. They do not depend on the strategy, so a run
+    draws them once for all its parameter sets (`reverse_fitted`'s `reference`)."""
+    scorer, _ = _scorer(generator, fitted, market, horizon)
+    n = REFERENCE_WORLDS
     ref = rng.stream(key, REFERENCE_STREAM)
     return np.concatenate([scorer(np.asarray(chunk.log_returns))
                            for chunk in iter_chunks(generator, fitted, key=ref, n_worlds=n, horizon=horizon,
@@ -180,7 +192,7 @@ def reverse_stress(spec: RunSpec, config: ReverseConfig, *, progress: Progress |
 
 def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any, fitted: Any, strategy: Any,
                    bt: engine.BacktestConfig, risk: RiskConfig, key: Any, chunk_size: int,
-                   progress: Progress | None = None) -> ReverseResult:
+                   progress: Progress | None = None, reference: np.ndarray | None = None) -> ReverseResult:
     """The core (module docstring, steps 1 to 6) on an already fitted generator.
 
     Args:
@@ -191,6 +203,8 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
         bt, risk: the run's backtest (periods per year set) and risk configs.
         key: the run's sample key (``rng.stream(rng.root(seed), rng.SAMPLE)``): world i is ``fold_in(key, i)``.
         chunk_size: worlds held in memory at once.
+        reference: `reference_scores` of this generator and horizon, when the caller already drew them (a run
+            shares one batch between its parameter sets); None draws them here.
     """
     if config.horizon is None or config.n_worlds is None:
         raise ValueError("reverse_fitted: config.horizon and config.n_worlds must be resolved")
@@ -200,10 +214,7 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
     horizon, n_worlds = int(config.horizon), int(config.n_worlds)
     condition, choice = _tilt(config, generator, fitted, strategy, bt, risk, key, horizon, n_worlds, chunk_size,
                               market.n_assets)
-    noise = noise_scorer(generator, fitted, horizon)
-    hist = np.asarray(market.log_returns, np.float64)
-    mu, cov = hist.mean(0), np.atleast_2d(np.cov(hist, rowvar=False))
-    scorer = noise or (lambda r: rm.gaussian_loglik(r, mu, cov))
+    scorer, plausibility_method = _scorer(generator, fitted, market, horizon)
     passed, template = sample_pass(config, generator, fitted, strategy, bt, risk, condition, key, scorer,
                                    chunk_size, progress)
 
@@ -235,7 +246,8 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
                       vol_all=np.asarray(passed.vol_sum, np.float64) / np.concatenate(passed.raw_w).sum(),
                       corr_losing=float(rm.weighted_mean(corr[losing], wl)),
                       corr_all=float(rm.weighted_mean(corr, w)))
-    reference = _reference_scores(generator, fitted, key, horizon, REFERENCE_WORLDS, chunk_size, scorer)
+    if reference is None:
+        reference = reference_scores(generator, fitted, market, key=key, horizon=horizon, chunk_size=chunk_size)
     pct = _percentile(reference, score[losing])
     best = np.argsort(-np.nan_to_num(score[losing], nan=-np.inf), kind="stable")[:config.k]
     rows = [int(b) for b in best]
@@ -268,8 +280,8 @@ def reverse_fitted(config: ReverseConfig, *, market: MarketData, generator: Any,
     return ReverseResult(
         config=config, assets=assets, generator=generator.name,
         tilt=None if condition is None else condition.describe(),
-        plausibility_method=NOISE_SCORE if noise is not None else GENERIC_SCORE, n_losing=len(losing),
-        probability=rm.event_probability(event, w), ess_kish=size.kish, ess_losing=size_losing.kish,
+        plausibility_method=plausibility_method, n_losing=len(losing),
+        probability=weighted_probability(event, w), ess_kish=size.kish, ess_losing=size_losing.kish,
         largest_loss=largest, mean_path=rm.mean_path(paths, wl), most_plausible=most, worst=worst,
         drivers=drivers, optimised=optimised, notes=tuple(notes), seconds=time.perf_counter() - t0,
         tilt_choice=choice, n_reference=int(reference.shape[0]))
@@ -280,8 +292,6 @@ def _optimised(config: ReverseConfig, fitted: Any, strategy: Any, template: Scen
     """The optimised method (`reverse_opt.most_likely_paths`, its default random starts) on garch's noise
     model. (Started instead from the noise of the most plausible losing worlds, the search ended less likely
     than those worlds on the test spec: the default starts did better.)"""
-    from .reverse_opt import garch_noise_model, most_likely_paths, strategy_loss
-
     model = garch_noise_model(fitted, int(config.horizon))
     loss_fn = strategy_loss(strategy, template.replace(log_returns=template.log_returns[:1], weights=None), bt)
     return most_likely_paths(model, loss_fn, float(config.loss), key=key)

@@ -5,8 +5,6 @@ probabilities (any non-negative numbers; each function normalises over the world
 
 * `gaussian_loglik`: the generic plausibility score of a world, ``sum_t log N(r_t; mu, Sigma)`` with the
   history's mean and covariance (for families without an explicit noise model).
-* `event_probability`: ``P(event)`` from importance-weighted worlds, with the self-normalised estimator's
-  delta-method standard error and a Wilson interval on the effective number of trials it implies.
 * `weighted_percentile`: where a score sits among all sampled worlds, ``100 * sum_j w_j [s_j <= s]``.
 * `mean_path`: ``E_w[cumsum_t r | selected]``, ``[horizon, assets]``.
 * `vol_path`: each world's daily realised volatility, the root mean square of its assets' log returns that day,
@@ -21,20 +19,10 @@ probabilities (any non-negative numbers; each function normalises over the world
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from ..metrics.weighted import Estimate, weighted_probability
-
-__all__ = ["event_probability", "gaussian_loglik", "weighted_percentile", "mean_path", "vol_path", "mean_pairwise_corr",
+__all__ = ["gaussian_loglik", "weighted_percentile", "mean_path", "vol_path", "mean_pairwise_corr",
            "contributions", "weighted_mean"]
-
-
-def event_probability(event: np.ndarray, w: np.ndarray, ci_level: float = 0.95) -> Estimate:
-    """``p = sum_i w_i x_i`` (w normalised over the defined worlds; x 0/1, NaN = undefined) with the
-    delta-method standard error of the self-normalised importance-sampling estimator and its Wilson interval:
-    `metrics.weighted.weighted_probability`, which every weighted probability of the report uses."""
-    return weighted_probability(event, w, ci_level=ci_level)
 
 
 def gaussian_loglik(r: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import engine
 from ..generators import Tilt, iter_chunks
+from ..generators._garch_noise import garch_noise_model
 from ..metrics.risk import RiskConfig
 from ..metrics.running import risk_reducer
 from ..results_reverse import Contributions, LosingWorld, ReverseConfig
@@ -33,10 +34,6 @@ Progress = Callable[[str, int, int], None]
 def noise_scorer(generator: Any, fitted: Any, horizon: int) -> Callable[[np.ndarray], np.ndarray] | None:
     """``r [worlds, horizon, assets] -> [worlds]`` noise log-likelihood where the family has a noise model."""
     if generator.name != "garch":
-        return None
-    try:
-        from ..generators._garch_noise import garch_noise_model
-    except ImportError:
         return None
     model = garch_noise_model(fitted, horizon)
     # noise_of and log_prob act on one path: vmapped over the chunk's worlds, one program per chunk shape

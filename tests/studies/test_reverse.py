@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from stressgen import generators, rng
 from stressgen.cli import app
 from stressgen.errors import ConfigError
+from stressgen.metrics.weighted import weighted_probability
 from stressgen.spec import GeneratorSpec, load_spec
 from stressgen.studies import reverse_math as rm
 from stressgen.studies.reverse import (GENERIC_SCORE, NOISE_SCORE, REFERENCE_STREAM, REFERENCE_WORLDS, ReverseConfig,
@@ -217,11 +218,11 @@ def test_percentiles_come_from_the_plain_reference_batch(spec, plain, tilted):
 
 def test_event_probability_is_binomial_for_equal_weights():
     x = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
-    est = rm.event_probability(x, np.ones(8))
+    est = weighted_probability(x, np.ones(8))
     assert est.value == 0.25 and est.ess == pytest.approx(8.0)
     assert est.se == pytest.approx(math.sqrt(0.25 * 0.75 / 8))
     w = np.array([0.1, 3.0, 3.0, 0.1, 1.0, 1.0, 1.0, 1.0])  # large weights outside the event
-    est = rm.event_probability(x, w)
+    est = weighted_probability(x, w)
     wn = w / w.sum()
     p = float(wn @ x)
     assert est.value == pytest.approx(p) and est.se == pytest.approx(math.sqrt(float(wn ** 2 @ (x - p) ** 2)))
