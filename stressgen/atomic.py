@@ -20,7 +20,7 @@ import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -104,11 +104,17 @@ def atomic_file(path) -> Iterator[BinaryIO]:
     _fsync_dir(path.parent)
 
 
-def fsync_write(path, payload: bytes) -> None:
+Payload = bytes | Callable[[BinaryIO], None]  # a file's bytes, or a function that writes them into it
+
+
+def fsync_write(path, payload: Payload) -> None:
     """Write and fsync `path` in place: for files inside a version directory that `publish_files` then
-    switches in."""
+    switches in. A callable payload streams into the open file (a file too large to hold in memory)."""
     with open(path, "wb") as f:
-        f.write(payload)
+        if callable(payload):
+            payload(f)
+        else:
+            f.write(payload)
         f.flush()
         os.fsync(f.fileno())
 
@@ -152,9 +158,10 @@ def _clean(directory: Path, store: Path, names=()) -> None:
             tmp.unlink()
 
 
-def publish_files(directory, files: Mapping[str, bytes], *, group: str) -> None:
-    """Write the set `files` (name -> bytes) into `directory` so that it replaces the group's previous set as
-    a whole, even if the process is killed at any moment (see above). Names of other groups are untouched.
+def publish_files(directory, files: Mapping[str, Payload], *, group: str) -> None:
+    """Write the set `files` (name -> bytes, or a function writing them, see `fsync_write`) into `directory`
+    so that it replaces the group's previous set as a whole, even if the process is killed at any moment
+    (see above). Names of other groups are untouched.
 
     A name that exists in `directory` as a regular file (written before sets were published, or by hand) is
     replaced by its symlink once the new version is in place.

@@ -45,7 +45,7 @@ _STAGES = {"data": "loading data", "fit": "fitting generator", "worlds": "worlds
            "stress": "stress cases", "stress: worlds": "worlds (stress case)",
            "reverse": "reverse stress", "reverse: worlds": "worlds (reverse stress)",
            "reverse: drivers": "loss drivers (reverse stress)", "drivers": "loss drivers",
-           "calibration: worlds": "worlds (origin)"}
+           "calibration: worlds": "worlds (origin)", "resumed": "chunks from an earlier run"}
 
 SpecArg = Annotated[Path, typer.Argument(help="TOML run spec, e.g. scenarios/quickstart.toml",
                                          show_default=False)]
@@ -116,24 +116,49 @@ def _load(spec: Path, *, seed: int | None = None, worlds: int | None = None, out
     return load_spec(spec).with_overrides(seed=seed, worlds=worlds, out=out)
 
 
+def _resume_note(stage: str, done: int, total: int) -> None:
+    """Without bars (--quiet), a resumed run still says so: its first chunks come from an earlier run."""
+    if stage == "resumed":
+        sys.stderr.write(f"stressgen: resuming: {done} of {total} chunks were written by an earlier run of "
+                         "this spec\n")
+
+
 @app.command()
 def run(spec: SpecArg,
         seed: Seed = None, worlds: Worlds = None,
         out: Annotated[Path | None, typer.Option("--out", help="Override [report].out (results directory).",
                                                  show_default=False)] = None,
+        executor: Annotated[str, typer.Option("--executor", help="Where chunks of worlds run: local (this "
+                                              "process), processes (a local process pool) or ray.")] = "local",
+        address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (--executor ray); "
+                                                    "default: a new local Ray instance.",
+                                                    show_default=False)] = None,
+        workers: Annotated[int | None, typer.Option("--workers", help="Process count (--executor processes); "
+                                                    "default: one per core.", show_default=False)] = None,
+        chunk_dir: Annotated[Path | None, typer.Option("--chunk-dir", help="Where chunk files go (every worker "
+                                                       "must see it); default: inside the results directory.",
+                                                       show_default=False)] = None,
         quiet: Quiet = False, debug: Debug = False) -> None:
-    """Fit, sample, backtest every strategy on every world, and write the report."""
+    """Fit, sample, backtest every strategy on every world, and write the report.
+
+    Worlds run in chunks that are written to files as they finish, so a rerun of an interrupted run resumes
+    where it stopped (docs/distributed.md)."""
     with _errors(debug):
-        from . import pipeline, report
+        from . import chunk_run, pipeline, report
+        from .executors import executor_for
         from .terminal import format_stress, format_summary
 
         run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
         report.check_output_dir(run_spec.out_dir)  # before any compute, not after it
-        with _bars(quiet) as progress:
-            result = pipeline.run(run_spec, progress=progress)
+        root = chunk_dir.absolute() if chunk_dir is not None else None
+        with executor_for(executor, address=address, workers=workers) as pool, _bars(quiet) as progress:
+            result = pipeline.run(run_spec, progress=progress or _resume_note, executor=pool,
+                                  chunks=root if root is not None else chunk_run.default_root(run_spec))
         # rendering the page and writing the files takes a second or two: say what is happening
         with contextlib.nullcontext() if quiet else _stderr().status("writing the report"):
             path = report.write_outputs(result, run_spec.out_dir)
+        # published: the chunk files are not needed to resume any more
+        chunk_run.remove(run_spec, result.generator.params_digest, root)
         seconds = sum(result.timings.values())
         typer.echo(format_summary(result))
         if result.stress:

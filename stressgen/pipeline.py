@@ -17,7 +17,7 @@ before any output.
 
 from __future__ import annotations
 
-import dataclasses
+import concurrent.futures
 import importlib.metadata
 import os
 import time
@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from . import devices, persist, rng
+from . import chunk_run
+from .chunk_run import sample_chunked
 from .errors import ConfigError, ImplausibleWorldsError
 from .generators import iter_chunks
-from .metrics import RiskConfig, run_summary
+from .metrics import run_summary
 from .metrics.stylized import equal_weight_equity
 from .report.worlds_file import WORLDS_FORMAT, write_worlds
 from .results import FAN_QUANTILES, FAN_WORLDS, DatasetInfo, GeneratorInfo, RunResult
@@ -38,7 +40,7 @@ from .stage_overfit import check_overfit, overfit, overfit_warmup
 from .stage_stress import check_spec_stress, run_stress
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
                      no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
-                     fit_generator, load_market, regime_history, sample_and_backtest, worst_worlds)
+                     fit_generator, load_market, regime_history, run_configs, sample_and_backtest, worst_worlds)
 from .types import MarketData
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
@@ -136,9 +138,16 @@ def _dataset(market: MarketData) -> DatasetInfo:
                        repairs=len(market.repairs))
 
 
-def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
+def run(spec: RunSpec, *, progress: Progress | None = None, executor: concurrent.futures.Executor | None = None,
+        chunks: str | os.PathLike | None = None) -> RunResult:
     """Run the whole stress test the spec describes, stage by stage; returns the `RunResult` the report
     renders (its `timings` hold each stage's seconds).
+
+    The worlds are drawn and backtested in this process, chunk by chunk, unless `executor` or `chunks` is
+    given: then every chunk is a task writing its files under the directory `chunks` (by default
+    ``<results>/.stressgen/chunks``), run on `executor` (any `concurrent.futures.Executor`, e.g.
+    `stressgen.executors.RayExecutor`; None: this process), and a rerun skips the chunks already written
+    (`stressgen.chunk_store`). The result is the same bit for bit either way.
 
     First asks JAX for one CPU device per core (`devices.use_cpu_cores`, so the engine splits worlds over
     every core); this is the explicit device setup that importing stressgen does not do. It changes nothing
@@ -160,8 +169,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     check_memory(spec, market.n_assets)  # before any compute
     plans = timed("strategies", build_strategies, spec)
     ppy = market.periods_per_year
-    bt = dataclasses.replace(spec.costs, periods_per_year=ppy)
-    risk = RiskConfig(periods_per_year=ppy, rf=bt.rf)
+    bt, risk = run_configs(spec, market)
     # a grid the overfitting statistics cannot judge, or a stress case the data cannot hold, is refused now,
     # not after the worlds
     check_overfit(spec, plans, market, overfit_warmup(spec, market))
@@ -172,18 +180,25 @@ def run(spec: RunSpec, *, progress: Progress | None = None) -> RunResult:
     check_spec_reverse(spec, fit)  # the optimised method needs a noise model: known once the model is loaded
     sample_key = rng.stream(root, rng.SAMPLE)
 
-    sampled = timed("sample_backtest", sample_and_backtest, spec, market, fit, plans, bt, risk,
-                    key=sample_key, progress=progress)
+    if executor is None and chunks is None:
+        sampled = timed("sample_backtest", sample_and_backtest, spec, market, fit, plans, bt, risk,
+                        key=sample_key, progress=progress)
+    else:
+        sampled = timed("sample_backtest", sample_chunked, spec, market, fit, plans, bt, risk, key=sample_key,
+                        executor=executor, root=chunks, progress=progress)
     # before any aggregation, and so before any output
     if spec.report.strict and sampled.plausibility.failures:
+        if executor is not None or chunks is not None:  # refused worlds: nothing to resume
+            chunk_run.remove(spec, fit.info.params_digest, chunks)
         raise ImplausibleWorldsError(sampled.plausibility.failures, sampled.plausibility.summary_line())
     real = timed("real_history", backtest_real, market, plans, sampled.template, bt, risk, progress)
     worst = timed("worst_worlds", worst_worlds, spec, fit, plans, sampled, bt, key=sample_key,
                   progress=progress)
     strategies, h2h = timed("aggregate", aggregate, spec, plans, sampled, real, worst, key=root,
                             progress=progress)
+    # the scorecard's strategy tails use the run's own strategies (their tear sheets and programs)
     fidelity = timed("fidelity", fidelity_summary, market, sampled, sim.horizon,
-                     key=rng.stream(root, rng.BOOTSTRAP), progress=progress)
+                     key=rng.stream(root, rng.BOOTSTRAP), progress=progress, plans=plans, bt=bt, real=real)
     overfitting = timed("overfit", overfit, spec, market, fit, plans, sampled, real, bt,
                         key=rng.stream(root, rng.OVERFIT), progress=progress)
     stress = timed("stress", run_stress, spec, market, fit, plans, bt, risk, sampled, key=sample_key,

@@ -36,31 +36,27 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import backtesting, engine, generators, persist
+from . import backtesting, chunks, devices, engine, generators, persist
+from .chunks import SCORE_WORLDS, ChunkInputs, Metrics, Sampled
 from .errors import ConfigError
-from .generators import AbstractGenerator, iter_chunks
+from .generators import AbstractGenerator
 from .generators._base import config_to_dict
 from .metrics import RiskConfig, aggregate_metrics, diversity, head_to_head, rank_real_history
-from .metrics import plausibility, run_summary
+from .metrics import run_summary
 from .metrics.fidelity import quick_scorecard
-from .metrics.plausibility import PlausibilityReport
 from .metrics.run_summary import FidelitySummary
-from .metrics.stylized import equal_weight_equity, market_quantities
-from .results import FAN_WORLDS, GeneratorInfo, ParamValue, RealHistory, RegimeHistory, StrategyResult
+from .metrics.stylized import equal_weight_equity
+from .results import GeneratorInfo, ParamValue, RealHistory, RegimeHistory, StrategyResult
 from .spec import RunSpec, StrategySpec
 from .strategy import ParamGrid
 from .types import MarketData, Scenarios
 
 __all__ = ["Progress", "no_progress", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan", "Sampled",
            "RealRuns", "WorstWorlds", "check_memory", "load_market", "fit_generator", "build_strategies",
-           "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary",
-           "regime_history"]
+           "run_configs", "chunk_inputs", "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate",
+           "fidelity_summary", "regime_history"]
 
 Progress = Callable[[str, int, int], None]
-# the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
-SCORE_WORLDS = 1_000
-
-Metrics = dict[str, np.ndarray]  # metric -> per-world values (the keys of metrics.per_world_metrics)
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -211,84 +207,49 @@ def _world_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfi
 
 # ----------------------------------------------------------------------------- 4. sample and backtest
 
-@dataclasses.dataclass(frozen=True)
-class Sampled:
-    """What one pass over the worlds keeps (memory bounded by a chunk).
+def run_configs(spec: RunSpec, market: MarketData) -> tuple[engine.BacktestConfig, RiskConfig]:
+    """The spec's costs and risk settings at the data's frequency."""
+    ppy = market.periods_per_year
+    bt = dataclasses.replace(spec.costs, periods_per_year=ppy)
+    return bt, RiskConfig(periods_per_year=ppy, rf=bt.rf)
 
-    Attributes:
-        metrics: per `StrategyPlan`, metric -> ``[params, worlds]`` per-world values.
-        first_paths: ``[k, horizon, assets]`` the first k worlds (the report's sample paths).
-        fan_equity: ``[min(worlds, FAN_WORLDS), horizon + 1]`` equal-weight equity of the first worlds.
-        summary: the fidelity sums over every world (`metrics.run_summary`).
-        plausibility: the plausibility gate's checks over every world.
-        scored: the first `SCORE_WORLDS` worlds (the in-sample scorecard reads them).
-        template: the first chunk: history prefix, anchor prices and calendar shared by every world.
-        seconds: wall time of the pass.
-        weights: ``[worlds]`` the generator's raw likelihood-ratio weights (a tilted condition), else None.
-        market: per-world quantities of the market that stress views can name (`market_quantities`); empty
-            unless the spec has ``[[stress]]`` cases, the only reader.
-    """
 
-    metrics: tuple[Metrics, ...]
-    first_paths: np.ndarray
-    fan_equity: np.ndarray
-    summary: run_summary.SummaryState
-    plausibility: PlausibilityReport
-    scored: Scenarios
-    template: Scenarios
-    seconds: float
-    weights: np.ndarray | None = None
-    market: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+def chunk_inputs(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan, ...], bt: engine.BacktestConfig,
+                 risk: RiskConfig, *, key: jax.Array, condition: Any = None, check: bool = True) -> ChunkInputs:
+    """What every chunk of the spec's run shares (`stressgen.chunks`)."""
+    return ChunkInputs(generator=fit.generator, params=fit.params, plans=plans, bt=bt, risk=risk, key=key,
+                       layout=chunks.layout(spec), horizon=spec.simulation.horizon,
+                       sample_paths=spec.report.sample_paths, condition=condition, check=check,
+                       stress=bool(spec.stress))
 
 
 def sample_and_backtest(spec: RunSpec, market: MarketData, fit: FittedGenerator,
                         plans: tuple[StrategyPlan, ...], bt: engine.BacktestConfig, risk: RiskConfig, *,
                         key: jax.Array, progress: Progress = no_progress, condition: Any = None,
                         check: bool = True) -> Sampled:
-    """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk (see the module doc).
+    """Draw the spec's worlds chunk by chunk and backtest every plan on each chunk, in this process (see the
+    module doc; `stressgen.chunk_store` runs the same chunks as tasks elsewhere).
 
     `condition` is a stress condition the generator samples under; `check` runs the engine's causality and
     validity probes on the first chunk (a stress case skips them: the programs are the base case's)."""
     t0 = time.perf_counter()
-    sim, k_paths = spec.simulation, spec.report.sample_paths
-    n, horizon = sim.worlds, sim.horizon
-    per_world: list[list[Metrics]] = [[] for _ in plans]
-    summary = run_summary.init(market.n_assets, horizon)
-    gate = plausibility.init(market.log_returns, market.assets, horizon, market.periods_per_year, n_worlds=n)
-    firsts, fan_eq, scored, template, done = [], [], [], None, 0
-    weights, quantities = [], []
-    for index, chunk in enumerate(iter_chunks(fit.generator, fit.params, key=key, n_worlds=n, horizon=horizon,
-                                              chunk_size=min(sim.chunk_size, n), condition=condition)):
-        template = chunk if template is None else template
-        for j, plan in enumerate(plans):
-            progress("strategies", j, len(plans))
-            # the engine's causality and validity probes run on the first chunk only: the program is the same
-            per_world[j].append(_world_metrics(plan.built, chunk, bt, risk, check=check and index == 0))
-        progress("strategies", len(plans), len(plans))
-        r = np.asarray(chunk.log_returns)
-        if chunk.weights is not None:
-            weights.append(np.asarray(chunk.weights, np.float64))
-        if spec.stress:  # a pass over every world in float64: not for runs that never read it
-            quantities.append(market_quantities(r, market.assets, market.periods_per_year))
-        gate = plausibility.update(gate, r, done)
-        summary = run_summary.update(summary, r)
-        kept = sum(len(f) for f in firsts)
-        if kept < k_paths:
-            firsts.append(r[:k_paths - kept])
-        if done < SCORE_WORLDS:
-            scored.append(chunk.replace(log_returns=chunk.log_returns[:SCORE_WORLDS - done], weights=None))
-        if done < FAN_WORLDS:
-            fan_eq.append(equal_weight_equity(r[:FAN_WORLDS - done]).astype(np.float32))
-        done += r.shape[0]
-        progress("worlds", done, n)
-    metrics = tuple({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
-                    for chunks in per_world)
-    return Sampled(metrics=metrics, first_paths=np.concatenate(firsts), fan_equity=np.concatenate(fan_eq),
-                   summary=summary, plausibility=plausibility.finalize(gate), scored=Scenarios.concat(scored),
-                   template=template, seconds=time.perf_counter() - t0,
-                   weights=np.concatenate(weights) if weights else None,
-                   market={k: np.concatenate([q[k] for q in quantities]) for k in quantities[0]} if quantities
-                   else {})
+    inputs = chunk_inputs(spec, fit, plans, bt, risk, key=key, condition=condition, check=check)
+    base = chunks.gate_base(market, spec.simulation.horizon, spec.simulation.worlds)
+    template: list[Scenarios] = []
+
+    def outs():
+        done = 0
+        for index in range(inputs.layout.n_chunks):
+            out, worlds = chunks.run_chunk(inputs, index, base,
+                                           progress=lambda j, n: progress("strategies", j, n))
+            if index == 0:
+                template.append(worlds)
+            done += out.n
+            progress("worlds", done, inputs.layout.n_worlds)
+            yield out
+
+    folded = chunks.fold(outs(), base, lambda: template[0], layout=inputs.layout)
+    return dataclasses.replace(folded, seconds=time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------------ 5. real history
@@ -341,19 +302,25 @@ def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template:
                                 history=jnp.asarray(r[:-horizon][-warm:] if warm else r[:0], jnp.float32),
                                 anchor_prices=jnp.asarray(market.prices[-horizon - 1], jnp.float32),
                                 weights=None)
-    for j, plan in enumerate(plans):
+    whole = _as_world(template, r[warm:], r[:warm], market.prices[warm]) if history is not None else None
+    done = [0]
+
+    def one(j: int) -> None:  # writes distinct keys of `window` and `equity`
+        plan = plans[j]
         if r.shape[0] >= horizon + 1:
             m = _world_metrics(plan.built, last, bt, risk, check=False)
             for p in range(len(plan.sets)):
                 window[(j, p)] = {k: float(v[p, 0]) for k, v in m.items()}
-        if history is not None:
-            whole = _as_world(template, r[warm:], r[:warm], market.prices[warm])
+        if whole is not None:
             eq = np.asarray(engine.backtest(plan.built, whole, bt, check=False).equity, np.float64)
             eq = eq.reshape(len(plan.sets), -1)
             for p in range(len(plan.sets)):
                 equity[(j, p)] = np.concatenate([[1.0], eq[p]])
-        progress("real", j + 1, len(plans))
-    return RealRuns(window, equity, history)
+        done[0] += 1
+        progress("real", done[0], len(plans))
+
+    devices.parallel_map(one, range(len(plans)))  # strategies at once: their programs compile in parallel
+    return RealRuns(dict(sorted(window.items())), dict(sorted(equity.items())), history)
 
 
 # ------------------------------------------------------------------------------------- 6. worst worlds
@@ -368,11 +335,25 @@ class WorstWorlds:
     paths: dict[int, np.ndarray]
 
 
+# Worlds per chunk of the full backtests (daily series) of the worst worlds and of the scorecard's scored
+# worlds: both run in chunks of this size so that they share one compiled program per strategy (see
+# worst_worlds). Small, because the worst worlds' chunk is mostly flat padding; the scorecard's 1,000 worlds
+# take eight chunks.
+SCORE_CHUNK = 128
+
+
 def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan, ...], sampled: Sampled,
                  bt: engine.BacktestConfig, *, key: jax.Array,
                  progress: Progress = no_progress) -> WorstWorlds:
-    """The k worst worlds of each parameter set, redrawn from the sample key and backtested for daily
-    equity."""
+    """The k worst worlds of each parameter set, redrawn from the sample key (as the chunks that held them)
+    and backtested for daily equity.
+
+    A plan without a grid runs its worst worlds as the first rows of a chunk of `SCORE_CHUNK` worlds (the
+    other rows flat), the chunk in which `fidelity_summary` backtests the same strategy on the scored worlds:
+    one compiled program serves both. A world's equity does not depend on its neighbours (the engine's chunk
+    invariance): the numbers are those of a batch of the k worlds alone (tests/test_fidelity_stage.py). A
+    grid is not padded: the scorecard runs the grid as a whole, another program.
+    """
     n, horizon = spec.simulation.worlds, spec.simulation.horizon
     k = min(spec.report.worst_worlds, n)
     index = {}
@@ -381,20 +362,37 @@ def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan,
             order = np.argsort(np.nan_to_num(m["total_return"][p], nan=np.inf), kind="stable")
             index[name] = tuple(int(i) for i in order[:k])
     wanted = sorted({i for v in index.values() for i in v})
+    # Redrawn as the whole chunks that held them, with the pass's shapes: the program that drew them is
+    # reused (no compile for a one-world draw) and the values are the pass's own, bit for bit.
+    cut = chunks.layout(spec)
+    by_chunk: dict[int, list[int]] = {}
+    for i in wanted:
+        by_chunk.setdefault(i // cut.chunk_size, []).append(i)
     paths = {}
-    for count, i in enumerate(wanted):
-        one = fit.generator.sample(fit.params, key=key, n_worlds=1, horizon=horizon, first_world=i)
-        paths[i] = np.asarray(one.log_returns[0])
-        progress("worst", count + 1, len(wanted))
-    equity = {}
-    for plan in plans:
+    for count, (c, members) in enumerate(sorted(by_chunk.items())):
+        start, size = cut.bounds(c)
+        drawn = np.asarray(fit.generator.sample(fit.params, key=key, n_worlds=size, horizon=horizon,
+                                                first_world=start).log_returns)
+        paths.update({i: drawn[i - start] for i in members})
+        progress("worst", count + 1, len(by_chunk))
+    rows = min(SCORE_CHUNK, sampled.scored.n_worlds)
+
+    def one(plan: StrategyPlan) -> dict[str, np.ndarray]:
+        shared, out = not isinstance(plan.built, ParamGrid), {}
         for p, (name, _) in enumerate(plan.sets):
             idx = index[name]
-            equity[name] = np.zeros((0, horizon + 1), np.float32)
+            out[name] = np.zeros((0, horizon + 1), np.float32)
             if idx:
-                worlds = sampled.template.replace(log_returns=jnp.asarray(np.stack([paths[i] for i in idx])))
-                eq = np.asarray(engine.backtest(plan.at(p), worlds, bt, check=False).equity, np.float64)
-                equity[name] = np.concatenate([np.ones((len(idx), 1)), eq], axis=1)
+                batch = np.stack([paths[i] for i in idx])
+                if shared and len(idx) < rows:  # the engine pads only up to the worlds it is given
+                    batch = np.concatenate([batch, np.zeros((rows - len(idx), *batch.shape[1:]), batch.dtype)])
+                worlds = sampled.template.replace(log_returns=jnp.asarray(batch))
+                eq = engine.backtest(plan.at(p), worlds, bt, check=False, chunk_size=rows if shared else None)
+                out[name] = np.concatenate([np.ones((len(idx), 1)), np.asarray(eq.equity, np.float64)[:len(idx)]],
+                                           axis=1)
+        return out
+
+    equity = {name: eq for part in devices.parallel_map(one, plans) for name, eq in part.items()}
     return WorstWorlds(index, equity, paths)
 
 
@@ -416,7 +414,8 @@ def aggregate(spec: RunSpec, plans: tuple[StrategyPlan, ...], sampled: Sampled, 
             rank = rank_real_history(m, window).to_dict() if window else {}
             results.append(StrategyResult(
                 name=name, plugin=plan.spec.plugin, params=params,
-                metrics=pd.DataFrame(m, index=pd.RangeIndex(n, name="world")),
+                # views of the run's arrays, not a copy: a million worlds' metrics are held once
+                metrics=pd.DataFrame(m, index=pd.RangeIndex(n, name="world"), copy=False),
                 aggregate=aggregate_metrics(m, key=key, config=config),
                 real=window, real_rank={k: float(v) for k, v in rank.items()},
                 worst_worlds=worst.index[name], worst_equity=worst.equity[name],
@@ -427,14 +426,38 @@ def aggregate(spec: RunSpec, plans: tuple[StrategyPlan, ...], sampled: Sampled, 
 
 
 def fidelity_summary(market: MarketData, sampled: Sampled, horizon: int, *, key: jax.Array,
-                     progress: Progress = no_progress) -> FidelitySummary:
+                     progress: Progress = no_progress, plans: tuple[StrategyPlan, ...] | None = None,
+                     bt: engine.BacktestConfig | None = None, real: RealRuns | None = None) -> FidelitySummary:
     """Real against synthetic: `run_summary`'s moments, ACF and correlations, the in-sample scorecard of the
-    first worlds and, for a history of at least two horizons, the worlds' diversity against real windows."""
+    first worlds and, for a history of at least two horizons, the worlds' diversity against real windows.
+
+    Given the run's `plans`, `bt` and `real` (`backtest_real`), the scorecard's strategy-tail error is the
+    run's own strategies' (every parameter set): their daily P&L on the real history after the worlds'
+    warm-up (the tear sheet's run) against their P&L on the scored worlds, backtested here on the shape
+    `worst_worlds` compiled (chunks of `SCORE_CHUNK`, see there), so the scorecard compiles no backtest of
+    its own but a grid's. Without them it
+    backtests its reference strategies (`quick_scorecard`, as `stressgen evaluate` does).
+    """
+    if len({plans is None, bt is None, real is None}) > 1:
+        raise TypeError("fidelity_summary: pass plans, bt and real together (the run's strategies) or none")
     progress("fidelity", 0, 1)
     real_r, ppy = market.log_returns, market.periods_per_year
     summary = run_summary.finalize(sampled.summary, real_r, assets=market.assets, horizon=horizon,
                                    periods_per_year=ppy)
-    card = quick_scorecard(market, sampled.scored, key=key, max_paths=SCORE_WORLDS)
+    pnl: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    if plans is not None and bt is not None and real is not None:
+        pnl = {}  # empty without a tear sheet (history no longer than the warm-up): the scorecard notes it
+        for j, plan in enumerate(plans if real.history is not None else ()):
+            syn = engine.backtest(plan.built, sampled.scored, bt, check=False,
+                                  chunk_size=min(SCORE_CHUNK, sampled.scored.n_worlds)).pnl
+            syn = np.asarray(syn, np.float64)
+            syn = syn.reshape(len(plan.sets), *syn.shape[-2:])
+            for p, (name, _) in enumerate(plan.sets):
+                eq = real.equity[(j, p)]
+                # the engine's P&L from its equity: a day's growth, 0 once the equity is gone (engine._core)
+                growth = np.divide(eq[1:], eq[:-1], out=np.ones(eq.shape[0] - 1), where=eq[:-1] > 0)
+                pnl[name] = (growth - 1.0, syn[p])
+    card = quick_scorecard(market, sampled.scored, key=key, max_paths=SCORE_WORLDS, strategy_pnl=pnl)
     # spread of the worlds against the spread of real windows of the same length: mode collapse shows as a
     # ratio far below 1 (see metrics.diversity)
     spread = diversity(np.asarray(sampled.scored.log_returns), real_r, periods_per_year=ppy) \

@@ -78,7 +78,7 @@ def test_missing_spec_and_bad_override(tmp_path):
 
 
 def test_internal_error_exit_code(monkeypatch):
-    def boom(spec, progress=None):
+    def boom(spec, progress=None, **_):
         raise RuntimeError("unexpected\nstate")
 
     monkeypatch.setattr(pipeline, "run", boom)

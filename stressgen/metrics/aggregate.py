@@ -177,6 +177,9 @@ def _percentile_interval(reps: jax.Array, alpha: float) -> tuple[jax.Array, jax.
 # are the same definitions (stressgen.metrics.quantile), so only float summation order differs.
 
 
+_BATCH_VALUES = 1 << 24  # [worlds, columns] values per replicate batch of `cross_world_stats` (see there)
+
+
 class _Presorted(NamedTuple):
     order: jax.Array   # [n, k] argsort of each column (NaN last)
     xs: jax.Array      # [n, k] sorted values, NaN replaced by +inf
@@ -275,7 +278,11 @@ def cross_world_stats(x: jax.Array, total_ret: jax.Array, max_dd: jax.Array, w: 
         for name, value in point.items():
             out[f"{name}_lo"] = out[f"{name}_hi"] = jnp.full_like(value, jnp.nan)
         return out
-    both = _count_map(stats, n, key, config.n_boot, config.boot_batch, x.dtype)
+    # a replicate's temporaries are about a dozen [worlds, columns] arrays, and a batch vmaps boot_batch of
+    # them at once: at a million worlds a batch of 5 peaked near 4 GiB, so large runs take fewer at a time
+    # (runs up to ~150,000 worlds keep the configured batch, and their numbers)
+    batch = max(1, min(config.boot_batch, _BATCH_VALUES // (n * (x.shape[1] + 2))))
+    both = _count_map(stats, n, key, config.n_boot, batch, x.dtype)
     point = {name: v[0] for name, v in both.items()}
     out = dict(point)
     # one sort for the intervals of every statistic: replicates side by side as columns

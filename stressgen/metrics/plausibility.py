@@ -6,8 +6,8 @@ Five checks of worlds ``[worlds, time, assets]`` of daily log returns against th
 - ``big_moves``: the share of worlds with any daily ``|log r| > big_move`` is at most ``big_move_ratio`` times
   the share of real windows of the horizon's length (every start day) that have one.
 - ``hill_index`` (per asset): the Hill tail index of the largest ``hill_fraction`` of ``|r|`` (pooled over
-  worlds and days) is at least ``hill_floor`` and at least the real index (same estimator) minus
-  ``hill_slack``.
+  worlds and days; the first `HILL_WORLDS` worlds of a larger run) is at least ``hill_floor`` and at least the
+  real index (same estimator) minus ``hill_slack``.
 - ``volatility`` (per asset): the ``quantile`` (99.9%) across worlds of a world's annualised volatility is at
   most ``vol_ratio`` times the asset's highest real rolling volatility over windows of the horizon's length.
 - ``ew_return``: the ``quantile`` of the horizon's equal-weight return (daily rebalanced: simple returns
@@ -37,6 +37,10 @@ rather than in a third of them (43 checks at 99% each would); z is that level's 
 
 Streaming, optax-style: ``state = init(...)``, ``state = update(state, chunk, first_world)`` per chunk,
 ``finalize(state)``; memory is per-world ``[worlds, assets]`` summaries plus a running top-k of |r| per asset.
+A chunk checked elsewhere (another process or machine) travels as `export_partial` arrays and is folded in by
+`merge`, which gives the same report as one sequential pass. The top-k is what caps the Hill index at
+`HILL_WORLDS` worlds: 1% of every |r| of a million worlds would be 2.5 million values per asset, and each
+chunk would have to ship its share; its standard error at the cap is already ``alpha / 224``.
 `check_worlds` does all three at once. A history shorter than the horizon is compared through its one
 window of its own length, and every message then says so.
 """
@@ -54,9 +58,11 @@ from ..errors import ConfigError
 from ..numerics import hill_index
 
 __all__ = ["PlausibilityConfig", "PlausibilityCheck", "PlausibilityReport", "References", "State", "CHECKS",
-           "init", "update", "finalize", "check_worlds", "hill_index", "quantile_lower_rank"]
+           "HILL_WORLDS", "init", "update", "merge", "export_partial", "import_partial", "finalize",
+           "check_worlds", "hill_index", "quantile_lower_rank"]
 
 CHECKS = ("non_finite", "big_moves", "hill_index", "volatility", "ew_return")
+HILL_WORLDS = 20_000  # the Hill index reads the worlds below this index (see the module docstring)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,7 +231,7 @@ def init(history: np.ndarray, assets: tuple[str, ...] | list[str], horizon: int,
     if len(assets) != ref.hill.size or n_worlds < 1 or horizon < 1:
         raise ValueError(f"need assets for every history column and n_worlds, horizon >= 1, got "
                          f"{len(assets)} assets, {n_worlds} worlds, horizon {horizon}")
-    k_max = math.ceil(cfg.hill_fraction * n_worlds * horizon)
+    k_max = math.ceil(cfg.hill_fraction * min(n_worlds, HILL_WORLDS) * horizon)
     top = np.zeros((len(assets), k_max + 1))
     return State(cfg, tuple(assets), int(horizon), int(periods_per_year), int(n_worlds), ref, top,
                  np.zeros(len(assets)), np.full(len(assets), -1, np.int64), ())
@@ -258,7 +264,8 @@ def update(state: State, log_returns: np.ndarray, first_world: int) -> State:
         cut = np.minimum(np.fmax(safe, guess), state.config.big_move)  # fmax: a NaN guess falls back to safe
     cut = cut.astype(r.dtype)  # the cut compared below is the one scanned with
     scan = _scan(r, cut, state.periods_per_year)
-    short = (np.bincount(scan[4], minlength=len(state.assets)) < keep) & (cut > safe)
+    in_cap = scan[5] < HILL_WORLDS - first_world  # values that may enter the top-k
+    short = (np.bincount(scan[4][in_cap], minlength=len(state.assets)) < keep) & (cut > safe)
     if short.any():  # the guess was too high for some asset: scan again with the safe cut there
         scan = _scan(r, np.where(short, safe, cut).astype(r.dtype), state.periods_per_year)
     vol, ew, non_finite, vals, cols, worlds = scan
@@ -273,11 +280,53 @@ def update(state: State, log_returns: np.ndarray, first_world: int) -> State:
         best = int(np.argmax(v))  # ties go to the lowest world index, whatever the order of the chunks
         if v[best] > max_abs[j] or (v[best] == max_abs[j] and wj[best] < max_world[j]):
             max_abs[j], max_world[j] = v[best], wj[best]
-        merged = np.concatenate([top[j], v])
+        merged = np.concatenate([top[j], v[wj < HILL_WORLDS]])
         top[j] = np.partition(merged, merged.size - keep)[merged.size - keep:]
     big = vals > state.config.big_move
     chunk = _Chunk(int(first_world), vol, ew, non_finite, worlds[big], cols[big])
     return state._replace(top=top, max_abs=max_abs, max_world=max_world, chunks=state.chunks + (chunk,))
+
+
+def merge(a: State, b: State) -> State:
+    """One state holding the worlds of `a` and of `b` (disjoint worlds of the same run, in any order)."""
+    if (a.assets, a.horizon, a.n_worlds, a.top.shape) != (b.assets, b.horizon, b.n_worlds, b.top.shape):
+        raise ValueError("cannot merge plausibility states of different runs")
+    keep = a.top.shape[1]
+    both = np.concatenate([a.top, b.top], axis=1)
+    top = np.partition(both, both.shape[1] - keep, axis=1)[:, both.shape[1] - keep:]
+    # the larger |r|; a tie goes to the lower world index, as in `update`
+    take_b = (b.max_abs > a.max_abs) | ((b.max_abs == a.max_abs) & (b.max_world >= 0)
+                                         & ((a.max_world < 0) | (b.max_world < a.max_world)))
+    return a._replace(top=top, max_abs=np.where(take_b, b.max_abs, a.max_abs),
+                      max_world=np.where(take_b, b.max_world, a.max_world), chunks=a.chunks + b.chunks)
+
+
+_CHUNK_FIELDS = ("vol", "ew", "non_finite", "big_worlds", "big_assets")
+
+
+def export_partial(state: State) -> dict[str, np.ndarray]:
+    """The arrays of a state fed from `init` with one chunk (`import_partial` reads them back, exactly).
+    The top-k travels only when the chunk lies below `HILL_WORLDS`, and as float32: every value is the
+    absolute value of a float32 return, or 0."""
+    if len(state.chunks) != 1:
+        raise ValueError(f"export_partial takes a state fed with one chunk, got {len(state.chunks)}")
+    c = state.chunks[0]
+    out = {"first_world": np.asarray([c.first_world], np.int64), "max_abs": state.max_abs,
+           "max_world": state.max_world, **{name: getattr(c, name) for name in _CHUNK_FIELDS}}
+    if c.first_world < HILL_WORLDS:
+        out["top"] = state.top.astype(np.float32)
+    return out
+
+
+def import_partial(base: State, arrays: dict[str, np.ndarray]) -> State:
+    """A state like `base` (its config, references and sizes) holding only the chunk of `arrays`."""
+    first = int(arrays["first_world"][0])
+    top = (np.asarray(arrays["top"], np.float64) if "top" in arrays else np.zeros_like(base.top))
+    if top.shape != base.top.shape:
+        raise ValueError(f"a chunk's top-k has shape {top.shape}, the run's {base.top.shape}")
+    chunk = _Chunk(first, *(np.asarray(arrays[name]) for name in _CHUNK_FIELDS))
+    return base._replace(top=top, max_abs=np.asarray(arrays["max_abs"], np.float64),
+                         max_world=np.asarray(arrays["max_world"], np.int64), chunks=(chunk,))
 
 
 def _scan(r: np.ndarray, cut: np.ndarray, ppy: int) -> tuple[np.ndarray, ...]:
@@ -395,7 +444,9 @@ def finalize(state: State) -> PlausibilityReport:
         f"{100 * bound:.3g}%{_why(fail, p_syn > bound)} ({m} independent real windows){note}; worst world {worst} "
         f"(|r| = {_num(float(state.max_abs[jw]))} on {assets[jw]})"))
 
-    k = math.ceil(cfg.hill_fraction * n * h)
+    capped = state.n_worlds > HILL_WORLDS
+    k = math.ceil(cfg.hill_fraction * (int(ok[worlds < HILL_WORLDS].sum()) if capped else n) * h)
+    of_worlds = f" of the first {HILL_WORLDS:,} worlds" if capped else ""
     for j, asset in enumerate(assets):
         alpha = hill_index(state.top[j], k) if k >= 1 else math.nan  # reads the k + 1 largest itself
         real, se_syn = float(ref.hill[j]), alpha / math.sqrt(max(k, 1))
@@ -406,7 +457,8 @@ def finalize(state: State) -> PlausibilityReport:
         w = int(state.max_world[j]) if state.max_world[j] >= 0 else None
         checks.append(PlausibilityCheck(
             "hill_index", asset, alpha, bound, not fail, w,
-            f"hill_index: {asset}: the tail index of the largest {100 * cfg.hill_fraction:g}% of |r| ({k} values) "
+            f"hill_index: {asset}: the tail index of the largest {100 * cfg.hill_fraction:g}% of |r|{of_worlds} "
+            f"({k} values) "
             f"is {_num(alpha)}, {'below' if alpha < bound else 'not below'} the bound {_num(bound)} (max of "
             f"{cfg.hill_floor:g} and real {_num(real)} - {cfg.hill_slack:g}){_why(fail, alpha < bound)}; "
             f"worst world {w} (|r| = "

@@ -2,7 +2,9 @@
 
 ``state = init(n_assets, horizon)``, ``state = update(state, chunk)`` per chunk of worlds
 ``[worlds, time, assets]``, ``finalize(state, real, ...)`` -> `FidelitySummary`. Memory is a few
-``[assets, assets]`` sums, whatever the number of worlds.
+``[assets, assets]`` sums, whatever the number of worlds. A chunk computed elsewhere (another process or
+machine) is summarised alone by `partial` and folded in with `merge`, in chunk order: the sums then do not
+depend on where each chunk ran.
 
 What it holds:
 
@@ -27,8 +29,8 @@ import pandas as pd
 from .diversity import Diversity
 from .stylized import acf
 
-__all__ = ["FidelitySummary", "SummaryState", "ACF_WORLDS", "ACF_LAGS", "init", "update", "finalize",
-           "real_moments"]
+__all__ = ["FidelitySummary", "SummaryState", "ACF_WORLDS", "ACF_LAGS", "init", "update", "partial", "merge",
+           "finalize", "real_moments"]
 
 ACF_WORLDS = 2_000  # the synthetic ACF of |r| is averaged over the first worlds (its error is ~1/sqrt(n T))
 ACF_LAGS = 20
@@ -93,6 +95,23 @@ def update(state: SummaryState, worlds: np.ndarray) -> SummaryState:
         acf_sum = acf_sum + np.nansum(np.nanmean(acf(np.abs(np.moveaxis(take, 1, 2)), state.lags), axis=1), axis=0)
         acf_n += take.shape[0]
     return state._replace(n=state.n + flat.shape[0], powers=powers, cross=cross, acf_sum=acf_sum, acf_n=acf_n)
+
+
+def partial(worlds: np.ndarray, first_world: int, horizon: int) -> SummaryState:
+    """The sums of one chunk alone, whose first world is `first_world` (the ACF reads only worlds below
+    `ACF_WORLDS`, so it needs the chunk's place); fold chunks together with `merge`."""
+    skip = min(int(first_world), ACF_WORLDS)  # worlds before the chunk count towards the ACF's cap
+    state = update(init(worlds.shape[-1], horizon)._replace(acf_n=skip), worlds)
+    return state._replace(acf_n=state.acf_n - skip)
+
+
+def merge(a: SummaryState, b: SummaryState) -> SummaryState:
+    """The sums of `a`'s worlds and then `b`'s (their chunks in world order: float sums depend on order)."""
+    if a.powers.shape != b.powers.shape or not np.array_equal(a.lags, b.lags):
+        raise ValueError(f"cannot merge summaries of {a.powers.shape[1]} and {b.powers.shape[1]} assets "
+                         f"with {a.lags.size} and {b.lags.size} ACF lags")
+    return SummaryState(a.n + b.n, a.powers + b.powers, a.cross + b.cross, a.acf_sum + b.acf_sum,
+                        a.acf_n + b.acf_n, a.lags)
 
 
 def _stats(state: SummaryState) -> tuple[np.ndarray, ...]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..metrics.aggregate import Aggregate
 from ..metrics.diversity import Diversity
@@ -31,7 +33,7 @@ from ..types import Suspect
 from ._store_reverse import get_reverse, put_reverse
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ARRAYS_FILE", "METRICS_FILE", "encode", "decode", "json_safe",
-           "manifest_json", "metrics_frame", "to_json_value"]
+           "manifest_json", "metrics_frame", "write_metrics", "to_json_value"]
 
 FORMAT = "stressgen-results"
 # 2: typed results (dataset, generator, fidelity, aggregate), real-history tear sheet; the optional "overfit"
@@ -125,6 +127,32 @@ def metrics_frame(result: RunResult) -> pd.DataFrame:
         return pd.DataFrame({"strategy": pd.Series(dtype=str), "params": pd.Series(dtype=str),
                              "world": pd.Series(dtype=np.int64)})
     return pd.concat(parts, ignore_index=True)
+
+
+def write_metrics(result: RunResult, sink: BinaryIO) -> None:
+    """`metrics_frame` as Parquet into `sink`, one row group per strategy: never the whole long table (or its
+    bytes) in memory, which at a million worlds x 7 strategies would be about 2 GB. Reads back as
+    `metrics_frame` (same columns, types and order)."""
+    if not result.strategies:
+        metrics_frame(result).to_parquet(sink, index=False)
+        return
+    columns: dict[str, Any] = {}
+    for s in result.strategies:  # the union of every strategy's metrics, first dtype seen
+        for c, d in zip(s.metrics.columns, s.metrics.dtypes):
+            columns.setdefault(str(c), d)
+    fields = [pa.field("strategy", pa.string()), pa.field("params", pa.string()), pa.field("world", pa.int64())]
+    schema = pa.schema(fields + [pa.field(c, pa.from_numpy_dtype(d)) for c, d in columns.items()])
+    with pq.ParquetWriter(sink, schema) as writer:
+        for s in result.strategies:
+            n = len(s.metrics)
+            data = {"strategy": pa.array(np.full(n, s.name, object), pa.string()),
+                    "params": pa.array(np.full(n, json.dumps(to_json_value(s.params), sort_keys=True), object),
+                                       pa.string()),
+                    "world": pa.array(np.asarray(s.metrics.index, np.int64))}
+            for c, d in columns.items():
+                values = s.metrics[c].to_numpy() if c in s.metrics else np.full(n, np.nan, d)
+                data[c] = pa.array(values, pa.from_numpy_dtype(d))
+            writer.write_table(pa.table(data, schema=schema))
 
 
 def _put_fidelity(f: FidelitySummary, t: dict[str, np.ndarray]) -> dict:

@@ -1,19 +1,21 @@
 """The run's output files: a failed, interrupted or killed run leaves the previous outputs or the new ones,
 complete, never a mix.
 
-Everything is rendered in memory first, then published as one set with `stressgen.atomic.publish_files`
-(group ``"run"``): the four files are written and fsynced into a new version directory under
-``<out>/.stressgen/versions/``, and one symlink switch makes ``report.html``, ``summary.json``,
-``metrics.parquet`` and ``results.safetensors`` (fixed symlinks through ``.stressgen/run``) name the new set
-at once. `atomic_write` and `write_files` are re-exported from `stressgen.atomic` for callers that found them
-here.
+Everything is rendered in memory first (the per-world metrics are streamed into their file), then published
+as one set with `stressgen.atomic.publish_files` (group ``"run"``): the four files are written and fsynced
+into a new version directory under ``<out>/.stressgen/versions/``, and one symlink switch makes
+``report.html``, ``summary.json``, ``metrics.parquet`` and ``results.safetensors`` (fixed symlinks through
+``.stressgen/run``) name the new set at once. `atomic_write` and `write_files` are re-exported from
+`stressgen.atomic` for callers that found them here.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from safetensors.numpy import save as save_safetensors
 
@@ -32,15 +34,14 @@ __all__ = ["REPORT_FILE", "atomic_write", "write_files", "render_outputs", "writ
 REPORT_FILE = "report.html"
 
 
-def render_outputs(result: RunResult) -> dict[str, bytes]:
-    """Every output file of `result` as bytes, in the order they are renamed into place (report last)."""
+def render_outputs(result: RunResult) -> dict[str, bytes | Callable[[BinaryIO], None]]:
+    """Every output file of `result` as bytes, or as a function writing it into an open file (the per-world
+    metrics: streamed, see `_store.write_metrics`), in the order they are renamed into place (report last)."""
     tensors, manifest = _store.encode(result)
     arrays = save_safetensors(tensors, metadata={_store.META_KEY: _store.manifest_json(manifest)})
-    buf = io.BytesIO()
-    _store.metrics_frame(result).to_parquet(buf, index=False)
     return {
         _store.ARRAYS_FILE: arrays,
-        _store.METRICS_FILE: buf.getvalue(),
+        _store.METRICS_FILE: functools.partial(_store.write_metrics, result),
         SUMMARY_FILE: summary_json(result).encode("utf-8"),
         REPORT_FILE: render_html(result).encode("utf-8"),
     }
@@ -67,7 +68,8 @@ def write_outputs(result: RunResult, out_dir) -> Path:
     """Write ``report.html``, ``summary.json``, ``metrics.parquet`` and the arrays file; return the report
     path.
 
-    Everything is rendered in memory first, then written atomically (see the module docstring).
+    Everything but the per-world metrics is rendered in memory first; all is written atomically (see the
+    module docstring).
     """
     out_dir = Path(out_dir)
     publish_files(out_dir, render_outputs(result), group="run")

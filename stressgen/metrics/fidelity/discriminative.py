@@ -80,7 +80,8 @@ def discriminative_score(train: np.ndarray, real: np.ndarray, syn: np.ndarray, *
     n = real_w.shape[0]
     path, start, asset, syn_fold, seed = (np.asarray(a) for a in _draws(
         key, syn.shape[0], syn.shape[1] - length + 1, n_assets, n=n, folds=folds))
-    syn_w = (syn[path[:, None], start[:, None] + np.arange(length), asset[:, None]] - mean[asset, None]) / sd[asset, None]
+    syn_w = syn[path[:, None], start[:, None] + np.arange(length), asset[:, None]]
+    syn_w = (syn_w - mean[asset, None]) / sd[asset, None]
     x = np.concatenate([window_features(real_w), window_features(syn_w)])
     y = np.concatenate([np.zeros(n), np.ones(n)])
     fold = np.concatenate([real_fold, syn_fold])

@@ -8,7 +8,7 @@ over assets; the cross-asset metrics are NaN with a single asset.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -112,7 +112,8 @@ def _mean(x: np.ndarray) -> float:
 
 def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.ndarray, assets: Sequence[str],
           config: ScoreConfig, key: jax.Array, freq: str = "B", memorisation_check: bool = True,
-          syn_scenarios: Scenarios | None = None, cache: dict | None = None
+          syn_scenarios: Scenarios | None = None, cache: dict | None = None,
+          strategy_pnl: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
           ) -> tuple[dict[str, float], dict[str, float]]:
     """All metrics of `syn` ``[paths, time, assets]`` against `real` ``[time, assets]``.
 
@@ -124,6 +125,9 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
         syn_scenarios: the generator's own `Scenarios` for the backtests (else built from `syn`).
         cache: a dict that belongs to this `syn` (the caller's): the synthetic ACF and leverage curves are
             kept in it, so that `plot_data` given the same dict does not compute them again.
+        strategy_pnl: label -> (real ``[time]``, synthetic ``[paths, time]``) daily P&L of strategies the
+            caller has already backtested (`strategy_tails.pnl_error`); given, the strategy-tail error is
+            theirs and ``config.strategies`` is not backtested (the in-run scorecard passes the run's own).
     Returns:
         (metric -> value, strategy label -> relative error).
     """
@@ -159,7 +163,11 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
     out["coexceed_err"] = cross.coexceed_error(real, syn, config.coexceed_level)
     out["dd_w1n"] = _mean(paths.drawdown_w1n(real, syn, config.drawdown_window, config.drawdown_step))
     per_strategy: dict[str, float] = {}
-    if config.strategies and config.pnl_horizon < t:  # shorter worlds have no h-day P&L window: NaN, noted
+    if strategy_pnl is not None and config.strategies and config.pnl_horizon < t:
+        per_strategy = {label: strategy_tails.pnl_error(r, s, config.pnl_horizon)
+                        for label, (r, s) in strategy_pnl.items()}
+        out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
+    elif config.strategies and config.pnl_horizon < t:  # shorter worlds have no h-day P&L window: NaN, noted
         per_strategy = strategy_tails.strategy_errors(
             real, syn, history, assets, strategies=config.strategies, h=config.pnl_horizon,
             config=config.backtest, freq=freq, syn_scenarios=syn_scenarios)

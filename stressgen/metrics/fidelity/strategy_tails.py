@@ -10,6 +10,10 @@ one a day), pooled over paths for the synthetic side, so both sides use one defi
 
 A strategy whose real VaR is zero (it never traded in the held-out period) has no relative error and is
 left out of the mean (reported as NaN in the per-strategy breakdown).
+
+`pnl_error` is the criterion on daily P&L that is already at hand: the in-run scorecard
+(`stressgen.stages.fidelity_summary`) gives it the run's own strategies' P&L on the real history (its tear
+sheet) and on the first worlds, instead of backtesting reference strategies again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from ...plugins import load_strategy
 from ...types import Provenance, Scenarios
 from .marginal import var_es
 
-__all__ = ["resolve_strategy", "strategy_label", "real_scenarios", "window_pnl", "strategy_pnl", "strategy_errors"]
+__all__ = ["resolve_strategy", "strategy_label", "real_scenarios", "window_pnl", "strategy_pnl", "pnl_error",
+           "strategy_errors"]
 
 _EPS = 1e-10  # a real VaR or ES below this (in return units) means "no risk taken": no relative error
 
@@ -62,6 +67,23 @@ def strategy_pnl(strategy: Any, scenarios: Scenarios, h: int, config: BacktestCo
     return window_pnl(np.asarray(result.pnl), h)
 
 
+def pnl_error(real_pnl: np.ndarray, syn_pnl: np.ndarray, h: int, alphas: Sequence[float] = (0.01, 0.05)) -> float:
+    """Relative VaR/ES error of one strategy's h-day P&L, mean over `alphas` of the VaR and ES errors (module
+    doc): `real_pnl` ``[time]`` and `syn_pnl` ``[worlds, time]`` are daily P&L. NaN when the real VaR or ES
+    is zero at some level (no risk taken: no relative error)."""
+    pr = window_pnl(np.asarray(real_pnl)[None], h)[:, None]
+    ps = window_pnl(syn_pnl, h)[:, None]
+    errs = []
+    for a in alphas:
+        (vr,), (er,) = var_es(pr, a)
+        (vs,), (es,) = var_es(ps, a)
+        if abs(vr) < _EPS or abs(er) < _EPS:
+            errs.append(np.nan)
+            continue
+        errs.append(0.5 * (abs(vs - vr) / abs(vr) + abs(es - er) / abs(er)))
+    return float(np.mean(errs))
+
+
 def strategy_errors(real: np.ndarray, syn: np.ndarray, history: np.ndarray, assets: Sequence[str], *,
                     strategies: Sequence[Any], h: int = 20, alphas: Sequence[float] = (0.01, 0.05),
                     config: BacktestConfig = BacktestConfig(), freq: str = "B",
@@ -86,15 +108,6 @@ def strategy_errors(real: np.ndarray, syn: np.ndarray, history: np.ndarray, asse
     out = {}
     for ref in strategies:
         strategy = resolve_strategy(ref)
-        pr = strategy_pnl(strategy, real_sc, h, config)[:, None]
-        ps = strategy_pnl(strategy, syn_sc, h, config)[:, None]
-        errs = []
-        for a in alphas:
-            (vr,), (er,) = var_es(pr, a)
-            (vs,), (es,) = var_es(ps, a)
-            if abs(vr) < _EPS or abs(er) < _EPS:
-                errs.append(np.nan)
-                continue
-            errs.append(0.5 * (abs(vs - vr) / abs(vr) + abs(es - er) / abs(er)))
-        out[strategy_label(ref)] = float(np.mean(errs))
+        pnl = [np.asarray(backtest(strategy, sc, config).pnl) for sc in (real_sc, syn_sc)]
+        out[strategy_label(ref)] = pnl_error(pnl[0][0], pnl[1], h, alphas)
     return out
