@@ -82,9 +82,12 @@ def default_root(spec: Any) -> Path:
     return Path(spec.out_dir) / STORE / "chunks"
 
 
-def run_dir(spec: Any, params_digest: str, root: str | os.PathLike | None = None) -> Path:
-    """The run's chunk directory: ``<root>/<digest>`` (`default_root` when `root` is None)."""
-    return Path(root if root is not None else default_root(spec)) / run_digest(spec, params_digest)[:16]
+def run_dir(spec: Any, params_digest: str, root: str | os.PathLike | None = None, *,
+            digest: str | None = None) -> Path:
+    """The run's chunk directory: ``<root>/<digest>`` (`default_root` when `root` is None); `digest` is
+    `run_digest`'s, when the caller has it already."""
+    digest = digest or run_digest(spec, params_digest)
+    return Path(root if root is not None else default_root(spec)) / digest[:16]
 
 
 def remove(spec: Any, params_digest: str, root: str | os.PathLike | None = None) -> None:
@@ -134,7 +137,7 @@ def sample_chunked(spec: Any, market: Any, fit: Any, plans: tuple[Any, ...], bt:
     progress = progress or stages.no_progress
     t0 = time.perf_counter()
     digest = run_digest(spec, fit.info.params_digest)
-    directory = run_dir(spec, fit.info.params_digest, root)
+    directory = run_dir(spec, fit.info.params_digest, root, digest=digest)
     directory.mkdir(parents=True, exist_ok=True)
     _clean(directory)
     model = directory / MODEL_DIR

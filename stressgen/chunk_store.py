@@ -158,12 +158,12 @@ def read_chunk(chunk_dir: Path, index: int, digest: str) -> chunks.ChunkOut:
     a = safetensors.numpy.load_file(str(path))
     table = pq.read_table(chunk_dir / _name(index, "parquet"))
     plan, n = table.column("plan").to_numpy(), int(head["n"])
-    names = [c for c in table.column_names if c not in ("plan", "set", "strategy", "world")]
+    columns = {c: table.column(c).to_numpy() for c in table.column_names
+               if c not in ("plan", "set", "strategy", "world")}
     metrics = []
     for j in range(int(plan.max()) + 1 if plan.size else 0):
         rows = np.flatnonzero(plan == j)
-        n_sets = rows.size // n
-        metrics.append({k: table.column(k).to_numpy()[rows].reshape(n_sets, n) for k in names})
+        metrics.append({k: v[rows].reshape(rows.size // n, n) for k, v in columns.items()})
     summary = run_summary.SummaryState(int(head["summary_n"]), a["summary/powers"], a["summary/cross"],
                                        a["summary/acf_sum"], int(head["acf_n"]), a["summary/lags"])
     pick = lambda prefix: {k[len(prefix):]: v for k, v in a.items() if k.startswith(prefix)}  # noqa: E731

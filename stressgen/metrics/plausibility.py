@@ -291,9 +291,10 @@ def merge(a: State, b: State) -> State:
     """One state holding the worlds of `a` and of `b` (disjoint worlds of the same run, in any order)."""
     if (a.assets, a.horizon, a.n_worlds, a.top.shape) != (b.assets, b.horizon, b.n_worlds, b.top.shape):
         raise ValueError("cannot merge plausibility states of different runs")
-    keep = a.top.shape[1]
-    both = np.concatenate([a.top, b.top], axis=1)
-    top = np.partition(both, both.shape[1] - keep, axis=1)[:, both.shape[1] - keep:]
+    keep, top = a.top.shape[1], a.top
+    if b.top.any():  # a chunk past HILL_WORLDS brings no top-k: zeros, which cannot displace a.top's values
+        both = np.concatenate([a.top, b.top], axis=1)
+        top = np.partition(both, both.shape[1] - keep, axis=1)[:, both.shape[1] - keep:]
     # the larger |r|; a tie goes to the lower world index, as in `update`
     take_b = (b.max_abs > a.max_abs) | ((b.max_abs == a.max_abs) & (b.max_world >= 0)
                                          & ((a.max_world < 0) | (b.max_world < a.max_world)))
