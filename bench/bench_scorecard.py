@@ -11,7 +11,7 @@ Usage: python bench/bench_scorecard.py [--worlds 1000] [--horizon 252] [--profil
 `--warm-engine` first backtests the reference strategies on worlds of another shape, so the "cold" call
 sees a warm engine process. `--as-run` instead does what `make run` does before its fidelity stage: one
 JAX CPU device per core (`devices.use_cpu_cores`), the quickstart spec's strategies backtested on the
-worlds (metrics only, with the risk reducer) and on the real history (`stages.backtest_real`, full daily
+worlds (metrics only, with the risk reducer) and on the real history (`stage_series.backtest_real`, full daily
 series: the same program shape as the scorecard's real side). Either way the cold call is the first
 scorecard in the process.
 
@@ -115,7 +115,7 @@ def main() -> None:
     if args.as_run:
         import dataclasses
 
-        from stressgen import backtesting, stages
+        from stressgen import backtesting, stage_series, stages
         from stressgen.metrics import RiskConfig
         from stressgen.spec import load_spec
         spec = load_spec(args.spec)
@@ -126,7 +126,7 @@ def main() -> None:
         for plan in plans:
             backtesting.world_metrics(plan.built, scen, bt, risk=risk)
         t1 = time.perf_counter()
-        stages.backtest_real(market, plans, scen, bt, risk)
+        stage_series.backtest_real(market, plans, scen, bt, risk)
         print(f"as in the run: {len(plans)} strategies on the worlds (metrics) {t1 - t0:.1f} s, on the real "
               f"history {time.perf_counter() - t1:.1f} s")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+from jax import lax
 
 from stressgen import ta
 from stressgen.engine import indicators as ind
@@ -121,6 +122,13 @@ class MinimumVariance(StepStrategy):
 
     def step(self, state: ind.RollingCov, obs: Obs):
         state = ind.rolling_cov_update(state, obs.log_return, obs.log_return_ago(self.window), self.window)
+        rebalance = obs.t % self.every == 0
+        # The solve (a LAPACK call per world) runs on rebalancing closes only: the other closes' weights are
+        # never traded. A branch, not a select, whenever `every` is one number for the run (not a grid axis).
+        w = lax.cond(rebalance, lambda: self._weights(state), lambda: jnp.zeros_like(obs.log_return))
+        return state, Rebalance(self.gross * w, rebalance)
+
+    def _weights(self, state: ind.RollingCov):
         cov = ind.rolling_cov(state, self.window)
         n = cov.shape[0]
         target = jnp.mean(jnp.diag(cov)) * jnp.eye(n, dtype=cov.dtype)
@@ -131,5 +139,4 @@ class MinimumVariance(StepStrategy):
         total = jnp.sum(raw)
         # Before two observations (or if everything clipped) the covariance says nothing: hold equal weights.
         ok = (state.count >= 2) & (total > 0) & jnp.all(jnp.isfinite(raw))
-        w = jnp.where(ok, raw / jnp.where(ok, total, 1.0), 1.0 / n)
-        return state, Rebalance(self.gross * w, obs.t % self.every == 0)
+        return jnp.where(ok, raw / jnp.where(ok, total, 1.0), 1.0 / n)

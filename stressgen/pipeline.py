@@ -38,9 +38,10 @@ from .spec import RunSpec
 from .stage_reverse import check_spec_reverse, run_reverse
 from .stage_overfit import check_overfit, overfit, overfit_warmup
 from .stage_stress import check_spec_stress, run_stress
-from .stages import (SCORE_WORLDS, FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, WorstWorlds,
-                     no_progress, aggregate, check_memory, backtest_real, build_strategies, fidelity_summary,
-                     fit_generator, load_market, regime_history, run_configs, sample_and_backtest, worst_worlds)
+from .stage_series import RealRuns, WorstWorlds, backtest_real, fidelity_summary, worst_worlds
+from .stages import (SCORE_WORLDS, FittedGenerator, Progress, Sampled, StrategyPlan, no_progress, aggregate,
+                     check_memory, build_strategies, fit_generator, load_market, regime_history,
+                     run_configs, sample_and_backtest)
 from .types import MarketData
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",

@@ -20,7 +20,8 @@ from .metrics.overfit_grid import GridOverfit, check_grid_overfit, demean_log_re
 from .metrics.risk import rf_per_period
 from .results import OverfitResult
 from .spec import RunSpec
-from .stages import FittedGenerator, Progress, RealRuns, Sampled, StrategyPlan, no_progress
+from .stage_series import RealRuns
+from .stages import FittedGenerator, Progress, Sampled, StrategyPlan, no_progress
 from .types import MarketData
 
 __all__ = ["NULL_WORLDS", "overfit_warmup", "check_overfit", "overfit", "null_sharpes", "overfit_record"]

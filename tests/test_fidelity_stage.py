@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stressgen import engine, rng, stages
+from stressgen import engine, rng, stage_series, stages
 from stressgen.engine import _run
 from stressgen.metrics import RiskConfig
 from stressgen.metrics.fidelity import strategy_tails
@@ -29,10 +29,10 @@ def run():
     fit = stages.fit_generator(spec, market, key=rng.stream(root, rng.FIT))
     key = rng.stream(root, rng.SAMPLE)
     sampled = stages.sample_and_backtest(spec, market, fit, plans, bt, risk, key=key)
-    real = stages.backtest_real(market, plans, sampled.template, bt, risk)
-    worst = stages.worst_worlds(spec, fit, plans, sampled, bt, key=key)
+    real = stage_series.backtest_real(market, plans, sampled.template, bt, risk)
+    worst = stage_series.worst_worlds(spec, fit, plans, sampled, bt, key=key)
     programs = _run._program._cache_size()
-    fidelity = stages.fidelity_summary(market, sampled, spec.simulation.horizon, key=rng.stream(root, 3),
+    fidelity = stage_series.fidelity_summary(market, sampled, spec.simulation.horizon, key=rng.stream(root, 3),
                                        plans=plans, bt=bt, real=real)
     return dict(market=market, plans=plans, bt=bt, sampled=sampled, real=real, worst=worst, fidelity=fidelity,
                 new_programs=_run._program._cache_size() - programs)
@@ -45,7 +45,7 @@ def test_strategy_tails_are_the_run_strategies(run):
     for j, plan in enumerate(run["plans"]):
         scored = run["sampled"].scored
         syn = np.asarray(engine.backtest(plan.built, scored, run["bt"], check=False,
-                                         chunk_size=min(stages.SCORE_CHUNK, scored.n_worlds)).pnl)
+                                         chunk_size=min(stage_series.SCORE_CHUNK, scored.n_worlds)).pnl)
         syn = syn.reshape(len(plan.sets), *syn.shape[-2:])
         for p in range(len(plan.sets)):
             eq = run["real"].equity[(j, p)]
@@ -78,4 +78,4 @@ def test_padded_worst_worlds_keep_their_numbers(run):
 
 def test_the_run_strategies_come_together(run):
     with pytest.raises(TypeError, match="together"):
-        stages.fidelity_summary(run["market"], run["sampled"], 30, key=rng.root(0), plans=run["plans"])
+        stage_series.fidelity_summary(run["market"], run["sampled"], 30, key=rng.root(0), plans=run["plans"])

@@ -303,8 +303,12 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
 
     try:
         per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))
-        per_param = jax.vmap(per_world, in_axes=(0, axes, None, None, None, 0, None), out_axes=(axes, 0))
-        jax.eval_shape(per_param, strategy, carry, tape.syn_r[0], tape.syn_lp[0], jnp.int32(1),
+        # one set runs unbatched: its fields are constants of the loop body, so a strategy's `lax.cond` on them
+        # (for example on its rebalancing day) stays a branch instead of becoming a select of both sides
+        s_axis = None if n_params == 1 else 0
+        run_strategy = jax.tree_util.tree_map(lambda x: x[0], strategy) if n_params == 1 else strategy
+        per_param = jax.vmap(per_world, in_axes=(s_axis, axes, None, None, None, 0, None), out_axes=(axes, 0))
+        jax.eval_shape(per_param, run_strategy, carry, tape.syn_r[0], tape.syn_lp[0], jnp.int32(1),
                        None if extra is None else jax.tree_util.tree_map(lambda x: x[0], extra), tape)
     except ValueError as exc:
         if mask is None:
@@ -317,7 +321,7 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
              ) -> tuple[tuple[_Carry, Any], dict[str, jax.Array]]:
         c, batch = state
         r, lp, t, e = x
-        c, out = per_param(strategy, c, r, lp, t, e, tape)
+        c, out = per_param(run_strategy, c, r, lp, t, e, tape)
         if reducer is not None:  # outside the per-world vmap: [params, worlds] arrays (see Reducer)
             batch = reducer.batch_update(batch, Day(t, out["pnl"], out["equity"], out["turnover"], out["costs"]))
         probe = {key: out.pop(key)[:, :n_probe] for key in ("decision", "decision_trade")}

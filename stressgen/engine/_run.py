@@ -18,7 +18,9 @@ which runs inside the day loop; `stressgen.backtest` passes the risk metrics of 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -92,7 +94,8 @@ class Inputs(NamedTuple):
     calendar: np.ndarray | None
 
 
-@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices"))
+@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices"),
+                   compiler_options=dev.XLA_OPTIONS)
 def _program(tier: str, strategy: Any, returns: jax.Array, inputs: Inputs, *, lag: int, long_only: bool, mode: str,
              reducer: Reducer | None, n_devices: int = 1) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
@@ -134,7 +137,10 @@ def _library_free(tier: str, batched: Any, n_assets: int, n_hist: int) -> bool:
     Why: jaxlib's CPU LAPACK kernels split a batch over the process's shared intra-op thread pool and wait
     for the parts. With one device per core, every pool thread can be running such a kernel for its own
     device while the parts wait in the queue: the run deadlocks (MinimumVariance on 2,000 worlds x 20
-    assets, two devices, never finished). Such strategies run on one device. Cached per strategy structure.
+    assets, two devices, never finished). Such strategies run on one device. Two such programs at once from
+    two threads wedge the pool the same way, even on one device (a spec with two minimum-variance strategies,
+    whose backtests run in threads, never finished; the threads waited in LU's batch map): `backtest` holds
+    `_LAPACK_LOCK` while it runs one. Cached per strategy structure.
     """
     leaves, treedef = jax.tree_util.tree_flatten(batched)
     key = (tier, treedef, tuple((jnp.shape(x)[1:], jnp.result_type(x)) for x in leaves), n_assets, n_hist)
@@ -157,6 +163,15 @@ def _library_free(tier: str, batched: Any, n_assets: int, n_hist: int) -> bool:
 
 
 _LIBRARY_FREE = LRU(maxsize=256)  # bounded: a dropped entry is only lowered and checked again
+_LAPACK_LOCK = threading.Lock()  # one program with LAPACK calls at a time on CPU (see _library_free)
+
+
+def _one_at_a_time(tier: str, batched: Any, scenarios: Scenarios,
+                   inputs: Inputs) -> contextlib.AbstractContextManager[Any]:
+    """`_LAPACK_LOCK` for a strategy with LAPACK calls on CPU, else nothing to hold."""
+    lapack = jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
+                                                                  inputs.history.shape[0])
+    return _LAPACK_LOCK if lapack else contextlib.nullcontext()
 
 
 def _on_every_device(tree: Any, mesh: jax.sharding.Mesh) -> Any:
@@ -246,8 +261,9 @@ def check_causality(strategy: Any, scenarios: Scenarios, config: BacktestConfig 
     by construction and passes."""
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
     if tier == VECTOR:
-        prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
-                     name=strategy_name(base), grid=grid)
+        with _one_at_a_time(tier, batched, scenarios, inputs):
+            prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
+                         name=strategy_name(base), grid=grid)
 
 
 def _decisions(daily: dict[str, jax.Array]) -> tuple[np.ndarray, np.ndarray]:
@@ -288,9 +304,10 @@ def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
     returns = jnp.asarray(scenarios.log_returns[worlds])
-    _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
-                        mode="trace", reducer=None)
-    out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
+    with _one_at_a_time(tier, batched, scenarios, inputs):
+        _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
+                            mode="trace", reducer=None)
+        out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
 
@@ -338,66 +355,71 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
         return debug_run(strategy, scenarios, config, debug_world, reducer, check)
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config, reducer)
     name = strategy_name(base)
-    if check and tier == VECTOR:
-        prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag, name=name,
-                     grid=grid)
-    if n_dev > 1 and jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
-                                                                           inputs.history.shape[0]):
-        n_dev = 1  # see _library_free: LAPACK kernels on several CPU devices can deadlock
-    returns = jnp.asarray(scenarios.log_returns)
-    n = returns.shape[0]
-    if chunk_size is not None:
-        check_sizes(chunk_size=chunk_size)
+    # a strategy that calls LAPACK on CPU runs on one device, one such program at a time: see _library_free
     on_cpu = jax.default_backend() == "cpu"
-    # a vectorized strategy's arrays grow with the worlds whether or not the series are kept: chunk it always
-    cap = vector_chunk_cap(inputs.history.shape[0] + scenarios.horizon, scenarios.n_assets) if tier == VECTOR \
-        else CPU_CHUNK_PER_DEVICE
-    size = chunk_worlds(n, n_dev, chunk_size, auto=on_cpu and (metrics_only or tier == VECTOR), cap_per_device=cap)
-    mode = "metrics" if metrics_only else "full"
-    mesh = dev.world_mesh(n_dev)
-    if n_dev > 1:
-        # placed on every device here, once per value (see _on_every_device): left to each call, the copies
-        # cost about 1.5 ms a call (CPU, two devices), 5-10% of a 10,000-world run
-        batched, inputs = _on_every_device((batched, inputs), mesh)
+    lapack = on_cpu and not _library_free(tier, batched, scenarios.n_assets, inputs.history.shape[0])
+    if lapack:
+        n_dev = 1
+    with _LAPACK_LOCK if lapack else contextlib.nullcontext():
+        if check and tier == VECTOR:
+            prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
+                         name=name, grid=grid)
+        returns = jnp.asarray(scenarios.log_returns)
+        n = returns.shape[0]
+        if chunk_size is not None:
+            check_sizes(chunk_size=chunk_size)
+        # a vectorized strategy's arrays grow with the worlds whether or not the series are kept: chunk it always
+        cap = vector_chunk_cap(inputs.history.shape[0] + scenarios.horizon, scenarios.n_assets) \
+            if tier == VECTOR else CPU_CHUNK_PER_DEVICE
+        size = chunk_worlds(n, n_dev, chunk_size, auto=on_cpu and (metrics_only or tier == VECTOR),
+                            cap_per_device=cap)
+        mode = "metrics" if metrics_only else "full"
+        mesh = dev.world_mesh(n_dev)
+        if n_dev > 1:
+            # placed on every device here, once per value (see _on_every_device): left to each call, the
+            # copies cost about 1.5 ms a call (CPU, two devices), 5-10% of a 10,000-world run
+            batched, inputs = _on_every_device((batched, inputs), mesh)
 
-    Part = tuple[dict[str, np.ndarray] | None, dict[str, jax.Array]]
+        Part = tuple[dict[str, np.ndarray] | None, dict[str, jax.Array]]
 
-    def finish(start: int, out: tuple[jax.Array | None, dict[str, jax.Array]]) -> Part:
-        packed, daily = out
-        if check and start == 0:
-            _validate(name, daily, config, grid)
-        keep = min(size, n - start)
-        # daily series come back on the default device, as from a one-device run, so they mix with other arrays
-        home = jax.config.jax_default_device or jax.devices()[0]
-        daily = {k: jax.device_put(v, home) for k, v in daily.items() if k != "probe"}
-        summary = None if reducer is None else reducer.finalize(jax.device_get(packed), scenarios.horizon)
-        return jax.tree_util.tree_map(lambda x: x[:, :keep], (summary, daily))
+        def finish(start: int, out: tuple[jax.Array | None, dict[str, jax.Array]]) -> Part:
+            packed, daily = out
+            if check and start == 0:
+                _validate(name, daily, config, grid)
+            keep = min(size, n - start)
+            # daily series come back on the default device, as from a one-device run, so they mix with others
+            home = jax.config.jax_default_device or jax.devices()[0]
+            daily = {k: jax.device_put(v, home) for k, v in daily.items() if k != "probe"}
+            summary = None if reducer is None else reducer.finalize(jax.device_get(packed), scenarios.horizon)
+            return jax.tree_util.tree_map(lambda x: x[:, :keep], (summary, daily))
 
-    # One chunk ahead: the devices run the next chunk while the host finishes the previous one (the host's
-    # share is small), and at most two chunks' inputs are alive at once. The first chunk is finished, and so
-    # validated, before the second starts: a bad strategy stops the run at once.
-    parts: list[Part] = []
-    pending = None
-    for start in range(0, n, size):
-        out = _program(tier, batched, _place(returns, start, size, mesh), inputs, lag=config.lag,
-                       long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev)
-        if start == 0:
-            parts.append(finish(start, out))
-            continue
+        # One chunk ahead: the devices run the next chunk while the host finishes the previous one (the
+        # host's share is small), and at most two chunks' inputs are alive at once. The first chunk is
+        # finished, and so validated, before the second starts: a bad strategy stops the run at once.
+        parts: list[Part] = []
+        pending = None
+        for start in range(0, n, size):
+            out = _program(tier, batched, _place(returns, start, size, mesh), inputs, lag=config.lag,
+                           long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev)
+            if start == 0:
+                parts.append(finish(start, out))
+                continue
+            if pending is not None:
+                parts.append(finish(*pending))
+            pending = (start, out)
         if pending is not None:
             parts.append(finish(*pending))
-        pending = (start, out)
-    if pending is not None:
-        parts.append(finish(*pending))
-    summary, daily = parts[0] if len(parts) == 1 else \
-        jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=1) if isinstance(xs[0], np.ndarray)
-                               else jnp.concatenate(xs, axis=1), *parts)
-    squeeze: Callable[[Any], Any] = (lambda x: x) if grid else (lambda x: None if x is None else x[0])
-    return BacktestResult(
-        pnl=squeeze(daily.get("pnl")), equity=squeeze(daily.get("equity")),
-        turnover=squeeze(daily.get("turnover")), costs=squeeze(daily.get("costs")),
-        summary=None if summary is None else {k: squeeze(v) for k, v in summary.items()}, strategy=name,
-        params=dict(grid.values) if grid else None, config=config)
+        summary, daily = parts[0] if len(parts) == 1 else \
+            jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=1) if isinstance(xs[0], np.ndarray)
+                                   else jnp.concatenate(xs, axis=1), *parts)
+        if lapack:  # the lock covers the programs, not only their dispatch
+            daily = jax.block_until_ready(daily)
+        squeeze: Callable[[Any], Any] = (lambda x: x) if grid else (lambda x: None if x is None else x[0])
+        return BacktestResult(
+            pnl=squeeze(daily.get("pnl")), equity=squeeze(daily.get("equity")),
+            turnover=squeeze(daily.get("turnover")), costs=squeeze(daily.get("costs")),
+            summary=None if summary is None else {k: squeeze(v) for k, v in summary.items()}, strategy=name,
+            params=dict(grid.values) if grid else None, config=config)
 
 
 def world_metrics(strategy: Any, scenarios: Scenarios, config: BacktestConfig = BacktestConfig(), *,

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import dataclasses
 
@@ -170,3 +171,26 @@ def test_importing_stressgen_changes_no_global_jax_setting():
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     env[devices.ENV] = "3"
     assert _device_count(env, setup="import stressgen.cli, stressgen.pipeline; ") == 1
+
+
+def test_strategies_with_lapack_calls_in_two_threads_finish_with_the_same_numbers():
+    # Regression: two programs with batched LU (jnp.linalg.solve) running at once from two threads wedged
+    # XLA-CPU's intra-op pool forever, on one device or two (a spec with two minimum-variance strategies, whose
+    # backtests run in threads, never finished). The engine runs such programs one at a time.
+    scen = make_scenarios(n_worlds=512, horizon=60, n_assets=8)
+    runs = [strategies.MinimumVariance(window=10, every=1), strategies.MinimumVariance(window=12, every=1)]
+    want = [np.asarray(backtest(s, scen, check=False).equity) for s in runs]
+    for _ in range(3):
+        got = {}
+
+        def one(i):
+            got[i] = np.asarray(backtest(runs[i], scen, check=False).equity)
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "two LAPACK programs at once never finished"
+        for i in range(2):
+            np.testing.assert_array_equal(got[i], want[i])

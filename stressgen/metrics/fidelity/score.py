@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ...devices import parallel_map
 from ...engine import BacktestConfig
 from ...types import Scenarios
 from . import calibration, cross, discriminative, marginal, memorisation, paths, strategy_tails, temporal
@@ -136,54 +137,70 @@ def score(real: np.ndarray, syn: np.ndarray, *, train: np.ndarray, history: np.n
     t = min(real.shape[0], syn.shape[1])
     cache = {} if cache is None else cache
     out: dict[str, float] = dict.fromkeys(metric_names(config), float("nan"))  # table order, whatever fills first
+    # Five independent groups of metrics, run in threads (`devices.parallel_map`: their NumPy sorts, FFTs
+    # and JAX calls leave the GIL, so a second core takes its share); each writes its own keys of `out`.
     # Each horizon's pooled synthetic returns are sorted once (marginal.sorted_pooled) and serve every
     # marginal and calibration metric of that horizon; one horizon's sorted copy is alive at a time.
     need = sorted({h for h in config.horizons if h < t} | {h for h in config.tail_horizons if h < t}
                   | {1, config.kupiec_horizon})
     kupiec: dict[float, list] = {}
-    for h in need:
-        ss = marginal.sorted_pooled(syn, h)
-        if h in config.horizons and h < t:
-            out[f"w1n_{h}d"] = _mean(marginal.w1_normalised(real, syn, h, syn_sorted=ss))
-        if h in config.tail_horizons and h < t:
-            for a in config.tail_levels:
-                v, e = marginal.tail_errors(real, syn, a, h, syn_sorted=ss)
-                out[f"rel_var_{_pct(a)}_{h}d"], out[f"rel_es_{_pct(a)}_{h}d"] = _mean(v), _mean(e)
-        if h == 1:
-            out["hill_gap"] = _mean(marginal.hill_gap(real, syn, config.hill_fraction, syn_sorted=ss))
-        if h == config.kupiec_horizon:
-            kupiec = {a: calibration.kupiec_test(real, syn, a, h, syn_sorted=ss) for a in config.tail_levels}
-        del ss
-    lags = max(1, min(config.acf_lags, t // 3))
-    for f in ("r", "abs", "sq"):
-        out[f"acf_{f}"] = _mean(temporal.acf_score(real, syn, f, lags, cache=cache))
-    out["leverage"] = _mean(temporal.leverage_score(real, syn, max(1, min(config.leverage_lags, t // 3)),
-                                                    cache=cache))
-    out["corr_err"] = cross.corr_error(real, syn)
-    out["coexceed_err"] = cross.coexceed_error(real, syn, config.coexceed_level)
-    out["dd_w1n"] = _mean(paths.drawdown_w1n(real, syn, config.drawdown_window, config.drawdown_step))
     per_strategy: dict[str, float] = {}
-    if strategy_pnl is not None and config.strategies and config.pnl_horizon < t:
-        per_strategy = {label: strategy_tails.pnl_error(r, s, config.pnl_horizon)
-                        for label, (r, s) in strategy_pnl.items()}
-        out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
-    elif config.strategies and config.pnl_horizon < t:  # shorter worlds have no h-day P&L window: NaN, noted
-        per_strategy = strategy_tails.strategy_errors(
-            real, syn, history, assets, strategies=config.strategies, h=config.pnl_horizon,
-            config=config.backtest, freq=freq, syn_scenarios=syn_scenarios)
-        out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
+    k_copy, k_disc = jax.random.split(key)
+
+    def marginals() -> None:
+        for h in need:
+            ss = marginal.sorted_pooled(syn, h)
+            if h in config.horizons and h < t:
+                out[f"w1n_{h}d"] = _mean(marginal.w1_normalised(real, syn, h, syn_sorted=ss))
+            if h in config.tail_horizons and h < t:
+                for a in config.tail_levels:
+                    v, e = marginal.tail_errors(real, syn, a, h, syn_sorted=ss)
+                    out[f"rel_var_{_pct(a)}_{h}d"], out[f"rel_es_{_pct(a)}_{h}d"] = _mean(v), _mean(e)
+            if h == 1:
+                out["hill_gap"] = _mean(marginal.hill_gap(real, syn, config.hill_fraction, syn_sorted=ss))
+            if h == config.kupiec_horizon:
+                kupiec.update({a: calibration.kupiec_test(real, syn, a, h, syn_sorted=ss)
+                               for a in config.tail_levels})
+            del ss
+
+    def temporals() -> None:
+        lags = max(1, min(config.acf_lags, t // 3))
+        for f in ("r", "abs", "sq"):
+            out[f"acf_{f}"] = _mean(temporal.acf_score(real, syn, f, lags, cache=cache))
+        out["leverage"] = _mean(temporal.leverage_score(real, syn, max(1, min(config.leverage_lags, t // 3)),
+                                                        cache=cache))
+
+    def cross_and_paths() -> None:
+        out["corr_err"] = cross.corr_error(real, syn)
+        out["coexceed_err"] = cross.coexceed_error(real, syn, config.coexceed_level)
+        out["dd_w1n"] = _mean(paths.drawdown_w1n(real, syn, config.drawdown_window, config.drawdown_step))
+
+    def strategies() -> None:
+        if strategy_pnl is not None and config.strategies and config.pnl_horizon < t:
+            per_strategy.update({label: strategy_tails.pnl_error(r, s, config.pnl_horizon)
+                                 for label, (r, s) in strategy_pnl.items()})
+            out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
+        elif config.strategies and config.pnl_horizon < t:  # shorter worlds have no h-day P&L window: NaN
+            per_strategy.update(strategy_tails.strategy_errors(
+                real, syn, history, assets, strategies=config.strategies, h=config.pnl_horizon,
+                config=config.backtest, freq=freq, syn_scenarios=syn_scenarios))
+            out["strategy_re"] = _mean(np.array(list(per_strategy.values())))
+
+    def memorisation_and_classifier() -> None:
+        out["copy_rate"] = memorisation.copy_rate(
+            train, real, syn, key=k_copy, length=config.copy_window,
+            max_windows=config.copy_max_windows) if memorisation_check else float("nan")
+        # worlds shorter than the classifier's window have no window to classify: NaN (the table shows n/a)
+        out["disc_score"] = discriminative.discriminative_score(
+            train, real, syn, key=k_disc, length=config.disc_window, step=config.disc_step,
+            folds=config.disc_folds) if config.disc_window <= t else float("nan")
+
+    parallel_map(lambda group: group(), [marginals, temporals, cross_and_paths, strategies,
+                                         memorisation_and_classifier])
     for a in config.tail_levels:
         tests = kupiec[a]
         out[f"kupiec_reject_{_pct(a)}"] = float(np.mean([k.rejects(0.05) for k in tests]))
         out[f"kupiec_cov_err_{_pct(a)}"] = float(np.mean([abs(k.rate / a - 1.0) for k in tests]))
-    k_copy, k_disc = jax.random.split(key)
-    out["copy_rate"] = memorisation.copy_rate(
-        train, real, syn, key=k_copy, length=config.copy_window,
-        max_windows=config.copy_max_windows) if memorisation_check else float("nan")
-    # worlds shorter than the classifier's window have no window to classify: NaN (the table shows n/a)
-    out["disc_score"] = discriminative.discriminative_score(
-        train, real, syn, key=k_disc, length=config.disc_window, step=config.disc_step,
-        folds=config.disc_folds) if config.disc_window <= t else float("nan")
     return out, per_strategy
 
 

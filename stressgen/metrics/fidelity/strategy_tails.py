@@ -12,7 +12,7 @@ A strategy whose real VaR is zero (it never traded in the held-out period) has n
 left out of the mean (reported as NaN in the per-strategy breakdown).
 
 `pnl_error` is the criterion on daily P&L that is already at hand: the in-run scorecard
-(`stressgen.stages.fidelity_summary`) gives it the run's own strategies' P&L on the real history (its tear
+(`stressgen.stage_series.fidelity_summary`) gives it the run's own strategies' P&L on the real history (its tear
 sheet) and on the first worlds, instead of backtesting reference strategies again.
 """
 
