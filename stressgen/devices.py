@@ -30,19 +30,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .errors import ConfigError
 
-__all__ = ["ENV", "CACHE_ENV", "WORLDS", "XLA_OPTIONS", "use_cpu_cores", "use_compilation_cache", "n_devices",
+__all__ = ["ENV", "CACHE_ENV", "WORLDS", "use_cpu_cores", "use_compilation_cache", "n_devices",
            "world_mesh", "worlds_sharding", "parallel_map", "MAX_THREADS"]
 
 ENV = "STRESSGEN_CPU_DEVICES"
 CACHE_ENV = "STRESSGEN_COMPILE_CACHE"
 
-# XLA options of the engine's backtest programs, passed to their `jax.jit`. Why: XLA-CPU's newer fusion
-# emitters compiled the quickstart's 21 backtest programs in 14.5 s of CPU and ran its worlds in 4.2 s; the
-# loop emitters took 9.2 s and 2.9 s (MinimumVariance 495 -> 212 ms a chunk of 2,000 worlds), program by
-# program in one process. The option names a CPU code path; other backends ignore it. The generators'
-# sampling programs keep XLA's default: there it changed nothing (a GARCH chunk of 2,000 worlds: the same
-# bits, 0.08 s either way).
-XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 CACHE_MAX_BYTES = 2 << 30  # JAX evicts the least recently used programs beyond this
 WORLDS = "worlds"  # the mesh axis that worlds are split along
 MAX_THREADS = 4  # `parallel_map`: more programs at once only adds memory on a CPU-bound machine
