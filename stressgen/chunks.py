@@ -26,7 +26,7 @@ from .results import FAN_WORLDS
 from .types import MarketData, Scenarios
 
 __all__ = ["SCORE_WORLDS", "Metrics", "ChunkLayout", "ChunkInputs", "ChunkOut", "Sampled", "run_chunk", "fold",
-           "layout", "gate_base"]
+           "layout", "gate_base", "plan_metrics"]
 
 # the in-sample fidelity scorecard reads the first worlds (quick_scorecard's default cap)
 SCORE_WORLDS = 1_000
@@ -153,6 +153,14 @@ def sample_chunk(inputs: ChunkInputs, index: int) -> Scenarios:
                                    condition=inputs.condition, first_world=start)
 
 
+def plan_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfig, risk: RiskConfig, *,
+                 check: bool) -> Metrics:
+    """Per-world metrics as ``[params, worlds]`` NumPy arrays (params = 1 without a grid); the engine keeps
+    no [worlds, time] series."""
+    out = backtesting.world_metrics(strategy, scenarios, bt, risk=risk, check=check)
+    return {k: np.atleast_2d(v) for k, v in out.items()}
+
+
 def run_chunk(inputs: ChunkInputs, index: int, base: plausibility.State, *,
               progress=None) -> tuple[ChunkOut, Scenarios]:
     """Draw chunk `index`, backtest every plan on it and reduce it; returns the reduction and the worlds
@@ -162,12 +170,11 @@ def run_chunk(inputs: ChunkInputs, index: int, base: plausibility.State, *,
     done = [0]
 
     def backtest(plan: Any) -> Metrics:
-        out = backtesting.world_metrics(plan.built, chunk, inputs.bt, risk=inputs.risk,
-                                        check=inputs.check and index == 0)
+        out = plan_metrics(plan.built, chunk, inputs.bt, inputs.risk, check=inputs.check and index == 0)
         done[0] += 1
         if progress is not None:
             progress(done[0], len(inputs.plans))
-        return {k: np.atleast_2d(v) for k, v in out.items()}
+        return out
 
     if progress is not None:
         progress(0, len(inputs.plans))

@@ -12,14 +12,13 @@ them after `stages.sample_and_backtest`):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import backtesting, chunks, devices, engine
-from .chunks import SCORE_WORLDS, Metrics, Sampled
+from . import chunks, devices, engine
+from .chunks import SCORE_WORLDS, Sampled
 from .metrics import RiskConfig, diversity
 from .metrics import run_summary
 from .metrics.fidelity import quick_scorecard
@@ -32,15 +31,6 @@ from .strategy import ParamGrid
 from .types import MarketData, Scenarios
 
 __all__ = ["RealRuns", "WorstWorlds", "SCORE_CHUNK", "backtest_real", "worst_worlds", "fidelity_summary"]
-
-
-def _world_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfig, risk: RiskConfig, *,
-                   check: bool) -> Metrics:
-    """Per-world metrics as ``[params, worlds]`` NumPy arrays (params = 1 without a grid); the engine keeps
-    no [worlds, time] series."""
-    out = backtesting.world_metrics(strategy, scenarios, bt, risk=risk, check=check)
-    return {k: np.atleast_2d(v) for k, v in out.items()}
-
 
 
 # ------------------------------------------------------------------------------------ 5. real history
@@ -99,7 +89,7 @@ def backtest_real(market: MarketData, plans: tuple[StrategyPlan, ...], template:
     def one(j: int) -> None:  # writes distinct keys of `window` and `equity`
         plan = plans[j]
         if r.shape[0] >= horizon + 1:
-            m = _world_metrics(plan.built, last, bt, risk, check=False)
+            m = chunks.plan_metrics(plan.built, last, bt, risk, check=False)
             for p in range(len(plan.sets)):
                 window[(j, p)] = {k: float(v[p, 0]) for k, v in m.items()}
         if whole is not None:

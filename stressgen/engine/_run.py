@@ -169,11 +169,14 @@ _LIBRARY_FREE = LRU(maxsize=256)  # bounded: a dropped entry is only lowered and
 _LAPACK_LOCK = threading.Lock()  # one program with LAPACK calls at a time on CPU (see _library_free)
 
 
-def _one_at_a_time(tier: str, batched: Any, scenarios: Scenarios,
-                   inputs: Inputs) -> contextlib.AbstractContextManager[Any]:
-    """`_LAPACK_LOCK` for a strategy with LAPACK calls on CPU, else nothing to hold."""
-    lapack = jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
-                                                                  inputs.history.shape[0])
+def _uses_lapack(tier: str, batched: Any, scenarios: Scenarios, inputs: Inputs) -> bool:
+    """Whether the strategy's program makes LAPACK calls on CPU (see `_library_free`)."""
+    return jax.default_backend() == "cpu" and not _library_free(tier, batched, scenarios.n_assets,
+                                                                inputs.history.shape[0])
+
+
+def _one_at_a_time(lapack: bool) -> contextlib.AbstractContextManager[Any]:
+    """`_LAPACK_LOCK` for a program with LAPACK calls (`_uses_lapack`), else nothing to hold."""
     return _LAPACK_LOCK if lapack else contextlib.nullcontext()
 
 
@@ -264,7 +267,7 @@ def check_causality(strategy: Any, scenarios: Scenarios, config: BacktestConfig 
     by construction and passes."""
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
     if tier == VECTOR:
-        with _one_at_a_time(tier, batched, scenarios, inputs):
+        with _one_at_a_time(_uses_lapack(tier, batched, scenarios, inputs)):
             prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
                          name=strategy_name(base), grid=grid)
 
@@ -307,7 +310,7 @@ def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
     arrays leading with ``[params, worlds]`` (for the probe, the debug comparison and vectorbt)."""
     grid, base, tier, batched, inputs = _prepare(strategy, scenarios, config)
     returns = jnp.asarray(scenarios.log_returns[worlds])
-    with _one_at_a_time(tier, batched, scenarios, inputs):
+    with _one_at_a_time(_uses_lapack(tier, batched, scenarios, inputs)):
         _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
                             mode="trace", reducer=None)
         out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
@@ -360,10 +363,10 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
     name = strategy_name(base)
     # a strategy that calls LAPACK on CPU runs on one device, one such program at a time: see _library_free
     on_cpu = jax.default_backend() == "cpu"
-    lapack = on_cpu and not _library_free(tier, batched, scenarios.n_assets, inputs.history.shape[0])
+    lapack = _uses_lapack(tier, batched, scenarios, inputs)
     if lapack:
         n_dev = 1
-    with _LAPACK_LOCK if lapack else contextlib.nullcontext():
+    with _one_at_a_time(lapack):
         if check and tier == VECTOR:
             prove_causal(batched, inputs.history, np.asarray(scenarios.log_returns[0]), lag=config.lag,
                          name=name, grid=grid)
