@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--generators", nargs="+", default=["garch", "bootstrap"],
                     help='registry names, or "all" (default: garch, the default generator, and bootstrap)')
     ap.add_argument("--data", default="sp500-20", help="bundled data set")
-    ap.add_argument("--matching", choices=("state", "none"), default=None,
+    ap.add_argument("--matching", choices=("state", "year", "none"), default=None,
                     help="garch.fhs_matching to compare (default: the generator's default)")
     ap.add_argument("--every", type=int, default=6, help="months between origins")
     ap.add_argument("--start", default="1995-01-01")

@@ -2,7 +2,7 @@
 "Plausible tails").
 
     .venv/bin/python bench/plausibility_table.py [--data sp500-20] [--worlds 10000] [--horizon 252]
-        [--generators bootstrap garch:fhs garch:fhs+state garch:gaussian-copula garch:t-copula vae gan]
+        [--generators bootstrap garch:fhs garch:fhs+state garch:fhs+year garch:gaussian-copula garch:t-copula vae gan]
 
 For each generator: fit on the whole data set (default presets), draw the worlds of a quickstart run, and
 print the statistics behind `stressgen.metrics.plausibility`'s checks, with the bound of each: the share of
@@ -26,8 +26,9 @@ from stressgen.metrics import plausibility
 def _config(spec: str):
     name, _, innovations = spec.partition(":")
     gen = generators.get(name)
-    if innovations.endswith("+state"):  # garch:fhs+state: state-matched FHS
-        return gen, gen.config_type(innovations=innovations.removesuffix("+state"), fhs_matching="state")
+    for matching in ("state", "year"):  # garch:fhs+state, garch:fhs+year: state- or year-matched FHS
+        if innovations.endswith(f"+{matching}"):
+            return gen, gen.config_type(innovations=innovations.removesuffix(f"+{matching}"), fhs_matching=matching)
     if innovations:
         return gen, gen.config_type(innovations=innovations)
     return gen, None

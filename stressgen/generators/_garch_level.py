@@ -24,31 +24,43 @@ coefficients and the innovations are unchanged, so the moment conditions of `_ga
   that the average long-run variance over the history's years is unchanged), for a window j drawn
   uniformly among: with a conditional start, the ``sqrt(n)`` windows whose previous year was nearest in
   level to the last year of the history (years are persistent: a calm year is followed by calm ones more
-  often than not); with an unconditional start, all windows.
+  often than not; `neighbour_windows`); with an unconditional start, all windows.
 
 A drawn factor is bounded by the history's calmest and wildest years (shrunk by c): nothing beyond what the
 data show. ``GarchConfig.level = "fixed"`` keeps the single fitted level (the textbook GARCH).
+
+With year-matched rows (``GarchConfig.fhs_matching = "year"``, `_garch_state.year_windows`) a world also
+replays the residual rows of its drawn window, so the year brings its correlation with its level; ``v_model``
+is then measured with those rows, and the neighbours are counted in years.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from .. import rng
 
-__all__ = ["LEVELS", "yearly_levels", "simulated_levels", "level_factors"]
+__all__ = ["LEVELS", "Levels", "window_starts", "yearly_levels", "simulated_levels", "neighbour_windows",
+           "level_factors"]
 
 LEVELS = ("drawn", "fixed")
 _STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
 _SIM_PATHS, _SIM_BURN = 512, 500
 
 
+def window_starts(n: int, year: int) -> np.ndarray:
+    """The first day of each one-year window of an `n`-day sample: every `_STEP` days that leave a whole year."""
+    return np.arange(0, n - year + 1, _STEP)
+
+
 def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.ndarray | None = None) -> np.ndarray:
     """``[windows]`` mean over assets of ``log(realised variance / variance)`` of the `year`-long windows of
     ``y100 [time, assets]`` that begin at `starts` (default: every `_STEP` days that leave a whole window)."""
     n = y100.shape[0]
-    starts = np.arange(0, n - year + 1, _STEP) if starts is None else np.asarray(starts)
+    starts = window_starts(n, year) if starts is None else np.asarray(starts)
     centred = y100 - y100.mean(axis=0)
     csum = np.concatenate([np.zeros((1, y100.shape[1])), np.cumsum(centred**2, axis=0)])
     rv = (csum[starts + year] - csum[starts]) / year  # [windows, assets]
@@ -56,17 +68,28 @@ def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.
 
 
 def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int, *,
-                     key: jax.Array) -> np.ndarray:
+                     key: jax.Array, windows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy
-    recursion on i.i.d. FHS rows of `resid`, drawn from `key`). `params` is ``[assets, 6]``."""
-    rows = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, resid.shape[0]))
+    recursion on FHS rows of `resid`, drawn from `key`). `params` is ``[assets, 6]``. Rows are i.i.d. over
+    all dates, or, with `windows` = (``[windows]`` starts, ``[windows, assets]`` centres and scales of each
+    window's `year` rows, `_garch_state.year_windows`), each path's rows are those of one window drawn
+    uniformly, centred and scaled as the sampler does (year-matched rows)."""
+    n = resid.shape[0]
+    if windows is None:
+        rows = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, n))
+        center = shrink = None
+    else:
+        starts, centers, scales = windows
+        pick = np.asarray(jax.random.randint(rng.stream(key, 1), (_SIM_PATHS,), 0, len(starts)))
+        rows = starts[pick] + np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, year))
+        center, shrink = centers[pick], scales[pick]  # [paths, assets]
     omega, alpha, gamma, beta = (params[:, j] for j in range(1, 5))
     persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
                              + beta, 0.9999)
     sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
     out = np.zeros((_SIM_PATHS, params.shape[0]))
     for t in range(_SIM_BURN + year):
-        e = resid[rows[t]]
+        e = resid[rows[t]] if center is None else (resid[rows[t]] - center) * shrink
         eps = np.sqrt(sigma2) * e
         if t >= _SIM_BURN:
             out += eps**2
@@ -74,30 +97,59 @@ def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray
     return np.mean(np.log(out / year / variance), axis=1)
 
 
+def neighbour_windows(n_windows: int, year: int, *, in_years: bool) -> int:
+    """How many of `n_windows` one-year windows (`_STEP` days apart) a conditional level is drawn from:
+    ``sqrt(n_windows)``, or, `in_years`, ``sqrt(years)`` years' worth of windows (``years = n_windows /
+    (year / _STEP)``). Lall and Sharma's ``k = sqrt(n)`` is meant for n independent samples; the windows
+    overlap twelve to a year, so counted in windows the neighbours come from one or two episodes. That
+    matters where a world replays its window's rows (year-matched rows: the neighbours must span several
+    episodes); for the level alone the two counts were measured alike (docs/fidelity.md), and the default
+    keeps the published one. At least 1, at most all."""
+    if not in_years:
+        return max(1, int(round(np.sqrt(n_windows))))
+    per_year = year / _STEP
+    return int(min(n_windows, max(1, round(np.sqrt(n_windows / per_year) * per_year))))
+
+
+class Levels(NamedTuple):
+    """What a world's level is drawn from: ``factors [windows]`` (omega's multiplier), ``index [windows]``
+    (each factor's one-year window, a position in `window_starts`: year-matched rows replay that year) and
+    the shrink ``c`` of the module doc."""
+
+    factors: np.ndarray
+    index: np.ndarray
+    shrink: float
+
+
 def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year: int, *,
-                  conditional: bool) -> tuple[np.ndarray, float]:
-    """(the factors a world's omega is drawn from, the shrink c), see the module doc. `conditional`: only the
-    years that followed a year like the last one of the sample (its k = sqrt(n) nearest in level); else all.
-    A sample shorter than three years, or one whose yearly levels vary less than the model's, gives the
-    single factor 1."""
+                  conditional: bool, rows: tuple[np.ndarray, np.ndarray] | None = None) -> Levels:
+    """The `Levels` a world's long-run level is drawn from, see the module doc. `conditional`: only the years
+    that followed a year like the last one of the sample (the `neighbour_windows` nearest in level); else
+    all. `rows`: the centres and scales of each window's rows (``[windows, assets]``,
+    `_garch_state.year_windows`) when the sampler replays year-matched rows: the model's own spread is then
+    measured with them, and the neighbours are counted in years. A sample shorter than three years gives the
+    single factor 1 (index ``[0]``)."""
     n = y100.shape[0]
-    variance = np.var(y100, axis=0)
-    starts = np.arange(0, n - year + 1, _STEP)
-    hist = yearly_levels(y100, variance, year, starts)
     if n < 3 * year:  # too few years to learn a spread of levels, let alone how they follow each other
-        return np.ones(1), 0.0
+        return Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
+    variance = np.var(y100, axis=0)
+    starts = window_starts(n, year)
+    hist = yearly_levels(y100, variance, year, starts)
     # a fixed key: the fit stays deterministic, and refits on the same data give the same factors
-    v_model = float(np.var(simulated_levels(params, resid, variance, year, key=rng.stream(rng.root(0), rng.FIT))))
+    windows = None if rows is None else (starts, *rows)
+    v_model = float(np.var(simulated_levels(params, resid, variance, year, key=rng.stream(rng.root(0), rng.FIT),
+                                            windows=windows)))
     v_hist = float(np.var(hist))
     c = float(np.sqrt(max(0.0, 1.0 - v_model / v_hist))) if v_hist > 0 else 0.0
     factors = np.exp(c * (hist - hist.mean()))
     factors = factors / factors.mean()  # the average long-run variance over the history's years is kept
+    index = np.arange(starts.size)
     if not conditional:
-        return factors, c
+        return Levels(factors, index, c)
     # years are persistent: draw from the years whose previous year was nearest in level to the last one
     follows = starts >= year
     prev = yearly_levels(y100, variance, year, starts[follows] - year)
     now = yearly_levels(y100, variance, year, np.array([n - year]))[0]
-    k = max(1, int(round(np.sqrt(prev.size))))
+    k = neighbour_windows(prev.size, year, in_years=rows is not None)
     nearest = np.argsort(np.abs(prev - now), kind="stable")[:k]
-    return factors[follows][nearest], c
+    return Levels(factors[follows][nearest], index[follows][nearest], c)

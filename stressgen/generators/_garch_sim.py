@@ -86,6 +86,10 @@ def draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.A
         rows, window = gs.matched_rows(keys, state, p["state_sorted"], p["state_order"], p["state_neighbours"])
         e = tb.rounded((p["resid"][rows] - p["state_center"][window]) * p["state_shrink"][window], fence)
         return e, gs.next_state(state, e, p["state_decay"], fence)
+    if kind == "fhs-year":  # a date of the year the world's long-run level was drawn from (`_garch_state`)
+        rows = gs.year_rows(keys, p["year_first"], p["state_neighbours"])
+        e = tb.rounded((p["resid"][rows] - p["year_center"]) * p["year_shrink"], fence)
+        return e, state
     if kind == "fhs":  # one historical date per world and day: the whole cross-section moves together
         rows = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["resid"].shape[0]))(keys)
         return p["resid"][rows], state
@@ -212,6 +216,9 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     pick = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, jnp.uint32(0xFFFFFFFF)), (), 0,
                                                  p["level_factors"].shape[0]))(world_keys)
     p = dict(p, omega=tb.rounded(p["omega"] * p["level_factors"][pick][:, None], p["fence"]))
+    if kind == "fhs-year":  # the world replays the rows of the year its level came from
+        first = p["level_starts"][pick]
+        p = dict(p, year_first=first, year_center=p["state_center"][pick], year_shrink=p["state_shrink"][pick])
     if burn is None:
         sigma2_0, burn = p["sigma2_next"], 0
     else:

@@ -42,7 +42,15 @@ mean of every state's law is zero and the worlds' drift stays the fitted mean ``
 mean of stressed windows deepens crisis drawdowns but biases every world's drift (measured in
 docs/fidelity.md: the one-year return then misses on the held-out index).
 
-A fit that does not draw state-matched rows stores empty state arrays (`empty_state_arrays`).
+Year-matched rows (``fhs_matching="year"``, `year_windows`). The slower alternative: a world replays, for
+its whole life, the rows of the one-year window its long-run level was drawn from (`_garch_level`), so the
+year brings its cross-section (the correlation of a crisis year, or of a calm one) along with its level.
+Each window's rows are centred and scaled to unit variance per asset (the drawn level carries the year's
+scale; without the scaling the scale was counted twice, and the worlds' spread of one-year equal-weight
+variances was wider than the history's), then held to the moment conditions above on exactly its own rows,
+which are all the world replays. Its calibration is in docs/fidelity.md.
+
+A fit that draws neither stores empty state arrays (`empty_state_arrays`).
 """
 
 from __future__ import annotations
@@ -53,12 +61,13 @@ import numpy as np
 
 from . import _tables as tb
 
-__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "empty_state_arrays", "window_shrink",
-           "next_state", "matched_rows"]
+__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "year_windows", "year_arrays",
+           "empty_state_arrays", "window_shrink", "next_state", "matched_rows", "year_rows"]
 
-MATCHING = ("state", "none")
+MATCHING = ("state", "year", "none")
 SHRINK_GRID = np.linspace(0.05, 1.0, 96)  # candidate factors: about 1% apart, the largest that holds is kept
 BAND = 0.1  # the share of dates, nearest in state, on whose law the moment conditions are checked
+BISECTIONS = 12  # a year window's factor to within 2^-12 of (0.05, 1]
 
 
 def default_neighbours(n_days: int) -> int:
@@ -129,6 +138,57 @@ def state_arrays(e: np.ndarray, decay: float, neighbours: int | None, *, params:
             "state_shrink": shrink.astype(f32), "state_center": center.astype(f32)}
 
 
+def year_windows(e: np.ndarray, starts: np.ndarray, k: int, *, params: np.ndarray | None, power: np.ndarray,
+                 max_persistence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``([windows, assets] centre, scale, moment factor)`` of the windows of `k` rows of ``e [time,
+    assets]`` that begin at `starts`: a world replaying window s draws ``(e_t - centre_s) * scale_s``.
+
+    The scale makes each window's law unit-variance per asset (the world's long-run level, drawn with the
+    window, carries the year's scale; the rows carry its correlation and shape), reduced where that law
+    breaks the moment conditions of `_garch_tails` (``E[A^power] <= 1`` and ``E[A] <= max_persistence``,
+    ``A = (alpha + gamma [x < 0]) x^2 + beta``): a world replays exactly these k rows for its whole life, so
+    the conditions are checked on them, and the largest factor in (0, 1] that holds is found by bisection
+    (the moments grow with it; the scale is the unit-variance one times this factor). `params` None imposes
+    no condition."""
+    starts = np.asarray(starts)
+    take = starts[:, None] + np.arange(k)  # [windows, k] the dates of each window
+    n_windows, n_assets = starts.size, e.shape[1]
+    center, scale, factor = (np.ones((n_windows, n_assets)) for _ in range(3))
+    for i in range(n_assets):  # one asset at a time: [windows, k] arrays, whatever the width of the universe
+        x = e[take, i]
+        center[:, i] = x.mean(axis=1)
+        x = x - center[:, i, None]
+        unit = 1.0 / np.sqrt(np.maximum(np.mean(x * x, axis=1), 1e-12))  # [windows]
+        scale[:, i] = unit
+        if params is None:
+            continue
+        coef = (params[i, 2] + params[i, 3] * (x < 0)) * (x * unit[:, None]) ** 2  # [windows, k]
+
+        def holds(r: np.ndarray) -> np.ndarray:
+            a = r[:, None] ** 2 * coef + params[i, 4]
+            return (np.mean(a ** power[i], axis=1) <= 1.0 + 1e-9) & (np.mean(a, axis=1) <= max_persistence + 1e-9)
+
+        lo, hi = np.full(n_windows, SHRINK_GRID[0]), np.ones(n_windows)
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            good = holds(mid)
+            lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+        factor[:, i] = np.where(holds(np.ones(n_windows)), 1.0, lo)
+    return center, scale * factor, factor
+
+
+def year_arrays(k: int, center: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """`state_arrays`' fields for year-matched rows (``fhs_matching="year"``): ``state_neighbours`` is the
+    window length `k` (consecutive dates from the window's start, `GarchFitted.level_starts`), with the
+    centre and scale of each window a world can draw (`year_windows`, aligned with the fit's level factors);
+    nothing is sorted by state."""
+    f32 = np.float32
+    return {"state_sorted": np.zeros(0, f32), "state_order": np.zeros(0, np.int32),
+            "state_end": np.asarray(0.0, f32), "state_mean": np.asarray(0.0, f32),
+            "state_decay": np.asarray(0.0, f32), "state_neighbours": np.asarray(k, np.int32),
+            "state_shrink": scale.astype(f32), "state_center": center.astype(f32)}
+
+
 def empty_state_arrays(n_assets: int) -> dict[str, np.ndarray]:
     """`state_arrays`' fields for a fit that replays i.i.d. rows: nothing to match with, nothing stored."""
     f32 = np.float32
@@ -164,3 +224,8 @@ def matched_rows(keys: jax.Array, state: jax.Array, sorted_state: jax.Array, ord
     lo = jnp.clip(pos - k // 2, 0, n - k)
     pick = jax.vmap(lambda key: jax.random.randint(key, (), 0, k))(keys)
     return order[lo + pick], lo
+
+
+def year_rows(keys: jax.Array, first: jax.Array, length: jax.Array) -> jax.Array:
+    """``[worlds]`` a date uniform among the `length` dates of each world's window, which begins at `first`."""
+    return first + jax.vmap(lambda key: jax.random.randint(key, (), 0, length))(keys)

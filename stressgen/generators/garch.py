@@ -12,7 +12,9 @@ Innovations across assets, `GarchConfig.innovations`:
 * ``"fhs"`` (filtered historical simulation): whole rows of the fitted standardized residuals, one
   historical date per world and day, so cross-asset and tail dependence are the history's own. With
   ``fhs_matching="state"`` the date is drawn among those whose slow volatility state was nearest to the
-  world's own that day (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones.
+  world's own that day (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones. With
+  ``fhs_matching="year"`` each world replays the dates of the one year its long-run level was drawn from,
+  and with them that year's correlation (`_garch_state.year_windows`).
 * ``"gaussian-copula"``: Student-t margins (the fitted nu per asset) joined by a Gaussian copula.
 * ``"t-copula"``: the same margins joined by a t copula (tail dependence through a common mixing
   variable per world and day).
@@ -90,7 +92,10 @@ class GarchConfig:
         fhs_matching: with FHS, ``"none"`` (default): each day's residual row is drawn among all dates
             (i.i.d. rows, classic FHS); ``"state"``: among the dates whose slow volatility state was nearest
             to the world's (`_garch_state`; not the default: docs/fidelity.md has its calibration, better on
-            drawdowns, worse on returns on the held-out index). Copula innovations do not read it.
+            drawdowns, worse on returns on the held-out index); ``"year"``: among the dates of the one-year
+            window the world's long-run level was drawn from, so each world has the correlation of its year
+            (needs ``level="drawn"``; not the default: it gives the worlds the history's correlation regimes
+            but does not improve their calibration, docs/fidelity.md). Copula innovations do not read it.
         level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
             drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
             ``"fixed"``: every world reverts to the fitted one (the textbook GARCH).
@@ -135,6 +140,9 @@ class GarchConfig:
             raise ConfigError(f"garch.state_decay must be a number in (0, 1), got {d!r}")
         if self.level not in gl.LEVELS:
             raise ConfigError(f"garch.level must be one of {', '.join(gl.LEVELS)}; got {self.level!r}")
+        if self.fhs_matching == "year" and self.level != "drawn":
+            raise ConfigError("garch.fhs_matching = 'year' replays the year each world's level is drawn from: it "
+                              f"needs level = 'drawn', got level = {self.level!r}")
         if self.tails not in TAILS:
             raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
         k = self.tail_index
@@ -164,6 +172,8 @@ class GarchFitted:
             the number of neighbours and each window's residual factor.
         level_factors: ``[windows]`` the factors a world's omega is drawn from (`_garch_level`; ``[1]`` ones
             with ``level="fixed"``).
+        level_starts: ``[windows]`` int32, the first fit day of each factor's one-year window, whose rows a
+            world replays under ``fhs_matching="year"``.
         config, context, digest: the config, the history the worlds continue, a digest of the fit.
     """
 
@@ -190,6 +200,7 @@ class GarchFitted:
     state_shrink: jax.Array
     state_center: jax.Array
     level_factors: jax.Array
+    level_starts: jax.Array
     context: HistoryContext
     config: GarchConfig = struct.field(pytree_node=False)
     digest: str = struct.field(pytree_node=False)
@@ -270,23 +281,40 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         warnings.warn(f"GARCH fit: {len(notes)} of {market.n_assets} assets changed so that returns keep a finite "
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
                       "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
-    if _kind(config) == "fhs-state":  # windows are shrunk only under a moment condition
+    guarded = None if config.tail_index is None else params  # windows are shrunk only under a moment condition
+    year, n_days = market.periods_per_year, resid.shape[0]
+    rows = None
+    if _kind(config) == "fhs-year":
+        whole = n_days < 3 * year  # level_factors learns no levels from so short a sample: one window, all rows
+        starts, k = (np.zeros(1, np.int64), n_days) if whole else (gl.window_starts(n_days, year), year)
+        rows = gs.year_windows(resid, starts, k, params=guarded, power=power, max_persistence=config.max_persistence)
+        if whole:
+            warnings.warn(f"GARCH fit: {n_days} returns are fewer than three years, too few to learn yearly levels; "
+                          "fhs_matching = 'year' replays rows from the whole sample", gf.GarchFitWarning, stacklevel=3)
+    if config.level == "drawn":
+        # the model's own spread of yearly levels is measured with the rows the sampler replays
+        levels = gl.level_factors(y100, params, resid, year, conditional=config.start == "conditional",
+                                  rows=None if rows is None else rows[:2])
+    else:
+        levels = gl.Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
+    level_starts = np.zeros(levels.index.size, np.int64)
+    if _kind(config) == "fhs-state":
         state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
-                                max_persistence=config.max_persistence,
-                                params=None if config.tail_index is None else params)
+                                max_persistence=config.max_persistence, params=guarded)
+    elif _kind(config) == "fhs-year":
+        level_starts = starts[levels.index]
+        state = gs.year_arrays(k, rows[0][levels.index], rows[1][levels.index])
     else:
         state = gs.empty_state_arrays(market.n_assets)
-    if config.level == "drawn":
-        levels, _ = gl.level_factors(y100, params, resid, market.periods_per_year,
-                                     conditional=config.start == "conditional")
-    else:
-        levels = np.ones(1)
-    low = state["state_shrink"].min(axis=0, initial=1.0)
+    # the moment-condition factors of the windows a world can draw (year-matched scales also normalise)
+    factor = rows[2][levels.index] if _kind(config) == "fhs-year" else state["state_shrink"]
+    low = factor.min(axis=0, initial=1.0)
     if (low < 1.0).any():
         shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in
-                  zip(market.assets, low, (state["state_shrink"] < 1.0).mean(axis=0), strict=True) if f < 1.0]
-        warnings.warn(f"GARCH fit: state-matched residuals of {len(shrunk)} of {market.n_assets} assets are scaled "
-                      "down in the windows whose law would let the variance grow or the tails thicken "
+                  zip(market.assets, low, (factor < 1.0).mean(axis=0), strict=True) if f < 1.0]
+        warnings.warn(f"GARCH fit: {config.fhs_matching}-matched residuals of {len(shrunk)} of {market.n_assets} "
+                      "assets are scaled down in the windows whose law would let the variance grow or the tails "
+                      "thicken "
                       "(docs/fidelity.md, 'The start state drives the spread'): " + ", ".join(shrunk),
                       gf.GarchFitWarning, stacklevel=3)
     nu = params[:, 5]
@@ -305,7 +333,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
         copula_nu=f32(nu_c), margin_table=f32(margin[0]), margin_grid=f32(margin[1]),
         mix_table=f32(mix[0]), mix_grid=f32(mix[1]),
         **{name: jnp.asarray(a) for name, a in state.items()},
-        level_factors=f32(levels),
+        level_factors=f32(levels.factors), level_starts=jnp.asarray(level_starts, jnp.int32),
     )
     return GarchFitted(**arrays, context=history_context(market, config.history_days), config=config,
                        digest=digest(config, *arrays.values()))
@@ -313,7 +341,7 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
 
 # Every array of GarchFitted, in the order `_build` digests them (persistence checks the digest on load).
 _STATE_FIELDS = ("state_sorted", "state_order", "state_end", "state_mean", "state_decay", "state_neighbours",
-                 "state_shrink", "state_center", "level_factors")
+                 "state_shrink", "state_center", "level_factors", "level_starts")
 _ARRAY_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "nu", "sigma2_next", "resid", "copula_chol", "copula_nu",
                  "margin_table", "margin_grid", "mix_table", "mix_grid", *_STATE_FIELDS)
 _SIM_FIELDS = ("mu", "omega", "alpha", "gamma", "beta", "sigma2_next", "resid", "copula_chol", "margin_table",
@@ -327,8 +355,9 @@ def _sim_params(fitted: GarchFitted) -> dict[str, jax.Array]:
 
 def _kind(config: GarchConfig) -> str:
     """The sampler's draw: an innovation type, with FHS split by its matching."""
-    state = config.innovations == "fhs" and config.fhs_matching == "state"
-    return "fhs-state" if state else config.innovations
+    if config.innovations == "fhs" and config.fhs_matching != "none":
+        return f"fhs-{config.fhs_matching}"
+    return config.innovations
 
 
 class GjrGarch(AbstractGenerator):
@@ -363,9 +392,9 @@ class GjrGarch(AbstractGenerator):
         config = fitted.config
         # what the condition cannot do on this fit is said first: it names the condition's own field
         extra, flag = gc.condition_inputs(fitted, condition, int(horizon), _kind(config))
-        if _kind(config) == "fhs-state" and fitted.state_sorted.shape[0] == 0:
-            raise ConfigError("garch.fhs_matching = 'state' needs a fit made with it (this fit replays i.i.d. "
-                              "rows and stored no states): fit again with that config")
+        if _kind(config) in ("fhs-state", "fhs-year") and int(fitted.state_neighbours) == 0:
+            raise ConfigError(f"garch.fhs_matching = {config.fhs_matching!r} needs a fit made with it (this fit "
+                              "replays i.i.d. rows and stored no windows): fit again with that config")
         out = sim.simulate({**_sim_params(fitted), **extra}, key, jnp.uint32(first_world), n_worlds=int(n_worlds),
                            horizon=int(horizon), burn=None if config.start == "conditional" else config.burn,
                            kind=_kind(config), **({flag: True} if flag else {}))

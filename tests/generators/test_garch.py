@@ -477,11 +477,11 @@ def test_level_factors_take_out_the_models_own_spread():
     y = gen.standard_normal((n, 2)) * np.sqrt(regime)[:, None]
     params = np.array([[0.0, 0.02, 0.03, 0.0, 0.95, 8.0]] * 2)
     resid = gen.standard_normal((n, 2))
-    factors, c = gl.level_factors(y, params, resid, 252, conditional=False)
+    factors, _, c = gl.level_factors(y, params, resid, 252, conditional=False)
     assert c > 0.8 and factors.max() / factors.min() > 3, (c, factors.min(), factors.max())
     np.testing.assert_allclose(factors.mean(), 1.0, rtol=1e-12)
     # conditional: the last year is a high-variance one, so the years that followed high ones are drawn: low
-    cond, _ = gl.level_factors(y, params, resid, 252, conditional=True)
+    cond, _, _ = gl.level_factors(y, params, resid, 252, conditional=True)
     assert np.median(cond) < np.median(factors), (np.median(cond), np.median(factors))
     # a path of the model itself: its yearly levels vary as the model says, so c is small
     e = gen.standard_normal((n + 500, 1))
@@ -491,7 +491,7 @@ def test_level_factors_take_out_the_models_own_spread():
         path.append(eps)
         sigma2 = 0.02 + 0.03 * eps**2 + 0.95 * sigma2
     y_model = np.array(path[500:])[:, None]
-    _, c_model = gl.level_factors(y_model, params[:1], e[:n], 252, conditional=False)
+    _, _, c_model = gl.level_factors(y_model, params[:1], e[:n], 252, conditional=False)
     assert c_model < 0.6, c_model
 
 

@@ -1,0 +1,172 @@
+"""Year-matched FHS rows for the GARCH (``fhs_matching="year"``: `_garch_state.year_windows`), against slow
+loops: each window's law, the rows a world replays, and what the matching is for (worlds whose correlation
+varies from year to year as the history's does)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stressgen import rng
+from stressgen.errors import ConfigError
+from stressgen.generators import GarchConfig, GjrGarch, Tilt
+from stressgen.generators.garch import GarchFitWarning
+from stressgen.generators import _garch_level as gl
+from stressgen.generators import _garch_state as gs
+from stressgen.types import MarketData
+
+
+def _market(r: np.ndarray) -> MarketData:
+    """A market whose daily log returns are ``r [time, assets]``."""
+    prices = 100.0 * np.exp(np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)]))
+    return MarketData(prices=prices, dates=pd.bdate_range("2000-01-03", periods=len(prices)),
+                      assets=tuple(f"A{i}" for i in range(r.shape[1])))
+
+
+@pytest.fixture(scope="module")
+def regime_market():
+    """Four assets over 12 years, alternating two-year regimes: calm (daily vol 0.7%, correlation 0.1) and
+    stressed (2%, correlation 0.7), Gaussian within. A GARCH(1,1) with i.i.d. rows cannot make the
+    correlation move; year-matched rows bring each year's along."""
+    g = np.random.default_rng(11)
+    years, n = 12, 4
+    blocks = []
+    for y in range(years):
+        stressed = (y // 2) % 2 == 1
+        rho, vol = (0.7, 0.02) if stressed else (0.1, 0.007)
+        corr = np.full((n, n), rho) + (1 - rho) * np.eye(n)
+        blocks.append(vol * g.standard_normal((252, n)) @ np.linalg.cholesky(corr).T)
+    return _market(np.vstack(blocks))
+
+
+@pytest.fixture(scope="module")
+def fits(regime_market):
+    """i.i.d. and year-matched rows from the unconditional start (every year may be drawn), and year-matched
+    from the conditional one (the default start)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GarchFitWarning)
+        out = {m: GjrGarch().fit(regime_market, key=rng.root(0), config=GarchConfig(fhs_matching=m,
+                                                                                   start="unconditional"))
+               for m in ("none", "year")}
+        out["year-conditional"] = GjrGarch().fit(regime_market, key=rng.root(0),
+                                                 config=GarchConfig(fhs_matching="year"))
+    return out
+
+
+def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
+    """Against a slow loop: per window and asset the rows minus the window mean, times the scale, have
+    variance factor^2; at the factor the window's own law keeps E[A^p] <= 1 and E[A] <= max_persistence;
+    a factor higher by more than the bisection's resolution breaks one of them (where it is below 1)."""
+    g = np.random.default_rng(5)
+    n, k, max_p = 600, 50, 0.995
+    wild = np.where(np.arange(n) > 420, 1.8, 0.8)[:, None]
+    e = g.standard_t(4, size=(n, 2)) * wild
+    params = np.array([[0.0, 0.02, 0.06, 0.09, 0.88, 6.0], [0.0, 0.02, 0.04, 0.05, 0.93, 6.0]])
+    power = np.array([2.0, 2.2])
+    starts = np.arange(0, n - k + 1, 7)
+    center, scale, factor = gs.year_windows(e, starts, k, params=params, power=power, max_persistence=max_p)
+    assert (factor < 1).any() and (factor == 1).any()
+    step = 0.95 / 2**gs.BISECTIONS
+    for j, s in enumerate(starts):
+        for i in range(2):
+            x = e[s:s + k, i] - e[s:s + k, i].mean()
+            np.testing.assert_allclose(center[j, i], e[s:s + k, i].mean(), rtol=1e-12)
+            np.testing.assert_allclose(np.mean((x * scale[j, i]) ** 2), factor[j, i] ** 2, rtol=1e-10)
+            unit = x / np.sqrt(np.mean(x * x))
+
+            def ok(c):
+                a = (params[i, 2] + params[i, 3] * (unit < 0)) * (c * unit) ** 2 + params[i, 4]
+                return np.mean(a ** power[i]) <= 1 + 1e-9 and np.mean(a) <= max_p + 1e-9
+
+            assert ok(factor[j, i]), (j, i, factor[j, i])
+            if factor[j, i] < 1:
+                assert not ok(factor[j, i] + 1.01 * step), (j, i, factor[j, i])
+    # without a moment condition the rows are only centred and scaled to unit variance
+    _, unit_scale, ones = gs.year_windows(e, starts, k, params=None, power=power, max_persistence=max_p)
+    assert (ones == 1).all()
+    np.testing.assert_allclose(unit_scale, scale / factor, rtol=1e-12)
+
+
+def test_each_world_replays_the_rows_of_one_year(fits):
+    """Inverting the recursion from the sampled returns (float64, from the conditional start's known
+    variance) for every candidate window: each world's residuals are, day after day, rows of one window,
+    centred and scaled as that window says, with that window's level factor in omega; world i is the same
+    drawn alone."""
+    fitted = fits["year-conditional"]
+    k = int(fitted.state_neighbours)
+    assert k == 252
+    starts = np.asarray(fitted.level_starts)
+    factors = np.asarray(fitted.level_factors, np.float64)
+    assert starts.size == factors.size == fitted.state_center.shape[0] > 1
+    n_worlds, horizon = 12, 30
+    s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=n_worlds, horizon=horizon)
+    alone = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=1, horizon=horizon, first_world=7)
+    np.testing.assert_array_equal(np.asarray(alone.log_returns[0]), np.asarray(s.log_returns[7]))
+    mu, omega, alpha, gamma, beta = (np.asarray(getattr(fitted, k), np.float64)
+                                     for k in ("mu", "omega", "alpha", "gamma", "beta"))
+    resid = np.asarray(fitted.resid, np.float64)
+    center, scale = np.asarray(fitted.state_center, np.float64), np.asarray(fitted.state_shrink, np.float64)
+    y = 100.0 * np.asarray(s.log_returns, np.float64) - mu  # eps [worlds, days, assets]
+    for w in range(n_worlds):
+        misses = []
+        for j in range(starts.size):
+            rows = (resid[starts[j]:starts[j] + k] - center[j]) * scale[j]  # [k, assets]
+            sigma2, worst = np.asarray(fitted.sigma2_next, np.float64), 0.0
+            for t in range(horizon):
+                e = y[w, t] / np.sqrt(sigma2)
+                worst = max(worst, float(np.min(np.max(np.abs(e[None, :] - rows), axis=1))))
+                if worst > 1e-2:
+                    break
+                sigma2 = omega * factors[j] + (alpha + gamma * (y[w, t] < 0)) * y[w, t] ** 2 + beta * sigma2
+            misses.append(worst)
+        assert min(misses) < 1e-3, (w, min(misses))
+
+
+def test_year_matched_worlds_carry_the_historys_correlation_regimes(fits, regime_market):
+    """The worlds' one-year mean pairwise correlation spreads as the history's years do (0.1 and 0.7
+    regimes); with i.i.d. rows every world has about the pooled correlation. Standard error of a one-year
+    correlation near 0.4 is about (1 - 0.16) / sqrt(252) = 0.05, so the bars below are many of them."""
+    def mean_corr(x):
+        c = np.corrcoef(x.T)
+        return c[np.triu_indices_from(c, 1)].mean()
+
+    spread = {}
+    for m, fitted in fits.items():
+        w = np.asarray(GjrGarch().sample(fitted, key=rng.root(4), n_worlds=200, horizon=252).log_returns, np.float64)
+        corr = np.array([mean_corr(x) for x in w])
+        spread[m] = np.quantile(corr, [0.1, 0.9])
+    assert spread["none"][1] - spread["none"][0] < 0.15, spread
+    assert spread["year"][0] < 0.25 and spread["year"][1] > 0.55, spread
+
+
+def test_year_matching_configs_and_conditions_are_checked(fits):
+    with pytest.raises(ConfigError, match="level = 'drawn'"):
+        GarchConfig(fhs_matching="year", level="fixed")
+    with pytest.raises(ConfigError, match="Tilt"):
+        GjrGarch().sample(fits["year"], key=rng.root(0), n_worlds=2, horizon=5,
+                          condition=Tilt(theta=0.5))
+    with pytest.raises(ConfigError, match="fit again"):
+        GjrGarch().sample(fits["none"].replace(config=GarchConfig(fhs_matching="year")), key=rng.root(0),
+                          n_worlds=2, horizon=3)
+
+
+def test_year_matching_counts_neighbours_in_years():
+    """sqrt(years) years of windows (12 a year for a 252-day year stepped by 21 days); the default level
+    draw keeps sqrt(windows)."""
+    assert gl.neighbour_windows(192, 252, in_years=True) == 48
+    assert gl.neighbour_windows(12 * 25, 252, in_years=True) == 60
+    assert gl.neighbour_windows(5, 252, in_years=True) == 5
+    assert gl.neighbour_windows(192, 252, in_years=False) == 14
+    assert gl.neighbour_windows(1, 252, in_years=False) == 1
+
+
+def test_a_short_history_replays_all_rows_and_says_so():
+    g = np.random.default_rng(2)
+    vol = 0.01 * np.exp(0.5 * np.sin(np.arange(400) / 20.0))[:, None]  # clustered, so the GARCH is identified
+    market = _market(vol * g.standard_t(6, size=(400, 2)))
+    with pytest.warns(GarchFitWarning, match="fewer than three years"):
+        fitted = GjrGarch().fit(market, key=rng.root(0), config=GarchConfig(fhs_matching="year"))
+    assert int(fitted.state_neighbours) == 400 and np.asarray(fitted.level_starts).tolist() == [0]
+    s = GjrGarch().sample(fitted, key=rng.root(1), n_worlds=8, horizon=20)
+    assert np.isfinite(np.asarray(s.log_returns)).all()
