@@ -1,14 +1,25 @@
 """Shared fixtures. Sizes stay small: the whole suite must run in minutes on a 2-core CPU."""
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 
 # Two CPU devices on any machine, so every test of the engine also runs its split-over-devices path; tests
 # that compare against one device pass devices=1. Importing stressgen sets nothing: the explicit call below
 # does, before any test starts JAX's backends (as the CLI and pipeline.run do on entry).
 os.environ.setdefault("STRESSGEN_CPU_DEVICES", "2")
-# The CLI keeps compiled programs on disk; tests must not depend on (or fill) the user's cache.
-os.environ.setdefault("STRESSGEN_COMPILE_CACHE", "off")
+# The CLI keeps compiled programs on disk; tests must not depend on (or fill) the user's cache. They share a
+# cache of their own instead, made fresh for each run and removed after it: the process that loads this file
+# first (the xdist controller, or the only process) creates it, and the workers, the notebooks' kernels, the
+# CLI subprocesses and the process-pool and Ray workers inherit it through the environment, so a program one
+# of them compiled is not compiled again by the others (a cache entry is keyed by the program, the backend
+# and the flags: a hit is the same program).
+if "STRESSGEN_COMPILE_CACHE" not in os.environ:
+    _RUN_CACHE = tempfile.mkdtemp(prefix="stressgen-tests-xla-")
+    os.environ["STRESSGEN_COMPILE_CACHE"] = _RUN_CACHE
+    atexit.register(shutil.rmtree, _RUN_CACHE, ignore_errors=True)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -16,6 +27,7 @@ import pytest  # noqa: E402
 from stressgen import data, devices, generators, rng  # noqa: E402
 
 devices.use_cpu_cores()
+devices.use_compilation_cache()
 
 
 @pytest.fixture(scope="session")
