@@ -22,7 +22,7 @@ from .html import PALETTE, REAL_COLOUR, esc, figure_html, page
 if TYPE_CHECKING:
     from ..studies.calibration import CalibrationResult
 
-__all__ = ["render"]
+__all__ = ["render", "pit_figure"]
 
 _FONT = dict(family="-apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif", size=12)
 
@@ -187,9 +187,10 @@ CALIBRATION_MAX_OUTSIDE_5_95 = 0.15
 CALIBRATION_MIN_PVALUE = 0.05
 
 
-def _pit_figure(cal: CalibrationResult) -> str:
-    """One panel per outcome (rows: equal weight, then strategies; columns: total return, max drawdown):
-    the density of each generator's PITs over the bins, against the uniform density 1."""
+def pit_figure(cal: CalibrationResult) -> go.Figure:
+    """The calibration figure: one panel per outcome (rows: equal weight, then strategies; columns: total
+    return, max drawdown), the density of each generator's PITs over the bins, against the uniform density 1.
+    fidelity.html shows it; a notebook can too (``fig.show()``)."""
     measures = list(dict.fromkeys(o.rpartition(":")[2] for o in cal.outcomes))
     subjects = list(dict.fromkeys(o.rpartition(":")[0] for o in cal.outcomes))
     label = {"ew": "equal weight"}
@@ -209,9 +210,13 @@ def _pit_figure(cal: CalibrationResult) -> str:
             fig.add_hline(y=1.0, line=dict(color=REAL_COLOUR, dash="dot", width=1), row=i + 1, col=j + 1)
     _layout(fig, height=260 * len(subjects) + 80, barmode="group", title="PIT histograms (density; 1 = uniform)")
     fig.update_xaxes(range=[0, 1], dtick=0.1)
-    return figure_html(fig, div_id="pit", caption="Histogram of the PIT of each real outcome among the worlds "
-                       "across origins, as a density (1 everywhere when calibrated). A U shape: the worlds are "
-                       "too narrow (real outcomes land in their tails); a hump: too wide; a slope: biased.")
+    return fig
+
+
+def _pit_figure(cal: CalibrationResult) -> str:
+    return figure_html(pit_figure(cal), div_id="pit", caption="Histogram of the PIT of each real outcome among "
+                       "the worlds across origins, as a density (1 everywhere when calibrated). A U shape: the "
+                       "worlds are too narrow (real outcomes land in their tails); a hump: too wide; a slope: biased.")
 
 
 def _calibration_table(cal: CalibrationResult) -> str:
