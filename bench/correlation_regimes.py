@@ -58,14 +58,13 @@ def main() -> None:
         w = np.asarray(gen.sample(fitted, key=rng.stream(rng.root(0), rng.SAMPLE), n_worlds=args.worlds,
                                   horizon=year).log_returns, np.float64)
         print(f"{matching:12s} {_summary(list(w), variance)}")
-        if matching == "none":
-            x = np.asarray(fitted.resid, np.float64).mean(axis=1) ** 2
-            x = x - x.mean()
-            acf = [float(np.dot(x[:-j], x[j:]) / np.dot(x, x)) for j in range(1, 11)]
-            block = float(optimal_block_length(x)["stationary"].iloc[0])
-            residual_line = (f"squared mean residual: ACF lags 1-10 {np.round(acf, 3).tolist()} (SE "
-                             f"{1 / np.sqrt(len(x)):.3f}); Politis-White block length {block:.0f} days")
-    print(residual_line)
+    # the residuals are the same whatever the matching (it changes only which rows the worlds replay)
+    x = np.asarray(fitted.resid, np.float64).mean(axis=1) ** 2
+    x = x - x.mean()
+    acf = [float(np.dot(x[:-j], x[j:]) / np.dot(x, x)) for j in range(1, 11)]
+    block = float(optimal_block_length(x)["stationary"].iloc[0])
+    print(f"squared mean residual: ACF lags 1-10 {np.round(acf, 3).tolist()} (SE {1 / np.sqrt(len(x)):.3f}); "
+          f"Politis-White block length {block:.0f} days")
 
 
 if __name__ == "__main__":

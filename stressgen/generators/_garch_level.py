@@ -36,19 +36,28 @@ is then measured with those rows, and the neighbours are counted in years.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
 
 from .. import rng
 
-__all__ = ["LEVELS", "Levels", "window_starts", "yearly_levels", "simulated_levels", "neighbour_windows",
-           "level_factors"]
+if TYPE_CHECKING:
+    from ._garch_state import YearRows
+
+__all__ = ["LEVELS", "MIN_YEARS", "Levels", "learns_levels", "window_starts", "yearly_levels", "simulated_levels",
+           "neighbour_windows", "level_factors"]
 
 LEVELS = ("drawn", "fixed")
 _STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
 _SIM_PATHS, _SIM_BURN = 512, 500
+MIN_YEARS = 3  # fewer years teach no spread of levels, let alone how they follow each other
+
+
+def learns_levels(n: int, year: int) -> bool:
+    """Whether an `n`-day sample is long enough (`MIN_YEARS` years) to learn yearly levels from."""
+    return n >= MIN_YEARS * year
 
 
 def window_starts(n: int, year: int) -> np.ndarray:
@@ -68,28 +77,26 @@ def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.
 
 
 def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int, *,
-                     key: jax.Array, windows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                     key: jax.Array, rows: YearRows | None = None) -> np.ndarray:
     """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy
     recursion on FHS rows of `resid`, drawn from `key`). `params` is ``[assets, 6]``. Rows are i.i.d. over
-    all dates, or, with `windows` = (``[windows]`` starts, ``[windows, assets]`` centres and scales of each
-    window's `year` rows, `_garch_state.year_windows`), each path's rows are those of one window drawn
-    uniformly, centred and scaled as the sampler does (year-matched rows)."""
-    n = resid.shape[0]
-    if windows is None:
-        rows = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, n))
+    all dates, or, with year-matched `rows` (`_garch_state.year_windows`), each path's rows are those of one
+    window drawn uniformly, centred and scaled as the sampler does."""
+    if rows is None:
+        dates = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, resid.shape[0]))
         center = shrink = None
     else:
-        starts, centers, scales = windows
-        pick = np.asarray(jax.random.randint(rng.stream(key, 1), (_SIM_PATHS,), 0, len(starts)))
-        rows = starts[pick] + np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, year))
-        center, shrink = centers[pick], scales[pick]  # [paths, assets]
+        pick = np.asarray(jax.random.randint(rng.stream(key, 1), (_SIM_PATHS,), 0, rows.starts.size))
+        dates = rows.starts[pick] + np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0,
+                                                                  rows.length))
+        center, shrink = rows.center[pick], rows.scale[pick]  # [paths, assets]
     omega, alpha, gamma, beta = (params[:, j] for j in range(1, 5))
     persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
                              + beta, 0.9999)
     sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
     out = np.zeros((_SIM_PATHS, params.shape[0]))
     for t in range(_SIM_BURN + year):
-        e = resid[rows[t]] if center is None else (resid[rows[t]] - center) * shrink
+        e = resid[dates[t]] if center is None else (resid[dates[t]] - center) * shrink
         eps = np.sqrt(sigma2) * e
         if t >= _SIM_BURN:
             out += eps**2
@@ -122,23 +129,22 @@ class Levels(NamedTuple):
 
 
 def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year: int, *,
-                  conditional: bool, rows: tuple[np.ndarray, np.ndarray] | None = None) -> Levels:
+                  conditional: bool, rows: YearRows | None = None) -> Levels:
     """The `Levels` a world's long-run level is drawn from, see the module doc. `conditional`: only the years
     that followed a year like the last one of the sample (the `neighbour_windows` nearest in level); else
-    all. `rows`: the centres and scales of each window's rows (``[windows, assets]``,
-    `_garch_state.year_windows`) when the sampler replays year-matched rows: the model's own spread is then
-    measured with them, and the neighbours are counted in years. A sample shorter than three years gives the
-    single factor 1 (index ``[0]``)."""
+    all. `rows`: the year-matched rows the sampler replays (`_garch_state.year_windows`, one window per
+    `window_starts` entry): the model's own spread is then measured with them, and the neighbours are counted
+    in years. A sample too short to learn levels from (`learns_levels`) gives the single factor 1 (index
+    ``[0]``)."""
     n = y100.shape[0]
-    if n < 3 * year:  # too few years to learn a spread of levels, let alone how they follow each other
+    if not learns_levels(n, year):
         return Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
     variance = np.var(y100, axis=0)
     starts = window_starts(n, year)
     hist = yearly_levels(y100, variance, year, starts)
     # a fixed key: the fit stays deterministic, and refits on the same data give the same factors
-    windows = None if rows is None else (starts, *rows)
     v_model = float(np.var(simulated_levels(params, resid, variance, year, key=rng.stream(rng.root(0), rng.FIT),
-                                            windows=windows)))
+                                            rows=rows)))
     v_hist = float(np.var(hist))
     c = float(np.sqrt(max(0.0, 1.0 - v_model / v_hist))) if v_hist > 0 else 0.0
     factors = np.exp(c * (hist - hist.mean()))

@@ -55,13 +55,16 @@ A fit that draws neither stores empty state arrays (`empty_state_arrays`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _garch_level as gl
 from . import _tables as tb
 
-__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "year_windows", "year_arrays",
+__all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "YearRows", "year_windows", "year_arrays",
            "empty_state_arrays", "window_shrink", "next_state", "matched_rows", "year_rows"]
 
 MATCHING = ("state", "year", "none")
@@ -138,22 +141,34 @@ def state_arrays(e: np.ndarray, decay: float, neighbours: int | None, *, params:
             "state_shrink": shrink.astype(f32), "state_center": center.astype(f32)}
 
 
-def year_windows(e: np.ndarray, starts: np.ndarray, k: int, *, params: np.ndarray | None, power: np.ndarray,
-                 max_persistence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``([windows, assets] centre, scale, moment factor)`` of the windows of `k` rows of ``e [time,
-    assets]`` that begin at `starts`: a world replaying window s draws ``(e_t - centre_s) * scale_s``.
+class YearRows(NamedTuple):
+    """The windows a year-matched world can replay (`year_windows`): ``starts [windows]`` (first fit day),
+    ``length`` (days in each), and per window and asset ``center``, ``scale`` (a replayed row is
+    ``(e_t - center) * scale``) and ``factor`` (the moment-condition part of the scale, <= 1)."""
+
+    starts: np.ndarray
+    length: int
+    center: np.ndarray
+    scale: np.ndarray
+    factor: np.ndarray
+
+
+def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: np.ndarray,
+                 max_persistence: float) -> YearRows:
+    """The one-year windows of ``e [time, assets]`` (`_garch_level.window_starts`; a sample too short to
+    learn levels from is one window of all its rows) and how a world replays each.
 
     The scale makes each window's law unit-variance per asset (the world's long-run level, drawn with the
     window, carries the year's scale; the rows carry its correlation and shape), reduced where that law
     breaks the moment conditions of `_garch_tails` (``E[A^power] <= 1`` and ``E[A] <= max_persistence``,
-    ``A = (alpha + gamma [x < 0]) x^2 + beta``): a world replays exactly these k rows for its whole life, so
+    ``A = (alpha + gamma [x < 0]) x^2 + beta``): a world replays exactly these rows for its whole life, so
     the conditions are checked on them, and the largest factor in (0, 1] that holds is found by bisection
-    (the moments grow with it; the scale is the unit-variance one times this factor). `params` None imposes
-    no condition."""
-    starts = np.asarray(starts)
+    (the moments grow with it). `params` None imposes no condition."""
+    n, n_assets = e.shape
+    starts, k = ((gl.window_starts(n, year), year) if gl.learns_levels(n, year)
+                 else (np.zeros(1, np.int64), n))
     take = starts[:, None] + np.arange(k)  # [windows, k] the dates of each window
-    n_windows, n_assets = starts.size, e.shape[1]
-    center, scale, factor = (np.ones((n_windows, n_assets)) for _ in range(3))
+    center, scale, factor = (np.ones((starts.size, n_assets)) for _ in range(3))
     for i in range(n_assets):  # one asset at a time: [windows, k] arrays, whatever the width of the universe
         x = e[take, i]
         center[:, i] = x.mean(axis=1)
@@ -168,25 +183,24 @@ def year_windows(e: np.ndarray, starts: np.ndarray, k: int, *, params: np.ndarra
             a = r[:, None] ** 2 * coef + params[i, 4]
             return (np.mean(a ** power[i], axis=1) <= 1.0 + 1e-9) & (np.mean(a, axis=1) <= max_persistence + 1e-9)
 
-        lo, hi = np.full(n_windows, SHRINK_GRID[0]), np.ones(n_windows)
+        lo, hi = np.full(starts.size, SHRINK_GRID[0]), np.ones(starts.size)
         for _ in range(BISECTIONS):
             mid = 0.5 * (lo + hi)
             good = holds(mid)
             lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
-        factor[:, i] = np.where(holds(np.ones(n_windows)), 1.0, lo)
-    return center, scale * factor, factor
+        factor[:, i] = np.where(holds(np.ones(starts.size)), 1.0, lo)
+    return YearRows(starts, k, center, scale * factor, factor)
 
 
-def year_arrays(k: int, center: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
-    """`state_arrays`' fields for year-matched rows (``fhs_matching="year"``): ``state_neighbours`` is the
-    window length `k` (consecutive dates from the window's start, `GarchFitted.level_starts`), with the
-    centre and scale of each window a world can draw (`year_windows`, aligned with the fit's level factors);
-    nothing is sorted by state."""
+def year_arrays(rows: YearRows, index: np.ndarray) -> dict[str, np.ndarray]:
+    """`state_arrays`' fields for year-matched rows (``fhs_matching="year"``), for the windows `index` of
+    `rows` (those the fit's level factors are drawn from, in their order): ``state_neighbours`` is the
+    window length, with each window's centre and scale; nothing is sorted by state."""
     f32 = np.float32
     return {"state_sorted": np.zeros(0, f32), "state_order": np.zeros(0, np.int32),
             "state_end": np.asarray(0.0, f32), "state_mean": np.asarray(0.0, f32),
-            "state_decay": np.asarray(0.0, f32), "state_neighbours": np.asarray(k, np.int32),
-            "state_shrink": scale.astype(f32), "state_center": center.astype(f32)}
+            "state_decay": np.asarray(0.0, f32), "state_neighbours": np.asarray(rows.length, np.int32),
+            "state_shrink": rows.scale[index].astype(f32), "state_center": rows.center[index].astype(f32)}
 
 
 def empty_state_arrays(n_assets: int) -> dict[str, np.ndarray]:

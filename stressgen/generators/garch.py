@@ -282,32 +282,29 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
                       "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
     guarded = None if config.tail_index is None else params  # windows are shrunk only under a moment condition
-    year, n_days = market.periods_per_year, resid.shape[0]
+    year = market.periods_per_year
     rows = None
     if _kind(config) == "fhs-year":
-        whole = n_days < 3 * year  # level_factors learns no levels from so short a sample: one window, all rows
-        starts, k = (np.zeros(1, np.int64), n_days) if whole else (gl.window_starts(n_days, year), year)
-        rows = gs.year_windows(resid, starts, k, params=guarded, power=power, max_persistence=config.max_persistence)
-        if whole:
-            warnings.warn(f"GARCH fit: {n_days} returns are fewer than three years, too few to learn yearly levels; "
-                          "fhs_matching = 'year' replays rows from the whole sample", gf.GarchFitWarning, stacklevel=3)
+        rows = gs.year_windows(resid, year, params=guarded, power=power, max_persistence=config.max_persistence)
+        if not gl.learns_levels(resid.shape[0], year):
+            warnings.warn(f"GARCH fit: {resid.shape[0]} returns are fewer than three years (`MIN_YEARS`), too few "
+                          "to learn yearly levels; fhs_matching = 'year' replays rows from the whole sample",
+                          gf.GarchFitWarning, stacklevel=3)
     if config.level == "drawn":
         # the model's own spread of yearly levels is measured with the rows the sampler replays
-        levels = gl.level_factors(y100, params, resid, year, conditional=config.start == "conditional",
-                                  rows=None if rows is None else rows[:2])
+        levels = gl.level_factors(y100, params, resid, year, conditional=config.start == "conditional", rows=rows)
     else:
         levels = gl.Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
-    level_starts = np.zeros(levels.index.size, np.int64)
     if _kind(config) == "fhs-state":
         state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
                                 max_persistence=config.max_persistence, params=guarded)
-    elif _kind(config) == "fhs-year":
-        level_starts = starts[levels.index]
-        state = gs.year_arrays(k, rows[0][levels.index], rows[1][levels.index])
+    elif rows is not None:
+        state = gs.year_arrays(rows, levels.index)
     else:
         state = gs.empty_state_arrays(market.n_assets)
+    level_starts = np.zeros(levels.index.size, np.int64) if rows is None else rows.starts[levels.index]
     # the moment-condition factors of the windows a world can draw (year-matched scales also normalise)
-    factor = rows[2][levels.index] if _kind(config) == "fhs-year" else state["state_shrink"]
+    factor = state["state_shrink"] if rows is None else rows.factor[levels.index]
     low = factor.min(axis=0, initial=1.0)
     if (low < 1.0).any():
         shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in

@@ -64,8 +64,10 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
     e = g.standard_t(4, size=(n, 2)) * wild
     params = np.array([[0.0, 0.02, 0.06, 0.09, 0.88, 6.0], [0.0, 0.02, 0.04, 0.05, 0.93, 6.0]])
     power = np.array([2.0, 2.2])
-    starts = np.arange(0, n - k + 1, 7)
-    center, scale, factor = gs.year_windows(e, starts, k, params=params, power=power, max_persistence=max_p)
+    rows = gs.year_windows(e, k, params=params, power=power, max_persistence=max_p)  # a 50-day "year"
+    starts, center, scale, factor = rows.starts, rows.center, rows.scale, rows.factor
+    np.testing.assert_array_equal(starts, gl.window_starts(n, k))
+    assert rows.length == k
     assert (factor < 1).any() and (factor == 1).any()
     step = 0.95 / 2**gs.BISECTIONS
     for j, s in enumerate(starts):
@@ -83,9 +85,9 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
             if factor[j, i] < 1:
                 assert not ok(factor[j, i] + 1.01 * step), (j, i, factor[j, i])
     # without a moment condition the rows are only centred and scaled to unit variance
-    _, unit_scale, ones = gs.year_windows(e, starts, k, params=None, power=power, max_persistence=max_p)
-    assert (ones == 1).all()
-    np.testing.assert_allclose(unit_scale, scale / factor, rtol=1e-12)
+    plain = gs.year_windows(e, k, params=None, power=power, max_persistence=max_p)
+    assert (plain.factor == 1).all()
+    np.testing.assert_allclose(plain.scale, scale / factor, rtol=1e-12)
 
 
 def test_each_world_replays_the_rows_of_one_year(fits):
