@@ -49,13 +49,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..errors import ConfigError
 from ..numerics import hill_index
+from ._plausibility_report import (PlausibilityCheck, PlausibilityReport, num, pct, quantile_check,
+                                   quantile_lower_rank, why)
 
 __all__ = ["PlausibilityConfig", "PlausibilityCheck", "PlausibilityReport", "References", "State", "CHECKS",
            "HILL_WORLDS", "init", "update", "merge", "export_partial", "import_partial", "finalize",
@@ -86,60 +88,6 @@ class PlausibilityConfig:
         for name in ("hill_fraction", "quantile", "confidence"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be in (0, 1), got {getattr(self, name)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class PlausibilityCheck:
-    """One check: `value` against `bound` (a lower bound for ``hill_index``, an upper one otherwise);
-    `passed` allows for sampling error; `asset` is None for the checks over all assets."""
-
-    check: str
-    asset: str | None
-    value: float
-    bound: float
-    passed: bool
-    worst_world: int | None
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class PlausibilityReport:
-    """Every check of one set of worlds, in `CHECKS` order (per-asset checks in asset order)."""
-
-    checks: tuple[PlausibilityCheck, ...]
-    n_worlds: int = 0
-    horizon: int = 0
-    confidence: float = 0.99
-
-    @property
-    def failures(self) -> tuple[PlausibilityCheck, ...]:
-        return tuple(c for c in self.checks if not c.passed)
-
-    def summary_line(self, most: int = 4) -> str:
-        """``plausibility: N checks failed: ...`` (or ``... all N checks passed``) on one line."""
-        bad = self.failures
-        if not bad:
-            return f"plausibility: all {len(self.checks)} checks passed"
-        fmt = {"big_moves": lambda x: f"{100 * x:.3g}%", "ew_return": _pct}
-        items = [f"{c.check}{' ' + c.asset if c.asset else ''} ({fmt.get(c.check, _num)(c.value)} vs bound "
-                 f"{fmt.get(c.check, _num)(c.bound)}, worst world {c.worst_world})" for c in bad[:most]]
-        more = f"; and {len(bad) - most} more" if len(bad) > most else ""
-        return f"plausibility: {len(bad)} of {len(self.checks)} checks failed: {'; '.join(items)}{more}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (non-finite floats stay floats; strict writers map them to null)."""
-        return {"n_worlds": self.n_worlds, "horizon": self.horizon, "confidence": self.confidence,
-                "checks": [dataclasses.asdict(c) for c in self.checks]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PlausibilityReport:
-        """Inverse of `to_dict`, also after strict JSON (null for a non-finite value)."""
-        def num(v: Any) -> float:
-            return math.nan if v is None else float(v)
-
-        checks = tuple(PlausibilityCheck(**{**c, "value": num(c["value"]), "bound": num(c["bound"])})
-                       for c in d["checks"])
-        return cls(checks, int(d["n_worlds"]), int(d["horizon"]), float(d["confidence"]))
 
 
 class References(NamedTuple):
@@ -176,18 +124,6 @@ class State(NamedTuple):
     max_abs: np.ndarray         # [assets] the largest |r| so far ...
     max_world: np.ndarray       # [assets] ... and its world (-1 before any)
     chunks: tuple[_Chunk, ...]
-
-
-def quantile_lower_rank(n: int, q: float, confidence: float) -> int:
-    """The largest 1-based rank r with ``P(X_(r) > q-quantile) <= 1 - confidence`` among n draws; 0 if none.
-
-    ``X_(r)`` exceeds the true quantile exactly when fewer than r draws fall below it, a Binomial(n, q) event.
-    """
-    alpha = 1.0 - confidence
-    m = int(stats.binom.ppf(alpha, n, q))            # smallest m with cdf(m) >= alpha
-    if stats.binom.cdf(m, n, q) > alpha:
-        m -= 1
-    return max(m + 1, 0)
 
 
 def _window_sums(x: np.ndarray, w: int) -> np.ndarray:
@@ -366,41 +302,6 @@ def _scan(r: np.ndarray, cut: np.ndarray, ppy: int) -> tuple[np.ndarray, ...]:
     return vol, ew, non_finite, vals, cols, worlds
 
 
-def _num(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else str(x)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:+.3g}%" if math.isfinite(x) else str(x)
-
-
-def _why(fail: bool, beyond_bound: bool) -> str:
-    return " beyond sampling error" if fail else " but within sampling error" if beyond_bound else ""
-
-
-def _order_stat(values: np.ndarray, rank: int) -> float:
-    return float(np.partition(values, rank - 1)[rank - 1])
-
-
-def _quantile_check(name: str, asset: str | None, values: np.ndarray, worlds: np.ndarray, bound: float,
-                    what: str, bound_text: str, cfg: PlausibilityConfig, level: float, fmt) -> PlausibilityCheck:
-    n = values.size
-    if n == 0 or not math.isfinite(bound):
-        return PlausibilityCheck(name, asset, math.nan, bound, True, None, f"{name}: {asset or 'all assets'}: "
-                                 f"not evaluated (no finite worlds or no real reference).")
-    value = _order_stat(values, max(math.ceil(cfg.quantile * n), 1))
-    rank = quantile_lower_rank(n, cfg.quantile, level)
-    low = _order_stat(values, rank) if rank else -math.inf
-    worst = int(worlds[np.argmax(np.nan_to_num(values, nan=-np.inf))])
-    where = f"{name}: {asset + ': ' if asset else ''}the {100 * cfg.quantile:g}% quantile of {what}"
-    fail = low > bound
-    why = (f" beyond sampling error (order statistic {rank} of {n} is {fmt(low)})" if fail else
-           " but within sampling error" if value > bound else "")
-    text = (f"{where} is {fmt(value)}, {'above' if value > bound else 'within'} the bound {bound_text} = "
-            f"{fmt(bound)}{why}; worst world {worst} ({fmt(float(values.max()))})")
-    return PlausibilityCheck(name, asset, value, bound, not fail, worst, text)
-
-
 def finalize(state: State) -> PlausibilityReport:
     """Every check of the worlds fed so far (see the module docstring for the statistics)."""
     cfg, ref, assets = state.config, state.ref, state.assets
@@ -442,8 +343,8 @@ def finalize(state: State) -> PlausibilityReport:
         f"big_moves: {100 * p_syn:.3g}% of worlds have a daily |log r| > {cfg.big_move:g}"
         f"{f' (most often {top_asset})' if top_asset else ''}, {'above' if p_syn > bound else 'within'} the "
         f"bound {cfg.big_move_ratio:g} x the real {100 * p_real:.3g}% of {ref.window}-day windows = "
-        f"{100 * bound:.3g}%{_why(fail, p_syn > bound)} ({m} independent real windows){note}; worst world {worst} "
-        f"(|r| = {_num(float(state.max_abs[jw]))} on {assets[jw]})"))
+        f"{100 * bound:.3g}%{why(fail, p_syn > bound)} ({m} independent real windows){note}; worst world {worst} "
+        f"(|r| = {num(float(state.max_abs[jw]))} on {assets[jw]})"))
 
     capped = state.n_worlds > HILL_WORLDS
     k = math.ceil(cfg.hill_fraction * (int(ok[worlds < HILL_WORLDS].sum()) if capped else n) * h)
@@ -460,22 +361,22 @@ def finalize(state: State) -> PlausibilityReport:
             "hill_index", asset, alpha, bound, not fail, w,
             f"hill_index: {asset}: the tail index of the largest {100 * cfg.hill_fraction:g}% of |r|{of_worlds} "
             f"({k} values) "
-            f"is {_num(alpha)}, {'below' if alpha < bound else 'not below'} the bound {_num(bound)} (max of "
-            f"{cfg.hill_floor:g} and real {_num(real)} - {cfg.hill_slack:g}){_why(fail, alpha < bound)}; "
+            f"is {num(alpha)}, {'below' if alpha < bound else 'not below'} the bound {num(bound)} (max of "
+            f"{cfg.hill_floor:g} and real {num(real)} - {cfg.hill_slack:g}){why(fail, alpha < bound)}; "
             f"worst world {w} (|r| = "
-            f"{_num(float(state.max_abs[j]))})"))
+            f"{num(float(state.max_abs[j]))})"))
 
     if h > 1:
         for j, asset in enumerate(assets):
-            checks.append(_quantile_check(
+            checks.append(quantile_check(
                 "volatility", asset, vol[ok, j], worlds[ok], cfg.vol_ratio * float(ref.max_vol[j]),
                 "the worlds' annualised volatility",
-                f"{cfg.vol_ratio:g} x the highest real {ref.window}-day volatility {_num(float(ref.max_vol[j]))}"
-                + note, cfg, level, _num))
-    checks.append(_quantile_check(
+                f"{cfg.vol_ratio:g} x the highest real {ref.window}-day volatility {num(float(ref.max_vol[j]))}"
+                + note, cfg.quantile, level, num))
+    checks.append(quantile_check(
         "ew_return", None, ew[ok], worlds[ok], max(cfg.ew_ratio * ref.best_ew, ref.ew_gauss),
         f"the equal-weight {h}-day return", f"max({cfg.ew_ratio:g} x best real {ref.window}-day window "
-        f"{_pct(ref.best_ew)}, normal-model quantile {_pct(ref.ew_gauss)})" + note, cfg, level, _pct))
+        f"{pct(ref.best_ew)}, normal-model quantile {pct(ref.ew_gauss)})" + note, cfg.quantile, level, pct))
     return PlausibilityReport(tuple(checks), n_worlds=int(worlds.size), horizon=h, confidence=cfg.confidence)
 
 
