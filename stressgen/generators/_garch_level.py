@@ -31,7 +31,11 @@ data show. ``GarchConfig.level = "fixed"`` keeps the single fitted level (the te
 
 With year-matched rows (``GarchConfig.fhs_matching = "year"``, `_garch_state.year_windows`) a world also
 replays the residual rows of its drawn window, so the year brings its correlation with its level; ``v_model``
-is then measured with those rows, and the neighbours are counted in years.
+is then measured with those rows, and the window is drawn among all of them whatever the start (the caller
+passes ``conditional=False``): a world that replays a year's rows from the neighbours of the last one
+replays few episodes, and on both data sets measured the draw among all years was the better calibrated
+(docs/fidelity.md, "Year-matched rows"). The start state still drives the first months, through the
+conditional variance.
 """
 
 from __future__ import annotations
@@ -104,18 +108,12 @@ def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray
     return np.mean(np.log(out / year / variance), axis=1)
 
 
-def neighbour_windows(n_windows: int, year: int, *, in_years: bool) -> int:
-    """How many of `n_windows` one-year windows (`_STEP` days apart) a conditional level is drawn from:
-    ``sqrt(n_windows)``, or, `in_years`, ``sqrt(years)`` years' worth of windows (``years = n_windows /
-    (year / _STEP)``). Lall and Sharma's ``k = sqrt(n)`` is meant for n independent samples; the windows
-    overlap twelve to a year, so counted in windows the neighbours come from one or two episodes. That
-    matters where a world replays its window's rows (year-matched rows: the neighbours must span several
-    episodes); for the level alone the two counts were measured alike (docs/fidelity.md), and the default
-    keeps the published one. At least 1, at most all."""
-    if not in_years:
-        return max(1, int(round(np.sqrt(n_windows))))
-    per_year = year / _STEP
-    return int(min(n_windows, max(1, round(np.sqrt(n_windows / per_year) * per_year))))
+def neighbour_windows(n_windows: int) -> int:
+    """How many of `n_windows` one-year windows a conditional level is drawn from: ``sqrt(n_windows)``
+    (Lall and Sharma's k), at least 1. The windows overlap twelve to a year, so these come from one or two
+    episodes; counting sqrt(years) years of windows instead was measured alike on the calibration bar
+    (docs/fidelity.md), and the published count is kept."""
+    return max(1, int(round(np.sqrt(n_windows))))
 
 
 class Levels(NamedTuple):
@@ -130,12 +128,11 @@ class Levels(NamedTuple):
 
 def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year: int, *,
                   conditional: bool, rows: YearRows | None = None) -> Levels:
-    """The `Levels` a world's long-run level is drawn from, see the module doc. `conditional`: only the years
-    that followed a year like the last one of the sample (the `neighbour_windows` nearest in level); else
-    all. `rows`: the year-matched rows the sampler replays (`_garch_state.year_windows`, one window per
-    `window_starts` entry): the model's own spread is then measured with them, and the neighbours are counted
-    in years. A sample too short to learn levels from (`learns_levels`) gives the single factor 1 (index
-    ``[0]``)."""
+    """The `Levels` a world's long-run level is drawn from, see the module doc. `conditional`: only the years that
+    followed a year like the last one of the sample (the `neighbour_windows` nearest in level); else all. `rows`:
+    the year-matched rows the sampler replays (`_garch_state.year_windows`, one window per `window_starts` entry):
+    the model's own spread is then measured with them. A sample too short to learn levels from (`learns_levels`)
+    gives the single factor 1 (index ``[0]``)."""
     n = y100.shape[0]
     if not learns_levels(n, year):
         return Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
@@ -156,6 +153,6 @@ def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year:
     follows = starts >= year
     prev = yearly_levels(y100, variance, year, starts[follows] - year)
     now = yearly_levels(y100, variance, year, np.array([n - year]))[0]
-    k = neighbour_windows(prev.size, year, in_years=rows is not None)
+    k = neighbour_windows(prev.size)
     nearest = np.argsort(np.abs(prev - now), kind="stable")[:k]
     return Levels(factors[follows][nearest], index[follows][nearest], c)

@@ -42,13 +42,13 @@ mean of every state's law is zero and the worlds' drift stays the fitted mean ``
 mean of stressed windows deepens crisis drawdowns but biases every world's drift (measured in
 docs/fidelity.md: the one-year return then misses on the held-out index).
 
-Year-matched rows (``fhs_matching="year"``, `year_windows`). The slower alternative: a world replays, for
-its whole life, the rows of the one-year window its long-run level was drawn from (`_garch_level`), so the
-year brings its cross-section (the correlation of a crisis year, or of a calm one) along with its level.
-Each window's rows are centred and scaled to unit variance per asset (the drawn level carries the year's
-scale; without the scaling the scale was counted twice, and the worlds' spread of one-year equal-weight
-variances was wider than the history's), then held to the moment conditions above on exactly its own rows,
-which are all the world replays. Its calibration is in docs/fidelity.md.
+Year-matched rows (``fhs_matching="year"``, `year_windows`). The slower alternative: a world replays, for its
+whole life, the rows of the one-year window its long-run level was drawn from, among all the history's years
+whatever the start (`_garch_level`), so the year brings its cross-section (the correlation of a crisis year,
+or of a calm one) along with its level. Each window's rows are centred and scaled to unit variance per asset
+(the drawn level carries the year's scale; without the scaling the scale was counted twice, and the worlds'
+spread of one-year equal-weight variances was wider than the history's), then held to the moment conditions
+above on exactly its own rows, which are all the world replays. Its calibration is in docs/fidelity.md.
 
 A fit that draws neither stores empty state arrays (`empty_state_arrays`).
 """

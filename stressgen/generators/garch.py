@@ -13,8 +13,8 @@ Innovations across assets, `GarchConfig.innovations`:
   historical date per world and day, so cross-asset and tail dependence are the history's own. With
   ``fhs_matching="state"`` the date is drawn among those whose slow volatility state was nearest to the
   world's own that day (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones. With
-  ``fhs_matching="year"`` each world replays the dates of the one year its long-run level was drawn from,
-  and with them that year's correlation (`_garch_state.year_windows`).
+  ``fhs_matching="year"`` each world replays the dates of the one year its long-run level was drawn from
+  (among all the history's years), and with them that year's correlation (`_garch_state.year_windows`).
 * ``"gaussian-copula"``: Student-t margins (the fitted nu per asset) joined by a Gaussian copula.
 * ``"t-copula"``: the same margins joined by a t copula (tail dependence through a common mixing
   variable per world and day).
@@ -93,9 +93,10 @@ class GarchConfig:
             (i.i.d. rows, classic FHS); ``"state"``: among the dates whose slow volatility state was nearest
             to the world's (`_garch_state`; not the default: docs/fidelity.md has its calibration, better on
             drawdowns, worse on returns on the held-out index); ``"year"``: among the dates of the one-year
-            window the world's long-run level was drawn from, so each world has the correlation of its year
-            (needs ``level="drawn"``; not the default: it gives the worlds the history's correlation regimes
-            but does not improve their calibration, docs/fidelity.md). Copula innovations do not read it.
+            window the world's long-run level was drawn from, among all years, so each world has the
+            correlation of its year (needs ``level="drawn"``; better calibrated than the default on both data
+            sets measured, but not the default: `Tilt` cannot use it yet and neither meets the calibration
+            bar, docs/fidelity.md). Copula innovations do not read it.
         level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
             drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
             ``"fixed"``: every world reverts to the fitted one (the textbook GARCH).
@@ -291,8 +292,10 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
                           "to learn yearly levels; fhs_matching = 'year' replays rows from the whole sample",
                           gf.GarchFitWarning, stacklevel=3)
     if config.level == "drawn":
-        # the model's own spread of yearly levels is measured with the rows the sampler replays
-        levels = gl.level_factors(y100, params, resid, year, conditional=config.start == "conditional", rows=rows)
+        # the model's own spread of yearly levels is measured with the rows the sampler replays; a world that
+        # replays a year's rows draws it among all years (`_garch_level`'s module doc says why)
+        levels = gl.level_factors(y100, params, resid, year, rows=rows,
+                                  conditional=config.start == "conditional" and rows is None)
     else:
         levels = gl.Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
     if _kind(config) == "fhs-state":

@@ -158,14 +158,19 @@ def test_year_matching_configs_and_conditions_are_checked(fits):
                           n_worlds=2, horizon=3)
 
 
-def test_year_matching_counts_neighbours_in_years():
-    """sqrt(years) years of windows (12 a year for a 252-day year stepped by 21 days); the default level
-    draw keeps sqrt(windows)."""
-    assert gl.neighbour_windows(192, 252, in_years=True) == 48
-    assert gl.neighbour_windows(12 * 25, 252, in_years=True) == 60
-    assert gl.neighbour_windows(5, 252, in_years=True) == 5
-    assert gl.neighbour_windows(192, 252, in_years=False) == 14
-    assert gl.neighbour_windows(1, 252, in_years=False) == 1
+def test_a_world_replays_any_year_whatever_the_start(fits, regime_market):
+    """From the conditional start too, a year-matched world's window is drawn among every one-year window of
+    the history (not the neighbours of the last year, as the level of i.i.d. rows is), each with its own
+    shrunk level; the default draw keeps sqrt(windows) neighbours."""
+    n, year = regime_market.log_returns.shape[0], regime_market.periods_per_year
+    every = gl.window_starts(n, year)
+    for name in ("year", "year-conditional"):
+        np.testing.assert_array_equal(np.asarray(fits[name].level_starts), every)
+    np.testing.assert_allclose(np.asarray(fits["year-conditional"].level_factors),
+                               np.asarray(fits["year"].level_factors), rtol=1e-6)
+    iid = GjrGarch().fit(regime_market, key=rng.root(0))
+    assert np.asarray(iid.level_factors).size == gl.neighbour_windows(every[every >= year].size) < every.size
+    assert gl.neighbour_windows(192) == 14 and gl.neighbour_windows(1) == 1
 
 
 def test_a_short_history_replays_all_rows_and_says_so():
