@@ -30,9 +30,13 @@ def condition_inputs(fitted: Any, condition: Any, horizon: int, kind: str) -> tu
     if condition is None:
         return {}, None
     if isinstance(condition, Tilt):
-        if kind in ("fhs-state", "fhs-year"):
-            raise ConfigError("garch: a Tilt needs i.i.d. rows (fhs_matching = 'none') or a copula; state- or "
-                              "year-matched rows are drawn among a window's dates, which the tilt does not reweight")
+        if kind == "fhs-state":
+            raise ConfigError("garch: a Tilt needs i.i.d. or year-matched rows (fhs_matching = 'none' or 'year') or "
+                              "a copula; state-matched rows are drawn among neighbours that move with the world's "
+                              "own state, which the tilt does not reweight")
+        if kind == "fhs-year":
+            return gtl.year_tilt_params(fitted.resid, fitted.level_starts, int(fitted.state_neighbours),
+                                        fitted.state_center, fitted.state_shrink, condition), "tilted"
         return gtl.tilt_params(fitted.resid, fitted.copula_chol, fitted.config.innovations, condition), "tilted"
     if isinstance(condition, PathShock):
         w = shock_weights(condition, fitted.context.asset_names, horizon)

@@ -130,6 +130,14 @@ def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
         bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
         rows = jnp.where((bits >> (32 - ALIAS_BITS)) < p["tilt_threshold"][col], col, p["tilt_alias"][col])
         return p["resid"][rows], p["tilt_log_lr"][rows]
+    if kind == "fhs-year":  # the same within the world's window: its own alias table (`year_tilt_params`)
+        col = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["state_neighbours"]))(keys)  # as `year_rows`
+        bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
+        window = p["year_window"]
+        i = jnp.where((bits >> (32 - ALIAS_BITS)) < p["tilt_threshold"][window, col], col,
+                      p["tilt_alias"][window, col])
+        e = tb.rounded((p["resid"][p["year_first"] + i] - p["year_center"]) * p["year_shrink"], fence)
+        return e, p["tilt_log_lr"][window, i]
     n_assets = p["resid"].shape[1]
     z = _latent(keys, kind, n_assets) + p["tilt_shift"]  # the shift is 0 on the t copula's mixing variable
     # log LR = -theta d.z + theta^2 / 2 at the shifted z; d.z summed in a fixed order (`_correlate`)
@@ -218,7 +226,8 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     p = dict(p, omega=tb.rounded(p["omega"] * p["level_factors"][pick][:, None], p["fence"]))
     if kind == "fhs-year":  # the world replays the rows of the year its level came from
         first = p["level_starts"][pick]
-        p = dict(p, year_first=first, year_center=p["state_center"][pick], year_shrink=p["state_shrink"][pick])
+        p = dict(p, year_first=first, year_window=pick, year_center=p["state_center"][pick],
+                 year_shrink=p["state_shrink"][pick])
     if burn is None:
         sigma2_0, burn = p["sigma2_next"], 0
     else:

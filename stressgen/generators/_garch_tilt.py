@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from . import _tilt as tl
 from ._tilt import Tilt
 
-__all__ = ["tilt_params", "tilt_weights"]
+__all__ = ["tilt_params", "year_tilt_params", "tilt_weights"]
 
 
 def tilt_params(resid: jax.Array, copula_chol: jax.Array, innovations: str, tilt: Tilt) -> dict[str, jax.Array]:
@@ -27,6 +27,27 @@ def tilt_params(resid: jax.Array, copula_chol: jax.Array, innovations: str, tilt
     shift = np.concatenate([tilt.theta * d, np.zeros(extra)])
     return {"tilt_shift": jnp.asarray(shift, jnp.float32), "tilt_direction": jnp.asarray(d, jnp.float32),
             "tilt_theta": jnp.float32(tilt.theta), "tilt_half_theta2": jnp.float32(tilt.theta ** 2 / 2)}
+
+
+def year_tilt_params(resid: jax.Array, starts: jax.Array, length: int, center: jax.Array, shrink: jax.Array,
+                     tilt: Tilt) -> dict[str, jax.Array]:
+    """The ``tilt_*`` arrays for year-matched rows (`_garch_state.year_windows`): a world replays the rows of
+    one window, ``(resid[starts[j] + i] - center[j]) * shrink[j]`` for i < `length`, so the tilt reweights
+    them within the window. The loss score is standardized over every window's rows together, as FHS
+    standardizes its one pool, so that theta is one tilt whatever the year: a crisis year, whose portfolio
+    moves spread wider, is tilted harder, as its rows are in the pool. One alias table per window
+    ``[windows, length]`` and each row's log ratio ``log((1 / length) / pi'_i)``; the year itself is drawn
+    as without a tilt (ratio 1)."""
+    w = tl.direction_weights(tilt, resid.shape[1])
+    e = np.asarray(resid, np.float64)
+    starts, center, shrink = np.asarray(starts), np.asarray(center, np.float64), np.asarray(shrink, np.float64)
+    take = starts[:, None] + np.arange(length)  # [windows, length] the dates of each window
+    moves = np.einsum("wla,a->wl", (e[take] - center[:, None, :]) * shrink[:, None, :], w)
+    scores = tl.fhs_scores(moves.reshape(-1, 1), np.ones(1)).reshape(moves.shape)
+    tables = [tl.alias_table(tilt.theta * row) for row in scores]
+    threshold, alias, log_lr = (np.stack(parts) for parts in zip(*tables, strict=True))
+    return {"tilt_threshold": jnp.asarray(threshold), "tilt_alias": jnp.asarray(alias),
+            "tilt_log_lr": jnp.asarray(log_lr, jnp.float32)}
 
 
 def tilt_weights(log_w: jax.Array, tilt: Tilt) -> jax.Array:

@@ -95,8 +95,7 @@ class GarchConfig:
             drawdowns, worse on returns on the held-out index); ``"year"``: among the dates of the one-year
             window the world's long-run level was drawn from, among all years, so each world has the
             correlation of its year (needs ``level="drawn"``; better calibrated than the default on both data
-            sets measured, but not the default: `Tilt` cannot use it yet and neither meets the calibration
-            bar, docs/fidelity.md). Copula innovations do not read it.
+            sets measured, docs/fidelity.md). Copula innovations do not read it.
         level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
             drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
             ``"fixed"``: every world reverts to the fitted one (the textbook GARCH).

@@ -23,15 +23,18 @@ from stressgen.types import Scenarios
 
 H = 63  # a quarter: long enough for the weights to compound, short enough to be quick
 GEN = GjrGarch()
-KINDS = ("fhs", "gaussian-copula", "t-copula")
+KINDS = ("fhs", "gaussian-copula", "t-copula", "fhs-year")
+
+
+def _config(kind: str) -> GarchConfig:
+    return GarchConfig(fhs_matching="year") if kind == "fhs-year" else GarchConfig(innovations=kind)
 
 
 @pytest.fixture(scope="module")
 def fits(small_market):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", garch.GarchFitWarning)
-        return {kind: GEN.fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind))
-                for kind in KINDS}
+        return {kind: GEN.fit(small_market, key=rng.root(0), config=_config(kind)) for kind in KINDS}
 
 
 def _ew(s: Scenarios) -> np.ndarray:
@@ -47,7 +50,8 @@ def _sn_estimate(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return m, float(np.sqrt((wn * wn * (x - m) ** 2).sum()))
 
 
-@pytest.mark.parametrize("kind", ["fhs", "t-copula"])  # the Gaussian copula: the t copula's code less the mixing
+# the Gaussian copula is the t copula's code less the mixing
+@pytest.mark.parametrize("kind", ["fhs", "t-copula", "fhs-year"])
 def test_theta_zero_is_the_plain_sample(fits, kind):
     key = rng.root(3)
     plain = GEN.sample(fits[kind], key=key, n_worlds=32, horizon=20)
@@ -67,7 +71,7 @@ def test_weights_average_to_one_and_worlds_shift_toward_losses(fits, kind):
     se = w.std(ddof=1) / np.sqrt(n)
     assert abs(w.mean() - 1.0) < 4 * se, (w.mean(), se)
     assert 0.3 < w.std() < 5.0  # the weights do vary, and not degenerately
-    if kind != "fhs":  # copulas: an exactly lognormal ratio (the mixing normal is untilted), E[w^2] = exp(theta^2 H)
+    if "fhs" not in kind:  # copulas: an exactly lognormal ratio (mixing normal untilted), E[w^2] = exp(theta^2 H)
         w2 = w * w
         assert abs(w2.mean() - np.exp(theta**2 * H)) < 4 * w2.std(ddof=1) / np.sqrt(n), w2.mean()
     plain = _ew(GEN.sample(fits[kind], key=rng.root(12), n_worlds=n, horizon=H))
@@ -137,6 +141,35 @@ def test_alias_table_realises_its_ratios_exactly():
     assert (t0 == 2**tl.ALIAS_BITS).all() and (a0 == np.arange(7)).all() and (l0 == 0).all()
 
 
+def test_year_matched_tables_tilt_each_window_by_the_pooled_score(fits):
+    """Slow loop: each window's rows as the sampler replays them, the portfolio move of each, its score
+    standardized over all windows' rows, and per window the probabilities the integer alias table realises:
+    they are exp(theta s) normalised within the window (to the table's 2^-24 resolution) and the ratios are
+    exact for them (sum pi' LR = 1)."""
+    f, theta = fits["fhs-year"], 0.3
+    out = _garch_tilt.year_tilt_params(f.resid, f.level_starts, int(f.state_neighbours), f.state_center,
+                                       f.state_shrink, Tilt(theta=theta))
+    resid, starts = np.asarray(f.resid, np.float64), np.asarray(f.level_starts)
+    center, shrink = np.asarray(f.state_center, np.float64), np.asarray(f.state_shrink, np.float64)
+    length, n_assets = int(f.state_neighbours), resid.shape[1]
+    moves = np.zeros((starts.size, length))
+    for j in range(starts.size):
+        for i in range(length):
+            row = (resid[starts[j] + i] - center[j]) * shrink[j]
+            moves[j, i] = sum(row[a] / n_assets for a in range(n_assets))
+    scores = -(moves - moves.mean()) / moves.std()
+    threshold, alias = np.asarray(out["tilt_threshold"]), np.asarray(out["tilt_alias"])
+    log_lr = np.asarray(out["tilt_log_lr"], np.float64)
+    assert threshold.shape == alias.shape == log_lr.shape == (starts.size, length)
+    one = 2.0 ** tl.ALIAS_BITS
+    for j in range(starts.size):
+        realised = threshold[j] / one / length
+        np.add.at(realised, alias[j], (1.0 - threshold[j] / one) / length)
+        target = np.exp(theta * scores[j]) / np.exp(theta * scores[j]).sum()
+        np.testing.assert_allclose(realised, target, atol=2.0 / one)
+        np.testing.assert_allclose((realised * np.exp(log_lr[j])).sum(), 1.0, rtol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, field", [
     (dict(theta=-0.1), "tilt.theta"), (dict(theta=float("nan")), "tilt.theta"), (dict(theta=True), "tilt.theta"),
     (dict(theta="1"), "tilt.theta"), (dict(theta=0.1, direction=()), "tilt.direction"),
@@ -170,7 +203,7 @@ def test_tilts_the_sampler_cannot_honour_are_refused(fits, small_market):
     with pytest.raises(ConfigError, match="tilt horizon must be an integer"):
         Tilt.for_tail(2.0, 0)
     state = dataclasses.replace(f, config=dataclasses.replace(f.config, fhs_matching="state"))
-    with pytest.raises(ConfigError, match="Tilt needs i.i.d. rows"):
+    with pytest.raises(ConfigError, match="Tilt needs i.i.d. or year-matched rows"):
         GEN.sample(state, key=rng.root(0), n_worlds=4, horizon=5, condition=Tilt(theta=0.1))
     with pytest.raises(ConfigError, match="'garch' does not support"):
         GEN.sample(f, key=rng.root(0), n_worlds=4, horizon=5, condition="crash")
