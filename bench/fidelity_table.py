@@ -7,7 +7,9 @@ First, the calibration headline that opens docs/fidelity.md: every registered ge
 every 6 months 1995-2021 on sp500-20, h = 252, M = 1,000 (`bench/calibration_table.py`, whose per-origin
 cache under bench/out/calibration/cache it shares, so either command resumes the other's work). The best
 calibrated generator is the one with the lowest mean KS distance of the equal-weight return and maximum
-drawdown; the sentence under the table says by how much.
+drawdown; the sentence under the table says by how much. Each generator's summary is kept in the tracked
+bench/calibration_headline.json: `--only calibration --generators NAME ...` recomputes those generators' rows
+(after a change to their family) and reads every other registered generator's from the file.
 
 Then the out-of-sample scorecard:
 For the bundled sp500-20 (20 stocks) and sp500-index (S&P 500) data sets, both cut to 2009-05-01..2018-12-31,
@@ -21,6 +23,7 @@ each generator took and the peak memory of the process.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
 import sys
@@ -97,64 +100,104 @@ REFIT_EVERY = {"gan": 9}
 MIN_HISTORY = {"regime": 1402}
 
 
-def _later_start(name: str, need: int, origins: tuple[str, ...]) -> str:
-    return f"; {name} needs {need:,} returns before an origin, so it is scored on the {len(origins)} from {origins[0]}"
+OUTCOMES = (("ew:total_return", "1-year return"), ("ew:max_drawdown", "max drawdown"))
+SUMMARY = ("outside_5_95", "outside_1_99", "ks", "ks_pvalue", "crps")
+# The headline's per-generator summaries, tracked: the per-origin cache (bench/out) does not travel with the
+# repository, and a fresh calibration of every family takes hours (the VAE refits at 54 origins), so a change
+# to one family regenerates its own rows (`--generators NAME`) and the others are read from here.
+HEADLINE_FILE = Path(__file__).with_name("calibration_headline.json")
 
 
-def calibration_block(results: dict, seconds: float) -> str:
-    """The calibration headline: per generator, the two equal-weight outcomes, and who is best by how much."""
-    first = next(iter(results.values()))
-    plan = first.schedule
-    lines = [f"Rolling origins on sp500-20: {len(plan.origins)} origins every 6 months, {plan.origins[0]}.."
-             f"{plan.origins[-1]}; at each the generator (default config) is fitted on the data up to it and "
-             f"{first.config.n_worlds} worlds of {first.config.horizon} days continue from it"
-             + "".join(f"; {g} is refitted every {k}th origin and re-anchored to the others" for g, k in
-                       REFIT_EVERY.items() if g in results)
-             + "".join(_later_start(g, n, results[g].schedule.origins) for g, n in MIN_HISTORY.items()
-                       if g in results)
+def headline_entry(res, name: str) -> dict:
+    """One generator's headline summary from its `CalibrationResult`: its origins, schedule and the
+    `SUMMARY` fields of the two equal-weight outcomes."""
+    plan = res.schedule
+    entry = {"n": len(plan.origins), "first": plan.origins[0], "last": plan.origins[-1],
+             "n_worlds": res.config.n_worlds, "horizon": res.config.horizon,
+             "refit_every": res.config.refit_every, "min_history": res.config.min_history}
+    for outcome, _ in OUTCOMES:
+        s = res.summary(name, outcome)
+        entry[outcome] = {k: float(getattr(s, k)) for k in SUMMARY}
+    return entry
+
+
+def load_headline(path: Path = HEADLINE_FILE) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def save_headline(entries: dict, path: Path = HEADLINE_FILE) -> None:
+    tmp = path.with_suffix(".json.tmp")  # written whole, then renamed: a kill leaves the old file or the new
+    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def calibration_block(entries: dict, names: list[str], seconds: float) -> str:
+    """The calibration headline of `names` (in order) from their `headline_entry`: the two equal-weight
+    outcomes per generator, and who is best calibrated by how much."""
+    base = entries[names[0]]
+    later = "".join(f"; {g} needs {entries[g]['min_history']:,} returns before an origin, so it is scored on the "
+                    f"{entries[g]['n']} from {entries[g]['first']}" for g in names
+                    if entries[g]["first"] != base["first"])
+    lines = [f"Rolling origins on sp500-20: {base['n']} origins every 6 months, {base['first']}..{base['last']}; "
+             f"at each the generator (default config) is fitted on the data up to it and {base['n_worlds']} "
+             f"worlds of {base['horizon']} days continue from it"
+             + "".join(f"; {g} is refitted every {entries[g]['refit_every']}th origin and re-anchored to the "
+                       "others" for g in names if entries[g]["refit_every"] > 1)
+             + later
              + ". Calibrated: 10% of real outcomes outside the worlds' 5-95% band, 2% outside 1-99%, KS p-value "
              "large. The bar: at most 15% outside 5-95% and KS p >= 0.05 for both outcomes (the p-value takes "
              "the PITs as independent; overlapping one-year horizons make it too small).", "",
              "| generator | outcome | outside 5-95% | outside 1-99% | KS | KS p | CRPS | bar |",
              "|---|---|---|---|---|---|---|---|"]
     mean_ks = {}
-    for g, res in results.items():
+    for g in names:
         ks = []
-        for outcome, label in (("ew:total_return", "1-year return"), ("ew:max_drawdown", "max drawdown")):
-            s = res.summary(g, outcome)
-            ok = s.outside_5_95 <= 0.15 and s.ks_pvalue >= 0.05
-            ks.append(s.ks)
-            lines.append(f"| {g} | {label} | {s.outside_5_95:.1%} | {s.outside_1_99:.1%} | {s.ks:.3f} | "
-                         f"{s.ks_pvalue:.3f} | {s.crps:.4g} | {'pass' if ok else '**fail**'} |")
+        for outcome, label in OUTCOMES:
+            s = entries[g][outcome]
+            ok = s["outside_5_95"] <= 0.15 and s["ks_pvalue"] >= 0.05
+            ks.append(s["ks"])
+            lines.append(f"| {g} | {label} | {s['outside_5_95']:.1%} | {s['outside_1_99']:.1%} | {s['ks']:.3f} | "
+                         f"{s['ks_pvalue']:.3f} | {s['crps']:.4g} | {'pass' if ok else '**fail**'} |")
         mean_ks[g] = sum(ks) / len(ks)
     ranked = sorted(mean_ks, key=mean_ks.get)
     best, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
     lines += ["", f"Best calibrated: **{best}**, mean KS distance of the two outcomes {mean_ks[best]:.3f}"
               + (f" against {mean_ks[second]:.3f} for the next, {second}." if second else ".")
-              + f" Computed in {seconds:.0f} s (cached origins are not recomputed)."]
+              + f" Computed in {seconds:.0f} s (cached origins are not recomputed; rows not recomputed by this "
+              f"run are read from bench/{HEADLINE_FILE.name})."]
     return "\n".join(lines)
 
 
 def calibration(doc: Path, names: list[str]) -> None:
-    """Run (or resume) the calibration of the generators `names` and write its headline into `doc`."""
+    """Run (or resume) the calibration of the generators `names`, store their summaries in `HEADLINE_FILE`
+    and write the headline of every registered generator into `doc` (the others' rows read from the file)."""
     import warnings
 
     from stressgen.studies import CalibrationConfig, calibrate
 
+    registered = list(generators.available())
+    unknown = sorted(set(names) - set(registered))
+    if unknown:
+        sys.exit(f"not registered generators: {unknown}; registered: {registered}")
+    entries = {g: e for g, e in load_headline().items() if g in registered}
+    missing = [g for g in registered if g not in entries and g not in names]
+    if missing:
+        sys.exit(f"bench/{HEADLINE_FILE.name} has no rows for {missing}: run with --generators {' '.join(missing)}")
     market = data.load("sp500-20")
-    results, t0 = {}, time.perf_counter()
+    t0 = time.perf_counter()
     for name in names:
         config = CalibrationConfig(every_months=6, start="1995-01-01", end="2021-12-31", horizon=252,
                                    n_worlds=1000, chunk_size=500, refit_every=REFIT_EVERY.get(name, 1),
                                    min_history=MIN_HISTORY.get(name, 504))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin
-            results[name] = calibrate(
-                market, {name: (generators.get(name), None)}, config, key=rng.root(0),
-                cache_dir="bench/out/calibration/cache",
-                progress=lambda stage, done, total: None if stage.endswith("worlds") else print(
-                    f"  {stage}: {done}/{total}", flush=True))
-    block = calibration_block(results, time.perf_counter() - t0)
+            res = calibrate(market, {name: (generators.get(name), None)}, config, key=rng.root(0),
+                            cache_dir="bench/out/calibration/cache",
+                            progress=lambda stage, done, total: None if stage.endswith("worlds") else print(
+                                f"  {stage}: {done}/{total}", flush=True))
+        entries[name] = headline_entry(res, name)
+        save_headline(entries)  # each generator's rows are kept as soon as they are computed
+    block = calibration_block(entries, registered, time.perf_counter() - t0)
     print(block)
     update_docs(doc, block, CAL_BEGIN, CAL_FINISH)
 
@@ -168,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS))
     ap.add_argument("--only", choices=("calibration", "scorecard"), default=None)
     ap.add_argument("--generators", nargs="*", default=list(generators.available()),
-                    help="generators of the calibration headline (default: every registered one)")
+                    help="generators whose calibration headline rows are recomputed (default: every registered "
+                         "one; the others are read from bench/calibration_headline.json)")
     args = ap.parse_args(argv)
     if args.only != "scorecard":
         calibration(Path(args.doc), args.generators)
