@@ -22,10 +22,9 @@ import numpy as np
 from scipy import stats
 
 from stressgen import data, generators, rng
-from stressgen.data import select
 from stressgen.generators import iter_chunks
 from stressgen.metrics.fidelity.pit import pit_values
-from stressgen.studies.calibration import CalibrationConfig, _origin_key, equal_weight_outcomes, schedule
+from stressgen.studies.calibration import CalibrationConfig, _fit, _origin_key, equal_weight_outcomes, schedule
 
 OUTCOMES = ("return", "drawdown", "volatility")
 
@@ -62,12 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     pits = []
     plan = schedule(market, config)
     for origin, row in zip(plan.origins, plan.rows):
-        k = _origin_key(key, origin)  # calibrate's keys: the same fit and worlds as its headline
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin
-            fitted = gen.fit(select(market, end=origin), key=rng.stream(k, rng.FIT), config=gen_config)
+            # calibrate's own fit and keys: the same worlds as its headline
+            fitted = _fit(gen, gen_config, market, origin, key)
             worlds = np.concatenate([np.asarray(c.log_returns) for c in iter_chunks(
-                gen, fitted, key=rng.stream(k, rng.SAMPLE), n_worlds=args.worlds, horizon=h,
+                gen, fitted, key=rng.stream(_origin_key(key, origin), rng.SAMPLE), n_worlds=args.worlds, horizon=h,
                 chunk_size=min(config.chunk_size, args.worlds))])
         sim, real = outcomes(worlds, ppy), outcomes(market.log_returns[row:row + h], ppy)
         pit = pit_values(sim, real)

@@ -113,6 +113,18 @@ def _copula(p: Mapping[str, jax.Array], z: jax.Array, kind: str) -> jax.Array:
     return tb.interp(p["margin_table"], p["margin_grid"], tb.asinh(n * scale[:, None], fence), fence)
 
 
+def _alias_pick(keys: jax.Array, n: jax.Array | int, threshold: jax.Array, alias: jax.Array,
+                window: jax.Array | None = None) -> jax.Array:
+    """``[worlds]`` an index in ``[0, n)`` per world by Walker's alias method: the column the plain draw would
+    take (the same uniform integer from the same key), kept when 24 bits from a key the plain day does not use
+    fall below its threshold, else its alias. `threshold`, `alias`: one ``[n]`` table, or ``[windows, n]``
+    tables of which world i reads row ``window[i]``."""
+    col = jax.vmap(lambda k: jax.random.randint(k, (), 0, n))(keys)
+    bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
+    at = col if window is None else (window, col)
+    return jnp.where((bits >> (32 - ALIAS_BITS)) < threshold[at], col, alias[at])
+
+
 def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
                 kind: str) -> tuple[jax.Array, jax.Array]:
     """(innovations ``[worlds, assets]``, log likelihood ratio ``[worlds]``) of day `t` under a `Tilt`
@@ -125,17 +137,11 @@ def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(world_keys, t)
     fence = p["fence"]
     if kind == "fhs":
-        n_rows = p["resid"].shape[0]
-        col = jax.vmap(lambda k: jax.random.randint(k, (), 0, n_rows))(keys)
-        bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
-        rows = jnp.where((bits >> (32 - ALIAS_BITS)) < p["tilt_threshold"][col], col, p["tilt_alias"][col])
+        rows = _alias_pick(keys, p["resid"].shape[0], p["tilt_threshold"], p["tilt_alias"])
         return p["resid"][rows], p["tilt_log_lr"][rows]
     if kind == "fhs-year":  # the same within the world's window: its own alias table (`year_tilt_params`)
-        col = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["state_neighbours"]))(keys)  # as `year_rows`
-        bits = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, 1), (), jnp.uint32))(keys)
         window = p["year_window"]
-        i = jnp.where((bits >> (32 - ALIAS_BITS)) < p["tilt_threshold"][window, col], col,
-                      p["tilt_alias"][window, col])
+        i = _alias_pick(keys, p["state_neighbours"], p["tilt_threshold"], p["tilt_alias"], window)
         e = tb.rounded((p["resid"][p["year_first"] + i] - p["year_center"]) * p["year_shrink"], fence)
         return e, p["tilt_log_lr"][window, i]
     n_assets = p["resid"].shape[1]

@@ -42,8 +42,8 @@ def year_tilt_params(resid: jax.Array, starts: jax.Array, length: int, center: j
     e = np.asarray(resid, np.float64)
     starts, center, shrink = np.asarray(starts), np.asarray(center, np.float64), np.asarray(shrink, np.float64)
     take = starts[:, None] + np.arange(length)  # [windows, length] the dates of each window
-    moves = np.einsum("wla,a->wl", (e[take] - center[:, None, :]) * shrink[:, None, :], w)
-    scores = tl.fhs_scores(moves.reshape(-1, 1), np.ones(1)).reshape(moves.shape)
+    rows = (e[take] - center[:, None, :]) * shrink[:, None, :]  # [windows, length, assets] as replayed
+    scores = tl.fhs_scores(rows.reshape(-1, rows.shape[2]), w).reshape(take.shape)
     tables = [tl.alias_table(tilt.theta * row) for row in scores]
     threshold, alias, log_lr = (np.stack(parts) for parts in zip(*tables, strict=True))
     return {"tilt_threshold": jnp.asarray(threshold), "tilt_alias": jnp.asarray(alias),
