@@ -2,13 +2,14 @@
 "Plausible tails").
 
     .venv/bin/python bench/plausibility_table.py [--data sp500-20] [--worlds 10000] [--horizon 252]
-        [--generators bootstrap garch:fhs garch:fhs+state garch:fhs+year garch:gaussian-copula garch:t-copula vae gan]
+        [--generators bootstrap garch:fhs garch:fhs+none garch:fhs+state garch:gaussian-copula garch:t-copula vae gan]
 
 For each generator: fit on the whole data set (default presets), draw the worlds of a quickstart run, and
 print the statistics behind `stressgen.metrics.plausibility`'s checks, with the bound of each: the share of
 worlds with a daily |log r| > 0.5, the smallest margin of the Hill tail index over its bound, the largest
 ratio of the 99.9% world volatility to the highest real one, the 99.9% quantile of the equal-weight return,
-and the deepest equal-weight day against history's. Fit and sampling seconds are printed too.
+and the deepest equal-weight day against history's. Fit and sampling seconds are printed too. ``garch:fhs`` is
+the default config (year-matched rows); ``garch:fhs+MATCHING`` sets `GarchConfig.fhs_matching`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from stressgen.metrics import plausibility
 def _config(spec: str):
     name, _, innovations = spec.partition(":")
     gen = generators.get(name)
-    for matching in ("state", "year"):  # garch:fhs+state, garch:fhs+year: state- or year-matched FHS
+    for matching in ("none", "state", "year"):  # garch:fhs+none (i.i.d. rows), garch:fhs+state, garch:fhs+year
         if innovations.endswith(f"+{matching}"):
             return gen, gen.config_type(innovations=innovations.removesuffix(f"+{matching}"), fhs_matching=matching)
     if innovations:

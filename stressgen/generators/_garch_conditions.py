@@ -36,7 +36,7 @@ def condition_inputs(fitted: Any, condition: Any, horizon: int, kind: str) -> tu
                               "own state, which the tilt does not reweight")
         if kind == "fhs-year":
             return gtl.year_tilt_params(fitted.resid, fitted.level_starts, int(fitted.state_neighbours),
-                                        fitted.state_center, fitted.state_shrink, condition), "tilted"
+                                        fitted.state_shrink, condition), "tilted"
         return gtl.tilt_params(fitted.resid, fitted.copula_chol, fitted.config.innovations, condition), "tilted"
     if isinstance(condition, PathShock):
         w = shock_weights(condition, fitted.context.asset_names, horizon)

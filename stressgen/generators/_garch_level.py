@@ -85,22 +85,22 @@ def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray
     """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy
     recursion on FHS rows of `resid`, drawn from `key`). `params` is ``[assets, 6]``. Rows are i.i.d. over
     all dates, or, with year-matched `rows` (`_garch_state.year_windows`), each path's rows are those of one
-    window drawn uniformly, centred and scaled as the sampler does."""
+    window drawn uniformly, scaled as the sampler does."""
     if rows is None:
         dates = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, resid.shape[0]))
-        center = shrink = None
+        shrink = None
     else:
         pick = np.asarray(jax.random.randint(rng.stream(key, 1), (_SIM_PATHS,), 0, rows.starts.size))
         dates = rows.starts[pick] + np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0,
                                                                   rows.length))
-        center, shrink = rows.center[pick], rows.scale[pick]  # [paths, assets]
+        shrink = rows.scale[pick]  # [paths, assets]
     omega, alpha, gamma, beta = (params[:, j] for j in range(1, 5))
     persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
                              + beta, 0.9999)
     sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
     out = np.zeros((_SIM_PATHS, params.shape[0]))
     for t in range(_SIM_BURN + year):
-        e = resid[dates[t]] if center is None else (resid[dates[t]] - center) * shrink
+        e = resid[dates[t]] if shrink is None else resid[dates[t]] * shrink
         eps = np.sqrt(sigma2) * e
         if t >= _SIM_BURN:
             out += eps**2

@@ -88,7 +88,7 @@ def draw_innovations(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.A
         return e, gs.next_state(state, e, p["state_decay"], fence)
     if kind == "fhs-year":  # a date of the year the world's long-run level was drawn from (`_garch_state`)
         rows = gs.year_rows(keys, p["year_first"], p["state_neighbours"])
-        e = tb.rounded((p["resid"][rows] - p["year_center"]) * p["year_shrink"], fence)
+        e = tb.rounded(p["resid"][rows] * p["year_shrink"], fence)
         return e, state
     if kind == "fhs":  # one historical date per world and day: the whole cross-section moves together
         rows = jax.vmap(lambda k: jax.random.randint(k, (), 0, p["resid"].shape[0]))(keys)
@@ -142,7 +142,7 @@ def draw_tilted(p: Mapping[str, jax.Array], world_keys: jax.Array, t: jax.Array,
     if kind == "fhs-year":  # the same within the world's window: its own alias table (`year_tilt_params`)
         window = p["year_window"]
         i = _alias_pick(keys, p["state_neighbours"], p["tilt_threshold"], p["tilt_alias"], window)
-        e = tb.rounded((p["resid"][p["year_first"] + i] - p["year_center"]) * p["year_shrink"], fence)
+        e = tb.rounded(p["resid"][p["year_first"] + i] * p["year_shrink"], fence)
         return e, p["tilt_log_lr"][window, i]
     n_assets = p["resid"].shape[1]
     z = _latent(keys, kind, n_assets) + p["tilt_shift"]  # the shift is 0 on the t copula's mixing variable
@@ -232,8 +232,7 @@ def simulate(p: dict[str, jax.Array], key: jax.Array, first_world: jax.Array, *,
     p = dict(p, omega=tb.rounded(p["omega"] * p["level_factors"][pick][:, None], p["fence"]))
     if kind == "fhs-year":  # the world replays the rows of the year its level came from
         first = p["level_starts"][pick]
-        p = dict(p, year_first=first, year_window=pick, year_center=p["state_center"][pick],
-                 year_shrink=p["state_shrink"][pick])
+        p = dict(p, year_first=first, year_window=pick, year_shrink=p["state_shrink"][pick])
     if burn is None:
         sigma2_0, burn = p["sigma2_next"], 0
     else:

@@ -42,13 +42,20 @@ mean of every state's law is zero and the worlds' drift stays the fitted mean ``
 mean of stressed windows deepens crisis drawdowns but biases every world's drift (measured in
 docs/fidelity.md: the one-year return then misses on the held-out index).
 
-Year-matched rows (``fhs_matching="year"``, `year_windows`). The slower alternative: a world replays, for its
+Year-matched rows (``fhs_matching="year"``, the default; `year_windows`). The slower alternative to state
+matching: a world replays, for its
 whole life, the rows of the one-year window its long-run level was drawn from, among all the history's years
 whatever the start (`_garch_level`), so the year brings its cross-section (the correlation of a crisis year,
-or of a calm one) along with its level. Each window's rows are centred and scaled to unit variance per asset
-(the drawn level carries the year's scale; without the scaling the scale was counted twice, and the worlds'
-spread of one-year equal-weight variances was wider than the history's), then held to the moment conditions
-above on exactly its own rows, which are all the world replays. Its calibration is in docs/fidelity.md.
+or of a calm one) and its drift along with its level. Each window's rows are scaled to unit variance per
+asset about their mean (the drawn level carries the year's scale; without the scaling the scale was counted
+twice, and the worlds' spread of one-year equal-weight variances was wider than the history's), then held to
+the moment conditions above on exactly its own rows, which are all the world replays. They are not centred:
+a crisis year's residuals lean negative and a calm rising year's positive, and a world that replays the year
+keeps that lean with its level, as the year had them together. Unlike state-matched windows, whose worlds
+stay in stressed states and whose kept means therefore biased every world's drift, a year is drawn
+uniformly among all years, so the leans average out to the sample's. Centred, the drawdowns of crisis
+years were too shallow and those of calm rising years too deep. Its calibration, with and without the
+drift, is in docs/fidelity.md ("Year-matched rows (the default)").
 
 A fit that draws neither stores empty state arrays (`empty_state_arrays`).
 """
@@ -143,12 +150,11 @@ def state_arrays(e: np.ndarray, decay: float, neighbours: int | None, *, params:
 
 class YearRows(NamedTuple):
     """The windows a year-matched world can replay (`year_windows`): ``starts [windows]`` (first fit day),
-    ``length`` (days in each), and per window and asset ``center``, ``scale`` (a replayed row is
-    ``(e_t - center) * scale``) and ``factor`` (the moment-condition part of the scale, <= 1)."""
+    ``length`` (days in each), and per window and asset ``scale`` (a replayed row is ``e_t * scale``) and
+    ``factor`` (the moment-condition part of the scale, <= 1)."""
 
     starts: np.ndarray
     length: int
-    center: np.ndarray
     scale: np.ndarray
     factor: np.ndarray
 
@@ -158,9 +164,9 @@ def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: 
     """The one-year windows of ``e [time, assets]`` (`_garch_level.window_starts`; a sample too short to
     learn levels from is one window of all its rows) and how a world replays each.
 
-    The scale makes each window's law unit-variance per asset (the world's long-run level, drawn with the
-    window, carries the year's scale; the rows carry its correlation and shape), reduced where that law
-    breaks the moment conditions of `_garch_tails` (``E[A^power] <= 1`` and ``E[A] <= max_persistence``,
+    The scale makes each window's law unit-variance per asset about the window's mean (the world's long-run
+    level, drawn with the window, carries the year's scale; the rows carry its correlation, drift and
+    shape), reduced where that law breaks the moment conditions of `_garch_tails` (``E[A^power] <= 1`` and ``E[A] <= max_persistence``,
     ``A = (alpha + gamma [x < 0]) x^2 + beta``): a world replays exactly these rows for its whole life, so
     the conditions are checked on them, and the largest factor in (0, 1] that holds is found by bisection
     (the moments grow with it). `params` None imposes no condition."""
@@ -168,12 +174,10 @@ def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: 
     starts, k = ((gl.window_starts(n, year), year) if gl.learns_levels(n, year)
                  else (np.zeros(1, np.int64), n))
     take = starts[:, None] + np.arange(k)  # [windows, k] the dates of each window
-    center, scale, factor = (np.ones((starts.size, n_assets)) for _ in range(3))
+    scale, factor = np.ones((starts.size, n_assets)), np.ones((starts.size, n_assets))
     for i in range(n_assets):  # one asset at a time: [windows, k] arrays, whatever the width of the universe
-        x = e[take, i]
-        center[:, i] = x.mean(axis=1)
-        x = x - center[:, i, None]
-        unit = 1.0 / np.sqrt(np.maximum(np.mean(x * x, axis=1), 1e-12))  # [windows]
+        x = e[take, i]  # not centred: the world keeps the year's drift (module doc)
+        unit = 1.0 / np.sqrt(np.maximum(np.var(x, axis=1), 1e-12))  # [windows] the spread about the year's mean
         scale[:, i] = unit
         if params is None:
             continue
@@ -189,18 +193,20 @@ def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: 
             good = holds(mid)
             lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
         factor[:, i] = np.where(holds(np.ones(starts.size)), 1.0, lo)
-    return YearRows(starts, k, center, scale * factor, factor)
+    return YearRows(starts, k, scale * factor, factor)
 
 
 def year_arrays(rows: YearRows, index: np.ndarray) -> dict[str, np.ndarray]:
     """`state_arrays`' fields for year-matched rows (``fhs_matching="year"``), for the windows `index` of
     `rows` (those the fit's level factors are drawn from, in their order): ``state_neighbours`` is the
-    window length, with each window's centre and scale; nothing is sorted by state."""
+    window length, with each window's scale (``state_center`` is empty: a year's rows are not centred);
+    nothing is sorted by state."""
     f32 = np.float32
     return {"state_sorted": np.zeros(0, f32), "state_order": np.zeros(0, np.int32),
             "state_end": np.asarray(0.0, f32), "state_mean": np.asarray(0.0, f32),
             "state_decay": np.asarray(0.0, f32), "state_neighbours": np.asarray(rows.length, np.int32),
-            "state_shrink": rows.scale[index].astype(f32), "state_center": rows.center[index].astype(f32)}
+            "state_shrink": rows.scale[index].astype(f32),
+            "state_center": np.zeros((0, rows.scale.shape[1]), f32)}
 
 
 def empty_state_arrays(n_assets: int) -> dict[str, np.ndarray]:

@@ -29,10 +29,10 @@ def tilt_params(resid: jax.Array, copula_chol: jax.Array, innovations: str, tilt
             "tilt_theta": jnp.float32(tilt.theta), "tilt_half_theta2": jnp.float32(tilt.theta ** 2 / 2)}
 
 
-def year_tilt_params(resid: jax.Array, starts: jax.Array, length: int, center: jax.Array, shrink: jax.Array,
+def year_tilt_params(resid: jax.Array, starts: jax.Array, length: int, shrink: jax.Array,
                      tilt: Tilt) -> dict[str, jax.Array]:
     """The ``tilt_*`` arrays for year-matched rows (`_garch_state.year_windows`): a world replays the rows of
-    one window, ``(resid[starts[j] + i] - center[j]) * shrink[j]`` for i < `length`, so the tilt reweights
+    one window, ``resid[starts[j] + i] * shrink[j]`` for i < `length`, so the tilt reweights
     them within the window. The loss score is standardized over every window's rows together, as FHS
     standardizes its one pool, so that theta is one tilt whatever the year: a crisis year, whose portfolio
     moves spread wider, is tilted harder, as its rows are in the pool. One alias table per window
@@ -40,9 +40,9 @@ def year_tilt_params(resid: jax.Array, starts: jax.Array, length: int, center: j
     as without a tilt (ratio 1)."""
     w = tl.direction_weights(tilt, resid.shape[1])
     e = np.asarray(resid, np.float64)
-    starts, center, shrink = np.asarray(starts), np.asarray(center, np.float64), np.asarray(shrink, np.float64)
+    starts, shrink = np.asarray(starts), np.asarray(shrink, np.float64)
     take = starts[:, None] + np.arange(length)  # [windows, length] the dates of each window
-    rows = (e[take] - center[:, None, :]) * shrink[:, None, :]  # [windows, length, assets] as replayed
+    rows = e[take] * shrink[:, None, :]  # [windows, length, assets] as replayed
     scores = tl.fhs_scores(rows.reshape(-1, rows.shape[2]), w).reshape(take.shape)
     tables = [tl.alias_table(tilt.theta * row) for row in scores]
     threshold, alias, log_lr = (np.stack(parts) for parts in zip(*tables, strict=True))

@@ -10,11 +10,12 @@ with unit-variance innovations e_t (E e = 0, E e^2 = 1). Worlds are log returns 
 Innovations across assets, `GarchConfig.innovations`:
 
 * ``"fhs"`` (filtered historical simulation): whole rows of the fitted standardized residuals, one
-  historical date per world and day, so cross-asset and tail dependence are the history's own. With
-  ``fhs_matching="state"`` the date is drawn among those whose slow volatility state was nearest to the
-  world's own that day (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones. With
-  ``fhs_matching="year"`` each world replays the dates of the one year its long-run level was drawn from
-  (among all the history's years), and with them that year's correlation (`_garch_state.year_windows`).
+  historical date per world and day, so cross-asset and tail dependence are the history's own. By default
+  (``fhs_matching="year"``) each world replays the dates of the one year its long-run level was drawn from
+  (among all the history's years), and with them that year's correlation and drift
+  (`_garch_state.year_windows`). With ``fhs_matching="none"`` the date is drawn among all dates (classic
+  FHS); with ``"state"`` among those whose slow volatility state was nearest to the world's own that day
+  (`_garch_state`): calm worlds replay calm days, stressed worlds stressed ones.
 * ``"gaussian-copula"``: Student-t margins (the fitted nu per asset) joined by a Gaussian copula.
 * ``"t-copula"``: the same margins joined by a t copula (tail dependence through a common mixing
   variable per world and day).
@@ -49,6 +50,7 @@ from ..errors import ConfigError
 from ..numerics import hill_index, tail_count
 from ..types import MarketData, Scenarios
 from . import _garch_conditions as gc
+from . import _garch_draws as gd
 from . import _garch_fit as gf
 from . import _garch_level as gl
 from . import _garch_sim as sim
@@ -89,16 +91,19 @@ class GarchConfig:
         tails: ``"gpd"`` (default): the tails of the replayed residuals are generalised Pareto quantiles
             (McNeil and Frey); ``"empirical"``: the residuals as filtered.
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
-        fhs_matching: with FHS, ``"none"`` (default): each day's residual row is drawn among all dates
-            (i.i.d. rows, classic FHS); ``"state"``: among the dates whose slow volatility state was nearest
-            to the world's (`_garch_state`; not the default: docs/fidelity.md has its calibration, better on
-            drawdowns, worse on returns on the held-out index); ``"year"``: among the dates of the one-year
-            window the world's long-run level was drawn from, among all years, so each world has the
-            correlation of its year (needs ``level="drawn"``; better calibrated than the default on both data
-            sets measured, docs/fidelity.md). Copula innovations do not read it.
+        fhs_matching: with FHS, ``"year"`` (default): each day's residual row is drawn among the dates of one
+            one-year window of the history, drawn per world among all years (with ``level="drawn"``, the
+            window the world's long-run level comes from), so each world has the correlation and the drift
+            of its year (`_garch_state.year_windows`; the best calibrated on both data sets measured,
+            docs/fidelity.md); ``"none"``: among all dates (i.i.d. rows, classic FHS); ``"state"``: among the
+            dates whose slow volatility state was nearest to the world's (`_garch_state`; docs/fidelity.md
+            has its calibration, better on drawdowns, worse on returns on the held-out index). Copula
+            innovations do not read it.
         level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
             drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
-            ``"fixed"``: every world reverts to the fitted one (the textbook GARCH).
+            ``"fixed"``: every world reverts to the fitted one (the textbook GARCH; with
+            ``fhs_matching="year"`` the worlds still replay the rows of a year drawn among all years, and
+            ``fhs_matching="none"`` with it is classic FHS).
         neighbours: how many nearest dates a state-matched row is drawn from; None: ``round(sqrt(n))``.
         state_decay: daily decay of the state that rows are matched on (0.99: the persistence of the slow
             volatility component; `_garch_state`), in (0, 1).
@@ -111,7 +116,7 @@ class GarchConfig:
     tail_index: float | None = 4.0
     tails: str = "gpd"
     history_days: int = 504
-    fhs_matching: str = "none"
+    fhs_matching: str = "year"
     level: str = "drawn"
     neighbours: int | None = None
     state_decay: float = 0.99
@@ -140,9 +145,6 @@ class GarchConfig:
             raise ConfigError(f"garch.state_decay must be a number in (0, 1), got {d!r}")
         if self.level not in gl.LEVELS:
             raise ConfigError(f"garch.level must be one of {', '.join(gl.LEVELS)}; got {self.level!r}")
-        if self.fhs_matching == "year" and self.level != "drawn":
-            raise ConfigError("garch.fhs_matching = 'year' replays the year each world's level is drawn from: it "
-                              f"needs level = 'drawn', got level = {self.level!r}")
         if self.tails not in TAILS:
             raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
         k = self.tail_index
@@ -170,8 +172,8 @@ class GarchFitted:
             state-matched FHS reads (`_garch_state.state_arrays`): the state before each fit day
             (ascending) and the day of each, the state after the last day and its sample mean, the decay,
             the number of neighbours and each window's residual factor.
-        level_factors: ``[windows]`` the factors a world's omega is drawn from (`_garch_level`; ``[1]`` ones
-            with ``level="fixed"``).
+        level_factors: ``[windows]`` the factors a world's omega is drawn from (`_garch_level`; ones with
+            ``level="fixed"``: one per year window under year matching, else ``[1]``).
         level_starts: ``[windows]`` int32, the first fit day of each factor's one-year window, whose rows a
             world replays under ``fhs_matching="year"``.
         config, context, digest: the config, the history the worlds continue, a digest of the fit.
@@ -282,40 +284,8 @@ def _build(market: MarketData, params: np.ndarray, config: GarchConfig) -> Garch
                       "fourth moment under the innovations actually replayed (docs/fidelity.md, 'Plausible "
                       "tails'): " + ", ".join(notes), gf.GarchFitWarning, stacklevel=3)
     guarded = None if config.tail_index is None else params  # windows are shrunk only under a moment condition
-    year = market.periods_per_year
-    rows = None
-    if _kind(config) == "fhs-year":
-        rows = gs.year_windows(resid, year, params=guarded, power=power, max_persistence=config.max_persistence)
-        if not gl.learns_levels(resid.shape[0], year):
-            warnings.warn(f"GARCH fit: {resid.shape[0]} returns are fewer than three years (`MIN_YEARS`), too few "
-                          "to learn yearly levels; fhs_matching = 'year' replays rows from the whole sample",
-                          gf.GarchFitWarning, stacklevel=3)
-    if config.level == "drawn":
-        # the model's own spread of yearly levels is measured with the rows the sampler replays; a world that
-        # replays a year's rows draws it among all years (`_garch_level`'s module doc says why)
-        levels = gl.level_factors(y100, params, resid, year, rows=rows,
-                                  conditional=config.start == "conditional" and rows is None)
-    else:
-        levels = gl.Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
-    if _kind(config) == "fhs-state":
-        state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
-                                max_persistence=config.max_persistence, params=guarded)
-    elif rows is not None:
-        state = gs.year_arrays(rows, levels.index)
-    else:
-        state = gs.empty_state_arrays(market.n_assets)
-    level_starts = np.zeros(levels.index.size, np.int64) if rows is None else rows.starts[levels.index]
-    # the moment-condition factors of the windows a world can draw (year-matched scales also normalise)
-    factor = state["state_shrink"] if rows is None else rows.factor[levels.index]
-    low = factor.min(axis=0, initial=1.0)
-    if (low < 1.0).any():
-        shrunk = [f"{asset} (down to {f:.2f}, {share:.0%} of windows)" for asset, f, share in
-                  zip(market.assets, low, (factor < 1.0).mean(axis=0), strict=True) if f < 1.0]
-        warnings.warn(f"GARCH fit: {config.fhs_matching}-matched residuals of {len(shrunk)} of {market.n_assets} "
-                      "assets are scaled down in the windows whose law would let the variance grow or the tails "
-                      "thicken "
-                      "(docs/fidelity.md, 'The start state drives the spread'): " + ", ".join(shrunk),
-                      gf.GarchFitWarning, stacklevel=3)
+    state, levels, level_starts = gd.start_draws(market, config, _kind(config), y100, resid, params, power=power,
+                                                 guarded=guarded)
     nu = params[:, 5]
     if config.innovations == "t-copula":
         corr, nu_c = gf.t_copula(resid)
@@ -420,5 +390,9 @@ class GjrGarch(AbstractGenerator):
     def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> GarchFitted:
         config = config_from_dict(GarchConfig, meta.get("config", {}), where="config")
         values = dict(zip(_ARRAY_FIELDS, (jnp.asarray(a) for a in take_arrays(arrays, _ARRAY_FIELDS)), strict=True))
+        if _kind(config) == "fhs-year" and values["state_center"].shape[0]:
+            raise ConfigError("garch: this file was saved by an earlier stressgen, whose year-matched rows were "
+                              "centred (state_center is not empty); these rows now keep the year's drift, so "
+                              "the file's worlds cannot be reproduced: fit again and save")
         return GarchFitted(**values, context=restore_context(meta.get("context", {}), arrays), config=config,
                            digest=check_digest(meta.get("digest"), config, *values.values()))

@@ -85,13 +85,14 @@ def small_fits(small_market):
     """One fit of the four-stock market per innovation kind (fits are the slow part)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
-        # one long-run level (level="fixed"): these fits are checked against recursions on their own omega;
-        # the drawn level is test_drawn_level_scales_each_worlds_omega's
-        fits = {kind: GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(innovations=kind, level="fixed"))
+        # i.i.d. rows, one long-run level (level="fixed"): these fits are checked against recursions on their
+        # own omega; the drawn level is test_drawn_level_scales_each_worlds_omega's
+        fits = {kind: GjrGarch().fit(small_market, key=rng.root(0),
+                                     config=GarchConfig(innovations=kind, fhs_matching="none", level="fixed"))
                 for kind in KINDS}
         fits["fhs-state"] = GjrGarch().fit(small_market, key=rng.root(0),
                                            config=GarchConfig(fhs_matching="state", level="fixed"))
-        fits["fhs-level"] = GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig())
+        fits["fhs-level"] = GjrGarch().fit(small_market, key=rng.root(0), config=GarchConfig(fhs_matching="none"))
         return fits
 
 
@@ -140,7 +141,8 @@ def test_sampler_is_the_recursion_on_its_own_draws(kind, start, small_fits):
     fitted = small_fits[kind]
     burn = 7
     # i.i.d. rows: draws that do not depend on the path (state-matched FHS: test_state_matched_rows)
-    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn, level="fixed"))
+    fitted = fitted.replace(config=GarchConfig(innovations=kind, start=start, burn=burn, fhs_matching="none",
+                                               level="fixed"))
     key, first, n_worlds, horizon = rng.root(11), 3, 5, 30
     s = GjrGarch().sample(fitted, key=key, n_worlds=n_worlds, horizon=horizon, first_world=first)
     p = garch._sim_params(fitted)
@@ -166,7 +168,8 @@ def test_paths_match_arch_simulate(kind, arch_paths, ref_market):
     5%/95% quantiles, ACF of squared returns and leverage agree within 4 SE across paths. Kurtosis is not
     compared: with nu = 7 the 8th moment that its SE needs does not exist."""
     # tail_index=None: the simulator is compared with arch's at exactly these parameters (no moment guard)
-    config = GarchConfig(innovations=kind, start="unconditional", burn=250, tail_index=None, level="fixed")
+    config = GarchConfig(innovations=kind, start="unconditional", burn=250, tail_index=None, fhs_matching="none",
+                         level="fixed")
     fitted = fitted_from_params(ref_market, REF, config=config)
     s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=4000, horizon=250)
     ours = _path_stats(100.0 * np.asarray(s.log_returns[:, :, 0], dtype=np.float64))

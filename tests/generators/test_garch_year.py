@@ -65,17 +65,16 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
     params = np.array([[0.0, 0.02, 0.06, 0.09, 0.88, 6.0], [0.0, 0.02, 0.04, 0.05, 0.93, 6.0]])
     power = np.array([2.0, 2.2])
     rows = gs.year_windows(e, k, params=params, power=power, max_persistence=max_p)  # a 50-day "year"
-    starts, center, scale, factor = rows.starts, rows.center, rows.scale, rows.factor
+    starts, scale, factor = rows.starts, rows.scale, rows.factor
     np.testing.assert_array_equal(starts, gl.window_starts(n, k))
     assert rows.length == k
     assert (factor < 1).any() and (factor == 1).any()
     step = 0.95 / 2**gs.BISECTIONS
     for j, s in enumerate(starts):
         for i in range(2):
-            x = e[s:s + k, i] - e[s:s + k, i].mean()
-            np.testing.assert_allclose(center[j, i], e[s:s + k, i].mean(), rtol=1e-12)
-            np.testing.assert_allclose(np.mean((x * scale[j, i]) ** 2), factor[j, i] ** 2, rtol=1e-10)
-            unit = x / np.sqrt(np.mean(x * x))
+            x = e[s:s + k, i]  # as replayed: not centred, the window's drift is kept
+            np.testing.assert_allclose(np.var(x * scale[j, i]), factor[j, i] ** 2, rtol=1e-10)
+            unit = x / np.std(x)
 
             def ok(c):
                 a = (params[i, 2] + params[i, 3] * (unit < 0)) * (c * unit) ** 2 + params[i, 4]
@@ -84,7 +83,7 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
             assert ok(factor[j, i]), (j, i, factor[j, i])
             if factor[j, i] < 1:
                 assert not ok(factor[j, i] + 1.01 * step), (j, i, factor[j, i])
-    # without a moment condition the rows are only centred and scaled to unit variance
+    # without a moment condition the rows are only scaled to unit variance about their mean
     plain = gs.year_windows(e, k, params=None, power=power, max_persistence=max_p)
     assert (plain.factor == 1).all()
     np.testing.assert_allclose(plain.scale, scale / factor, rtol=1e-12)
@@ -93,23 +92,25 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
 def test_each_world_replays_the_rows_of_one_year(fits):
     """Inverting the recursion from the sampled returns (float64, from the conditional start's known
     variance) for every candidate window: each world's residuals are, day after day, rows of one window,
-    centred and scaled as that window says, with that window's level factor in omega."""
+    scaled as that window says (not centred: the year's drift is kept), with that window's level factor in
+    omega."""
     fitted = fits["year-conditional"]
     k = int(fitted.state_neighbours)
     assert k == 252
     starts = np.asarray(fitted.level_starts)
     factors = np.asarray(fitted.level_factors, np.float64)
-    assert starts.size == factors.size == fitted.state_center.shape[0] > 1
+    assert starts.size == factors.size == fitted.state_shrink.shape[0] > 1
+    assert fitted.state_center.shape[0] == 0  # nothing is subtracted from a year's rows
     n_worlds, horizon = 12, 30
     s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=n_worlds, horizon=horizon)
     p = {k: np.asarray(getattr(fitted, k), np.float64)
-         for k in ("mu", "omega", "alpha", "gamma", "beta", "resid", "state_center", "state_shrink")}
-    resid, center, scale = p["resid"], p["state_center"], p["state_shrink"]
+         for k in ("mu", "omega", "alpha", "gamma", "beta", "resid", "state_shrink")}
+    resid, scale = p["resid"], p["state_shrink"]
     y = 100.0 * np.asarray(s.log_returns, np.float64) - p["mu"]  # eps [worlds, days, assets]
     for w in range(n_worlds):
         misses = []
         for j in range(starts.size):
-            rows = (resid[starts[j]:starts[j] + k] - center[j]) * scale[j]  # [k, assets]
+            rows = resid[starts[j]:starts[j] + k] * scale[j]  # [k, assets]
             sigma2, worst = np.asarray(fitted.sigma2_next, np.float64), 0.0
             for t in range(horizon):
                 e = y[w, t] / np.sqrt(sigma2)
@@ -147,9 +148,20 @@ def test_year_matched_worlds_carry_the_historys_correlation_regimes(fits, regime
     assert spread["year"][0] < 0.25 and spread["year"][1] > 0.55, spread
 
 
-def test_year_matching_configs_and_conditions_are_checked(fits):
-    with pytest.raises(ConfigError, match="level = 'drawn'"):
-        GarchConfig(fhs_matching="year", level="fixed")
+def test_a_fixed_level_still_replays_a_year(regime_market):
+    """level="fixed" with the default year matching: one long-run level for every world (all factors 1),
+    while each world still replays the rows of a year drawn among all of them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GarchFitWarning)
+        fitted = GjrGarch().fit(regime_market, key=rng.root(0), config=GarchConfig(level="fixed"))
+    every = gl.window_starts(regime_market.log_returns.shape[0], regime_market.periods_per_year)
+    np.testing.assert_array_equal(np.asarray(fitted.level_starts), every)
+    np.testing.assert_array_equal(np.asarray(fitted.level_factors), np.ones(every.size))
+    w = np.asarray(GjrGarch().sample(fitted, key=rng.root(4), n_worlds=50, horizon=20).log_returns)
+    assert np.isfinite(w).all() and w.std() > 0
+
+
+def test_year_matching_needs_a_fit_with_it(fits):
     with pytest.raises(ConfigError, match="fit again"):
         GjrGarch().sample(fits["none"].replace(config=GarchConfig(fhs_matching="year")), key=rng.root(0),
                           n_worlds=2, horizon=3)
@@ -158,7 +170,7 @@ def test_year_matching_configs_and_conditions_are_checked(fits):
 def test_a_world_replays_any_year_whatever_the_start(fits, regime_market):
     """From the conditional start too, a year-matched world's window is drawn among every one-year window of
     the history (not the neighbours of the last year, as the level of i.i.d. rows is), each with its own
-    shrunk level; the default draw keeps sqrt(windows) neighbours."""
+    shrunk level; the level of i.i.d. rows keeps sqrt(windows) neighbours."""
     n, year = regime_market.log_returns.shape[0], regime_market.periods_per_year
     every = gl.window_starts(n, year)
     for name in ("year", "year-conditional"):
@@ -167,7 +179,7 @@ def test_a_world_replays_any_year_whatever_the_start(fits, regime_market):
                                np.asarray(fits["year"].level_factors), rtol=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
-        iid = GjrGarch().fit(regime_market, key=rng.root(0))
+        iid = GjrGarch().fit(regime_market, key=rng.root(0), config=GarchConfig(fhs_matching="none"))
     assert np.asarray(iid.level_factors).size == gl.neighbour_windows(every[every >= year].size) < every.size
     assert gl.neighbour_windows(192) == 14 and gl.neighbour_windows(1) == 1
 
@@ -181,3 +193,39 @@ def test_a_short_history_replays_all_rows_and_says_so():
     assert int(fitted.state_neighbours) == 400 and np.asarray(fitted.level_starts).tolist() == [0]
     s = GjrGarch().sample(fitted, key=rng.root(1), n_worlds=8, horizon=20)
     assert np.isfinite(np.asarray(s.log_returns)).all()
+
+
+def test_a_file_with_centred_year_rows_is_refused(fits):
+    """A model saved when year-matched rows were centred stores each window's mean; its worlds cannot be
+    reproduced by a sampler that keeps the drift, so loading it says so instead of drawing other worlds."""
+    gen = GjrGarch()
+    meta, arrays = gen.export_fitted(fits["year"])
+    assert gen.restore_fitted(meta, arrays).digest == fits["year"].digest
+    n_windows = arrays["state_shrink"].shape[0]
+    old = dict(arrays, state_center=np.zeros((n_windows, arrays["resid"].shape[1]), np.float32))
+    with pytest.raises(ConfigError, match="earlier stressgen.*centred"):
+        gen.restore_fitted(meta, old)
+
+
+def test_a_world_keeps_its_years_drift():
+    """Alternating two-year regimes, calm and rising (+0.1% a day, vol 0.7%) or wild and falling (-0.2%, 2%):
+    a year's drift goes with its level. Year-matched worlds keep that: their one-year equal-weight return
+    and log variance are strongly negatively correlated (as the history's years are); i.i.d. rows, which
+    give every world the fitted mean, do not. With 400 worlds a correlation's standard error is at most
+    0.05, so the bounds sit 4 SE and more from both measured values (-0.74 and -0.07)."""
+    g = np.random.default_rng(12)
+    n, blocks = 4, []
+    for y in range(12):
+        rho, vol, drift = (0.7, 0.02, -0.002) if (y // 2) % 2 else (0.1, 0.007, 0.001)
+        corr = np.full((n, n), rho) + (1 - rho) * np.eye(n)
+        blocks.append(drift + vol * g.standard_normal((252, n)) @ np.linalg.cholesky(corr).T)
+    market = _market(np.vstack(blocks))
+    lean = {}
+    for m in ("none", "year"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GarchFitWarning)
+            fitted = GjrGarch().fit(market, key=rng.root(0), config=GarchConfig(fhs_matching=m, start="unconditional"))
+        ew = np.asarray(GjrGarch().sample(fitted, key=rng.root(4), n_worlds=400, horizon=252).log_returns,
+                        np.float64).mean(axis=2)
+        lean[m] = np.corrcoef(ew.sum(axis=1), np.log(ew.var(axis=1)))[0, 1]
+    assert lean["year"] < -0.5 and lean["none"] > -0.3, lean

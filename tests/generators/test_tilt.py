@@ -147,15 +147,15 @@ def test_year_matched_tables_tilt_each_window_by_the_pooled_score(fits):
     they are exp(theta s) normalised within the window (to the table's 2^-24 resolution) and the ratios are
     exact for them (sum pi' LR = 1)."""
     f, theta = fits["fhs-year"], 0.3
-    out = _garch_tilt.year_tilt_params(f.resid, f.level_starts, int(f.state_neighbours), f.state_center,
-                                       f.state_shrink, Tilt(theta=theta))
+    out = _garch_tilt.year_tilt_params(f.resid, f.level_starts, int(f.state_neighbours), f.state_shrink,
+                                       Tilt(theta=theta))
     resid, starts = np.asarray(f.resid, np.float64), np.asarray(f.level_starts)
-    center, shrink = np.asarray(f.state_center, np.float64), np.asarray(f.state_shrink, np.float64)
+    shrink = np.asarray(f.state_shrink, np.float64)
     length, n_assets = int(f.state_neighbours), resid.shape[1]
     moves = np.zeros((starts.size, length))
     for j in range(starts.size):
         for i in range(length):
-            row = (resid[starts[j] + i] - center[j]) * shrink[j]
+            row = resid[starts[j] + i] * shrink[j]
             moves[j, i] = sum(row[a] / n_assets for a in range(n_assets))
     scores = -(moves - moves.mean()) / moves.std()
     threshold, alias = np.asarray(out["tilt_threshold"]), np.asarray(out["tilt_alias"])
