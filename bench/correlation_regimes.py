@@ -8,13 +8,13 @@ Fitted on the whole data set from the unconditional start (every year of the his
 apart) and for the worlds' one-year paths it prints the 5 / 50 / 95% quantiles of the mean pairwise
 correlation of the assets, the standard deviation of the log variance of the equal-weight portfolio, the
 variance of the yearly level (mean over assets of log(realised variance / sample variance)) that
-`_garch_level` matches, and the correlation of a year's equal-weight log return with its log variance (wild
-years lean down: the leverage effect at the scale of years). It also prints what the per-asset GARCH(1,1)s
-leave in their residuals across assets: the autocorrelation of the squared equal-weight mean residual at lags
-1-10 (standard error 1/sqrt(n)) and its Politis-White block length (arch's `optimal_block_length`), the trace
-of a market-wide volatility component; and the one-year means of the equal-weight residual, which year-matched
-rows keep: their variance against what i.i.d. rows give (var / k), and their correlation with the year's level
-over all windows and over non-overlapping years.
+`_garch_level` matches, the correlation of a year's equal-weight log return with its log variance (wild years
+lean down: the leverage effect at the scale of years), and the mean and spread of that return. It also prints
+what the per-asset GARCH(1,1)s leave in their residuals across assets: the autocorrelation of the squared
+equal-weight mean residual at lags 1-10 (standard error 1/sqrt(n)) and its Politis-White block length (arch's
+`optimal_block_length`), the trace of a market-wide volatility component; and the one-year means of the
+equal-weight residual, which year-matched rows keep: their variance against what i.i.d. rows give (var / k),
+and their correlation with the year's level over all windows and over non-overlapping years.
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ def _summary(years: list[np.ndarray], variance: np.ndarray) -> str:
     ew_log = [np.log(np.expm1(y).mean(axis=1) + 1.0) for y in years]
     ew = np.array([np.log(np.var(r)) for r in ew_log])
     level = np.array([np.mean(np.log(np.var(y, axis=0) / variance)) for y in years])
-    lean = np.corrcoef([r.sum() for r in ew_log], ew)[0, 1]
+    ret = np.array([r.sum() for r in ew_log])
+    lean = np.corrcoef(ret, ew)[0, 1]
     return (f"{corr_text}   sd log EW variance {ew.std():.3f}   "
-            f"var of yearly level {level.var():.3f}   corr(EW return, log EW variance) {lean:+.2f}")
+            f"var of yearly level {level.var():.3f}   corr(EW return, log EW variance) {lean:+.2f}   "
+            f"EW log return mean {ret.mean():+.3f} sd {ret.std():.3f}")
 
 
 def main() -> None:

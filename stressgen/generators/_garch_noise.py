@@ -10,7 +10,8 @@ with the fitted correlation, not on the sampler's Student-t / GPD-tailed / histo
   margins are unit-variance normals instead of unit-variance t (the t copula's common mixing variable is
   dropped too: its tail dependence is not searched over).
 * FHS fits draw whole historical rows and have no copula; C is the Cholesky factor of the (Pearson)
-  correlation of the fitted standardized residuals, the rows the sampler replays.
+  correlation of the fitted standardized residuals, pooled over all dates (a year-matched world replays
+  one year's rows, with that year's correlation and drift; the search does not choose a year).
 * The long-run level is the fitted one (each sampled world draws its own, `_garch_level`; here the factor
   is 1, as with ``level="fixed"``), and the start is the fit's: the conditional variance of the day after
   the history (``start="conditional"``) or the unconditional variance with no burn-in.

@@ -5,7 +5,9 @@ Model, per asset i, in percent units (arch's scale; parameters are reported as a
     y_t = mu + eps_t,  eps_t = sigma_t * e_t,
     sigma2_{t+1} = omega + (alpha + gamma * [eps_t < 0]) * eps_t^2 + beta * sigma2_t,
 
-with unit-variance innovations e_t (E e = 0, E e^2 = 1). Worlds are log returns ``y / 100``.
+with unit-variance innovations e_t (E e = 0, E e^2 = 1 over the history; under the default year matching a
+world's e_t carry its year's mean, the drift, and have unit variance about it). Worlds are log returns
+``y / 100``.
 
 Innovations across assets, `GarchConfig.innovations`:
 
@@ -97,7 +99,8 @@ class GarchConfig:
             of its year (`_garch_state.year_windows`; the best calibrated on both data sets measured,
             docs/fidelity.md); ``"none"``: among all dates (i.i.d. rows, classic FHS); ``"state"``: among the
             dates whose slow volatility state was nearest to the world's (`_garch_state`; docs/fidelity.md
-            has its calibration, better on drawdowns, worse on returns on the held-out index). Copula
+            has its calibration: better than i.i.d. rows on the index's drawdowns, worse than year-matched
+            rows on both data sets; the rows scenarios/stress.toml uses for shocks and replays). Copula
             innovations do not read it.
         level: ``"drawn"`` (default): each world reverts to its own long-run variance, omega times a factor
             drawn from the history's yearly levels less the spread the model makes itself (`_garch_level`);
@@ -171,7 +174,12 @@ class GarchFitted:
         state_sorted, state_order, state_end, state_mean, state_decay, state_neighbours, state_shrink: what
             state-matched FHS reads (`_garch_state.state_arrays`): the state before each fit day
             (ascending) and the day of each, the state after the last day and its sample mean, the decay,
-            the number of neighbours and each window's residual factor.
+            the number of neighbours and each window's residual factor. Under ``fhs_matching="year"``:
+            ``state_neighbours`` is the window length and ``state_shrink [windows, assets]`` each window's
+            scale (`_garch_state.year_arrays`).
+        state_center: ``[windows, assets]`` each state-matched window's mean residual, which the sampler
+            subtracts; empty under year matching, whose rows keep their drift (a file where it is not is
+            refused on load).
         level_factors: ``[windows]`` the factors a world's omega is drawn from (`_garch_level`; ones with
             ``level="fixed"``: one per year window under year matching, else ``[1]``).
         level_starts: ``[windows]`` int32, the first fit day of each factor's one-year window, whose rows a

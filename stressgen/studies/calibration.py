@@ -68,7 +68,8 @@ __all__ = ["CalibrationConfig", "CalibrationResult", "OriginOutcomes", "OutcomeC
 Progress = Callable[[str, int, int], None]
 EQUAL_WEIGHT = "ew"  # the outcome subject of the costless daily-rebalanced equal-weight portfolio
 MEASURES = ("total_return", "max_drawdown")  # per-world metric names of the engine (stressgen.metrics.risk)
-CACHE_FORMAT = 1  # bump when the meaning of a cached file changes: every old file then misses
+CACHE_FORMAT = 2  # bump when the meaning of a cached file changes: every old file then misses (2: GARCH year rows
+#                   keep the year's drift, and a config naming fhs_matching = "year" must not load the centred ones)
 WORLDS_STAGE = "calibration: worlds"
 
 

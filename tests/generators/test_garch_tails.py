@@ -136,6 +136,7 @@ def test_fitted_worlds_stay_plausible_where_the_unguarded_ones_explode(heavy):
         worlds[label] = np.asarray(gen.sample(fitted, key=rng.root(1), n_worlds=4000, horizon=252).log_returns)
     big = {k: np.mean((np.abs(v) > 0.5).any(axis=(1, 2))) for k, v in worlds.items()}
     assert np.isfinite(worlds["guarded"]).all()
-    # the real series has one such window in 24: the raw fit replays the 50-sigma print in every ~25th world
+    # the real series has one such window in 24: the raw fit replays the 50-sigma print in the worlds whose year
+    # holds it (with i.i.d. rows, in about every 25th world)
     assert big["raw"] > 3 * big["guarded"], big
     assert np.abs(worlds["guarded"]).max() > np.abs(heavy / 100).max()  # crashes as deep as history's remain

@@ -89,19 +89,14 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
     np.testing.assert_allclose(plain.scale, scale / factor, rtol=1e-12)
 
 
-def test_each_world_replays_the_rows_of_one_year(fits):
+def _assert_each_world_replays_one_window(fitted, n_worlds: int = 12, horizon: int = 30) -> None:
     """Inverting the recursion from the sampled returns (float64, from the conditional start's known
     variance) for every candidate window: each world's residuals are, day after day, rows of one window,
     scaled as that window says (not centred: the year's drift is kept), with that window's level factor in
     omega."""
-    fitted = fits["year-conditional"]
     k = int(fitted.state_neighbours)
-    assert k == 252
     starts = np.asarray(fitted.level_starts)
     factors = np.asarray(fitted.level_factors, np.float64)
-    assert starts.size == factors.size == fitted.state_shrink.shape[0] > 1
-    assert fitted.state_center.shape[0] == 0  # nothing is subtracted from a year's rows
-    n_worlds, horizon = 12, 30
     s = GjrGarch().sample(fitted, key=rng.root(3), n_worlds=n_worlds, horizon=horizon)
     p = {k: np.asarray(getattr(fitted, k), np.float64)
          for k in ("mu", "omega", "alpha", "gamma", "beta", "resid", "state_shrink")}
@@ -121,6 +116,14 @@ def test_each_world_replays_the_rows_of_one_year(fits):
                 sigma2 = p["omega"] * factors[j] + arch + p["beta"] * sigma2
             misses.append(worst)
         assert min(misses) < 1e-3, (w, min(misses))
+
+
+def test_each_world_replays_the_rows_of_one_year(fits):
+    fitted = fits["year-conditional"]
+    assert int(fitted.state_neighbours) == 252
+    assert np.asarray(fitted.level_starts).size == fitted.level_factors.size == fitted.state_shrink.shape[0] > 1
+    assert fitted.state_center.shape[0] == 0  # nothing is subtracted from a year's rows
+    _assert_each_world_replays_one_window(fitted)
 
 
 def test_a_world_is_the_same_in_any_chunk(fits):
@@ -157,8 +160,7 @@ def test_a_fixed_level_still_replays_a_year(regime_market):
     every = gl.window_starts(regime_market.log_returns.shape[0], regime_market.periods_per_year)
     np.testing.assert_array_equal(np.asarray(fitted.level_starts), every)
     np.testing.assert_array_equal(np.asarray(fitted.level_factors), np.ones(every.size))
-    w = np.asarray(GjrGarch().sample(fitted, key=rng.root(4), n_worlds=50, horizon=20).log_returns)
-    assert np.isfinite(w).all() and w.std() > 0
+    _assert_each_world_replays_one_window(fitted, n_worlds=6)
 
 
 def test_year_matching_needs_a_fit_with_it(fits):
@@ -195,7 +197,7 @@ def test_a_short_history_replays_all_rows_and_says_so():
     assert np.isfinite(np.asarray(s.log_returns)).all()
 
 
-def test_a_file_with_centred_year_rows_is_refused(fits):
+def test_a_file_with_centred_year_rows_is_refused(fits, regime_market):
     """A model saved when year-matched rows were centred stores each window's mean; its worlds cannot be
     reproduced by a sampler that keeps the drift, so loading it says so instead of drawing other worlds."""
     gen = GjrGarch()
@@ -205,6 +207,13 @@ def test_a_file_with_centred_year_rows_is_refused(fits):
     old = dict(arrays, state_center=np.zeros((n_windows, arrays["resid"].shape[1]), np.float32))
     with pytest.raises(ConfigError, match="earlier stressgen.*centred"):
         gen.restore_fitted(meta, old)
+    # state-matched windows still store (and subtract) their means: their files load
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GarchFitWarning)
+        state = gen.fit(regime_market, key=rng.root(0), config=GarchConfig(fhs_matching="state"))
+    meta, arrays = gen.export_fitted(state)
+    assert arrays["state_center"].shape[0] > 0
+    assert gen.restore_fitted(meta, arrays).digest == state.digest
 
 
 def test_a_world_keeps_its_years_drift():

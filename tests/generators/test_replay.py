@@ -1,21 +1,29 @@
 """Crisis replay (`stressgen.generators.CrisisReplay` on the GARCH generator): a historical episode's real returns
 open every world, then the model continues from the state they left. Four stocks from 2017 (COVID inside)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from stressgen import data, rng
 from stressgen.errors import ConfigError
-from stressgen.generators import CrisisReplay, GjrGarch
+from stressgen.generators import CrisisReplay, GarchConfig, GjrGarch
+from stressgen.generators.garch import GarchFitWarning
 from stressgen.generators._replay import EPISODES
 
 GEN = GjrGarch()
 MONTH = 21
 
 
-@pytest.fixture(scope="module")
-def fitted(small_fits):
-    return small_fits("garch")[1]
+@pytest.fixture(scope="module", params=["year", "none"])
+def fitted(request, small_fits, small_market):
+    """The default fit (year-matched rows, shared) and one with i.i.d. rows."""
+    if request.param == "year":
+        return small_fits("garch")[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GarchFitWarning)
+        return GEN.fit(small_market, key=rng.root(0), config=GarchConfig(fhs_matching="none"))
 
 
 @pytest.fixture(scope="module")

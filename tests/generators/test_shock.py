@@ -14,7 +14,7 @@ from stressgen.generators import garch
 H = 20
 DAY = 6  # 1-based: five plain days, the shock, fourteen days after it
 GEN = GjrGarch()
-KINDS = ("fhs", "gaussian-copula")  # the t copula's shock is the Gaussian one's (same correlation, same code)
+KINDS = ("fhs", "fhs-iid", "gaussian-copula")  # the t copula's shock is the Gaussian one's (same correlation, code)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,9 @@ def fits(small_market, small_fits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", garch.GarchFitWarning)
         copula = GEN.fit(small_market, key=rng.root(0), config=GarchConfig(innovations="gaussian-copula"))
-        return {"fhs": small_fits("garch")[1], "gaussian-copula": copula}  # the default fit is FHS, shared
+        iid = GEN.fit(small_market, key=rng.root(0), config=GarchConfig(fhs_matching="none"))
+        # the default fit (FHS, year-matched rows) is shared
+        return {"fhs": small_fits("garch")[1], "fhs-iid": iid, "gaussian-copula": copula}
 
 
 def _pair(fitted, shock, n=64, first_world=0):

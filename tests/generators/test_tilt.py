@@ -27,6 +27,9 @@ KINDS = ("fhs", "gaussian-copula", "t-copula", "fhs-year")
 
 
 def _config(kind: str) -> GarchConfig:
+    """"fhs": i.i.d. rows (one pool of rows); "fhs-year": the default, year-matched rows."""
+    if kind == "fhs":
+        return GarchConfig(fhs_matching="none")
     return GarchConfig(fhs_matching="year") if kind == "fhs-year" else GarchConfig(innovations=kind)
 
 
