@@ -9,7 +9,7 @@ sampler replays, and a fixed level with year rows still draws its year among all
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -21,14 +21,22 @@ from . import _garch_state as gs
 if TYPE_CHECKING:
     from .garch import GarchConfig
 
-__all__ = ["start_draws"]
+__all__ = ["StartDraws", "start_draws"]
+
+
+class StartDraws(NamedTuple):
+    """What `start_draws` gives the fit: ``state`` (the sampler's `_garch_state` arrays, by field name),
+    ``levels`` (the `Levels` a world's level is drawn from) and ``level_starts [windows]`` (the first fit day
+    of each level's one-year window, whose rows a year-matched world replays)."""
+
+    state: dict[str, np.ndarray]
+    levels: gl.Levels
+    level_starts: np.ndarray
 
 
 def start_draws(market: MarketData, config: GarchConfig, kind: str, y100: np.ndarray, resid: np.ndarray,
-                params: np.ndarray, *, power: np.ndarray,
-                guarded: np.ndarray | None) -> tuple[dict[str, np.ndarray], gl.Levels, np.ndarray]:
-    """(the sampler's state arrays, the `Levels` a world's level is drawn from, ``[windows]`` the first fit day of
-    each level's one-year window) for a `GarchConfig` whose sampler draw is `kind` (`garch._kind`), from the
+                params: np.ndarray, *, power: np.ndarray, guarded: np.ndarray | None) -> StartDraws:
+    """The `StartDraws` for a `GarchConfig` whose sampler draw is `kind` (`garch._kind`), from the
     returns ``y100`` and residuals ``resid`` ``[time, assets]``, the guarded ``params [assets, 6]``, the moment
     condition's ``power [assets]`` and `guarded` (the params under a moment condition, else None: then no
     window is shrunk). Warns (`GarchFitWarning`) where rows are shrunk or a sample is too short for years."""
@@ -67,4 +75,4 @@ def start_draws(market: MarketData, config: GarchConfig, kind: str, y100: np.nda
                       "assets are scaled down in the windows whose law would let the variance grow or the tails "
                       "thicken (docs/fidelity.md, 'The start state drives the spread'): " + ", ".join(shrunk),
                       gf.GarchFitWarning, stacklevel=4)
-    return state, levels, level_starts
+    return StartDraws(state, levels, level_starts)
