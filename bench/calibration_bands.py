@@ -24,7 +24,7 @@ from scipy import stats
 from stressgen import data, generators, rng
 from stressgen.generators import iter_chunks
 from stressgen.metrics.fidelity.pit import pit_values
-from stressgen.studies.calibration import CalibrationConfig, _fit, _origin_key, equal_weight_outcomes, schedule
+from stressgen.studies.calibration import CalibrationConfig, _fit, _worlds_key, equal_weight_outcomes, schedule
 
 OUTCOMES = ("return", "drawdown", "volatility")
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             # calibrate's own fit and keys: the same worlds as its headline
             fitted = _fit(gen, gen_config, market, origin, key)
             worlds = np.concatenate([np.asarray(c.log_returns) for c in iter_chunks(
-                gen, fitted, key=rng.stream(_origin_key(key, origin), rng.SAMPLE), n_worlds=args.worlds, horizon=h,
+                gen, fitted, key=_worlds_key(key, origin), n_worlds=args.worlds, horizon=h,
                 chunk_size=min(config.chunk_size, args.worlds))])
         sim, real = outcomes(worlds, ppy), outcomes(market.log_returns[row:row + h], ppy)
         pit = pit_values(sim, real)

@@ -79,8 +79,9 @@ def main() -> None:
           f"Politis-White block length {block:.0f} days")
     ew = np.asarray(fitted.resid, np.float64).mean(axis=1)
     starts = gl.window_starts(len(ew), year)
-    drift = ew[starts[:, None] + np.arange(year)].mean(axis=1)  # each one-year window's mean residual
-    noise = float(np.mean([np.var(ew[s:s + year]) for s in starts])) / year
+    windows = ew[starts[:, None] + np.arange(year)]  # [windows, year] the EW residual of each one-year window
+    drift = windows.mean(axis=1)  # each window's mean residual
+    noise = float(np.var(windows, axis=1).mean()) / year
     level = gl.yearly_levels(100.0 * y, np.var(100.0 * y, axis=0), year, starts)
     step = int(starts[1] - starts[0]) if starts.size > 1 else year
     apart = np.arange(0, starts.size, -(-year // step))  # windows a whole year apart

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from stressgen import data, generators, rng
+from stressgen.atomic import atomic_write
 from stressgen.metrics import fidelity as F
 from stressgen.report import write_scorecard
 from stressgen.studies import evaluate
@@ -126,9 +127,8 @@ def load_headline(path: Path = HEADLINE_FILE) -> dict:
 
 
 def save_headline(entries: dict, path: Path = HEADLINE_FILE) -> None:
-    tmp = path.with_suffix(".json.tmp")  # written whole, then renamed: a kill leaves the old file or the new
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Written whole, then renamed (`stressgen.atomic`): a kill leaves the old file or the new."""
+    atomic_write(path, json.dumps(entries, indent=1, sort_keys=True) + "\n")
 
 
 def calibration_block(entries: dict, names: list[str], seconds: float) -> str:

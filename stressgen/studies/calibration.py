@@ -237,6 +237,11 @@ class _Fits:
     reanchorable: bool | None = None
 
 
+def _worlds_key(key: jax.Array, origin: str) -> jax.Array:
+    """The key the worlds of `origin` are drawn from (bench/calibration_bands.py draws the same ones)."""
+    return rng.stream(_origin_key(key, origin), rng.SAMPLE)
+
+
 def _fit(generator: AbstractGenerator, gen_config: Any, market: MarketData, origin: str, key: jax.Array) -> Any:
     return generator.fit(select(market, end=origin), key=rng.stream(_origin_key(key, origin), rng.FIT),
                          config=gen_config)
@@ -266,7 +271,7 @@ def _run_origin(market: MarketData, name: str, generator: AbstractGenerator, gen
     template: Scenarios | None = None
     done = 0
     progress(WORLDS_STAGE, 0, m)
-    for chunk in iter_chunks(generator, fitted, key=rng.stream(_origin_key(key, origin), rng.SAMPLE), n_worlds=m,
+    for chunk in iter_chunks(generator, fitted, key=_worlds_key(key, origin), n_worlds=m,
                              horizon=h, chunk_size=min(config.chunk_size, m)):
         if template is None:
             template = chunk
