@@ -36,6 +36,7 @@ GENERATORS = {
     "gan": ("stressgen.generators.gan", "Gan"),
     "vae": ("stressgen.generators.vae", "TemporalVae"),
     "regime": ("stressgen.generators.regime", "RegimeMixture"),
+    "nar": ("stressgen.generators.nar", "NeuralAutoregressive"),
 }
 STRATEGIES = {
     "buy_and_hold": ("strategies._allocation", "BuyAndHold"),

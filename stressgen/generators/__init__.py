@@ -12,6 +12,8 @@ from .bootstrap import BootstrapConfig as BootstrapConfig
 from .bootstrap import StationaryBootstrap as StationaryBootstrap
 from .gan import Gan as Gan
 from .gan import GanConfig as GanConfig
+from .nar import NarConfig as NarConfig
+from .nar import NeuralAutoregressive as NeuralAutoregressive
 from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
 from .regime import RegimeConfig as RegimeConfig
@@ -27,7 +29,7 @@ from .vae import VaeConfig as VaeConfig
 __all__ = [
     "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
-    "VaeConfig", "RegimeConfig", "RegimeMixture",
+    "VaeConfig", "RegimeConfig", "RegimeMixture", "NarConfig", "NeuralAutoregressive",
     "anomaly_scores", "encode",
     "Tilt", "PathShock", "CrisisReplay",
     "InRegime",

@@ -13,6 +13,7 @@ from ._base import AbstractGenerator
 from .bootstrap import StationaryBootstrap
 from .gan import Gan
 from .garch import GjrGarch
+from .nar import NeuralAutoregressive
 from .regime import RegimeMixture
 from .vae import TemporalVae
 
@@ -25,6 +26,7 @@ BUILTIN: dict[str, type[AbstractGenerator]] = {
     Gan.name: Gan,
     TemporalVae.name: TemporalVae,
     RegimeMixture.name: RegimeMixture,
+    NeuralAutoregressive.name: NeuralAutoregressive,
 }
 
 
