@@ -54,7 +54,8 @@ def _facts_of(name: str, market, fitted=None) -> dict:
     from stressgen import generators, rng
 
     gen = generators.get(name)
-    fitted = fitted or gen.fit(market, key=rng.stream(rng.root(0), rng.FIT))
+    if fitted is None:
+        fitted = gen.fit(market, key=rng.stream(rng.root(0), rng.FIT))
     y = gen.sample(fitted, key=rng.stream(rng.root(0), rng.SAMPLE), n_worlds=FACT_WORLDS, horizon=HORIZON)
     return stylised_facts(np.asarray(y.log_returns, np.float64))
 
@@ -65,6 +66,7 @@ def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
 
     from stressgen import data, rng
     from stressgen.generators import nar as N
+    from stressgen.generators._neural import optimizer
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
@@ -75,9 +77,9 @@ def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
     cut = int(round(r.shape[0] * (1.0 - config.val_fraction)))
     prepared = N.prepare(r, r[:cut].std(axis=0), config)
     graphdef, state = nnx.split(N._build_net(config, market.n_assets, rng.root(1)))
-    opt = N._optimizer(config.train)
+    opt = optimizer(config.train)
     carry = (state, opt.init(state), prepared, jnp.arange(config.warmup, cut - config.window + 1))
-    train = measure_training(N._Step(graphdef, opt, config), carry, steps_per_call=config.train.steps_per_call,
+    train = measure_training(N._step(graphdef, opt, config), carry, steps_per_call=config.train.steps_per_call,
                              calls=3)
     # the whole fit: time to the stopping point (compilation and validation included)
     gen = N.NeuralAutoregressive()

@@ -103,6 +103,7 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
 
     from stressgen import data, rng
     from stressgen.generators import vae as V
+    from stressgen.generators._neural import optimizer
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
@@ -112,8 +113,8 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     r = market.log_returns
     prepared = V.prepare(r, r.std(axis=0), config)
     graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1)))
-    opt = V._optimizer(config.train)
-    step = V._Step(graphdef, opt, config)
+    opt = optimizer(config.train)
+    step = V._step(graphdef, opt, config)
     carry = (state, opt.init(state), prepared, jnp.arange(config.context, r.shape[0] - config.window))
     train = measure_training(step, carry, steps_per_call=config.train.steps_per_call)
     # the whole default fit: time to the stopping point (compilation and validation included)

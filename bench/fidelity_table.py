@@ -96,9 +96,10 @@ def update_docs(doc: Path, block: str, begin: str = BEGIN, finish: str = FINISH)
 # every one of 54 origins costs hours on 2 cores (the GAN trains for about 3 minutes; the neural
 # autoregression about 40 s, so it refits every third origin: 18 fits, each re-anchored to the two after it).
 REFIT_EVERY = {"gan": 9, "nar": 3}
-# Returns a generator needs before an origin, where its fit refuses fewer than the default 504: the regime
-# mixture asks for two returns per parameter (3 regimes over 20 assets: 701 parameters), so it skips the
-# origins before 1996 and is scored on the rest; the table says so.
+# Returns a generator needs before an origin, where its fit refuses fewer than the first origin holds (1,264
+# at 1994-12-30): the regime mixture asks for two returns per parameter (3 regimes over 20 assets: 701
+# parameters), so it skips the origins before 1996 and is scored on the rest; the table says so. (The neural
+# autoregression's default needs 837, `_neural.min_history`; the VAE's 104.)
 MIN_HISTORY = {"regime": 1402}
 
 

@@ -12,10 +12,10 @@ from .bootstrap import BootstrapConfig as BootstrapConfig
 from .bootstrap import StationaryBootstrap as StationaryBootstrap
 from .gan import Gan as Gan
 from .gan import GanConfig as GanConfig
-from .nar import NarConfig as NarConfig
-from .nar import NeuralAutoregressive as NeuralAutoregressive
 from .garch import GarchConfig as GarchConfig
 from .garch import GjrGarch as GjrGarch
+from .nar import NarConfig as NarConfig
+from .nar import NeuralAutoregressive as NeuralAutoregressive
 from .regime import RegimeConfig as RegimeConfig
 from .regime import RegimeMixture as RegimeMixture
 from ._tilt import Tilt as Tilt

@@ -2,11 +2,12 @@
 
 Units: returns are standardized per asset (divided by their fit-sample standard deviation), ``x [.., A]``.
 
-Why a GRU as the causal core: its hidden state is a learned volatility state that can carry information of
-any age at O(1) cost per sampled day. A TCN sees a fixed receptive field only, and a transformer's cost per
-sampled day grows with its context; sampling thousands of worlds for hundreds of days is all sequential steps.
+Why a GRU as the causal core: its hidden state is a learned volatility state, updated at O(1) cost per
+sampled day (trained over 126-day stretches; the 250-day variance state carries the longer memory). A TCN
+sees a fixed receptive field only, and a transformer's cost per sampled day grows with its context; sampling
+thousands of worlds for hundreds of days is all sequential steps.
 One cell is shared by all assets (each runs its own state), so the weights are fitted on every asset's days
-and the model does not learn per-asset offsets of the training years (see `NarNet`).
+and the GRU and head have no per-asset weights to fit each asset's training years with (see `NarNet`).
 
 One day, given the state before it (the GRU states ``h [.., A, hidden]`` and the variance states ``v``,
 `vol_states`):
@@ -19,7 +20,7 @@ One day, given the state before it (the GRU states ``h [.., A, hidden]`` and the
   correlation ``R = L L^T`` (L lower triangular, rows normalised to unit length, so R has a unit diagonal):
   ``x = loc + exp(log_scale) * e``, ``e = sqrt((nu - 2) / nu) * sqrt(nu / W) * L z``, z ~ N(0, I),
   W ~ chi2(nu).
-* then each asset's GRU reads ``asinh`` of its surprise ``e`` and of the cross-section's mean surprise (the
+* then each asset's GRU reads ``asinh`` of its surprise ``e`` and the cross-section's mean of those (the
   market): signed and scale-free, so the same weights serve calm and wild years and can learn the leverage
   effect.
 
@@ -79,7 +80,7 @@ class NarNet(nnx.Module):
     """GRU core and location/log-scale head shared by all assets; correlation and tail parameters.
 
     Every asset runs the same GRU cell on its own state ``h [.., A, hidden]``, reading its own surprise and the
-    cross-section's mean surprise (the market). Sharing the weights across assets is what lets the network
+    cross-section's mean of those (the market). Sharing the weights across assets is what lets the network
     carry over to later years: per-asset heads fitted each asset's training-era volatility offsets and got
     worse on the held-out years from the first validation (measured on sp500-20). It also fits any number of
     assets with the same number of weights.
@@ -92,7 +93,7 @@ class NarNet(nnx.Module):
         self.n_assets, self.hidden, self.vol_index, self.vol_features = a, hidden, vol_index, vol_features
         self.gru = nnx.GRUCell(2 + n_feat, hidden, rngs=rngs)
         self.head1 = nnx.Linear(hidden + n_feat, hidden, rngs=rngs)
-        # zero output layer: training starts from loc 0 and the volatility-state scale, a sane model
+        # zero output layer: training starts from loc = mu and the variance-state scale, a sane model
         self.head_out = nnx.Linear(hidden, 2, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
         # each asset's mean (standardized units), beside the shared head's state-dependent part: the head has no
         # per-asset output, and the fit starts this from the fit sample's means (arch's constant mean)
@@ -101,7 +102,7 @@ class NarNet(nnx.Module):
         # the fit starts them from the sample correlation (`init_chol_raw`)
         self.chol_raw = nnx.Param(jnp.zeros((a, a), jnp.float32))
         # the log-scale's prior: the log of a per-asset blend of the volatility states (softmax weights over the
-        # states), starting almost all on the 21-day one. A GJR-GARCH-like variance in a few parameters
+        # states), starting with about 80% on the 21-day one. A GJR-GARCH-like variance in a few parameters
         blend = np.full((n_states, a), -4.0, np.float32)
         blend[vol_index] = 0.0
         self.blend = nnx.Param(jnp.asarray(blend / BLEND_SPEED))
@@ -124,8 +125,9 @@ class NarNet(nnx.Module):
         return self.mu[...] + out[..., 0], soft_clamp(self.base(log_v) + out[..., 1], *LOG_SCALE_BAND)
 
     def step(self, h: jax.Array, z: jax.Array, log_v_after: jax.Array) -> jax.Array:
-        """The GRU states after a day whose standardized surprises are ``z = (x - loc) / scale`` ``[.., A]``
-        (``log_v_after``: the features after that day). Each asset reads its own surprise and the mean one."""
+        """The GRU states after a day whose surprises are ``z = (x - loc) * exp(-log_scale)`` ``[.., A]``
+        (``log_v_after``: the features after that day). Each asset reads asinh of its own surprise and the
+        cross-section's mean of those."""
         u = jnp.arcsinh(z)
         market = jnp.broadcast_to(jnp.mean(u, axis=-1, keepdims=True), u.shape)
         inp = jnp.concatenate([u[..., None], market[..., None], *self._features(log_v_after)], axis=-1)

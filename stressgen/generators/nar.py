@@ -4,7 +4,7 @@ The model (`_nar_nn`) gives the law of day t's returns of all assets given every
 a location and a log-scale: the log-scale is a prior, the log of a learned blend of exponentially weighted
 variance states (of all days and of down days, as GJR-GARCH weighs them), plus a correction from a GRU state.
 The GRU is one cell shared by all assets, each running its own state and reading its own standardized
-surprise and the cross-section's mean one; so volatility clustering and the leverage effect come from the
+surprise and the cross-section's mean of those; so volatility clustering and the leverage effect come from the
 fitted model. The innovation is a unit-variance multivariate t with a learned constant correlation and a
 learned nu. Training maximises the likelihood of next-day cross-sections on random windows of the history:
 the GRU warms up from zero on the `warmup` days before a window and the loss covers the window's days
@@ -12,17 +12,16 @@ the GRU warms up from zero on the `warmup` days before a window and the loss cov
 final stretch of the history, a divergence guard).
 
 Paths of any horizon are one `jax.lax.scan` over days from "now": the GRU states after running over the whole
-real history, and its volatility states. Each generated day is fed back as the next day's input.
+real history, and its volatility states. Each generated day updates the variance states, and its innovation
+is the GRU's next input.
 
-Bit-exact worlds: as for the VAE (`vae`), XLA:CPU rounds a row of a matrix product differently depending on
-the number of rows and its position, so the sampler always runs blocks of `sample_block` worlds aligned to
-global world indices and keeps the requested worlds: world i is always row ``i % block`` of the same program.
+World i depends only on (key, i): the sampler runs aligned blocks of `sample_block` worlds
+(`_neural.simulate_aligned`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from functools import partial
 from typing import Any, ClassVar
 
@@ -33,13 +32,14 @@ import optax
 from flax import nnx, struct
 
 from .. import rng
-from ..errors import ConfigError, InsufficientHistoryError, ModelFileError, ZeroVarianceError
+from ..errors import ConfigError, DataError
 from ..types import MarketData, Scenarios
 from . import _nar_nn as nn
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict,
                     config_to_dict, digest, export_context, history_context, restore_context, take_arrays)
-from ._nar_persist import digest_arrays, restore_history, state_arrays, train_meta
+from ._neural import (WindowStep, digest_arrays, fit_scale, optimizer, restore_history, restore_state, simulate_aligned,
+                      split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 from ._vae_nn import VOL_HALF_LIFE, ewma_decays, log_vol_features
 
@@ -59,7 +59,8 @@ class NarConfig:
         half_lives: half-lives (days) of the exponentially weighted volatility states (each of all days and
             of down days).
         vol_features: feed each asset's log volatility states to the GRU and the head as inputs too (False:
-            they only set the log-scale's prior, a learned blend of them; the GRU then reads the surprises).
+            they only set the log-scale's prior, a learned blend of them; the GRU reads the surprises either
+            way).
         nu_init: initial Student-t degrees of freedom.
         val_fraction: final share of the history held out for the validation score (early stopping).
         sample_block: worlds per sampling block (see the module doc; larger is faster for big draws).
@@ -69,8 +70,8 @@ class NarConfig:
 
     # chosen on sp500-20's held-out final 15% (the validation score) and its stylised facts; sp500-index was
     # not used. A width of 16 scored as well as 32 and 64 (0.9942, 0.9946, 0.9941 nats per asset-day) at a
-    # quarter of the cost; the volatility states as inputs scored worse (0.9995: they fit the training years'
-    # levels)
+    # quarter of the cost; the volatility states as inputs too scored worse (0.9992 at width 32: they let the
+    # network fit the training years' levels)
     hidden: int = 16
     window: int = 63
     warmup: int = 63
@@ -80,7 +81,7 @@ class NarConfig:
     val_fraction: float = 0.15
     sample_block: int = 128
     history_days: int = 504
-    # on sp500-20 the held-out likelihood improves for about 250 steps (41 s on 2 cores) and then stalls
+    # on sp500-20 the held-out likelihood is best near step 240 and the run stops at 400 (34-41 s on 2 cores)
     train: TrainConfig = TrainConfig(steps=2000, batch_size=32, learning_rate=1e-3, eval_every=20,
                                      patience=8, steps_per_call=20)
 
@@ -206,26 +207,9 @@ def _train_step(carry, key, *, graphdef, opt, data, starts, config):
     return (optax.apply_updates(state, updates), opt_state), {"loss": loss}
 
 
-@functools.lru_cache(maxsize=16)
-def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    """One optimizer object per training config, so equal configs give equal (hashable) step functions."""
-    return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Step:
-    """The training step as a hashable value. The data and the window starts travel in the carry (traced),
-    so a second fit with the same config and data shape reuses the compiled program."""
-
-    graphdef: Any
-    opt: Any
-    config: NarConfig
-
-    def __call__(self, carry, key):
-        state, opt_state, data, starts = carry
-        (state, opt_state), metrics = _train_step((state, opt_state), key, graphdef=self.graphdef, opt=self.opt,
-                                                  data=data, starts=starts, config=self.config)
-        return (state, opt_state, data, starts), metrics
+def _step(graphdef, opt, config: NarConfig) -> WindowStep:
+    """The step `train` runs: `_train_step` on batches of windows (`_neural.WindowStep`)."""
+    return WindowStep(_train_step, graphdef, opt, config)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "config"))
@@ -240,10 +224,9 @@ def _run_history(graphdef, state, x, log_v):
 
 # -------------------------------------------------------------------------------------------- sampling
 
-def block_noise(key: jax.Array, block_index: jax.Array, block: int, day: jax.Array, n_assets: int) -> jax.Array:
-    """Standard normals ``[block, A + 1]`` of day `day` of the worlds of block `block_index` (a world's draw
-    depends only on (key, world, day))."""
-    keys = rng.world_keys(key, block_index * block, block)
+def block_noise(keys: jax.Array, day: jax.Array, n_assets: int) -> jax.Array:
+    """Standard normals ``[block, A + 1]`` of day `day` of the worlds whose keys are ``keys [block]``
+    (`rng.world_keys`): a world's draw depends only on (key, world, day)."""
     return jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, day), (n_assets + 1,), jnp.float32))(keys)
 
 
@@ -253,10 +236,11 @@ def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, bl
     """Log returns ``[block, horizon, assets]`` (float32) of worlds ``block_index * block + (0 .. block-1)``."""
     net = nnx.merge(graphdef, state)
     a = p["v0"].shape[-1]
+    keys = rng.world_keys(key, block_index * block, block)
 
     def one_day(carry, day):
         h, v = carry
-        h, v, x = nn.sample_day(net, h, v, block_noise(key, block_index, block, day, a), p)
+        h, v, x = nn.sample_day(net, h, v, block_noise(keys, day, a), p)
         return (h, v), x
 
     init = (jnp.broadcast_to(p["h0"], (block, *p["h0"].shape)), jnp.broadcast_to(p["v0"], (block, *p["v0"].shape)))
@@ -264,21 +248,11 @@ def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, bl
     return xs.transpose(1, 0, 2) * p["scale"]
 
 
-@partial(jax.jit, static_argnames=("n_worlds",))
-def _assemble(blocks: list[jax.Array], offset: jax.Array, *, n_worlds: int) -> jax.Array:
-    return jax.lax.dynamic_slice_in_dim(jnp.concatenate(blocks), offset, n_worlds, axis=0)
-
-
 def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_world: int, *, n_worlds: int,
               horizon: int, block: int) -> jax.Array:
-    """Log returns ``[worlds, horizon, assets]``: the aligned blocks that hold the worlds, then a slice.
-    Always ``ceil(n_worlds / block) + 1`` blocks, so a new chunk offset never recompiles anything."""
-    b0 = first_world // block
-    offset = first_world - b0 * block
-    n_blocks = -(-n_worlds // block) + 1
-    blocks = [_simulate_block(graphdef, state, p, key, jnp.uint32(b0 + i), horizon=horizon, block=block)
-              for i in range(n_blocks)]
-    return _assemble(blocks, jnp.int32(offset), n_worlds=n_worlds)
+    """Log returns ``[worlds, horizon, assets]`` in aligned blocks (`_neural.simulate_aligned`)."""
+    return simulate_aligned(lambda b: _simulate_block(graphdef, state, p, key, b, horizon=horizon, block=block),
+                            first_world, n_worlds=n_worlds, block=block)
 
 
 def sim_params(fitted: NarFitted) -> dict[str, jax.Array]:
@@ -301,6 +275,22 @@ def _mixing(nu: float) -> tuple[jax.Array, jax.Array]:
     return jnp.asarray(table), jnp.asarray(grid)
 
 
+def _initial_chol_raw(market: MarketData, cut: int) -> np.ndarray:
+    """`init_chol_raw` of the fit sample's correlation; a singular one (perfectly correlated assets, or more
+    assets than returns) is a `DataError` naming the closest pair, before any training."""
+    corr = np.atleast_2d(np.corrcoef(market.log_returns[:cut], rowvar=False))
+    try:
+        return nn.init_chol_raw(corr)
+    except np.linalg.LinAlgError:
+        off = np.abs(corr - np.eye(len(corr)))
+        i, j = np.unravel_index(int(np.argmax(off)), off.shape)
+        raise DataError(f"the fit sample's correlation matrix is singular ({cut} returns of {market.n_assets} "
+                        f"assets; the closest pair, {market.assets[i]!r} and {market.assets[j]!r}, correlates "
+                        f"{corr[i, j]:.6f})", path=market.source, column=market.assets[j],
+                        expected="assets that are not copies or exact combinations of each other, and more "
+                                 "returns than assets") from None
+
+
 class NeuralAutoregressive(AbstractGenerator):
     """GRU autoregression of daily cross-sections with multivariate Student-t innovations (final)."""
 
@@ -310,36 +300,25 @@ class NeuralAutoregressive(AbstractGenerator):
     def fit(self, market: MarketData, *, key: jax.Array, config: NarConfig | None = None) -> NarFitted:
         config = self._config(config)
         r = market.log_returns
-        n, w, u = r.shape[0], config.window, config.warmup
-        cut = int(round(n * (1.0 - config.val_fraction)))
-        train_starts = np.arange(u, cut - w + 1)
-        val_starts = np.arange(max(cut, u), n - w + 1, w)
-        if train_starts.size < 4 * w or val_starts.size < 2:
-            need = int(np.ceil((u + 5 * w) / (1.0 - config.val_fraction)))
-            raise InsufficientHistoryError(
-                f"the neural autoregression needs more history: {n} returns give {train_starts.size} training "
-                f"windows and {val_starts.size} validation windows", path=market.source,
-                expected=f"at least about {need} returns for window={w}, warmup={u}")
-        scale = r[:cut].std(axis=0)
-        if (scale <= 0).any():
-            bad = market.assets[int(np.argmin(scale))]
-            raise ZeroVarianceError("returns have zero variance over the fit sample", path=market.source,
-                                    column=bad, expected="assets whose prices move")
+        cut, train_starts, val_starts = split_history(market, window=config.window, lead=config.warmup,
+                                                      val_fraction=config.val_fraction,
+                                                      what="the neural autoregression", lead_name="warmup")
+        scale = fit_scale(market, cut)
         data = prepare(r, scale, config)
         net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
         # start the correlation from the fit sample's: learning it from independence would spend most of a
         # short run's steps on it (Adam moves a parameter by about the learning rate per step)
-        net.chol_raw[...] = jnp.asarray(nn.init_chol_raw(np.atleast_2d(np.corrcoef(r[:cut], rowvar=False))))
+        net.chol_raw[...] = jnp.asarray(_initial_chol_raw(market, cut))
         net.mu[...] = jnp.asarray(r[:cut].mean(axis=0) / scale, jnp.float32)
         graphdef, state = nnx.split(net)
-        opt = _optimizer(config.train)
+        opt = optimizer(config.train)
         val_starts = jnp.asarray(val_starts)
 
         def validate(carry):
             return float(_val_score(carry[0], data, val_starts, graphdef=graphdef, config=config))
 
         carry = (state, opt.init(state), data, jnp.asarray(train_starts))
-        (state, *_), history = train(carry, _Step(graphdef, opt, config), validate,
+        (state, *_), history = train(carry, _step(graphdef, opt, config), validate,
                                      key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
         mix_table, mix_grid = _mixing(float(nnx.merge(graphdef, state).nu()))
         return self._anchored(state, jnp.asarray(scale, jnp.float32), mix_table, mix_grid, market, graphdef,
@@ -398,14 +377,7 @@ class NeuralAutoregressive(AbstractGenerator):
         config = config_from_dict(NarConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-        names = list(state_arrays(template))
-        values = take_arrays(arrays, names)
-        for name, value, (_, leaf) in zip(names, values, leaves, strict=True):
-            if value.shape != leaf.shape or value.dtype != leaf.dtype:
-                raise ModelFileError(f"array {name!r} is {value.dtype}{list(value.shape)}", expected=(
-                    f"{leaf.dtype}{list(leaf.shape)} for the network built from the stored config"))
-        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
+        state = restore_state(template, arrays)
         scale, h0, v0, mix_table, mix_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
         history = restore_history(meta.get("train", {}), arrays, writer="NeuralAutoregressive.export_fitted")
         actual = check_digest(meta.get("digest"), config, *digest_arrays(state, scale, h0, v0, mix_table, mix_grid))

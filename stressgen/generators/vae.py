@@ -25,7 +25,6 @@ always row ``i % block`` of the same-shaped computation.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from functools import partial
 from typing import Any, ClassVar
 
@@ -36,12 +35,14 @@ import optax
 from flax import nnx, struct
 
 from .. import rng
-from ..errors import ConfigError, InsufficientHistoryError, ModelFileError, ZeroVarianceError
+from ..errors import ConfigError
 from ..types import MarketData, Scenarios
 from . import _tables as tb
 from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
                     check_digest, digest, export_context, history_context, restore_context, take_arrays)
+from ._neural import (WindowStep, digest_arrays, fit_scale, optimizer, restore_history, restore_state, simulate_aligned,
+                      split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "LIKELIHOODS", "prepare"]
@@ -215,27 +216,9 @@ def _train_step(carry, key, *, graphdef, opt, data, starts, config):
     return (optax.apply_updates(state, updates), opt_state), {"loss": loss, "nll": nll, "kl": kl}
 
 
-@functools.lru_cache(maxsize=16)
-def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    """One optimizer object per training config, so equal configs give equal (hashable) step functions."""
-    return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Step:
-    """The training step as a hashable value. The data and the window starts travel in the carry (traced),
-    so a second fit with the same config and data shape reuses the compiled program instead of compiling a
-    new one with the data baked in as constants."""
-
-    graphdef: Any
-    opt: Any
-    config: VaeConfig
-
-    def __call__(self, carry, key):
-        state, opt_state, data, starts = carry
-        (state, opt_state), metrics = _train_step((state, opt_state), key, graphdef=self.graphdef, opt=self.opt,
-                                                  data=data, starts=starts, config=self.config)
-        return (state, opt_state, data, starts), metrics
+def _step(graphdef, opt, config: VaeConfig) -> WindowStep:
+    """The step `train` runs: `_train_step` on batches of windows (`_neural.WindowStep`)."""
+    return WindowStep(_train_step, graphdef, opt, config)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "config"))
@@ -278,24 +261,12 @@ def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, bl
     return xs.transpose(1, 0, 2, 3).reshape(block, n_win * w, a)[:, :horizon] * p["scale"]
 
 
-@partial(jax.jit, static_argnames=("n_worlds",))
-def _assemble(blocks: list[jax.Array], offset: jax.Array, *, n_worlds: int) -> jax.Array:
-    return jax.lax.dynamic_slice_in_dim(jnp.concatenate(blocks), offset, n_worlds, axis=0)
-
-
 def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_world: int, *, n_worlds: int,
               horizon: int, block: int, student_t: bool) -> jax.Array:
-    """Log returns ``[worlds, horizon, assets]``: the aligned blocks that hold the worlds, then a slice.
-
-    Always ``ceil(n_worlds / block) + 1`` blocks (enough for any offset of `first_world` in a block), so the
-    assembling program depends on `n_worlds` only and a new chunk offset never recompiles anything.
-    """
-    b0 = first_world // block
-    offset = first_world - b0 * block
-    n_blocks = -(-n_worlds // block) + 1
-    blocks = [_simulate_block(graphdef, state, p, key, jnp.uint32(b0 + i), horizon=horizon, block=block,
-                              student_t=student_t) for i in range(n_blocks)]
-    return _assemble(blocks, jnp.int32(offset), n_worlds=n_worlds)
+    """Log returns ``[worlds, horizon, assets]`` in aligned blocks (`_neural.simulate_aligned`)."""
+    return simulate_aligned(lambda b: _simulate_block(graphdef, state, p, key, b, horizon=horizon, block=block,
+                                                      student_t=student_t),
+                            first_world, n_worlds=n_worlds, block=block)
 
 
 def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
@@ -304,21 +275,8 @@ def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
             "fence": np.uint32(0)}
 
 
-def _state_arrays(state: Any) -> dict[str, np.ndarray]:
-    """The network's parameters as named host arrays (``net/<module>/<leaf>``)."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(state)
-    return {"net/" + "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): np.asarray(leaf)
-            for path, leaf in leaves}
-
-
-def _digest_arrays(state: Any, scale, ctx0, v0, t_table, t_grid) -> list:
-    """What the fit digest covers, in order: the fitted arrays, then the network's by name."""
-    named = _state_arrays(state)
-    return [scale, ctx0, v0, t_table, t_grid, *(named[k] for k in sorted(named))]
-
-
 def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_grid) -> str:
-    return digest(config, *_digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
+    return digest(config, *digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
 
 
 def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig) -> tuple[jax.Array, jax.Array]:
@@ -347,32 +305,21 @@ class TemporalVae(AbstractGenerator):
     def fit(self, market: MarketData, *, key: jax.Array, config: VaeConfig | None = None) -> VaeFitted:
         config = self._config(config)
         r = market.log_returns
-        n, w, c = r.shape[0], config.window, config.context
-        cut = int(round(n * (1.0 - config.val_fraction)))
-        train_starts = np.arange(c, cut - w + 1)
-        val_starts = np.arange(max(cut, c), n - w + 1, w)
-        if train_starts.size < 4 * w or val_starts.size < 2:
-            need = int(np.ceil((c + 5 * w) / (1.0 - config.val_fraction)))
-            raise InsufficientHistoryError(
-                f"the VAE needs more history: {n} returns give {train_starts.size} training windows and "
-                f"{val_starts.size} validation windows", path=market.source,
-                expected=f"at least about {need} returns for window={w}, context={c}")
-        scale = r[:cut].std(axis=0)
-        if (scale <= 0).any():
-            bad = market.assets[int(np.argmin(scale))]
-            raise ZeroVarianceError("returns have zero variance over the fit sample", path=market.source,
-                                    column=bad, expected="assets whose prices move")
+        cut, train_starts, val_starts = split_history(market, window=config.window, lead=config.context,
+                                                      val_fraction=config.val_fraction, what="the VAE",
+                                                      lead_name="context")
+        scale = fit_scale(market, cut)
         data = prepare(r, scale, config)
         net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
         graphdef, state = nnx.split(net)
-        opt = _optimizer(config.train)
+        opt = optimizer(config.train)
         val_key, val_starts = jax.random.fold_in(key, _VAL_KEY), jnp.asarray(val_starts)
 
         def validate(carry):
             return float(_val_score(carry[0], data, val_starts, val_key, graphdef=graphdef, config=config))
 
         carry = (state, opt.init(state), data, jnp.asarray(train_starts))
-        (state, *_), history = train(carry, _Step(graphdef, opt, config), validate,
+        (state, *_), history = train(carry, _step(graphdef, opt, config), validate,
                                      key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
@@ -427,11 +374,9 @@ class TemporalVae(AbstractGenerator):
         context_meta, arrays = export_context(fitted.context)
         h = fitted.history
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
-                "train": {"best_step": h.best_step, "stop_reason": h.stop_reason, "restored": h.restored,
-                          "seconds": h.seconds, "message": h.message,
-                          "val_step": h.val_step.tolist(), "val_score": h.val_score.tolist()}}
+                "train": train_meta(h)}
         arrays.update({name: np.asarray(getattr(fitted, name)) for name in self._ARRAYS})
-        arrays.update(_state_arrays(fitted.state))
+        arrays.update(state_arrays(fitted.state))
         arrays.update({"train.step": h.step, "train.loss": h.loss})
         return meta, arrays
 
@@ -439,28 +384,9 @@ class TemporalVae(AbstractGenerator):
         config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-        names = list(_state_arrays(template))
-        values = take_arrays(arrays, names)
-        for name, value, (_, leaf) in zip(names, values, leaves, strict=True):
-            if value.shape != leaf.shape or value.dtype != leaf.dtype:
-                raise ModelFileError(f"array {name!r} is {value.dtype}{list(value.shape)}", expected=(
-                    f"{leaf.dtype}{list(leaf.shape)} for the network built from the stored config"))
-        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in values])
+        state = restore_state(template, arrays)
         scale, ctx0, v0, t_table, t_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
-        train_meta = meta.get("train", {})
-        try:
-            history = TrainHistory(
-                step=np.asarray(arrays.get("train.step", np.zeros(0, np.int64))),
-                loss=np.asarray(arrays.get("train.loss", np.zeros(0))), metrics={},
-                val_step=np.asarray(train_meta["val_step"], np.int64),
-                val_score=np.asarray(train_meta["val_score"], np.float64),
-                best_step=int(train_meta["best_step"]), stop_reason=str(train_meta["stop_reason"]),
-                restored=bool(train_meta["restored"]), seconds=float(train_meta["seconds"]),
-                message=str(train_meta["message"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"model meta has no valid training record ({exc!r})",
-                                 expected="the meta written by TemporalVae.export_fitted") from exc
-        actual = check_digest(meta.get("digest"), config, *_digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
+        history = restore_history(meta.get("train", {}), arrays, writer="TemporalVae.export_fitted")
+        actual = check_digest(meta.get("digest"), config, *digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
         return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
                          context=context, graphdef=graphdef, config=config, digest=actual, history=history)
