@@ -27,6 +27,7 @@ __all__ = ["DATASETS", "GENERATORS", "STRATEGIES", "ClassInfo", "describe", "gen
 DATASETS = {
     "sp500-20": "daily prices of 20 large US stocks, 1990-01-02..2022-12-28 (8313 x 20; skfolio, BSD-3)",
     "sp500-index": "S&P 500 index, daily adjusted close, 1999-01-04..2018-12-31 (5031 x 1; arch)",
+    "wti": "WTI crude oil spot, daily (FRED DCOILWTICO), 1986-01-02..2019-01-03 (8321 x 1; arch)",
 }
 
 # name -> (module, class) of the built-in generator families and strategies, in listing order

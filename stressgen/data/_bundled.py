@@ -2,6 +2,9 @@
 
 * ``sp500-20``: vendored from the skfolio 1.12.2 wheel (BSD-3, see ``_files/LICENSE-skfolio.txt``).
 * ``sp500-index``: read from `arch.data.sp500`, which arch (a dependency) ships.
+* ``wti``: WTI crude oil spot, read from `arch.data.wti` (FRED's DCOILWTICO); the days FRED marks as
+  missing (US holidays, when the spot market did not fix a price) are dropped, as a calendar of trading days
+  would not have them.
 
 Both go through the same parser and validator as user files, so they are held to the same rules and
 quality checks (the whole set is checked, before any cut, so its suspects do not depend on the cut); the
@@ -49,7 +52,14 @@ def _sp500_index() -> MarketData:
     return from_frame(frame, source="sp500-index")
 
 
-_LOADERS = {"sp500-20": _sp500_20, "sp500-index": _sp500_index}
+def _wti() -> MarketData:
+    from arch.data import wti  # imported here, as for sp500-index
+
+    frame = wti.load()[["DCOILWTICO"]].rename(columns={"DCOILWTICO": "WTI"}).dropna()
+    return from_frame(frame, source="wti")
+
+
+_LOADERS = {"sp500-20": _sp500_20, "sp500-index": _sp500_index, "wti": _wti}
 
 
 @functools.lru_cache(maxsize=len(_LOADERS))

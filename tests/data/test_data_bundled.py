@@ -10,9 +10,9 @@ from stressgen import data
 from stressgen import errors as E
 
 
-def test_datasets_lists_both_with_one_line_descriptions():
+def test_datasets_lists_all_with_one_line_descriptions():
     sets = data.datasets()
-    assert set(sets) == {"sp500-20", "sp500-index"}
+    assert set(sets) == {"sp500-20", "sp500-index", "wti"}
     assert all(isinstance(d, str) and d and "\n" not in d for d in sets.values())
 
 
@@ -39,6 +39,20 @@ def test_sp500_index_matches_arch():
     assert m.dates.equals(pd.DatetimeIndex(ref.index))
 
 
+def test_wti_matches_arch_without_the_days_fred_marks_missing():
+    from arch.data import wti
+
+    m = data.load("wti")
+    ref = wti.load()["DCOILWTICO"]
+    kept = ref.dropna()
+    assert ref.isna().sum() == 290 and m.prices.shape == (kept.size, 1) == (8321, 1) and m.assets == ("WTI",)
+    assert m.freq == "B" and m.repairs == ()
+    np.testing.assert_array_equal(m.prices[:, 0], kept.to_numpy())
+    assert m.dates.equals(pd.DatetimeIndex(kept.index))
+    # the one suspect is 17 January 1991, the first day of the Gulf War air campaign: a real -33% day
+    assert [(s.kind, s.date) for s in m.suspects] == [("split", "1991-01-17")]
+
+
 def test_load_is_cached_and_immutable():
     a, b = data.load("sp500-20"), data.load("sp500-20")
     assert a is b
@@ -59,8 +73,8 @@ def test_unknown_dataset():
     with pytest.raises(E.UnknownNameError) as info:
         data.load("sp500-30")
     assert isinstance(info.value, KeyError)
-    assert info.value.choices == ("sp500-20", "sp500-index")
-    assert "sp500-20, sp500-index" in str(info.value)
+    assert info.value.choices == ("sp500-20", "sp500-index", "wti")
+    assert "sp500-20, sp500-index, wti" in str(info.value)
 
 
 def test_unknown_asset_lists_valid_ones():
