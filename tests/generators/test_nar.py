@@ -28,7 +28,7 @@ from scipy import special, stats
 from stressgen import data, generators, persist, rng
 from stressgen.errors import ConfigError, DataError, InsufficientHistoryError
 from stressgen.generators import _nar_nn as nn
-from stressgen.generators.nar import NarConfig, _simulate_block, block_noise, prepare, sim_params
+from stressgen.generators.nar import NarConfig, _build_net, _simulate_block, block_noise, prepare, sim_params
 from stressgen.generators._training import TrainConfig, TrainingDivergedWarning
 from stressgen.types import MarketData
 
@@ -257,8 +257,23 @@ def test_unknown_preset_and_short_history_are_refused(small_market):
         NarConfig.preset("huge")
     short = data.select(small_market, start="2022-06-01")
     config = NarConfig(window=63, warmup=63, train=TrainConfig(steps=20, progress=False))
-    with pytest.raises(InsufficientHistoryError, match="more history"):
+    with pytest.raises(InsufficientHistoryError, match="more history.*at least 837 returns"):
         generators.get("nar").fit(short, key=_key(), config=config)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "default", "gpu"])
+def test_every_preset_builds_a_network_whose_first_day_is_sane(preset):
+    """Each preset's network, untrained, gives a finite day: loc = mu = 0 and the variance prior's scale."""
+    config = NarConfig.preset(preset)
+    net = _build_net(config, 3, jax.random.key(0))
+    h = jnp.zeros((2, 3, config.hidden))
+    log_v = jnp.zeros((2, 2 * len(config.half_lives), 3))  # every variance state at its unconditional 1
+    loc, log_scale = net.head(h, log_v)
+    np.testing.assert_allclose(np.asarray(loc), 0.0, atol=1e-7)
+    # the blend of unit variances is 1 (log 0), through the soft clamp to (-4, 3): 3 - sp(3 - (-4 + sp(0 + 4)))
+    want = 3.0 - _softplus(3.0 - (-4.0 + _softplus(4.0)))
+    np.testing.assert_allclose(np.asarray(log_scale), want, atol=1e-5)
+    assert np.isfinite(np.asarray(net.step(h, jnp.ones((2, 3)), log_v))).all()
 
 
 def _gjr_market(gamma: float, alpha: float, seed: int) -> MarketData:
