@@ -66,7 +66,7 @@ def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
 
     from stressgen import data, rng
     from stressgen.generators import nar as N
-    from stressgen.generators._neural import optimizer
+    from stressgen.generators._neural import fit_scale, optimizer, split_history
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
@@ -74,11 +74,12 @@ def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
     load0 = _load()
     # steady-state training speed on the fit's own step function (a random initial network)
     r = market.log_returns
-    cut = int(round(r.shape[0] * (1.0 - config.val_fraction)))
-    prepared = N.prepare(r, r[:cut].std(axis=0), config)
+    cut, train_starts, _ = split_history(market, window=config.window, lead=config.warmup,
+                                         val_fraction=config.val_fraction, what="nar", lead_name="warmup")
+    prepared = N.prepare(r, fit_scale(market, cut), config)
     graphdef, state = nnx.split(N._build_net(config, market.n_assets, rng.root(1)))
     opt = optimizer(config.train)
-    carry = (state, opt.init(state), prepared, jnp.arange(config.warmup, cut - config.window + 1))
+    carry = (state, opt.init(state), prepared, jnp.asarray(train_starts))
     train = measure_training(N._step(graphdef, opt, config), carry, steps_per_call=config.train.steps_per_call,
                              calls=3)
     # the whole fit: time to the stopping point (compilation and validation included)
