@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import numpy as np
 from bench_neural import HORIZON, _load, _peak_mib, bench_config, measure_sampling, measure_training, run_bench
@@ -60,30 +61,32 @@ def _facts_of(name: str, market, fitted=None) -> dict:
     return stylised_facts(np.asarray(y.log_returns, np.float64))
 
 
-def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
+def family_case(name: str, preset: str, steps: int | None, worlds: int, peers: tuple[str, ...]) -> dict:
+    """The bench of an autoregressive family (`nar`, `flow`): training speed, the fit, sampling, diversity
+    and the stylised facts of its worlds beside the `peers`' defaults and the history's."""
     import jax.numpy as jnp
     from flax import nnx
 
-    from stressgen import data, rng
-    from stressgen.generators import nar as N
+    from stressgen import data, generators, rng
+    from stressgen.generators import _autoreg as AR
     from stressgen.generators._neural import fit_scale, optimizer, split_history
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
-    config = bench_config(N.NarConfig, preset, steps)
+    gen = generators.get(name)
+    config = bench_config(gen.config_type, preset, steps)
     load0 = _load()
     # steady-state training speed on the fit's own step function (a random initial network)
     r = market.log_returns
     cut, train_starts, _ = split_history(market, window=config.window, lead=config.warmup,
-                                         val_fraction=config.val_fraction, what="nar", lead_name="warmup")
-    prepared = N.prepare(r, fit_scale(market, cut), config)
-    graphdef, state = nnx.split(N._build_net(config, market.n_assets, rng.root(1)))
+                                         val_fraction=config.val_fraction, what=name, lead_name="warmup")
+    prepared = AR.prepare(r, fit_scale(market, cut), config)
+    graphdef, state = nnx.split(gen.build_net(config, market.n_assets, rng.root(1)))
     opt = optimizer(config.train)
     carry = (state, opt.init(state), prepared, jnp.asarray(train_starts))
-    train = measure_training(N._step(graphdef, opt, config), carry, steps_per_call=config.train.steps_per_call,
+    train = measure_training(AR.train_step(graphdef, opt, config), carry, steps_per_call=config.train.steps_per_call,
                              calls=3)
     # the whole fit: time to the stopping point (compilation and validation included)
-    gen = N.NeuralAutoregressive()
     t0 = time.perf_counter()
     fitted = gen.fit(market, key=rng.stream(rng.root(0), rng.FIT), config=config)
     fit_s = time.perf_counter() - t0
@@ -92,30 +95,35 @@ def _nar_case(preset: str, steps: int | None, worlds: int) -> dict:
     x = np.asarray(gen.sample(fitted, key=rng.root(2), n_worlds=500, horizon=HORIZON).log_returns)
     real = r.astype(np.float64)
     windows = np.stack([real[i:i + HORIZON] for i in range(0, real.shape[0] - HORIZON + 1, 21)])
-    facts = {"real": stylised_facts(windows), "nar": _facts_of("nar", market, fitted),
-             "garch": _facts_of("garch", market), "bootstrap": _facts_of("bootstrap", market)}
-    return {"case": f"nar-{preset}", **train, "fit_s": fit_s, "stop_step": int(h.step[-1]) if h.step.size else 0,
+    facts = {"real": stylised_facts(windows), name: _facts_of(name, market, fitted),
+             **{peer: _facts_of(peer, market) for peer in peers}}
+    return {"case": f"{name}-{preset}", **train, "fit_s": fit_s, "stop_step": int(h.step[-1]) if h.step.size else 0,
             "best_step": h.best_step, "stop_reason": h.stop_reason, "best_val": h.best_score, "nu": fitted.nu,
             **sampling, "diversity_ratio": diversity(x, r).ratio, "facts": facts, "load_before": load0,
             "load_after": _load(), "peak_mib": _peak_mib()}
+
+
+def print_facts(out: str, names: tuple[str, ...]) -> None:
+    """The stylised-facts table of a bench's JSON rows (`names`: the columns, "real" last)."""
+    with open(out) as fh:
+        facts = json.load(fh)["rows"][0]["facts"]
+    print(f"  stylised facts, {FACT_WORLDS} worlds x {HORIZON} days (real: the history's windows every 21 days)")
+    print(f"  {'':<34}" + "".join(f"{n:>11}" for n in names))
+    for key, label in FACTS:
+        print(f"  {label:<34}" + "".join(f"{facts[n][key]:>11.4f}" for n in names))
 
 
 def main() -> None:
     import sys
 
     out = "bench/out/nar.json"
-    run_bench("NAR", _nar_case, script=__file__, doc=__doc__, default_out=out, quick_steps=100)
+    run_bench("NAR", partial(family_case, "nar", peers=("garch", "bootstrap")), script=__file__, doc=__doc__,
+              default_out=out, quick_steps=100)
     if "--case" in sys.argv:
         return
     if "--out" in sys.argv:
         out = sys.argv[sys.argv.index("--out") + 1]
-    with open(out) as fh:
-        facts = json.load(fh)["rows"][0]["facts"]
-    names = ("nar", "garch", "bootstrap", "real")
-    print(f"  stylised facts, {FACT_WORLDS} worlds x {HORIZON} days (real: the history's windows every 21 days)")
-    print(f"  {'':<34}" + "".join(f"{n:>11}" for n in names))
-    for key, label in FACTS:
-        print(f"  {label:<34}" + "".join(f"{facts[n][key]:>11.4f}" for n in names))
+    print_facts(out, ("nar", "garch", "bootstrap", "real"))
 
 
 if __name__ == "__main__":

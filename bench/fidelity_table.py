@@ -97,7 +97,7 @@ def update_docs(doc: Path, block: str, begin: str = BEGIN, finish: str = FINISH)
 # Refit every k-th origin (re-anchored to each origin in between, `studies.reanchor`): only where a refit at
 # every one of 54 origins costs hours on 2 cores (the GAN trains for about 3 minutes; the neural
 # autoregression about 40 s, so it refits every third origin: 18 fits, each re-anchored to the two after it).
-REFIT_EVERY = {"gan": 9, "nar": 3}
+REFIT_EVERY = {"gan": 9, "nar": 3, "flow": 3}
 # Returns a generator needs before an origin, where its fit refuses fewer than the first origin holds (1,264
 # at 1994-12-30): the regime mixture asks for two returns per parameter (3 regimes over 20 assets: 701
 # parameters), so it skips the origins before 1996 and is scored on the rest; the table says so. (The neural

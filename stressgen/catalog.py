@@ -38,6 +38,7 @@ GENERATORS = {
     "vae": ("stressgen.generators.vae", "TemporalVae"),
     "regime": ("stressgen.generators.regime", "RegimeMixture"),
     "nar": ("stressgen.generators.nar", "NeuralAutoregressive"),
+    "flow": ("stressgen.generators.flow", "NormalizingFlow"),
 }
 STRATEGIES = {
     "buy_and_hold": ("strategies._allocation", "BuyAndHold"),

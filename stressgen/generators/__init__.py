@@ -10,6 +10,8 @@ from .anomalies import anomaly_scores as anomaly_scores
 from .anomalies import encode as encode
 from .bootstrap import BootstrapConfig as BootstrapConfig
 from .bootstrap import StationaryBootstrap as StationaryBootstrap
+from .flow import FlowConfig as FlowConfig
+from .flow import NormalizingFlow as NormalizingFlow
 from .gan import Gan as Gan
 from .gan import GanConfig as GanConfig
 from .garch import GarchConfig as GarchConfig
@@ -30,6 +32,7 @@ __all__ = [
     "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
     "VaeConfig", "RegimeConfig", "RegimeMixture", "NarConfig", "NeuralAutoregressive",
+    "FlowConfig", "NormalizingFlow",
     "anomaly_scores", "encode",
     "Tilt", "PathShock", "CrisisReplay",
     "InRegime",

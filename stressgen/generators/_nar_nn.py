@@ -40,32 +40,11 @@ import numpy as np
 from flax import nnx
 
 from . import _tables as tb
-from ._vae_nn import LOG_SCALE_BAND, NU_SPEED, ewma_states, log_vol_features, soft_clamp
-
-# logits of the volatility-state blend = BLEND_SPEED * parameter (the NU_SPEED idea): early stopping ends a
-# run within about a hundred steps on sp500-20, and the blend, the part that carries over to held-out years,
-# must be able to move by several units of logit by then
-BLEND_SPEED = 100.0
+from ._vae_nn import (BLEND_SPEED, LOG_SCALE_BAND, NU_SPEED, blend_prior, init_blend, log_vol_features, soft_clamp,
+                      update_vol_states, vol_states)
 
 __all__ = ["NarNet", "vol_states", "update_vol_states", "mvt_log_density", "innovations", "sequence_nll",
            "run_history", "sample_day", "unit_chol", "init_chol_raw", "BLEND_SPEED"]
-
-
-def vol_states(x: np.ndarray, decays: np.ndarray) -> np.ndarray:
-    """``v [T + 1, 2H, A]`` before each day of ``x [T, A]`` (and after the last): per half-life, the EWMA of
-    ``x^2`` (H states), then of ``2 x^2 1{x < 0}`` (H states; the 2 gives it the same mean as ``x^2`` for a
-    symmetric law, so both start from 1). Host-side (NumPy, float64). The down-day states let the
-    log-scale's prior weigh falling days more, as GJR-GARCH does: the leverage effect in a few parameters."""
-    x = np.asarray(x, np.float64)
-    return np.concatenate([ewma_states(x, decays), ewma_states(np.sqrt(2.0) * np.minimum(x, 0.0), decays)], axis=1)
-
-
-def update_vol_states(v: jax.Array, x: jax.Array, decays: jax.Array) -> jax.Array:
-    """The states ``v [.., 2H, A]`` of `vol_states` after a day ``x [.., A]`` (`decays`: ``[H]``)."""
-    h = decays.shape[0]
-    sq = jnp.repeat(jnp.stack([x * x, 2.0 * jnp.square(jnp.minimum(x, 0.0))], axis=-2), h, axis=-2)
-    d = jnp.concatenate([decays, decays])[:, None]
-    return d * v + (1.0 - d) * sq
 
 
 def unit_chol(raw: jax.Array) -> jax.Array:
@@ -103,9 +82,7 @@ class NarNet(nnx.Module):
         self.chol_raw = nnx.Param(jnp.zeros((a, a), jnp.float32))
         # the log-scale's prior: the log of a per-asset blend of the volatility states (softmax weights over the
         # states), starting with about 80% on the 21-day one. A GJR-GARCH-like variance in a few parameters
-        blend = np.full((n_states, a), -4.0, np.float32)
-        blend[vol_index] = 0.0
-        self.blend = nnx.Param(jnp.asarray(blend / BLEND_SPEED))
+        self.blend = nnx.Param(jnp.asarray(init_blend(n_states, a, vol_index)))
         # nu = 2 + softplus(NU_SPEED * nu_raw) > 2, so that unit-variance t innovations exist
         # (shape [1], not a scalar: the model files store arrays of at least one dimension)
         self.nu_raw = nnx.Param(jnp.full((1,), np.log(np.expm1(nu_init - 2.0)) / NU_SPEED, jnp.float32))
@@ -116,7 +93,7 @@ class NarNet(nnx.Module):
 
     def base(self, log_v: jax.Array) -> jax.Array:
         """The log-scale's prior ``[.., A]``: half the log of the blend of the variance states."""
-        return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * self.blend[...], axis=0) + log_v, axis=-2)
+        return blend_prior(self.blend[...], log_v)
 
     def head(self, h: jax.Array, log_v: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Location and log-scale ``[.., A]`` of the next day from ``h [.., A, hidden]`` and ``log_v [.., S, A]``."""
@@ -141,6 +118,22 @@ class NarNet(nnx.Module):
     def chol(self) -> jax.Array:
         return unit_chol(self.chol_raw[...])
 
+    def log_density(self, x: jax.Array, loc: jax.Array, log_scale: jax.Array, h: jax.Array) -> jax.Array:
+        """Log density ``[..]`` of a day ``x [.., A]`` of this location and log-scale (`mvt_log_density`).
+        ``h``, the GRU states before the day, is unused here; a flow (`_flow_nn.FlowNet`) reads it."""
+        del h
+        return mvt_log_density(x, loc, log_scale, self.chol(), self.nu())
+
+    def shape_noise(self, w: jax.Array, h: jax.Array) -> jax.Array:
+        """The unit surprise ``e`` of a day from its correlated t draw ``w [.., A]``: ``w`` itself here (a flow
+        transforms it, `_flow_nn.FlowNet`)."""
+        del h
+        return w
+
+    def core(self) -> NarNet:
+        """The module holding the location/log-scale head, the correlation and nu (the fit initialises them)."""
+        return self
+
     def nu(self) -> jax.Array:
         return 2.0 + jax.nn.softplus(NU_SPEED * self.nu_raw[0])
 
@@ -164,7 +157,7 @@ def mvt_log_density(x: jax.Array, loc: jax.Array, log_scale: jax.Array, chol: ja
             - 0.5 * (nu + a) * jnp.log1p(q / (nu - 2.0)) - jnp.sum(log_scale, axis=-1))
 
 
-def sequence_nll(net: NarNet, x_seq: jax.Array, log_v_seq: jax.Array, warmup: int) -> jax.Array:
+def sequence_nll(net, x_seq: jax.Array, log_v_seq: jax.Array, warmup: int) -> jax.Array:
     """NLL ``[L - warmup, B]`` of the days after the warm-up of sequences ``x_seq [B, L, A]``.
 
     ``log_v_seq [B, L + 1, 2H, A]``: the features before each day and after the last. The GRU starts from
@@ -174,17 +167,17 @@ def sequence_nll(net: NarNet, x_seq: jax.Array, log_v_seq: jax.Array, warmup: in
 
     def body(h, inp):
         x_t, lv, lv_after = inp
-        loc, log_scale, h = net.day(h, x_t, lv, lv_after)
-        return h, (loc, log_scale)
+        loc, log_scale, h_after = net.day(h, x_t, lv, lv_after)
+        return h_after, (loc, log_scale, h)
 
     h0 = jnp.zeros((b, net.n_assets, net.hidden), x_seq.dtype)
     lv = log_v_seq.swapaxes(0, 1)
-    _, (loc, log_scale) = jax.lax.scan(body, h0, (x_seq.swapaxes(0, 1), lv[:-1], lv[1:]))
+    _, (loc, log_scale, h_before) = jax.lax.scan(body, h0, (x_seq.swapaxes(0, 1), lv[:-1], lv[1:]))
     days = x_seq[:, warmup:].swapaxes(0, 1)
-    return -mvt_log_density(days, loc[warmup:], log_scale[warmup:], net.chol(), net.nu())
+    return -net.log_density(days, loc[warmup:], log_scale[warmup:], h_before[warmup:])
 
 
-def run_history(net: NarNet, x: jax.Array, log_v: jax.Array) -> jax.Array:
+def run_history(net, x: jax.Array, log_v: jax.Array) -> jax.Array:
     """The GRU states ``[A, hidden]`` after the days ``x [T, A]`` (``log_v [T + 1, 2H, A]``), from zero."""
     def body(h, inp):
         return net.day(h, *inp)[2], None
@@ -204,13 +197,13 @@ def innovations(noise: jax.Array, chol: jax.Array, nu: jax.Array, mix_table: jax
     return tb.rounded(jnp.einsum("...j,ij->...i", z, chol), fence) * factor[..., None]
 
 
-def sample_day(net: NarNet, h: jax.Array, v: jax.Array, noise: jax.Array, p: dict) -> tuple:
+def sample_day(net, h: jax.Array, v: jax.Array, noise: jax.Array, p: dict) -> tuple:
     """One generated day from the state ``(h [B, A, hidden], v [B, 2H, A])``: ``(h', v', x [B, A])``.
 
     `p` holds the mixing table (``mix_table``, ``mix_grid``), the EWMA ``decays`` and the ``fence``.
     """
     loc, log_scale = net.head(h, log_vol_features(v))
-    e = innovations(noise, net.chol(), net.nu(), p["mix_table"], p["mix_grid"], p["fence"])
+    e = net.shape_noise(innovations(noise, net.chol(), net.nu(), p["mix_table"], p["mix_grid"], p["fence"]), h)
     x = loc + tb.rounded(jnp.exp(log_scale) * e, p["fence"])
     v = update_vol_states(v, x, p["decays"])
     # the surprise the GRU reads is the innovation itself (a real day's is recomputed from x in `day`)

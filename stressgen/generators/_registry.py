@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from ..errors import StressgenError, UnknownNameError
 from ._base import AbstractGenerator
 from .bootstrap import StationaryBootstrap
+from .flow import NormalizingFlow
 from .gan import Gan
 from .garch import GjrGarch
 from .nar import NeuralAutoregressive
@@ -27,6 +28,7 @@ BUILTIN: dict[str, type[AbstractGenerator]] = {
     TemporalVae.name: TemporalVae,
     RegimeMixture.name: RegimeMixture,
     NeuralAutoregressive.name: NeuralAutoregressive,
+    NormalizingFlow.name: NormalizingFlow,
 }
 
 

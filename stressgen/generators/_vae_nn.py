@@ -13,9 +13,14 @@ What the network sees for a window starting on day t (W days, A assets):
 Everything the decoder conditions on is computed from the past only, so a path of any length is made by
 generating a window, appending it to the past, updating the features and generating the next one.
 
-The decoder gives a location and a log-scale per day and asset; the log-scale starts from the 21-day
-volatility state (a GARCH-like prior that the network corrects) and is softly clamped to a band, so a
-chain of generated windows cannot feed back into an explosive volatility spiral. Innovations are
+The decoder gives a location and a correction of the log-scale per day and asset. With `daily_scale` (an
+option, off by default: see `VaeConfig`) each day's log-scale starts from a learned per-asset blend of variance states of all days and of
+down days before that day (`vol_states`, as the neural autoregression's): in training, the real days';
+in sampling, the states that the window's own earlier generated days left. So volatility clusters from day
+to day inside a window and rises after down days (the leverage effect), not only from one window to the
+next. Without it every day of a window starts from the 21-day state at the window's start: on sp500-20 its
+worlds' ACF of |r| at lag 1 is 0.029 (history 0.112; 0.052 with the daily scale). The log-scale is softly
+clamped to a band, so a chain of generated windows cannot feed back into an explosive volatility spiral. Innovations are
 unit-variance Student-t with a learned nu per asset (or Gaussian, the likelihood the fidelity figures
 compare against).
 """
@@ -27,8 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["VaeNet", "ewma_decays", "ewma_states", "log_vol_features", "update_state", "log_likelihood",
-           "elbo_terms", "soft_clamp", "LOG_SCALE_BAND", "VOL_HALF_LIFE"]
+__all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
+           "update_state", "blend_prior", "init_blend", "log_likelihood", "elbo_terms", "soft_clamp",
+           "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band
@@ -37,6 +43,10 @@ _EPS = 1e-4
 # nu = 2 + softplus(NU_SPEED * nu_raw): Adam moves a parameter by about the learning rate per step whatever its
 # gradient, so without the factor nu would need thousands of steps to leave its initial value
 NU_SPEED = 20.0
+# logits of the volatility-state blend = BLEND_SPEED * parameter (the NU_SPEED idea): early stopping ends a
+# run within about a hundred steps on sp500-20, and the blend, the part that carries over to held-out years,
+# must be able to move by several units of logit by then
+BLEND_SPEED = 100.0
 
 
 def ewma_decays(half_lives: tuple[int, ...]) -> np.ndarray:
@@ -56,6 +66,36 @@ def ewma_states(x: np.ndarray, decays: np.ndarray) -> np.ndarray:
     for t in range(x.shape[0]):
         v[t + 1] = lam * v[t] + (1.0 - lam) * sq[t]
     return v
+
+
+def vol_states(x: np.ndarray, decays: np.ndarray) -> np.ndarray:
+    """``v [T + 1, 2H, A]`` before each day of ``x [T, A]`` (and after the last): per half-life, the EWMA of
+    ``x^2`` (H states), then of ``2 x^2 1{x < 0}`` (H states; the 2 gives it the same mean as ``x^2`` for a
+    symmetric law, so both start from 1). Host-side (NumPy, float64). The down-day states let the
+    log-scale's prior weigh falling days more, as GJR-GARCH does: the leverage effect in a few parameters."""
+    x = np.asarray(x, np.float64)
+    return np.concatenate([ewma_states(x, decays), ewma_states(np.sqrt(2.0) * np.minimum(x, 0.0), decays)], axis=1)
+
+
+def update_vol_states(v: jax.Array, x: jax.Array, decays: jax.Array) -> jax.Array:
+    """The states ``v [.., 2H, A]`` of `vol_states` after a day ``x [.., A]`` (`decays`: ``[H]``)."""
+    h = decays.shape[0]
+    sq = jnp.repeat(jnp.stack([x * x, 2.0 * jnp.square(jnp.minimum(x, 0.0))], axis=-2), h, axis=-2)
+    d = jnp.concatenate([decays, decays])[:, None]
+    return d * v + (1.0 - d) * sq
+
+
+def init_blend(n_states: int, n_assets: int, vol_index: int) -> np.ndarray:
+    """Initial blend parameters ``[S, A]``: about 80% of the weight on state `vol_index` (the 21-day one)."""
+    blend = np.full((n_states, n_assets), -4.0, np.float32)
+    blend[vol_index] = 0.0
+    return blend / BLEND_SPEED
+
+
+def blend_prior(blend: jax.Array, log_v: jax.Array) -> jax.Array:
+    """A log-scale prior ``[.., A]``: half the log of a per-asset blend (softmax of ``BLEND_SPEED * blend``
+    over the S states) of the variance states whose logs are ``log_v [.., S, A]``."""
+    return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
 
 
 def log_vol_features(v: jax.Array) -> jax.Array:
@@ -83,9 +123,9 @@ class VaeNet(nnx.Module):
     """
 
     def __init__(self, *, n_assets: int, window: int, context: int, n_states: int, latent: int, hidden: int,
-                 vol_index: int, nu_init: float, rngs: nnx.Rngs):
+                 vol_index: int, nu_init: float, daily_scale: bool, rngs: nnx.Rngs):
         a, w = n_assets, window
-        self.window, self.n_assets, self.vol_index = window, n_assets, vol_index
+        self.window, self.n_assets, self.vol_index, self.daily_scale = window, n_assets, vol_index, daily_scale
         self.cond1 = nnx.Linear(context * a + n_states * a, hidden, rngs=rngs)
         self.cond2 = nnx.Linear(hidden, hidden, rngs=rngs)
         self.enc1 = nnx.Linear(w * a + hidden, hidden, rngs=rngs)
@@ -98,6 +138,11 @@ class VaeNet(nnx.Module):
         self.dec2 = nnx.Linear(hidden, hidden, rngs=rngs)
         # zero output layer: training starts from loc 0 and the volatility-state scale, a sane model
         self.dec_out = nnx.Linear(hidden, 2 * w * a, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+        if daily_scale:
+            # the log-scale's prior on each day: a learned per-asset blend of the variance states before that
+            # day (of all days and of down days, `vol_states`), as nar's, so volatility clusters within a
+            # window and after down days, not only from one window to the next
+            self.blend = nnx.Param(jnp.asarray(init_blend(n_states, a, vol_index)))
         # nu = 2 + softplus(nu_raw) > 2, so that unit-variance t innovations exist
         self.nu_raw = nnx.Param(jnp.full((a,), np.log(np.expm1(nu_init - 2.0)) / NU_SPEED, jnp.float32))
 
@@ -123,13 +168,32 @@ class VaeNet(nnx.Module):
         mu, log_var = self.prior_params(h)
         return mu + jnp.exp(0.5 * log_var) * noise
 
-    def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Location and log-scale ``[B, W, A]`` of the window given latent, context and features."""
+    def decode_raw(self, z: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Location and the log-scale's correction ``[B, W, A]`` of the window given latent and context."""
         b = z.shape[0]
         out = self.dec_out(jax.nn.gelu(self.dec2(jax.nn.gelu(self.dec1(jnp.concatenate([z, h], axis=-1))))))
         loc, raw = jnp.split(out.reshape(b, 2, self.window, self.n_assets), 2, axis=1)
-        base = 0.5 * log_v[:, None, self.vol_index, :]  # log volatility state, [B, 1, A]
-        return loc[:, 0], soft_clamp(base + raw[:, 0], *LOG_SCALE_BAND)
+        return loc[:, 0], raw[:, 0]
+
+    def log_scale(self, raw: jax.Array, log_v: jax.Array) -> jax.Array:
+        """Log-scale ``[B, W, A]`` from the correction `raw` and the features ``log_v [B, W, S, A]`` of the
+        state before each day: the blend prior of each day's state (`daily_scale`), or half the log of the
+        21-day state at the window's start for every day of it (the first design)."""
+        if self.daily_scale:
+            base = blend_prior(self.blend[...], log_v)
+        else:
+            base = 0.5 * log_v[:, :1, self.vol_index, :]
+        return soft_clamp(base + raw, *LOG_SCALE_BAND)
+
+    def day_log_scale(self, raw: jax.Array, log_v: jax.Array) -> jax.Array:
+        """One day's log-scale ``[B, A]`` (`daily_scale`) from its correction and its state ``log_v [B, S, A]``."""
+        return soft_clamp(blend_prior(self.blend[...], log_v) + raw, *LOG_SCALE_BAND)
+
+    def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Location and log-scale ``[B, W, A]`` of the window given latent, context and the features
+        ``log_v [B, W, S, A]`` of the state before each of its days (teacher forcing: the real days')."""
+        loc, raw = self.decode_raw(z, h)
+        return loc, self.log_scale(raw, log_v)
 
     def nu(self) -> jax.Array:
         return 2.0 + jax.nn.softplus(NU_SPEED * self.nu_raw[...])
@@ -148,8 +212,11 @@ def log_likelihood(x: jax.Array, loc: jax.Array, log_scale: jax.Array, nu: jax.A
 
 def elbo_terms(net: VaeNet, window: jax.Array, ctx: jax.Array, log_v: jax.Array, key: jax.Array, *,
                student_t: bool, n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
-    """Per-window reconstruction NLL and KL(q(z | x, past) || p(z | past)), each ``[B]`` nats."""
-    h = net.condition(ctx, log_v)
+    """Per-window reconstruction NLL and KL(q(z | x, past) || p(z | past)), each ``[B]`` nats.
+
+    ``log_v [B, W, S, A]``: the features of the state before each day of the window; the conditioner reads the
+    first day's (the state at the window's start)."""
+    h = net.condition(ctx, log_v[:, 0])
     mu, log_var = net.encode(window, h)
     mu_p, log_var_p = net.prior_params(h)
     kl = 0.5 * jnp.sum(log_var_p - log_var + (jnp.exp(log_var) + (mu - mu_p) ** 2) * jnp.exp(-log_var_p) - 1.0,

@@ -51,7 +51,7 @@ def _check(fitted: VaeFitted, market: MarketData, stride: int) -> np.ndarray:
 def _posterior_mean(state, data, starts, *, graphdef, config):
     net = nnx.merge(graphdef, state)
     win, ctx, log_v = gather_windows(data, starts, config.window, config.context)
-    return net.encode(win, net.condition(ctx, log_v))[0]
+    return net.encode(win, net.condition(ctx, log_v[:, 0]))[0]
 
 
 @partial(jax.jit, static_argnames=("graphdef", "config", "n_samples"))

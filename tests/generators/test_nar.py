@@ -28,7 +28,8 @@ from scipy import special, stats
 from stressgen import data, generators, persist, rng
 from stressgen.errors import ConfigError, DataError, InsufficientHistoryError
 from stressgen.generators import _nar_nn as nn
-from stressgen.generators.nar import NarConfig, _build_net, _simulate_block, block_noise, prepare, sim_params
+from stressgen.generators._autoreg import block_noise, prepare, sim_params, simulate_block
+from stressgen.generators.nar import NarConfig, NeuralAutoregressive
 from stressgen.generators._training import TrainConfig, TrainingDivergedWarning
 from stressgen.types import MarketData
 
@@ -154,7 +155,7 @@ def vol_feature_fit(small_market):
 def test_sampler_day_step_matches_a_slow_numpy_loop(small_fits, vol_feature_fit, features):
     fitted = vol_feature_fit if features else small_fits("nar")[1]
     slow, key, block, days = _SlowNet(fitted), rng.root(9), fitted.config.sample_block, 5
-    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, sim_params(fitted), key, jnp.uint32(1),
+    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, sim_params(fitted), key, jnp.uint32(1),
                                    horizon=days, block=block), np.float64)
     keys = rng.world_keys(key, block, block)  # block 1's worlds
     noise = np.stack([np.asarray(block_noise(keys, jnp.uint32(d), slow.a), np.float64)
@@ -188,7 +189,7 @@ def test_innovations_at_a_fixed_state_have_unit_variance_and_the_learned_correla
     gen, fitted = small_fits("nar")
     net, n = fitted.net(), 100_000
     assert fitted.nu > 4.2  # finite fourth moments: the standard errors below exist
-    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, sim_params(fitted), rng.root(3), jnp.uint32(0),
+    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, sim_params(fitted), rng.root(3), jnp.uint32(0),
                                    horizon=1, block=n), np.float64)[:, 0]
     loc, log_scale = net.head(fitted.h0, jax.numpy.log(fitted.v0 + 1e-4).clip(-9.0, 6.0))
     e = (y / np.asarray(fitted.scale, np.float64) - np.asarray(loc)) / np.exp(np.asarray(log_scale, np.float64))
@@ -265,7 +266,7 @@ def test_unknown_preset_and_short_history_are_refused(small_market):
 def test_every_preset_builds_a_network_whose_first_day_is_sane(preset):
     """Each preset's network, untrained, gives a finite day: loc = mu = 0 and the variance prior's scale."""
     config = NarConfig.preset(preset)
-    net = _build_net(config, 3, jax.random.key(0))
+    net = NeuralAutoregressive.build_net(config, 3, jax.random.key(0))
     h = jnp.zeros((2, 3, config.hidden))
     log_v = jnp.zeros((2, 2 * len(config.half_lives), 3))  # every variance state at its unconditional 1
     loc, log_scale = net.head(h, log_v)

@@ -1,0 +1,154 @@
+"""The VAE's daily scale (`VaeConfig.daily_scale`, an option): each day's log-scale from the variance states its own
+window's earlier days left, in training (teacher forcing) and in sampling, against slow NumPy loops; causal;
+and volatility clustering that comes from the fitted model."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from stressgen import generators, rng
+from stressgen.errors import ModelFileError
+from stressgen.generators import _tables as tb
+from stressgen.generators import _vae_nn as nn
+from stressgen.generators.vae import VaeConfig, _sim_params, _simulate_block, gather_windows, prepare
+from stressgen.types import MarketData
+
+GEN = generators.get("vae")
+
+
+@pytest.fixture(scope="module")
+def daily_fit(small_market):
+    """The tiny preset with the daily scale."""
+    return GEN.fit(small_market, key=rng.stream(rng.root(0), rng.FIT),
+                   config=dataclasses.replace(VaeConfig.preset("tiny"), daily_scale=True))
+
+
+def _soft_clamp(x, lo, hi):
+    sp = lambda u: np.logaddexp(0.0, u)  # noqa: E731
+    return hi - sp(hi - (lo + sp(x - lo)))
+
+
+class _SlowDays:
+    """Each day of a window from the module doc, in float64: states of all days and of down days, the blend
+    prior over them, the soft clamp; the decoder's location and correction are the network's (inputs here)."""
+
+    def __init__(self, fitted):
+        net = fitted.net()
+        self.decays = 0.5 ** (1.0 / np.asarray(fitted.config.half_lives, np.float64))
+        self.decays = np.asarray(self.decays, np.float32).astype(np.float64)  # the float32 decays sampling uses
+        w = special.softmax(nn.BLEND_SPEED * np.asarray(net.blend[...], np.float64), axis=0)
+        self.weights = w  # [2H, A]
+
+    def log_scale(self, raw, v):
+        log_v = np.clip(np.log(v + 1e-4), -9.0, 6.0)
+        return _soft_clamp(0.5 * np.log((self.weights * np.exp(log_v)).sum(axis=0)) + raw, *nn.LOG_SCALE_BAND)
+
+    def update(self, v, x):
+        h = len(self.decays)
+        lam = np.concatenate([self.decays, self.decays])[:, None]
+        sq = np.concatenate([np.repeat(x[None] ** 2, h, 0), np.repeat((2.0 * x ** 2 * (x < 0))[None], h, 0)])
+        return lam * v + (1.0 - lam) * sq
+
+
+def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
+    fitted = daily_fit
+    net, slow, key, block = fitted.net(), _SlowDays(fitted), rng.root(9), fitted.config.sample_block
+    w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
+    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
+                                   horizon=w, block=block, student_t=True), np.float64)
+    # the first window's latent and innovations, drawn as the sampler draws them
+    keys = rng.world_keys(key, 0, block)
+    latent = net.dec1.in_features - net.cond2.out_features
+    draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, jnp.uint32(0)), (latent + w * a,)))(keys)
+    ctx = jnp.broadcast_to(fitted.ctx0, (block, c, a))
+    v0 = jnp.broadcast_to(fitted.v0, (block, *fitted.v0.shape))
+    h = net.condition(ctx, nn.log_vol_features(v0))
+    loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
+    p = _sim_params(fitted)
+    e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
+                   np.float64)
+    scale = np.asarray(fitted.scale, np.float64)
+    for world in (0, 5, block - 1):
+        v = np.asarray(fitted.v0, np.float64)
+        for t in range(w):
+            x = loc[world, t] + np.exp(slow.log_scale(raw[world, t], v)) * e[world, t]
+            np.testing.assert_allclose(y[world, t], x * scale, rtol=2e-4, atol=2e-6 * scale.max())
+            v = slow.update(v, x)
+
+
+def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(daily_fit, small_market):
+    fitted = daily_fit
+    net, slow, config = fitted.net(), _SlowDays(fitted), fitted.config
+    x = small_market.log_returns / np.asarray(fitted.scale, np.float64)
+    data = prepare(small_market.log_returns, np.asarray(fitted.scale, np.float64), config)
+    starts = jnp.asarray([config.context + 30, config.context + 300])
+    _, _, log_v = gather_windows(data, starts, config.window, config.context)
+    raw = jnp.asarray(np.random.default_rng(0).normal(size=(2, config.window, x.shape[1])) * 0.3, jnp.float32)
+    got = np.asarray(net.log_scale(raw, log_v), np.float64)
+    for b, s in enumerate(np.asarray(starts)):
+        v = np.ones((2 * len(config.half_lives), x.shape[1]))
+        for t in range(s):
+            v = slow.update(v, x[t])
+        for t in range(config.window):
+            np.testing.assert_allclose(got[b, t], slow.log_scale(np.asarray(raw[b, t], np.float64), v),
+                                       rtol=1e-4, atol=1e-4)
+            v = slow.update(v, x[s + t])
+    # a change on day s + 1 leaves the scales of days s and s + 1 as they were and moves day s + 2's
+    bumped = small_market.log_returns.copy()
+    s = int(starts[0])
+    bumped[s + 1] -= 0.05
+    moved = prepare(bumped, np.asarray(fitted.scale, np.float64), config)
+    got2 = np.asarray(net.log_scale(raw, gather_windows(moved, starts, config.window, config.context)[2]))
+    np.testing.assert_array_equal(got2[0, :2], np.asarray(got, np.float32)[0, :2])
+    assert (np.abs(got2[0, 2] - got[0, 2]) > 1e-4).all()
+
+
+def _garch_market(seed: int) -> MarketData:
+    """Three assets of persistent GARCH(1,1) returns (alpha 0.12, beta 0.86), Gaussian shocks."""
+    g, n, a = np.random.default_rng(seed), 3000, 3
+    z = g.normal(size=(n, a))
+    r, s2 = np.empty((n, a)), np.ones(a)
+    for t in range(n):
+        r[t] = np.sqrt(s2) * z[t]
+        s2 = 0.02 + 0.12 * r[t] ** 2 + 0.86 * s2
+    r *= 0.01
+    prices = 100.0 * np.exp(np.vstack([np.zeros((1, a)), np.cumsum(r, axis=0)]))
+    return MarketData(prices=prices, dates=pd.bdate_range("2000-01-03", periods=n + 1),
+                      assets=tuple(f"A{i}" for i in range(a)))
+
+
+def _acf_abs(y: np.ndarray) -> np.ndarray:
+    """corr(|r_t|, |r_t+1|) per world, averaged over assets: ``[worlds]``."""
+    u, v = np.abs(y[:, :-1]), np.abs(y[:, 1:])
+    u, v = u - u.mean(axis=1, keepdims=True), v - v.mean(axis=1, keepdims=True)
+    return ((u * v).sum(axis=1) / np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))).mean(axis=-1)
+
+
+def test_volatility_clustering_comes_from_the_fitted_model():
+    """On GARCH returns, the worlds of the daily scale cluster volatility more than those of the first design
+    (one scale per window from its start), by many standard errors."""
+    market, n = _garch_market(4), 400
+    base = VaeConfig.preset("tiny")
+    acf = {}
+    for daily in (True, False):
+        fitted = GEN.fit(market, key=rng.root(0), config=dataclasses.replace(base, daily_scale=daily))
+        y = np.asarray(GEN.sample(fitted, key=rng.root(6), n_worlds=n, horizon=252).log_returns, np.float64)
+        acf[daily] = _acf_abs(y)
+    se = np.sqrt(acf[True].var(ddof=1) / n + acf[False].var(ddof=1) / n)
+    assert acf[True].mean() > acf[False].mean() + 4.0 * se, (acf[True].mean(), acf[False].mean(), se)
+
+
+def test_a_model_file_from_before_the_daily_scale_is_refused_with_a_clear_error(small_fits, daily_fit):
+    gen, fitted = small_fits("vae")
+    meta, arrays = gen.export_fitted(fitted)
+    old = {**meta, "config": {k: v for k, v in meta["config"].items() if k != "daily_scale"}}
+    with pytest.raises(ModelFileError, match="before vae.daily_scale"):
+        gen.restore_fitted(old, arrays)
+    for f in (fitted, daily_fit):  # current files load, with the option either way
+        back = gen.restore_fitted(*gen.export_fitted(f))
+        assert back.digest == f.digest and back.config.daily_scale == f.config.daily_scale
