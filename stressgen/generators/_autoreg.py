@@ -295,6 +295,13 @@ class AbstractAutoregressive(AbstractGenerator):
     def build_net(config: Any, n_assets: int, key: jax.Array) -> Any:
         """The untrained network of `config` for `n_assets` assets."""
 
+    @staticmethod
+    def structure_arrays(config: Any, n_assets: int) -> tuple[np.ndarray, ...]:
+        """Arrays of the network's fixed structure that the code derives rather than stores (the flow's
+        coupling splits); the digest covers them, so a file restored where they differ is refused."""
+        del config, n_assets
+        return ()
+
     def fit(self, market: MarketData, *, key: jax.Array, config: Any = None) -> AutoregressiveFitted:
         config = self._config(config)
         r = market.log_returns
@@ -342,16 +349,17 @@ class AbstractAutoregressive(AbstractGenerator):
         return self._anchored(fitted.state, fitted.scale, fitted.mix_table, fitted.mix_grid, market,
                               fitted.graphdef, fitted.config, fitted.history)
 
-    @staticmethod
-    def _anchored(state, scale, mix_table, mix_grid, market: MarketData, graphdef, config: Any,
+    def _anchored(self, state, scale, mix_table, mix_grid, market: MarketData, graphdef, config: Any,
                   history: TrainHistory) -> AutoregressiveFitted:
         """A fitted model of these trained arrays continuing from the end of `market`."""
         h0, v0 = _now(graphdef, state, market.log_returns, scale, config)
         arrays = (scale, h0, v0, mix_table, mix_grid)
+        structure = self.structure_arrays(config, market.n_assets)
         return AutoregressiveFitted(state=state, scale=scale, h0=h0, v0=v0, mix_table=mix_table,
                                     mix_grid=mix_grid, context=history_context(market, config.history_days),
                                     graphdef=graphdef, config=config,
-                                    digest=digest(config, *digest_arrays(state, *arrays)), history=history)
+                                    digest=digest(config, *digest_arrays(state, *arrays), *structure),
+                                    history=history)
 
     def sample(self, fitted: AutoregressiveFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
@@ -383,7 +391,8 @@ class AbstractAutoregressive(AbstractGenerator):
         state = restore_state(template, arrays)
         scale, h0, v0, mix_table, mix_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
         history = restore_history(meta.get("train", {}), arrays, writer=f"{type(self).__name__}.export_fitted")
-        actual = check_digest(meta.get("digest"), config, *digest_arrays(state, scale, h0, v0, mix_table, mix_grid))
+        actual = check_digest(meta.get("digest"), config, *digest_arrays(state, scale, h0, v0, mix_table, mix_grid),
+                              *self.structure_arrays(config, len(context.assets)))
         return AutoregressiveFitted(state=state, scale=scale, h0=h0, v0=v0, mix_table=mix_table,
                                     mix_grid=mix_grid, context=context, graphdef=graphdef, config=config,
                                     digest=actual, history=history)

@@ -28,9 +28,11 @@ Why this shape. What a flow adds over `nar`'s multivariate t is a dependence acr
 the day and the state: a coupling can spread a market-wide fall over the other half of the assets more than a
 rise, and more in a nervous state than a calm one (correlations that rise in sell-offs), which a constant
 correlation cannot. Tails: each coupling's log-scale is bounded and its shift grows like ``log|w|``, so the
-map is Lipschitz both ways and keeps the base's tail index (a Lipschitz triangular map cannot make a light
-base heavy-tailed or a heavy one light; Jaini et al., 2020): the tails are the learned Student-t's, not
-Gaussian by construction. The output layers start at zero, so an untrained flow is `nar`'s model exactly.
+map and its inverse grow at most linearly: ``|e| <= e^(K bound) |w| + O(log |w|)``, and the same the other
+way. Such a map cannot make a light base heavy-tailed or a heavy one light (the argument of Jaini et al.,
+2020, for Lipschitz triangular flows; the map is not Lipschitz, as the scale of one half depends on the
+other, but its growth is what the argument needs), so the tails are the learned Student-t's, not Gaussian
+by construction. The output layers start at zero, so an untrained flow is `nar`'s model exactly.
 """
 
 from __future__ import annotations
@@ -42,14 +44,18 @@ from flax import nnx
 
 from ._nar_nn import NarNet, mvt_log_density
 
-__all__ = ["Coupling", "FlowNet", "coupling_split"]
+__all__ = ["Coupling", "FlowNet", "coupling_split", "split_arrays"]
 
 
 def coupling_split(n_assets: int, layer: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(conditioning, transformed)`` asset indices of coupling `layer`: the floor(A/2) first of a fixed
     permutation condition the others. Layer 0 splits by parity, layer 1 reverses it, and later layers take
     fixed pseudo-random permutations, so after a few layers every asset has been transformed given many
-    different others. One asset: nothing conditions, the coupling is an affine map given the context."""
+    different others. One asset: nothing conditions, the coupling is an affine map given the context.
+
+    The later permutations come from NumPy's seeded generator, whose stream NumPy promises per build only:
+    the splits are part of a fitted flow's digest (`split_arrays`), so a model file restored where they
+    differ is refused, never silently rewired; tests pin them."""
     if layer == 0:
         order = list(range(0, n_assets, 2)) + list(range(1, n_assets, 2))
     elif layer == 1:
@@ -58,6 +64,11 @@ def coupling_split(n_assets: int, layer: int) -> tuple[tuple[int, ...], tuple[in
         order = np.random.default_rng(layer).permutation(n_assets).tolist()  # seeded by the layer: structure only
     half = n_assets // 2
     return tuple(sorted(order[:half])), tuple(sorted(order[half:]))
+
+
+def split_arrays(n_assets: int, couplings: int) -> tuple[np.ndarray, ...]:
+    """Each coupling's transformed assets as an array (what a fitted flow's digest covers)."""
+    return tuple(np.asarray(coupling_split(n_assets, k)[1], np.int32) for k in range(couplings))
 
 
 class Coupling(nnx.Module):

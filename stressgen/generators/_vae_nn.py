@@ -6,7 +6,8 @@ What the network sees for a window starting on day t (W days, A assets):
 
 * the *context*: the C days before t (``asinh`` of them, so a crash day does not saturate the first layer),
   and the log of exponentially weighted mean squares of all returns before t at a few half-lives (the
-  long memory of volatility, in H * A numbers, without a long window);
+  long memory of volatility, in S * A numbers (S = H states, or 2H with `daily_scale`), without a long
+  window);
 * the encoder also sees the window itself; the decoder sees the latent z instead, drawn at sampling time
   from a learned conditional prior p(z | past) (a Gaussian whose mean and variance the past sets).
 
@@ -14,15 +15,15 @@ Everything the decoder conditions on is computed from the past only, so a path o
 generating a window, appending it to the past, updating the features and generating the next one.
 
 The decoder gives a location and a correction of the log-scale per day and asset. With `daily_scale` (an
-option, off by default: see `VaeConfig`) each day's log-scale starts from a learned per-asset blend of variance states of all days and of
-down days before that day (`vol_states`, as the neural autoregression's): in training, the real days';
-in sampling, the states that the window's own earlier generated days left. So volatility clusters from day
-to day inside a window and rises after down days (the leverage effect), not only from one window to the
-next. Without it every day of a window starts from the 21-day state at the window's start: on sp500-20 its
-worlds' ACF of |r| at lag 1 is 0.029 (history 0.112; 0.052 with the daily scale). The log-scale is softly
-clamped to a band, so a chain of generated windows cannot feed back into an explosive volatility spiral. Innovations are
-unit-variance Student-t with a learned nu per asset (or Gaussian, the likelihood the fidelity figures
-compare against).
+option, off by default: see `VaeConfig`) each day's log-scale starts from a learned per-asset blend of
+variance states of all days and of down days before that day (`vol_states`, as the neural autoregression's):
+in training, the real days'; in sampling, the states that the window's own earlier generated days left. So
+volatility clusters from day to day inside a window and rises after down days (the leverage effect), not only
+from one window to the next. Without it every day of a window starts from the 21-day state at the window's
+start: on sp500-20 its worlds' ACF of |r| at lag 1 is 0.029 (history 0.112; 0.052 with the daily scale). The
+log-scale is softly clamped to a band, so a chain of generated windows cannot feed back into an explosive
+volatility spiral. Innovations are unit-variance Student-t with a learned nu per asset (or Gaussian, the
+likelihood the fidelity figures compare against).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class VaeNet(nnx.Module):
         self.nu_raw = nnx.Param(jnp.full((a,), np.log(np.expm1(nu_init - 2.0)) / NU_SPEED, jnp.float32))
 
     def condition(self, ctx: jax.Array, log_v: jax.Array) -> jax.Array:
-        """``h [B, hidden]`` from the context days ``ctx [B, C, A]`` and features ``log_v [B, H, A]``."""
+        """``h [B, hidden]`` from the context days ``ctx [B, C, A]`` and features ``log_v [B, S, A]``."""
         b = ctx.shape[0]
         inp = jnp.concatenate([jnp.arcsinh(ctx).reshape(b, -1), log_v.reshape(b, -1)], axis=-1)
         return jax.nn.gelu(self.cond2(jax.nn.gelu(self.cond1(inp))))

@@ -11,7 +11,7 @@ next-day cross-sections on random windows of the history, as `nar`'s does, with 
 
 What the couplings add over `nar`'s multivariate t is a dependence between assets that depends on the day
 and the state (a sell-off spread more widely than a rally); the tails stay the learned Student-t's, since a
-Lipschitz triangular map keeps the base's tail index (`_flow_nn`'s module doc).
+triangular map that grows at most linearly both ways keeps the base's tail index (`_flow_nn`'s module doc).
 
 Paths of any horizon are one `jax.lax.scan` over days from "now" (the GRU and volatility states after the
 whole real history); world i depends only on (key, i). The fit, "now", sampling and storage are `nar`'s
@@ -29,7 +29,7 @@ from flax import nnx
 
 from ..errors import ConfigError
 from ._autoreg import AbstractAutoregressive, AutoregressiveConfig, AutoregressiveFitted, vol_index
-from ._flow_nn import FlowNet
+from ._flow_nn import FlowNet, split_arrays
 
 __all__ = ["FlowConfig", "FlowFitted", "NormalizingFlow"]
 
@@ -47,8 +47,8 @@ class FlowConfig(AutoregressiveConfig):
     Attributes:
         couplings: number of affine coupling layers (0: the flow is `nar`'s model).
         coupling_width: hidden width of each coupling's network.
-        coupling_bound: bound on each coupling's log-scale, ``|g(s)| < bound`` (keeps the map Lipschitz both
-            ways, so the tails stay the base's).
+        coupling_bound: bound on each coupling's log-scale, ``|g(s)| < bound`` (the map and its inverse then
+            grow at most linearly, so the tails stay the base's).
     """
 
     family: ClassVar[str] = "flow"
@@ -84,6 +84,10 @@ class NormalizingFlow(AbstractAutoregressive):
     name: ClassVar[str] = "flow"
     config_type: ClassVar[type] = FlowConfig
     what: ClassVar[str] = "the normalizing flow"
+
+    @staticmethod
+    def structure_arrays(config: FlowConfig, n_assets: int) -> tuple[np.ndarray, ...]:
+        return split_arrays(n_assets, config.couplings)
 
     @staticmethod
     def build_net(config: FlowConfig, n_assets: int, key: jax.Array) -> FlowNet:

@@ -14,10 +14,10 @@ from flax import nnx
 from scipy import stats
 
 from stressgen import data, generators, persist, rng
-from stressgen.errors import ConfigError, InsufficientHistoryError
+from stressgen.errors import ConfigError, InsufficientHistoryError, ModelFileError
 from stressgen.generators import _autoreg as ar
 from stressgen.generators import _nar_nn as nn
-from stressgen.generators._flow_nn import coupling_split
+from stressgen.generators._flow_nn import coupling_split, split_arrays
 from stressgen.generators._training import TrainConfig
 from stressgen.generators._vae_nn import log_vol_features
 from stressgen.generators.flow import FlowConfig, NormalizingFlow
@@ -138,9 +138,10 @@ def test_untrained_couplings_are_the_identity_so_an_untrained_flow_is_nars_model
                                np.asarray(nar.log_density(x, loc, log_scale, h)), rtol=1e-6, atol=1e-5)
 
 
-def test_the_map_is_lipschitz_so_the_tails_are_the_bases():
+def test_the_map_grows_linearly_so_the_tails_are_the_bases():
     """Each of K couplings scales an asset by at most e^bound and shifts it by O(log |w|): far out, |e| / |w|
-    stays within [e^-(K bound), e^(K bound)], so the tail index is the base t's nu (not squeezed or blown up)."""
+    stays within [e^-(K bound), e^(K bound)] (linear growth), so the tail index is the base t's nu (not
+    squeezed or blown up)."""
     k, bound = 3, 1.0
     net = _random_flow(6, couplings=k, bound=bound, weight=3.0, seed=5)
     r = np.random.default_rng(6)
@@ -152,6 +153,22 @@ def test_the_map_is_lipschitz_so_the_tails_are_the_bases():
         ratio = np.abs(e) / np.abs(s * d).max(axis=1, keepdims=True)
         assert ratio.max() <= np.exp(k * bound) * 1.01, ratio.max()
         assert (np.linalg.norm(e, axis=1) / s >= np.exp(-k * bound) * 0.99).all()
+
+
+def test_coupling_splits_are_pinned_and_in_the_digest(small_fits, monkeypatch):
+    """The later splits come from NumPy's seeded permutation: pinned here, so a NumPy whose stream differs
+    fails this test rather than silently rewiring flows; and a fitted flow's digest covers them, so a model
+    file restored under other splits is refused."""
+    assert coupling_split(20, 2) == ((0, 2, 6, 7, 10, 11, 16, 17, 18, 19), (1, 3, 4, 5, 8, 9, 12, 13, 14, 15))
+    assert coupling_split(20, 5) == ((1, 2, 3, 7, 9, 11, 13, 16, 18, 19), (0, 4, 5, 6, 8, 10, 12, 14, 15, 17))
+    assert coupling_split(7, 2) == ((2, 5, 6), (0, 1, 3, 4))
+    gen, fitted = small_fits("flow")
+    meta, arrays = gen.export_fitted(fitted)
+    assert gen.restore_fitted(meta, arrays).digest == fitted.digest
+    monkeypatch.setattr(NormalizingFlow, "structure_arrays",
+                        staticmethod(lambda config, n: tuple(a[::-1] for a in split_arrays(n, config.couplings))))
+    with pytest.raises(ModelFileError, match="digest"):
+        gen.restore_fitted(meta, arrays)
 
 
 def test_coupling_splits_cover_every_asset_and_one_asset_has_no_conditioning():
@@ -201,6 +218,13 @@ def test_the_law_of_a_day_never_reads_that_day_or_a_later_one(small_fits, small_
         nll.append(np.asarray(nn.sequence_nll(net, d.x[None], d.log_v[None], 0))[:, 0])
     np.testing.assert_array_equal(nll[0][:20], nll[1][:20])
     assert nll[0][20] != nll[1][20] and nll[0][21] != nll[1][21]
+    # day 20's law (location, scale, and the couplings' context: the GRU states before it) is built from days
+    # 0..19 alone: the bumped day's likelihood is its density under the law the unbumped past gives
+    d = ar.prepare(x, np.ones(4), fitted.config)
+    h = nn.run_history(net, d.x[:20], d.log_v[:21])
+    loc, log_scale = net.head(h, d.log_v[20])
+    want = -net.log_density(jnp.asarray(bumped[20], jnp.float32), loc, log_scale, h)
+    np.testing.assert_allclose(nll[1][20], float(want), rtol=1e-5, atol=1e-5)
 
 
 def _asymmetric_market(n: int, seed: int) -> np.ndarray:

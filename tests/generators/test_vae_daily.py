@@ -129,7 +129,7 @@ def _acf_abs(y: np.ndarray) -> np.ndarray:
     return ((u * v).sum(axis=1) / np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))).mean(axis=-1)
 
 
-def test_volatility_clustering_comes_from_the_fitted_model():
+def test_the_daily_scale_clusters_volatility_more_than_a_scale_per_window():
     """On GARCH returns, the worlds of the daily scale cluster volatility more than those of the first design
     (one scale per window from its start), by many standard errors."""
     market, n = _garch_market(4), 400
