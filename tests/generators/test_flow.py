@@ -18,7 +18,7 @@ from stressgen.errors import ConfigError, InsufficientHistoryError, ModelFileErr
 from stressgen.generators import _autoreg as ar
 from stressgen.generators import _nar_nn as nn
 from stressgen.generators._flow_nn import coupling_split, split_arrays
-from stressgen.generators._training import TrainConfig
+from stressgen.generators._training import TrainConfig, TrainingDivergedWarning
 from stressgen.generators._vae_nn import log_vol_features
 from stressgen.generators.flow import FlowConfig, NormalizingFlow
 from stressgen.generators.nar import NarConfig
@@ -317,3 +317,15 @@ def test_a_single_asset_fits_and_samples(small_market):
     fitted = gen.fit(one, key=rng.root(0), config=FlowConfig.preset("tiny"))
     y = np.asarray(gen.sample(fitted, key=rng.root(1), n_worlds=20, horizon=40).log_returns)
     assert y.shape == (20, 40, 1) and np.isfinite(y).all() and y.std() > 0
+
+
+def test_divergence_guard_fires_and_restores(small_market):
+    # Adam moves every parameter by about the learning rate per step: 1e12 overflows float32 within a step
+    tiny = FlowConfig.preset("tiny")
+    config = dataclasses.replace(tiny, train=dataclasses.replace(tiny.train, learning_rate=1e12, max_grad_norm=1e30))
+    with pytest.warns(TrainingDivergedWarning, match="restored"):
+        fitted = NormalizingFlow().fit(small_market, key=rng.root(0), config=config)
+    assert fitted.history.stop_reason == "diverged" and fitted.history.restored and fitted.history.best_step == 0
+    assert all(bool(np.isfinite(np.asarray(x)).all()) for x in jax.tree_util.tree_leaves(fitted.state))
+    y = NormalizingFlow().sample(fitted, key=rng.root(1), n_worlds=4, horizon=50).log_returns
+    assert np.isfinite(np.asarray(y)).all()
