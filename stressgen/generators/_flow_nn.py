@@ -53,15 +53,16 @@ def coupling_split(n_assets: int, layer: int) -> tuple[tuple[int, ...], tuple[in
     fixed pseudo-random permutations, so after a few layers every asset has been transformed given many
     different others. One asset: nothing conditions, the coupling is an affine map given the context.
 
-    The later permutations come from NumPy's seeded generator, whose stream NumPy promises per build only:
-    the splits are part of a fitted flow's digest (`split_arrays`), so a model file restored where they
-    differ is refused, never silently rewired; tests pin them."""
+    The splits are part of a fitted flow's digest (`split_arrays`), so a model file restored under code whose
+    splits differ is refused, never silently rewired; tests pin them."""
     if layer == 0:
         order = list(range(0, n_assets, 2)) + list(range(1, n_assets, 2))
     elif layer == 1:
         order = list(range(1, n_assets, 2)) + list(range(0, n_assets, 2))
     else:
-        order = np.random.default_rng(layer).permutation(n_assets).tolist()  # seeded by the layer: structure only
+        # a fixed pseudo-random order from integer arithmetic (Knuth's multiplicative hash of the asset and the
+        # layer): structure, not randomness, so no generator and no dependence on a library's stream
+        order = sorted(range(n_assets), key=lambda i: (((i + 1) * (layer + 1) * 2654435761) >> 7) % 1_000_003)
     half = n_assets // 2
     return tuple(sorted(order[:half])), tuple(sorted(order[half:]))
 

@@ -177,7 +177,7 @@ class VaeNet(nnx.Module):
         return loc[:, 0], raw[:, 0]
 
     def log_scale(self, raw: jax.Array, log_v: jax.Array) -> jax.Array:
-        """Log-scale ``[B, W, A]`` from the correction `raw` and the features ``log_v [B, W, S, A]`` of the
+        """Log-scale ``[B, W, A]`` from the correction `raw` and the features ``log_v [B, D, S, A]`` of the
         state before each day: the blend prior of each day's state (`daily_scale`), or half the log of the
         21-day state at the window's start for every day of it (the first design)."""
         if self.daily_scale:
@@ -192,7 +192,8 @@ class VaeNet(nnx.Module):
 
     def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Location and log-scale ``[B, W, A]`` of the window given latent, context and the features
-        ``log_v [B, W, S, A]`` of the state before each of its days (teacher forcing: the real days')."""
+        ``log_v [B, D, S, A]`` of the state before each of its days (D = W; 1, the start, without
+        `daily_scale`; teacher forcing: the real days')."""
         loc, raw = self.decode_raw(z, h)
         return loc, self.log_scale(raw, log_v)
 
@@ -215,7 +216,7 @@ def elbo_terms(net: VaeNet, window: jax.Array, ctx: jax.Array, log_v: jax.Array,
                student_t: bool, n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-window reconstruction NLL and KL(q(z | x, past) || p(z | past)), each ``[B]`` nats.
 
-    ``log_v [B, W, S, A]``: the features of the state before each day of the window; the conditioner reads the
+    ``log_v [B, D, S, A]``: the features of the state before each day of the window; the conditioner reads the
     first day's (the state at the window's start)."""
     h = net.condition(ctx, log_v[:, 0])
     mu, log_var = net.encode(window, h)

@@ -50,7 +50,7 @@ def _check(fitted: VaeFitted, market: MarketData, stride: int) -> np.ndarray:
 @partial(jax.jit, static_argnames=("graphdef", "config"))
 def _posterior_mean(state, data, starts, *, graphdef, config):
     net = nnx.merge(graphdef, state)
-    win, ctx, log_v = gather_windows(data, starts, config.window, config.context)
+    win, ctx, log_v = gather_windows(data, starts, config)
     return net.encode(win, net.condition(ctx, log_v[:, 0]))[0]
 
 

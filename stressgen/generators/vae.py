@@ -206,18 +206,19 @@ def prepare(returns: np.ndarray, scale: np.ndarray, config: VaeConfig) -> Prepar
                     v_last=jnp.asarray(v[-1], jnp.float32))
 
 
-def gather_windows(data: Prepared, starts: jax.Array, window: int, context: int):
-    """``(window [B, W, A], ctx [B, C, A], log_v [B, W, S, A])`` of the windows starting at `starts` (>= C);
-    ``log_v``: the features of the state before each day of the window (its first: the window's start)."""
-    days = starts[:, None] + jnp.arange(window)
-    ctx = data.x[starts[:, None] - context + jnp.arange(context)]
-    return data.x[days], ctx, data.log_v[days]
+def gather_windows(data: Prepared, starts: jax.Array, config: VaeConfig):
+    """``(window [B, W, A], ctx [B, C, A], log_v [B, D, S, A])`` of the windows starting at `starts` (>= C);
+    ``log_v``: the features of the state before each day of the window with `daily_scale` (D = W), else
+    before its first day only (D = 1, all the network reads then)."""
+    days = starts[:, None] + jnp.arange(config.window)
+    ctx = data.x[starts[:, None] - config.context + jnp.arange(config.context)]
+    return data.x[days], ctx, data.log_v[days if config.daily_scale else starts[:, None]]
 
 
 def window_loss(net: nn.VaeNet, data: Prepared, starts: jax.Array, key: jax.Array, config: VaeConfig,
                 n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-window NLL and KL (nats) of the windows starting at `starts`."""
-    win, ctx, log_v = gather_windows(data, starts, config.window, config.context)
+    win, ctx, log_v = gather_windows(data, starts, config)
     return nn.elbo_terms(net, win, ctx, log_v, key, student_t=config.likelihood == "student-t",
                          n_samples=n_samples)
 

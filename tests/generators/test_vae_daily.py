@@ -87,7 +87,7 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     x = small_market.log_returns / np.asarray(fitted.scale, np.float64)
     data = prepare(small_market.log_returns, np.asarray(fitted.scale, np.float64), config)
     starts = jnp.asarray([config.context + 30, config.context + 300])
-    _, _, log_v = gather_windows(data, starts, config.window, config.context)
+    _, _, log_v = gather_windows(data, starts, config)
     raw = jnp.asarray(np.random.default_rng(0).normal(size=(2, config.window, x.shape[1])) * 0.3, jnp.float32)
     got = np.asarray(net.log_scale(raw, log_v), np.float64)
     for b, s in enumerate(np.asarray(starts)):
@@ -103,7 +103,7 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     s = int(starts[0])
     bumped[s + 1] -= 0.05
     moved = prepare(bumped, np.asarray(fitted.scale, np.float64), config)
-    got2 = np.asarray(net.log_scale(raw, gather_windows(moved, starts, config.window, config.context)[2]))
+    got2 = np.asarray(net.log_scale(raw, gather_windows(moved, starts, config)[2]))
     np.testing.assert_array_equal(got2[0, :2], np.asarray(got, np.float32)[0, :2])
     assert (np.abs(got2[0, 2] - got[0, 2]) > 1e-4).all()
 
