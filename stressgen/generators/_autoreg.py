@@ -31,8 +31,8 @@ from . import _nar_nn as nn
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict,
                     config_to_dict, digest, export_context, history_context, restore_context, take_arrays)
-from ._neural import (WindowStep, digest_arrays, fit_scale, optimizer, restore_history, restore_state, simulate_aligned,
-                      split_history, state_arrays, train_meta)
+from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
+                      restore_state, simulate_aligned, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 from ._vae_nn import VOL_HALF_LIFE, ewma_decays, log_vol_features
 
@@ -53,8 +53,8 @@ def check_core_fields(config: Any, family: str) -> None:
     if not isinstance(config.vol_features, bool):
         raise ConfigError(f"{family}.vol_features must be true or false, got {config.vol_features!r}")
     v = config.nu_init
-    if isinstance(v, bool) or not isinstance(v, int | float) or not (np.isfinite(v) and v > 2.0):
-        raise ConfigError(f"{family}.nu_init must be a finite number > 2, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not (np.isfinite(v) and v > NU_FLOOR):
+        raise ConfigError(f"{family}.nu_init must be a finite number > {NU_FLOOR:g} (the floor on nu), got {v!r}")
     v = config.val_fraction
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 0.5:
         raise ConfigError(f"{family}.val_fraction must be a number in (0, 0.5), got {v!r}")
@@ -75,7 +75,7 @@ class AutoregressiveConfig:
         vol_features: feed each asset's log volatility states to the GRU and the head as inputs too (False:
             they only set the log-scale's prior, a learned blend of them; the GRU reads the surprises either
             way).
-        nu_init: initial Student-t degrees of freedom.
+        nu_init: initial Student-t degrees of freedom (above the floor, `_neural.NU_FLOOR` = 5).
         val_fraction: final share of the history held out for the validation score (early stopping).
         sample_block: worlds per sampling block (see the module doc; larger is faster for big draws).
         history_days: how many of the last real periods the worlds carry as their `history` prefix.
@@ -378,13 +378,14 @@ class AbstractAutoregressive(AbstractGenerator):
     def export_fitted(self, fitted: AutoregressiveFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
-                "train": train_meta(fitted.history)}
+                "train": train_meta(fitted.history), "nu_floor": NU_FLOOR}
         arrays.update({name: np.asarray(getattr(fitted, name)) for name in self._ARRAYS})
         arrays.update(state_arrays(fitted.state))
         arrays.update({"train.step": fitted.history.step, "train.loss": fitted.history.loss})
         return meta, arrays
 
     def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> AutoregressiveFitted:
+        check_nu_floor(meta, self.name)
         config = config_from_dict(self.config_type, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(self.build_net(config, len(context.assets), jax.random.key(0)))

@@ -16,8 +16,9 @@ One day, given the state before it (the GRU states ``h [.., A, hidden]`` and the
   a learned per-asset blend of the variance states (of all days and of down days: a GJR-GARCH-like prior the
   network corrects, so an untrained model already clusters volatility) and is softly clamped to
   `LOG_SCALE_BAND`, so a sampled path cannot feed back into an explosive volatility spiral;
-* the innovation is a unit-variance multivariate Student-t with a learned nu > 2 and a learned constant
-  correlation ``R = L L^T`` (L lower triangular, rows normalised to unit length, so R has a unit diagonal):
+* the innovation is a unit-variance multivariate Student-t with a learned nu > 5 (`_neural.NU_FLOOR`) and a
+  learned constant correlation ``R = L L^T`` (L lower triangular, rows normalised to unit length, so R has a
+  unit diagonal):
   ``x = loc + exp(log_scale) * e``, ``e = sqrt((nu - 2) / nu) * sqrt(nu / W) * L z``, z ~ N(0, I),
   W ~ chi2(nu).
 * then each asset's GRU reads ``asinh`` of its surprise ``e`` and the cross-section's mean of those (the
@@ -40,6 +41,7 @@ import numpy as np
 from flax import nnx
 
 from . import _tables as tb
+from ._neural import NU_FLOOR
 from ._vae_nn import (BLEND_SPEED, LOG_SCALE_BAND, NU_SPEED, blend_prior, init_blend, log_vol_features, soft_clamp,
                       update_vol_states, vol_states)
 
@@ -83,9 +85,10 @@ class NarNet(nnx.Module):
         # the log-scale's prior: the log of a per-asset blend of the volatility states (softmax weights over the
         # states), starting with about 80% on the 21-day one. A GJR-GARCH-like variance in a few parameters
         self.blend = nnx.Param(jnp.asarray(init_blend(n_states, a, vol_index)))
-        # nu = 2 + softplus(NU_SPEED * nu_raw) > 2, so that unit-variance t innovations exist
+        # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw) > NU_FLOOR: unit-variance t innovations with tails the
+        # variance states' feedback can carry (`_vae_nn.NU_FLOOR`, the house floor)
         # (shape [1], not a scalar: the model files store arrays of at least one dimension)
-        self.nu_raw = nnx.Param(jnp.full((1,), np.log(np.expm1(nu_init - 2.0)) / NU_SPEED, jnp.float32))
+        self.nu_raw = nnx.Param(jnp.full((1,), np.log(np.expm1(nu_init - NU_FLOOR)) / NU_SPEED, jnp.float32))
 
     def _features(self, log_v: jax.Array) -> list[jax.Array]:
         """Each asset's own volatility features, ``[.., A, S]`` (from ``log_v [.., S, A]``)."""
@@ -135,7 +138,7 @@ class NarNet(nnx.Module):
         return self
 
     def nu(self) -> jax.Array:
-        return 2.0 + jax.nn.softplus(NU_SPEED * self.nu_raw[0])
+        return NU_FLOOR + jax.nn.softplus(NU_SPEED * self.nu_raw[0])
 
 
 def init_chol_raw(corr: np.ndarray) -> np.ndarray:

@@ -27,10 +27,20 @@ import optax
 from ..errors import InsufficientHistoryError, ModelFileError, ZeroVarianceError
 from ..types import MarketData
 from ._base import take_arrays
+from ._garch_tails import NU_MIN
 from ._training import TrainConfig, TrainHistory
 
 __all__ = ["optimizer", "WindowStep", "split_history", "min_history", "fit_scale", "simulate_aligned",
-           "state_arrays", "digest_arrays", "train_meta", "restore_history", "restore_state"]
+           "state_arrays", "digest_arrays", "train_meta", "restore_history", "restore_state", "NU_FLOOR",
+           "check_nu_floor"]
+
+# The house floor on a Student-t innovation's degrees of freedom wherever volatility feeds back on generated
+# days (GARCH's `NU_MIN`, `_garch_tails`): below 4 the variance states' updates have no fourth moment and a
+# few draws set a whole path. Measured on the VAE fitted to sp500-20 up to 2003 with nu free above 2: one
+# asset's nu went to 2.5, its median world ran at 2.9x its history's volatility (1.5x with the floor), and the
+# one-year returns of 27 rolling origins had a CRPS of 8,504 (worlds up to e^24); with the floor, 0.14 and
+# no world above a tripling. nar and the flow share the rule
+NU_FLOOR = NU_MIN
 
 
 @functools.lru_cache(maxsize=16)
@@ -175,3 +185,12 @@ def restore_history(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"model meta has no valid training record ({exc!r})",
                              expected=f"the meta written by {writer}") from exc
+
+
+def check_nu_floor(meta: Mapping[str, Any], family: str) -> None:
+    """Refuse a model file written under another `NU_FLOOR`: its nu parameters meant ``floor + softplus(..)``
+    with that floor, and read under this one they would be another model under the same digest."""
+    floor = meta.get("nu_floor", 2.0)  # files from before the floor record none: theirs was 2
+    if floor != NU_FLOOR:
+        raise ModelFileError(f"this {family} model was saved with another floor on its Student-t nu ({floor!r}, "
+                             f"now {NU_FLOOR}); refit it", expected=f"a model file with nu_floor = {NU_FLOOR}")

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ._garch_tails import NU_MIN
+from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
            "update_state", "blend_prior", "init_blend", "log_likelihood", "elbo_terms", "soft_clamp",
@@ -46,12 +46,6 @@ _EPS = 1e-4
 # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw): Adam moves a parameter by about the learning rate per step
 # whatever its gradient, so without the factor nu would need thousands of steps to leave its initial value
 NU_SPEED = 20.0
-# The house floor on an innovation's degrees of freedom where volatility feeds back on past returns (GARCH's
-# `NU_MIN`, `_garch_tails`): below 4 the state's updates have no fourth moment and a few draws set the path.
-# Measured on sp500-20 fitted to 2003 with the floor at 2: one asset's nu went to 2.5, its median world ran at
-# 2.9x its history's volatility (1.5x with the floor), and the one-year returns of 27 rolling origins had a
-# CRPS of 8,504 (worlds up to e^24); with the floor, 0.14 and no world above a tripling
-NU_FLOOR = NU_MIN
 # logits of the volatility-state blend = BLEND_SPEED * parameter (the NU_SPEED idea): early stopping ends a
 # run within about a hundred steps on sp500-20, and the blend, the part that carries over to held-out years,
 # must be able to move by several units of logit by then

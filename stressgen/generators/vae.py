@@ -43,8 +43,8 @@ from . import _tables as tb
 from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
                     check_digest, digest, export_context, history_context, restore_context, take_arrays)
-from ._neural import (WindowStep, digest_arrays, fit_scale, optimizer, restore_history, restore_state, simulate_aligned,
-                      split_history, state_arrays, train_meta)
+from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
+                      restore_state, simulate_aligned, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "LIKELIHOODS", "prepare"]
@@ -69,7 +69,7 @@ class VaeConfig:
             from the 21-day state at the window's start (False, the default: ACF of |r| at lag 1 0.03 on
             sp500-20, real 0.11).
         likelihood: ``"student-t"`` (learned nu per asset) or ``"gaussian"``.
-        nu_init: initial Student-t degrees of freedom (above the floor, `_vae_nn.NU_FLOOR` = 5).
+        nu_init: initial Student-t degrees of freedom (above the floor, `_neural.NU_FLOOR` = 5).
         beta: weight of the KL term (1 is the ELBO).
         val_fraction: final share of the history held out for the validation score (early stopping).
         sample_block: worlds per sampling block (see the module doc; larger is faster for big draws).
@@ -107,7 +107,7 @@ class VaeConfig:
             raise ConfigError(f"vae.daily_scale must be true or false, got {self.daily_scale!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"vae.likelihood must be one of {', '.join(LIKELIHOODS)}; got {self.likelihood!r}")
-        for name, lo in (("nu_init", nn.NU_FLOOR), ("beta", 0.0)):
+        for name, lo in (("nu_init", NU_FLOOR), ("beta", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
                 raise ConfigError(f"vae.{name} must be a finite number > {lo:g}, got {value!r}")
@@ -404,7 +404,7 @@ class TemporalVae(AbstractGenerator):
         context_meta, arrays = export_context(fitted.context)
         h = fitted.history
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
-                "train": train_meta(h), "nu_floor": nn.NU_FLOOR}
+                "train": train_meta(h), "nu_floor": NU_FLOOR}
         arrays.update({name: np.asarray(getattr(fitted, name)) for name in self._ARRAYS})
         arrays.update(state_arrays(fitted.state))
         arrays.update({"train.step": h.step, "train.loss": h.loss})
@@ -417,12 +417,7 @@ class TemporalVae(AbstractGenerator):
             raise ModelFileError("this VAE was saved before vae.daily_scale existed; refit it (daily_scale = "
                                  "false gives the earlier model)", expected="a model file that records "
                                  "vae.daily_scale")
-        if meta.get("nu_floor") != nn.NU_FLOOR:
-            # a file from before the floor: its nu parameters meant 2 + softplus(..), and read now they would
-            # give another model under the same digest
-            raise ModelFileError(f"this VAE was saved with another floor on its Student-t nu "
-                                 f"({meta.get('nu_floor', 2.0)!r}, now {nn.NU_FLOOR}); refit it",
-                                 expected=f"a model file with nu_floor = {nn.NU_FLOOR}")
+        check_nu_floor(meta, "VAE")
         config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))

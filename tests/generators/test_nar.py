@@ -26,7 +26,7 @@ import pytest
 from scipy import special, stats
 
 from stressgen import data, generators, persist, rng
-from stressgen.errors import ConfigError, DataError, InsufficientHistoryError
+from stressgen.errors import ConfigError, DataError, InsufficientHistoryError, ModelFileError
 from stressgen.generators import _nar_nn as nn
 from stressgen.generators._autoreg import block_noise, prepare, sim_params, simulate_block
 from stressgen.generators.nar import NarConfig, NeuralAutoregressive
@@ -69,7 +69,7 @@ class _SlowNet:
         raw = g(net.chol_raw)
         lower = np.tril(raw, -1) + np.eye(raw.shape[0])
         self.chol = lower / np.sqrt((lower ** 2).sum(axis=1, keepdims=True))
-        self.nu = 2.0 + _softplus(20.0 * float(net.nu_raw[0]))
+        self.nu = 5.0 + _softplus(20.0 * float(net.nu_raw[0]))  # the house floor of 5 on nu
         self.a = raw.shape[0]
         self.vol_features = fitted.config.vol_features
         self.decays = np.array([np.float32(0.5 ** (1.0 / h)) for h in fitted.config.half_lives], np.float64)
@@ -213,6 +213,10 @@ def test_save_and_load_give_bit_identical_worlds(small_fits, tmp_path):
     key = rng.stream(rng.root(4), rng.SAMPLE)
     np.testing.assert_array_equal(np.asarray(gen2.sample(back, key=key, n_worlds=5, horizon=30).log_returns),
                                   np.asarray(gen.sample(fitted, key=key, n_worlds=5, horizon=30).log_returns))
+    # a file written before the floor on nu (it records none; its nu parameters meant 2 + softplus) is refused
+    meta, arrays = gen.export_fitted(fitted)
+    with pytest.raises(ModelFileError, match="another floor on its Student-t nu .*refit"):
+        gen.restore_fitted({k: v for k, v in meta.items() if k != "nu_floor"}, arrays)
 
 
 def test_reanchor_to_its_own_history_is_the_fit_and_a_cut_moves_now(small_fits, small_market):
@@ -244,7 +248,7 @@ def test_world_i_is_the_same_in_any_chunk_and_block(small_fits):
 @pytest.mark.parametrize("kwargs,field", [
     ({"hidden": 0}, "nar.hidden"), ({"window": 2.5}, "nar.window"), ({"warmup": -1}, "nar.warmup"),
     ({"half_lives": ()}, "nar.half_lives"), ({"half_lives": (5, 0)}, "nar.half_lives"),
-    ({"vol_features": 1}, "nar.vol_features"), ({"nu_init": 2.0}, "nar.nu_init"),
+    ({"vol_features": 1}, "nar.vol_features"), ({"nu_init": 2.0}, "nar.nu_init"), ({"nu_init": 4.5}, "nar.nu_init"),
     ({"val_fraction": 0.6}, "nar.val_fraction"), ({"sample_block": 0}, "nar.sample_block"),
     ({"history_days": -3}, "nar.history_days"), ({"train": {"steps": 3}}, "nar.train"),
 ])
