@@ -5,6 +5,7 @@ refits never look ahead; and the spec's [evaluate.calibration] table is parsed s
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from functools import partial
 
 import jax
@@ -21,6 +22,8 @@ from stressgen.generators._base import digest, history_context
 from stressgen.spec import parse_spec
 from stressgen.studies import CalibrationConfig, calibrate, equal_weight_outcomes, reanchor, schedule
 from stressgen.types import MarketData
+
+calibration_module = importlib.import_module("stressgen.studies.calibration")
 
 MU, SIGMA = 2e-4, 0.01  # per day: the true model of the synthetic market
 
@@ -195,6 +198,32 @@ def test_a_rerun_with_the_cache_computes_nothing_and_gives_the_same_result(marke
     # ... and so is another generator config
     wider = calibrate(market, {"g": (GaussIid(), GaussConfig(scale=2.0))}, config, key=rng.root(1), cache_dir=tmp_path)
     assert not any(o.cached for o in wider.per_origin)
+
+
+def test_the_cache_misses_after_any_change_to_the_package_code(market, tmp_path, monkeypatch):
+    # a generator whose sampler changed under an unchanged config must not be served its old worlds
+    config = dataclasses.replace(MONTHLY, start="2003-01-01", end="2003-03-31", n_worlds=32, chunk_size=32,
+                                 strategies=())
+    first = calibrate(market, {"g": (GaussIid(), GaussConfig())}, config, key=rng.root(1), cache_dir=tmp_path)
+    again = calibrate(market, {"g": (GaussIid(), GaussConfig())}, config, key=rng.root(1), cache_dir=tmp_path)
+    assert all(o.cached for o in again.per_origin) and len(first.per_origin) >= 2
+    monkeypatch.setattr(calibration_module, "source_digest", lambda: "0" * 64)
+    changed = calibrate(market, {"g": (GaussIid(), GaussConfig())}, config, key=rng.root(1), cache_dir=tmp_path)
+    assert not any(o.cached for o in changed.per_origin)
+
+
+def test_the_source_digest_moves_with_any_source_file(tmp_path, monkeypatch):
+    import stressgen._version as version
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "_version.py").write_text("x")
+    (pkg / "sub" / "a.py").write_text("a = 1\n")
+    monkeypatch.setattr(version, "__file__", str(pkg / "_version.py"))
+    before = version.source_digest()
+    assert version.source_digest() == before
+    (pkg / "sub" / "a.py").write_text("a = 2\n")
+    assert version.source_digest() != before
 
 
 def test_refit_every_reuses_earlier_fits_without_look_ahead(market):

@@ -86,7 +86,7 @@ class NarNet(nnx.Module):
         # states), starting with about 80% on the 21-day one. A GJR-GARCH-like variance in a few parameters
         self.blend = nnx.Param(jnp.asarray(init_blend(n_states, a, vol_index)))
         # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw) > NU_FLOOR: unit-variance t innovations with tails the
-        # variance states' feedback can carry (`_vae_nn.NU_FLOOR`, the house floor)
+        # variance states' feedback can carry (`_neural.NU_FLOOR`, the house floor)
         # (shape [1], not a scalar: the model files store arrays of at least one dimension)
         self.nu_raw = nnx.Param(jnp.full((1,), np.log(np.expm1(nu_init - NU_FLOOR)) / NU_SPEED, jnp.float32))
 

@@ -26,9 +26,10 @@ origin's position, so an origin gives the same worlds whichever other origins ru
 
 Resuming: with `cache_dir`, each (generator, origin) result is one ``.npz`` file (no pickle), written
 atomically as soon as it is computed, named by a SHA-256 of everything it depends on (generator family and
-config, origin, fit origin, M, h, key, the data up to t + h, strategies and backtest config). A rerun
-loads what is there and computes only the missing origins; an interrupted run loses at most the origin in
-progress. A strategy is keyed by its repr: clear the cache after changing a strategy's code.
+config, the package's source code (`stressgen._version.source_digest`), origin, fit origin, M, h, key, the
+data up to t + h, strategies and backtest config). A rerun loads what is there and computes only the missing
+origins; an interrupted run loses at most the origin in progress. A strategy from outside the package is
+keyed by its repr: clear the cache after changing its code.
 
 Progress: ``progress(stage, done, total)`` with stage ``"calibration: <generator>"`` (origins) and
 ``"calibration: worlds"`` (chunks of the origin in progress), as `stressgen.pipeline` reports; the CLI draws
@@ -50,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .. import engine, plugins, rng
+from .._version import source_digest
 from ..data import select
 from ..errors import ConfigError, StressgenError
 from ..generators import AbstractGenerator, iter_chunks
@@ -338,6 +340,7 @@ def calibrate(market: MarketData, generators: Mapping[str, tuple[AbstractGenerat
     cache = Path(cache_dir) if cache_dir is not None else None
     outcomes = outcome_names(list(built))
     key_hex = np.asarray(jax.random.key_data(key)).tobytes().hex()
+    code = source_digest()
     data_digests = [_data_digest(market, row + config.horizon) for row in plan.rows]
     per_origin: list[OriginOutcomes] = []
     seconds: dict[str, float] = {}
@@ -350,7 +353,8 @@ def calibrate(market: MarketData, generators: Mapping[str, tuple[AbstractGenerat
         progress(stage, 0, len(plan.origins))
         for i, (origin, fit_origin, row) in enumerate(zip(plan.origins, plan.fit_origins, plan.rows, strict=True)):
             identity = json.dumps({
-                "format": CACHE_FORMAT, "family": f"{type(generator).__module__}.{type(generator).__qualname__}",
+                "format": CACHE_FORMAT, "code": code,
+                "family": f"{type(generator).__module__}.{type(generator).__qualname__}",
                 "generator_config": repr(resolved), "origin": origin, "fit_origin": fit_origin,
                 "refit_every": config.refit_every, "horizon": config.horizon, "n_worlds": config.n_worlds,
                 "key": key_hex, "data": data_digests[i], "strategies": [[s, repr(v)] for s, v in built.items()],
