@@ -37,7 +37,7 @@ from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
            "update_state", "blend_prior", "init_blend", "log_likelihood", "elbo_terms", "soft_clamp",
-           "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED", "NU_FLOOR"]
+           "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band

@@ -11,7 +11,7 @@ from stressgen import data, rng
 from stressgen.errors import ConfigError, ModelFileError, UnknownAssetError
 from stressgen.generators import anomalies
 from stressgen.generators._training import TrainConfig, TrainingDivergedWarning
-from stressgen.generators._vae_nn import NU_FLOOR
+from stressgen.generators._neural import NU_FLOOR
 from stressgen.generators.vae import TemporalVae, VaeConfig
 from stressgen.metrics import acf, excess_kurtosis
 from stressgen.metrics.diversity import diversity
