@@ -39,19 +39,26 @@ def _t_entropy(nu):
             + np.log(np.sqrt(nu) * special.beta(nu / 2, 0.5)))
 
 
-def test_fits_iid_student_t_down_to_its_entropy():
-    # i.i.d. t(6) returns (above the floor on nu, so inside the model class): the best possible per-element
-    # NLL of the standardized data is the entropy of t(6) minus log(std): there is nothing else to learn, so
-    # the model's loss must come down to it
-    nu, n, a = 6.0, 3000, 3
-    r = 0.01 * np.random.default_rng(0).standard_t(nu, size=(n, a))
+def _iid_t_fit(nu: float, seed: int, steps: int):
+    """Returns ``r [3000, 3]`` = 0.01 x i.i.d. t(nu), and a small VAE fitted to their prices."""
+    n, a = 3000, 3
+    r = 0.01 * np.random.default_rng(seed).standard_t(nu, size=(n, a))
     prices = 100.0 * np.exp(np.cumsum(np.vstack([np.zeros(a), r]), axis=0))
     market = data.from_frame(pd.DataFrame(prices, index=pd.bdate_range("2000-01-03", periods=n + 1),
                                           columns=["A", "B", "C"]))
     config = VaeConfig(window=4, context=4, latent=2, hidden=32, half_lives=(5, 21),
-                       train=_quiet(steps=600, learning_rate=3e-3))
-    fit = GEN.fit(market, key=rng.root(1), config=config)
-    cut = int(round(n * (1 - config.val_fraction)))
+                       train=_quiet(steps=steps, learning_rate=3e-3))
+    return r, GEN.fit(market, key=rng.root(1), config=config)
+
+
+def test_fits_iid_student_t_down_to_its_entropy():
+    # i.i.d. t(6) returns (above the floor on nu, so inside the model class): the best possible per-element
+    # NLL of the standardized data is the entropy of t(6) minus log(std): there is nothing else to learn, so
+    # the model's loss must come down to it
+    nu = 6.0
+    r, fit = _iid_t_fit(nu, seed=0, steps=600)
+    n, a = r.shape
+    cut = int(round(n * (1 - fit.config.val_fraction)))
     std = r[:cut].std(axis=0)
     entropy = float(np.mean(_t_entropy(nu) - np.log(std / 0.01)))
     # the validation score is the per-element negative ELBO on ~450 x 3 held-out values: its standard error
@@ -67,14 +74,7 @@ def test_fits_iid_student_t_down_to_its_entropy():
 def test_nu_stops_at_the_floor_on_tails_heavier_than_it():
     # i.i.d. t(2.5) returns: the likelihood pulls nu below the floor, which holds it (a GARCH-like volatility
     # feedback with such tails let a few draws set whole paths)
-    nu, n, a = 2.5, 3000, 3
-    r = 0.01 * np.random.default_rng(1).standard_t(nu, size=(n, a))
-    prices = 100.0 * np.exp(np.cumsum(np.vstack([np.zeros(a), r]), axis=0))
-    market = data.from_frame(pd.DataFrame(prices, index=pd.bdate_range("2000-01-03", periods=n + 1),
-                                          columns=["A", "B", "C"]))
-    config = VaeConfig(window=4, context=4, latent=2, hidden=32, half_lives=(5, 21),
-                       train=_quiet(steps=400, learning_rate=3e-3))
-    fit = GEN.fit(market, key=rng.root(1), config=config)
+    _, fit = _iid_t_fit(2.5, seed=1, steps=400)
     assert NU_FLOOR == 5.0  # the house floor (GARCH's margins)
     assert np.all((fit.nu >= 5.0) & (fit.nu < 5.5)), fit.nu
 
