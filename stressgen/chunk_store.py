@@ -17,10 +17,10 @@ chunks and however often a run was interrupted: world i depends only on the seed
 reads the same files in the same order.
 
 The chunk directory is named by a digest of everything the chunks depend on (the resolved spec, the fitted
-parameters, the strategy files and stressgen's version), so a rerun of the same spec finds its chunks and a
-changed spec never reuses another's. Memory: the driver holds one chunk's arrays at a time plus the per-world
-metrics (8 bytes or less per world, strategy and metric). Nothing here is pickled; the files are Parquet and
-safetensors.
+parameters, the strategy files, stressgen's version and the digest of its sources), so a rerun of the same
+spec finds its chunks and a changed spec or code never reuses another's. Memory: the driver holds one
+chunk's arrays at a time plus the per-world metrics (8 bytes or less per world, strategy and metric).
+Nothing here is pickled; the files are Parquet and safetensors.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 import safetensors.numpy
 
 from . import atomic, chunks
-from ._version import __version__
+from ._version import __version__, source_digest
 from .errors import ConfigError
 from .metrics import run_summary
 
@@ -63,8 +63,10 @@ def run_digest(spec: Any, params_digest: str) -> str:
     # one) nor the results directory: neither changes a chunk
     resolved = {k: v for k, v in spec.to_dict().items() if k != "source"}
     resolved["report"] = {k: v for k, v in resolved["report"].items() if k != "out"}
-    doc = {"spec": resolved, "params": params_digest,
-           "stressgen": __version__, "files": [_sha(s.file) for s in spec.strategies]}
+    # the sources, not only the version: a sampler changed under an unchanged config and fit would otherwise
+    # resume into the chunks its old code wrote
+    doc = {"spec": resolved, "params": params_digest, "stressgen": __version__, "code": source_digest(),
+           "files": [_sha(s.file) for s in spec.strategies]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -113,6 +113,13 @@ def test_chunk_files_round_trip(spec, local, tmp_path):
     assert not directory.exists()
 
 
+def test_the_run_digest_moves_with_the_package_code(spec, local, monkeypatch):
+    # a sampler changed under an unchanged spec and fit must not resume into its old code's chunks
+    before = chunk_store.run_digest(spec, local.generator.params_digest)
+    monkeypatch.setattr(chunk_store, "source_digest", lambda: "0" * 64)
+    assert chunk_store.run_digest(spec, local.generator.params_digest) != before
+
+
 def test_a_killed_run_resumes_to_the_same_result(spec, local, tmp_path):
     first = pipeline.run(spec, chunks=tmp_path)
     directory = chunk_run.run_dir(spec, first.generator.params_digest, tmp_path)

@@ -418,7 +418,8 @@ class TemporalVae(AbstractGenerator):
             raise ModelFileError("this VAE was saved before vae.daily_scale existed; refit it (daily_scale = "
                                  "false gives the earlier model)", expected="a model file that records "
                                  "vae.daily_scale")
-        check_nu_floor(meta, "VAE")
+        if (meta.get("config") or {}).get("likelihood", "student-t") == "student-t":
+            check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were
         config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))

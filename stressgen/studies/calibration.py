@@ -28,8 +28,10 @@ Resuming: with `cache_dir`, each (generator, origin) result is one ``.npz`` file
 atomically as soon as it is computed, named by a SHA-256 of everything it depends on (generator family and
 config, the package's source code (`stressgen._version.source_digest`), origin, fit origin, M, h, key, the
 data up to t + h, strategies and backtest config). A rerun loads what is there and computes only the missing
-origins; an interrupted run loses at most the origin in progress. A strategy from outside the package is
-keyed by its repr: clear the cache after changing its code.
+origins; an interrupted run loses at most the origin in progress. A strategy or generator from outside the
+package is keyed by its repr and config only: clear the cache after changing its code. The digest is of the
+files on disk when `calibrate` is called: a session that edits the package without re-importing it should
+clear the cache too.
 
 Progress: ``progress(stage, done, total)`` with stage ``"calibration: <generator>"`` (origins) and
 ``"calibration: worlds"`` (chunks of the origin in progress), as `stressgen.pipeline` reports; the CLI draws
