@@ -115,6 +115,26 @@ class RayExecutor(cf.Executor):
         future.add_done_callback(self._forget)
         return future
 
+    def _cancel(self, pending: dict[cf.Future, Any], *, again: bool) -> None:
+        """Cancel the tasks of `pending` not finished yet; with `again`, repeat until each is done.
+
+        Why repeat: Ray can miss a cancel that races with the task's dispatch to a worker (ray-project/ray
+        issues 24359 and 52703). It was seen here once, under load: the failed run then waited for its whole
+        task. Bounded: after `_CANCEL_TRIES` rounds of half a second, the caller's wait takes over.
+        """
+        for _ in range(_CANCEL_TRIES if again else 1):
+            live = [f for f in pending if not f.done()]
+            if not live:
+                return
+            for future in live:
+                # force: end the worker process now rather than at its next Python bytecode (a task in a
+                # long XLA call would not see the interrupt); stressgen's tasks write atomically, so a
+                # killed one leaves no partial file
+                with contextlib.suppress(Exception):  # finished meanwhile, or its node is gone
+                    self._ray.cancel(pending[future], force=True)
+            if again:
+                cf.wait(live, timeout=0.5)
+
     def _forget(self, future: cf.Future) -> None:
         with self._lock:
             self._pending.pop(future, None)
@@ -128,17 +148,15 @@ class RayExecutor(cf.Executor):
             self._closed = True
             pending = dict(self._pending)
         if cancel_futures:
-            for ref in pending.values():
-                # force: end the worker process now rather than at its next Python bytecode (a task in a
-                # long XLA call would not see the interrupt); stressgen's tasks write atomically, so a
-                # killed one leaves no partial file
-                with contextlib.suppress(Exception):  # finished meanwhile, or its node is gone
-                    self._ray.cancel(ref, force=True)
+            self._cancel(pending, again=wait)
         if wait:
             cf.wait(pending)
         self._remote.clear()
         if self._owns:
             self._ray.shutdown()
+
+
+_CANCEL_TRIES = 60  # rounds of cancels of half a second each (`RayExecutor._cancel`): 30 s at most
 
 
 def _cores() -> int:
