@@ -49,8 +49,9 @@ def _rebuild(task: TaskSpec, directory: Path) -> _Run:
                                                chunk_size=task.chunk_size, out=task.out)
     generator, params = persist.load_model(directory / MODEL_DIR)
     if run_digest(spec, str(getattr(params, "digest", ""))) != task.digest:
-        raise ConfigError(f"{task.spec}: the spec, its strategy files or the saved model in {directory} changed "
-                          "since the run started; rerun it (a new run gets its own chunk directory)")
+        raise ConfigError(f"{task.spec}: the spec, its strategy files, the saved model in {directory} or "
+                          "stressgen's code changed since the run started; rerun it (a new run gets its own chunk "
+                          "directory)")
     market = stages.load_market(spec)
     plans = stages.build_strategies(spec)
     bt, risk = stages.run_configs(spec, market)

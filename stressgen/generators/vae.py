@@ -418,7 +418,8 @@ class TemporalVae(AbstractGenerator):
             raise ModelFileError("this VAE was saved before vae.daily_scale existed; refit it (daily_scale = "
                                  "false gives the earlier model)", expected="a model file that records "
                                  "vae.daily_scale")
-        if (meta.get("config") or {}).get("likelihood", "student-t") == "student-t":
+        config_meta = meta.get("config")
+        if not (isinstance(config_meta, dict) and config_meta.get("likelihood") == "gaussian"):
             check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were
         config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
