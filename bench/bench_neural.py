@@ -104,6 +104,7 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     from stressgen import data, rng
     from stressgen.generators import vae as V
     from stressgen.generators._neural import optimizer
+    from stressgen.generators._vae_prior import fit_variance_prior
     from stressgen.metrics.diversity import diversity
 
     market = data.load("sp500-20")
@@ -111,8 +112,10 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     load0 = _load()
     # steady-state training speed, on the fit's own step function
     r = market.log_returns
-    prepared = V.prepare(r, r.std(axis=0), config)
-    graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1)))
+    prior = fit_variance_prior(r / r.std(axis=0), V.nn.ewma_decays(config.half_lives),
+                               max_persistence=config.max_persistence, assets=tuple(market.assets))
+    prepared = V.prepare(r, r.std(axis=0), config, prior, np.zeros(market.n_assets))
+    graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1), prior))
     opt = optimizer(config.train)
     step = V._step(graphdef, opt, config)
     carry = (state, opt.init(state), prepared, jnp.arange(config.context, r.shape[0] - config.window))

@@ -2,7 +2,8 @@
 "Plausible tails").
 
     .venv/bin/python bench/plausibility_table.py [--data sp500-20] [--worlds 10000] [--horizon 252]
-        [--generators bootstrap garch:fhs garch:fhs+none garch:fhs+state garch:gaussian-copula garch:t-copula vae gan]
+        [--generators bootstrap garch:fhs garch:fhs+none garch:fhs+state garch:gaussian-copula garch:t-copula vae
+                      vae:window gan]
 
 For each generator: fit on the whole data set (default presets), draw the worlds of a quickstart run, and
 print the statistics behind `stressgen.metrics.plausibility`'s checks, with the bound of each: the share of
@@ -30,6 +31,8 @@ def _config(spec: str):
     for matching in ("none", "state", "year"):  # garch:fhs+none (i.i.d. rows), garch:fhs+state, garch:fhs+year
         if innovations.endswith(f"+{matching}"):
             return gen, gen.config_type(innovations=innovations.removesuffix(f"+{matching}"), fhs_matching=matching)
+    if name == "vae" and innovations == "window":  # vae:window: `VaeConfig.daily_scale = false`
+        return gen, gen.config_type(daily_scale=False)
     if innovations:
         return gen, gen.config_type(innovations=innovations)
     return gen, None

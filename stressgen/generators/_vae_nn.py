@@ -5,25 +5,25 @@ Units: returns are standardized per asset (divided by their fit-sample standard 
 What the network sees for a window starting on day t (W days, A assets):
 
 * the *context*: the C days before t (``asinh`` of them, so a crash day does not saturate the first layer),
-  and the log of exponentially weighted mean squares of all returns before t at a few half-lives (the
-  long memory of volatility, in S * A numbers (S = H states, or 2H with `daily_scale`), without a long
-  window);
+  and the log of exponentially weighted mean squares of all returns and of down days before t at a few
+  half-lives (the long memory of volatility, in 2H * A numbers, without a long window), both relative to
+  the variance prior's level at t (`VaeNet.condition`);
 * the encoder also sees the window itself; the decoder sees the latent z instead, drawn at sampling time
-  from a learned conditional prior p(z | past) (a Gaussian whose mean and variance the past sets).
+  from a learned conditional prior p(z | past) (a Gaussian whose mean the past sets).
 
 Everything the decoder conditions on is computed from the past only, so a path of any length is made by
 generating a window, appending it to the past, updating the features and generating the next one.
 
-The decoder gives a location and a correction of the log-scale per day and asset. With `daily_scale` (an
-option, off by default: see `VaeConfig`) each day's log-scale starts from a learned per-asset blend of
-variance states of all days and of down days before that day (`vol_states`, as the neural autoregression's):
-in training, the real days'; in sampling, the states that the window's own earlier generated days left. So
-volatility clusters from day to day inside a window and rises after down days (the leverage effect), not only
-from one window to the next. Without it every day of a window starts from the 21-day state at the window's
-start: on sp500-20 its worlds' ACF of |r| at lag 1 is 0.029 (history 0.112; 0.052 with the daily scale). The
-log-scale is softly clamped to a band, so a chain of generated windows cannot feed back into an explosive
-volatility spiral. Innovations are unit-variance Student-t with a learned nu per asset, at least `NU_FLOOR`
-(or Gaussian, the likelihood the fidelity figures compare against).
+The decoder gives a location and a correction of the log-scale per day and asset, in units of a variance
+prior: a GJR-GARCH(1, 1) variance with a long-run level, ``w + (1 - w) v``, fitted per asset before the
+network trains (`_vae_prior`; `v` its mix of the all-day and down-day states of the half-life the fit chose).
+With `daily_scale` (the default; see `VaeConfig`) `v` is a learned per-asset blend of those states, started
+on the prior's, before each day: in training, the real days'; in sampling, the states that the window's own
+earlier generated days left. So volatility clusters from day to day inside a window and rises after down
+days (the leverage effect), not only from one window to the next. Without it every day of a window reads the
+prior's state at the window's start. The log-scale is softly clamped to a band. Innovations are
+unit-variance Student-t with a learned nu per asset, at least `NU_FLOOR` (or Gaussian, the likelihood the
+fidelity figures compare against).
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from flax import nnx
 from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
-           "update_state", "blend_prior", "init_blend", "log_likelihood", "elbo_terms", "soft_clamp",
-           "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
+           "blend_prior", "blend_log_variance", "init_blend", "blend_from_prior", "prior_log_scale", "log_likelihood",
+           "elbo_terms", "soft_clamp", "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band
-VOL_HALF_LIFE = 21  # the half-life whose volatility state seeds the decoder's log-scale
+VOL_HALF_LIFE = 21  # nar's and the flow's: the half-life whose state their log-scale's blend starts on
 _EPS = 1e-4
 # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw): Adam moves a parameter by about the learning rate per step
 # whatever its gradient, so without the factor nu would need thousands of steps to leave its initial value
@@ -89,28 +89,48 @@ def update_vol_states(v: jax.Array, x: jax.Array, decays: jax.Array) -> jax.Arra
 
 
 def init_blend(n_states: int, n_assets: int, vol_index: int) -> np.ndarray:
-    """Initial blend parameters ``[S, A]``: about 80% of the weight on state `vol_index` (the 21-day one)."""
+    """Initial blend parameters ``[S, A]``: about 80% of the weight on state `vol_index`."""
     blend = np.full((n_states, n_assets), -4.0, np.float32)
     blend[vol_index] = 0.0
     return blend / BLEND_SPEED
 
 
+def blend_from_prior(prior: np.ndarray) -> np.ndarray:
+    """Blend parameters ``[S, A]`` whose blend is the variance prior's mix of states (``prior [1 + S, A]``
+    without its constant, renormalised), so that a `daily_scale` network starts as the fitted prior. A state
+    the prior leaves out gets a logit 12 below (a weight of about 6e-6): the softmax needs finite logits."""
+    mix = np.asarray(prior, np.float64)[1:]
+    total = mix.sum(axis=0, keepdims=True)
+    mix = np.where(total > 0, mix / np.where(total > 0, total, 1.0), 1.0 / mix.shape[0])  # w = 1: any mix
+    logits = np.log(np.maximum(mix, np.exp(-12.0)))
+    return (logits / BLEND_SPEED).astype(np.float32)
+
+
+def blend_log_variance(blend: jax.Array, log_v: jax.Array) -> jax.Array:
+    """``[.., A]`` the log of a per-asset blend (softmax of ``BLEND_SPEED * blend`` over the S states) of the
+    variance states whose logs are ``log_v [.., S, A]``."""
+    return jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
+
+
 def blend_prior(blend: jax.Array, log_v: jax.Array) -> jax.Array:
-    """A log-scale prior ``[.., A]``: half the log of a per-asset blend (softmax of ``BLEND_SPEED * blend``
-    over the S states) of the variance states whose logs are ``log_v [.., S, A]``."""
-    return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
+    """A log-scale prior ``[.., A]``: half the log of the blend of `blend_log_variance`."""
+    return 0.5 * blend_log_variance(blend, log_v)
+
+
+def prior_log_scale(prior: jax.Array, log_v: jax.Array, blend: jax.Array | None) -> jax.Array:
+    """``[.., A]`` half the log of the prior variance (`_vae_prior`) given the state features ``log_v
+    [.., S, A]``: ``w + sum_s c_s v_s`` with the fitted weights ``prior [1 + S, A]`` (row 0: w); or, with a
+    learned `blend` (`daily_scale`), ``w + (1 - w) blend(v)``. A weight of 0 is a log of -inf: its term drops."""
+    log_w = jnp.log(prior[0])
+    if blend is None:
+        ones = jnp.zeros_like(log_v[..., :1, :])  # the constant's "state": log 1
+        return 0.5 * jax.nn.logsumexp(jnp.log(prior) + jnp.concatenate([ones, log_v], axis=-2), axis=-2)
+    return 0.5 * jnp.logaddexp(log_w, jnp.log1p(-prior[0]) + blend_log_variance(blend, log_v))
 
 
 def log_vol_features(v: jax.Array) -> jax.Array:
     """The network's view of the mean-square state: its log, clipped to a band."""
     return jnp.clip(jnp.log(v + _EPS), *LOG_V_BAND)
-
-
-def update_state(v: jax.Array, window: jax.Array, decays: jax.Array) -> jax.Array:
-    """The mean-square state ``v [.., H, A]`` after the days of ``window [.., W, A]``, in order."""
-    for t in range(window.shape[-2]):  # W is small and static: an unrolled loop
-        v = decays[:, None] * v + (1.0 - decays[:, None]) * jnp.square(window[..., t, None, :])
-    return v
 
 
 def soft_clamp(x: jax.Array, lo: float, hi: float) -> jax.Array:
@@ -126,9 +146,10 @@ class VaeNet(nnx.Module):
     """
 
     def __init__(self, *, n_assets: int, window: int, context: int, n_states: int, latent: int, hidden: int,
-                 vol_index: int, nu_init: float, daily_scale: bool, rngs: nnx.Rngs):
+                 blend_init: np.ndarray, nu_init: float, daily_scale: bool, rngs: nnx.Rngs):
+        """`blend_init` ``[S, A]``: the `daily_scale` blend's initial parameters (`blend_from_prior`)."""
         a, w = n_assets, window
-        self.window, self.n_assets, self.vol_index, self.daily_scale = window, n_assets, vol_index, daily_scale
+        self.window, self.n_assets, self.daily_scale = window, n_assets, daily_scale
         self.cond1 = nnx.Linear(context * a + n_states * a, hidden, rngs=rngs)
         self.cond2 = nnx.Linear(hidden, hidden, rngs=rngs)
         self.enc1 = nnx.Linear(w * a + hidden, hidden, rngs=rngs)
@@ -145,15 +166,24 @@ class VaeNet(nnx.Module):
             # the log-scale's prior on each day: a learned per-asset blend of the variance states before that
             # day (of all days and of down days, `vol_states`), as nar's, so volatility clusters within a
             # window and after down days, not only from one window to the next
-            self.blend = nnx.Param(jnp.asarray(init_blend(n_states, a, vol_index)))
+            self.blend = nnx.Param(jnp.asarray(blend_init, jnp.float32))
+        # the mean of a day, per asset, in standardized units: constant, as GARCH's (`decode_raw`)
+        self.drift = nnx.Param(jnp.zeros((a,), jnp.float32))
         # nu = NU_FLOOR + softplus(NU_SPEED nu_raw) > NU_FLOOR: unit-variance t innovations with tails
         # the volatility feedback can carry (see NU_FLOOR)
         self.nu_raw = nnx.Param(jnp.full((a,), np.log(np.expm1(nu_init - NU_FLOOR)) / NU_SPEED, jnp.float32))
 
-    def condition(self, ctx: jax.Array, log_v: jax.Array) -> jax.Array:
-        """``h [B, hidden]`` from the context days ``ctx [B, C, A]`` and features ``log_v [B, S, A]``."""
+    def condition(self, ctx: jax.Array, log_v: jax.Array, prior: jax.Array) -> jax.Array:
+        """``h [B, hidden]`` from the context days ``ctx [B, C, A]`` and features ``log_v [B, S, A]``, both
+        relative to the variance prior's level at the window's start: the days over its scale, the states'
+        logs less its log-variance. Why: a network that reads the level can learn "higher after high", and in
+        a generated path that multiplies the prior's variance on the very days that feed the state; a raise
+        of e^(2 c) turns a persistence of ``1 - w (1 - lam)`` explosive once e^(2 c) (1 - w) > 1 (c about
+        0.06 at w = 0.12: the sp500-index fit's raise was 0.13 at its last state and 0.19 at 8x it)."""
         b = ctx.shape[0]
-        inp = jnp.concatenate([jnp.arcsinh(ctx).reshape(b, -1), log_v.reshape(b, -1)], axis=-1)
+        base = prior_log_scale(prior, log_v, None)[:, None, :]  # [B, 1, A]
+        inp = jnp.concatenate([jnp.arcsinh(ctx * jnp.exp(-base)).reshape(b, -1),
+                               (log_v - 2.0 * base).reshape(b, -1)], axis=-1)
         return jax.nn.gelu(self.cond2(jax.nn.gelu(self.cond1(inp))))
 
     def encode(self, window: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -172,33 +202,46 @@ class VaeNet(nnx.Module):
         mu, log_var = self.prior_params(h)
         return mu + jnp.exp(0.5 * log_var) * noise
 
-    def decode_raw(self, z: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Location and the log-scale's correction ``[B, W, A]`` of the window given latent and context."""
+    def _decoder(self, z: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         b = z.shape[0]
         out = self.dec_out(jax.nn.gelu(self.dec2(jax.nn.gelu(self.dec1(jnp.concatenate([z, h], axis=-1))))))
         loc, raw = jnp.split(out.reshape(b, 2, self.window, self.n_assets), 2, axis=1)
         return loc[:, 0], raw[:, 0]
 
-    def log_scale(self, raw: jax.Array, log_v: jax.Array) -> jax.Array:
-        """Log-scale ``[B, W, A]`` from the correction `raw` and the features ``log_v [B, D, S, A]`` of the
-        state before each day: the blend prior of each day's state (`daily_scale`), or half the log of the
-        21-day state at the window's start for every day of it (the first design)."""
-        if self.daily_scale:
-            base = blend_prior(self.blend[...], log_v)
-        else:
-            base = 0.5 * log_v[:, :1, self.vol_index, :]
-        return soft_clamp(base + raw, *LOG_SCALE_BAND)
+    def decode_raw(self, z: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The location's shock and the log-scale's correction ``[B, W, A]`` of the window given latent and
+        context, both centred on their values at the conditional prior's mean of z: the past sets the
+        volatility through the variance prior only and the mean not at all (`drift` is a constant), and z sets
+        a window's departure from them. Why, for the scale: a correction the past alone sets is a raise the
+        worlds' own days feed back into the state, and with a persistent prior a steady raise of e^(2 c) is
+        explosive once e^(2 c) (1 - w) > 1 (`condition`). For the location: a mean the past sets is a drift
+        the worlds extrapolate; fitted on the 1990s, the worlds continuing from 1999-12-31 had a median
+        one-year return of +89% (the real one was +10%)."""
+        loc, raw = self._decoder(z, h)
+        loc_at_mean, raw_at_mean = self._decoder(self.prior_params(h)[0], h)
+        return loc - loc_at_mean, raw - raw_at_mean
 
-    def day_log_scale(self, raw: jax.Array, log_v: jax.Array) -> jax.Array:
-        """One day's log-scale ``[B, A]`` (`daily_scale`) from its correction and its state ``log_v [B, S, A]``."""
-        return soft_clamp(blend_prior(self.blend[...], log_v) + raw, *LOG_SCALE_BAND)
+    def place(self, loc: jax.Array, raw: jax.Array, log_v: jax.Array, prior: jax.Array,
+              level: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Location and log-scale (``[B, W, A]``, or one day's ``[B, A]``) of days from the decoder's `loc` and
+        `raw`, the features ``log_v`` of the state before each day (``[B, D, S, A]`` with D = W, or 1: the
+        window's start for every day of it, without `daily_scale`; ``[B, S, A]`` for one day) and the fitted
+        variance prior ``[1 + S, A]`` with its log-scale shift `level` ``[A]`` (0 in training; the sampled
+        variance's targeting after it, `_vae_after.variance_level`). The decoder works in units of the prior's
+        scale e^b (b: `prior_log_scale` over each day's own state with `daily_scale`, plus `level`): location
+        ``drift + loc e^b``, log-scale ``b + raw``, softly clamped. Why: with the shocks in the prior's units, a
+        window's law does not depend on the volatility's level except through the prior, as the network's
+        inputs do not (`condition`)."""
+        base = prior_log_scale(prior, log_v, self.blend[...] if self.daily_scale else None) + level
+        return self.drift[...] + loc * jnp.exp(base), soft_clamp(base + raw, *LOG_SCALE_BAND)
 
-    def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Location and log-scale ``[B, W, A]`` of the window given latent, context and the features
-        ``log_v [B, D, S, A]`` of the state before each of its days (D = W; 1, the start, without
-        `daily_scale`; teacher forcing: the real days')."""
+    def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array, prior: jax.Array,
+               level: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Location and log-scale ``[B, W, A]`` of the window given latent, context, the features ``log_v
+        [B, D, S, A]`` of the state before each of its days (D = W; 1, the start, without `daily_scale`; teacher
+        forcing: the real days') and the variance prior (`place`)."""
         loc, raw = self.decode_raw(z, h)
-        return loc, self.log_scale(raw, log_v)
+        return self.place(loc, raw, log_v, prior, level)
 
     def nu(self) -> jax.Array:
         return NU_FLOOR + jax.nn.softplus(NU_SPEED * self.nu_raw[...])
@@ -215,13 +258,13 @@ def log_likelihood(x: jax.Array, loc: jax.Array, log_scale: jax.Array, nu: jax.A
             - 0.5 * (nu + 1.0) * jnp.log1p(e * e * s2 / nu) - log_scale)
 
 
-def elbo_terms(net: VaeNet, window: jax.Array, ctx: jax.Array, log_v: jax.Array, key: jax.Array, *,
-               student_t: bool, n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
+def elbo_terms(net: VaeNet, window: jax.Array, ctx: jax.Array, log_v: jax.Array, prior: jax.Array, level: jax.Array,
+               key: jax.Array, *, student_t: bool, n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-window reconstruction NLL and KL(q(z | x, past) || p(z | past)), each ``[B]`` nats.
 
     ``log_v [B, D, S, A]``: the features of the state before each day of the window; the conditioner reads the
-    first day's (the state at the window's start)."""
-    h = net.condition(ctx, log_v[:, 0])
+    first day's (the state at the window's start). `prior`, `level`: the variance prior (`VaeNet.place`)."""
+    h = net.condition(ctx, log_v[:, 0], prior)
     mu, log_var = net.encode(window, h)
     mu_p, log_var_p = net.prior_params(h)
     kl = 0.5 * jnp.sum(log_var_p - log_var + (jnp.exp(log_var) + (mu - mu_p) ** 2) * jnp.exp(-log_var_p) - 1.0,
@@ -230,7 +273,7 @@ def elbo_terms(net: VaeNet, window: jax.Array, ctx: jax.Array, log_v: jax.Array,
 
     def nll_one(k):
         z = mu + jnp.exp(0.5 * log_var) * jax.random.normal(k, mu.shape, mu.dtype)
-        loc, log_scale = net.decode(z, h, log_v)
+        loc, log_scale = net.decode(z, h, log_v, prior, level)
         return -jnp.sum(log_likelihood(window, loc, log_scale, nu), axis=(-2, -1))
 
     nll = jnp.mean(jax.vmap(nll_one)(jax.random.split(key, n_samples)), axis=0)

@@ -51,7 +51,7 @@ def _check(fitted: VaeFitted, market: MarketData, stride: int) -> np.ndarray:
 def _posterior_mean(state, data, starts, *, graphdef, config):
     net = nnx.merge(graphdef, state)
     win, ctx, log_v = gather_windows(data, starts, config)
-    return net.encode(win, net.condition(ctx, log_v[:, 0]))[0]
+    return net.encode(win, net.condition(ctx, log_v[:, 0], data.prior))[0]
 
 
 @partial(jax.jit, static_argnames=("graphdef", "config", "n_samples"))
@@ -77,7 +77,7 @@ def encode(fitted: VaeFitted, market: MarketData, *, stride: int = 1) -> pd.Data
     The volatility states start from the unconditional level at the market's first day, as in the fit.
     """
     starts = _check(fitted, market, stride)
-    data = prepare(market.log_returns, np.asarray(fitted.scale, np.float64), fitted.config)
+    data = prepare(market.log_returns, np.asarray(fitted.scale, np.float64), fitted.config, fitted.prior, fitted.level)
     z = _batched(lambda s: _posterior_mean(fitted.state, data, s, graphdef=fitted.graphdef,
                                            config=fitted.config), starts)
     ends = market.return_dates[starts + fitted.config.window - 1]
@@ -97,7 +97,7 @@ def anomaly_scores(fitted: VaeFitted, market: MarketData, *, key: jax.Array, str
     starts = _check(fitted, market, stride)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ConfigError(f"n_samples must be a positive integer, got {n_samples!r}")
-    data = prepare(market.log_returns, np.asarray(fitted.scale, np.float64), fitted.config)
+    data = prepare(market.log_returns, np.asarray(fitted.scale, np.float64), fitted.config, fitted.prior, fitted.level)
     score = _batched(lambda s: _neg_elbo(fitted.state, data, s, key, graphdef=fitted.graphdef,
                                          config=fitted.config, n_samples=n_samples), starts)
     dates = market.return_dates

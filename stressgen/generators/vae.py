@@ -6,6 +6,13 @@ same past and a latent z drawn from a learned conditional prior p(z | past). Tra
 ``E_q[log p(x | z, past)] - KL(q(z | x, past) || p(z | past))``, with the shared loop (`_training.train`:
 early stopping on a held-out final stretch of the history, a divergence guard).
 
+Volatility: the decoder works in units of a variance prior, a GJR-GARCH(1, 1) with its long-run level
+targeted, fitted per asset before the network trains (`_vae_prior`). The first design had no such level
+(its log-scale started from an EWMA variance, a unit root), and on the held-out sp500-index its worlds
+kept a stormy December's volatility all year. After training, the conditional prior of z is refitted to
+the encoder in closed form and the sampled variance is targeted at the prior's (`_vae_after`), so the
+worlds' own days cannot feed a volatility spiral.
+
 Paths of any horizon are chained windows: each window is generated from the *generated* past (the last C
 generated days and the volatility states updated day by day), starting from the real history's end. There
 are no seams and no independently drawn windows glued together. With `VaeConfig.daily_scale`, each day's
@@ -46,11 +53,15 @@ from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
                       restore_state, simulate_aligned, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
+from ._vae_after import refit_latent_prior, variance_level
+from ._vae_data import Prepared, gather_windows, prepare
+from ._vae_prior import VaeFitWarning, fit_variance_prior, prior_persistence
 
-__all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "LIKELIHOODS", "prepare"]
+__all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "VaeFitWarning", "LIKELIHOODS", "Prepared", "prepare",
+           "gather_windows", "window_loss"]
 
 LIKELIHOODS = ("student-t", "gaussian")
-_VAL_KEY, _INIT_KEY, _TRAIN_KEY = 0, 1, 2
+_VAL_KEY, _INIT_KEY, _TRAIN_KEY, _LEVEL_KEY = 0, 1, 2, 3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -62,12 +73,12 @@ class VaeConfig:
         context: past days the conditioner sees directly (C); older days enter through the volatility states.
         latent: dimension of z per window.
         hidden: width of every hidden layer.
-        half_lives: half-lives (days) of the exponentially weighted volatility states.
+        half_lives: half-lives (days) of the exponentially weighted volatility states; the variance prior's
+            half-life is chosen among them per asset (`_vae_prior`).
+        max_persistence: the cap on the variance prior's GARCH persistence (as `GarchConfig.max_persistence`).
         daily_scale: each day's log-scale starts from a learned blend of the variance states before that day,
-            of all days and of down days, updated through the window by its own days (True: more volatility
-            clustering, worlds narrower over a year; see the comment below); or every day of a window starts
-            from the 21-day state at the window's start (False, the default: ACF of |r| at lag 1 0.03 on
-            sp500-20, real 0.11).
+            of all days and of down days, updated through the window by its own days (True, the default); or
+            every day of a window starts from the variance prior's state at the window's start (False).
         likelihood: ``"student-t"`` (learned nu per asset) or ``"gaussian"``.
         nu_init: initial Student-t degrees of freedom (above the floor, `_neural.NU_FLOOR` = 5).
         beta: weight of the KL term (1 is the ELBO).
@@ -82,12 +93,13 @@ class VaeConfig:
     latent: int = 8
     hidden: int = 128
     half_lives: tuple[int, ...] = (5, 21, 63, 250)
-    # off by default: on sp500-20 the daily scale doubles the worlds' ACF of |r| at lag 1 (0.029 to 0.052) and
-    # improves the held-out ELBO (1.1227 to 1.1129 nats per element), but its worlds are narrower over a
-    # year: in a reduced rolling-origin calibration (27 origins, 500 worlds) 52% of real one-year returns and
-    # 59% of drawdowns fell outside the worlds' 5-95% band, against 33% and 41% without it (with the floor of 5
-    # on nu; before it, 48% and 63% against 22% and 44%)
-    daily_scale: bool = False
+    max_persistence: float = 0.999
+    # on by default since the variance prior (`_vae_prior`). On sp500-20 it raises the worlds' ACF of |r| at lag
+    # 1 from 0.037 to 0.071 (history 0.112) and improves the held-out ELBO from 1.1182 to 1.1023 nats per
+    # element; in a reduced rolling-origin calibration (27 origins, 500 worlds) both miss alike: 41% of real
+    # one-year returns outside the worlds' 5-95% band, and 37% of drawdowns (41% without it). Before the
+    # prior, the daily scale narrowed the years (52% and 59% outside against 33% and 41%) and was off.
+    daily_scale: bool = True
     likelihood: str = "student-t"
     nu_init: float = 6.0
     beta: float = 1.0
@@ -108,6 +120,9 @@ class VaeConfig:
             raise ConfigError(f"vae.daily_scale must be true or false, got {self.daily_scale!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"vae.likelihood must be one of {', '.join(LIKELIHOODS)}; got {self.likelihood!r}")
+        p = self.max_persistence
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < p < 1.0:
+            raise ConfigError(f"vae.max_persistence must be a number in (0, 1), got {p!r}")
         for name, lo in (("nu_init", NU_FLOOR), ("beta", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
@@ -144,9 +159,13 @@ class VaeFitted:
         state: `nnx.State` of the network (a pytree of arrays).
         scale: ``[assets]`` standard deviation of each asset's fit-sample returns (the standardization).
         ctx0: ``[C, assets]`` the last C real returns standardized by `scale`: the first window's past.
-        v0: ``[S, assets]`` the volatility states after the whole real history (S = 2H with `daily_scale`: of
-            all days and of down days, `_vae_nn.vol_states`; else H). `ctx0`, `v0` and `context`
+        v0: ``[S, assets]`` the volatility states after the whole real history (S = 2H: of all days and of
+            down days, `_vae_nn.vol_states`). `ctx0`, `v0` and `context`
             describe "now"; `TemporalVae.reanchor` rebuilds them from another history, keeping the rest.
+        prior: ``[1 + S, assets]`` the weights of the variance prior ``w + sum_s c_s v_s`` (`_vae_prior`; row
+            0 is w), fitted on the training days before the network.
+        level: ``[assets]`` a shift of the log-scale that targets the sampled variance at the prior's
+            (`_vae_after.variance_level`), set after training.
         t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
         context: the real history the worlds continue.
         graphdef, config, digest, history: static metadata (`history` is the training record).
@@ -156,6 +175,8 @@ class VaeFitted:
     scale: jax.Array
     ctx0: jax.Array
     v0: jax.Array
+    prior: jax.Array
+    level: jax.Array
     t_table: jax.Array
     t_grid: jax.Array
     context: HistoryContext
@@ -174,53 +195,34 @@ class VaeFitted:
             return np.full(self.scale.shape, np.inf)
         return np.asarray(self.net().nu())
 
+    @property
+    def persistence(self) -> np.ndarray:
+        """``[assets]`` the variance prior's GARCH persistence (``1 - w (1 - lam)``; `_vae_prior`)."""
+        return prior_persistence(np.asarray(self.prior), nn.ewma_decays(self.config.half_lives))
 
-def _build_net(config: VaeConfig, n_assets: int, key: jax.Array) -> nn.VaeNet:
-    vol_index = int(np.argmin(np.abs(np.asarray(config.half_lives) - nn.VOL_HALF_LIFE)))
+
+def _build_net(config: VaeConfig, n_assets: int, key: jax.Array, prior: np.ndarray | None = None) -> nn.VaeNet:
+    """The network; the daily scale's blend starts as the variance prior's mix of states (`prior`; without
+    it, a template whose parameters a file replaces, any mix)."""
+    n_states = _n_states(config)
+    blend = nn.init_blend(n_states, n_assets, 0) if prior is None else nn.blend_from_prior(prior)
     return nn.VaeNet(n_assets=n_assets, window=config.window, context=config.context,
-                     n_states=_n_states(config), latent=config.latent, hidden=config.hidden,
-                     vol_index=vol_index, nu_init=config.nu_init, daily_scale=config.daily_scale,
+                     n_states=n_states, latent=config.latent, hidden=config.hidden,
+                     blend_init=blend, nu_init=config.nu_init, daily_scale=config.daily_scale,
                      rngs=nnx.Rngs(params=key))
 
 
 def _n_states(config: VaeConfig) -> int:
-    return (2 if config.daily_scale else 1) * len(config.half_lives)
+    return 2 * len(config.half_lives)  # of all days and of down days (`_vae_nn.vol_states`)
 
 
 # ------------------------------------------------------------------------------------------------ data
-
-@struct.dataclass
-class Prepared:
-    """Standardized returns and the features of every day, ready for windows (see `prepare`)."""
-
-    x: jax.Array  # [T, A] standardized returns
-    log_v: jax.Array  # [T + 1, S, A] features of the state before each day
-    v_last: jax.Array  # [S, A] the state after the last day
-
-
-def prepare(returns: np.ndarray, scale: np.ndarray, config: VaeConfig) -> Prepared:
-    """Standardize ``returns [T, A]`` by `scale` and compute the volatility states of every day."""
-    x = np.asarray(returns, dtype=np.float64) / scale
-    decays = nn.ewma_decays(config.half_lives)
-    v = nn.vol_states(x, decays) if config.daily_scale else nn.ewma_states(x, decays)
-    return Prepared(x=jnp.asarray(x, jnp.float32), log_v=nn.log_vol_features(jnp.asarray(v, jnp.float32)),
-                    v_last=jnp.asarray(v[-1], jnp.float32))
-
-
-def gather_windows(data: Prepared, starts: jax.Array, config: VaeConfig):
-    """``(window [B, W, A], ctx [B, C, A], log_v [B, D, S, A])`` of the windows starting at `starts` (>= C);
-    ``log_v``: the features of the state before each day of the window with `daily_scale` (D = W), else
-    before its first day only (D = 1, all the network reads then)."""
-    days = starts[:, None] + jnp.arange(config.window)
-    ctx = data.x[starts[:, None] - config.context + jnp.arange(config.context)]
-    return data.x[days], ctx, data.log_v[days if config.daily_scale else starts[:, None]]
-
 
 def window_loss(net: nn.VaeNet, data: Prepared, starts: jax.Array, key: jax.Array, config: VaeConfig,
                 n_samples: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-window NLL and KL (nats) of the windows starting at `starts`."""
     win, ctx, log_v = gather_windows(data, starts, config)
-    return nn.elbo_terms(net, win, ctx, log_v, key, student_t=config.likelihood == "student-t",
+    return nn.elbo_terms(net, win, ctx, log_v, data.prior, data.level, key, student_t=config.likelihood == "student-t",
                          n_samples=n_samples)
 
 
@@ -272,18 +274,21 @@ def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, bl
         # separate draws multiplied the compile time)
         draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, j), (latent + w * a,), jnp.float32))(keys)
         z, n = draw[:, :latent], draw[:, latent:].reshape(block, w, a)
-        h = net.condition(ctx, nn.log_vol_features(v))
+        h = net.condition(ctx, nn.log_vol_features(v), p["prior"])
         loc, raw = net.decode_raw(net.sample_latent(h, z), h)
         e = tb.interp(p["t_table"], p["t_grid"], n, p["fence"]) if student_t else n
         if net.daily_scale:  # each day's scale from the state its window's earlier days left (W is small: unrolled)
             days = []
             for t in range(w):
-                days.append(loc[:, t] + jnp.exp(net.day_log_scale(raw[:, t], nn.log_vol_features(v))) * e[:, t])
+                location, log_scale = net.place(loc[:, t], raw[:, t], nn.log_vol_features(v), p["prior"], p["level"])
+                days.append(location + jnp.exp(log_scale) * e[:, t])
                 v = nn.update_vol_states(v, days[-1], p["decays"])
             x = jnp.stack(days, axis=1)
         else:
-            x = loc + jnp.exp(net.log_scale(raw, nn.log_vol_features(v)[:, None])) * e
-            v = nn.update_state(v, x, p["decays"])
+            location, log_scale = net.place(loc, raw, nn.log_vol_features(v)[:, None], p["prior"], p["level"])
+            x = location + jnp.exp(log_scale) * e
+            for t in range(w):
+                v = nn.update_vol_states(v, x[:, t], p["decays"])
         ctx = jnp.concatenate([ctx, x], axis=1)[:, -c:]
         return (ctx, v), x
 
@@ -301,21 +306,22 @@ def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_wo
 
 
 def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
-    return {"ctx0": fitted.ctx0, "v0": fitted.v0, "scale": fitted.scale, "t_table": fitted.t_table,
-            "t_grid": fitted.t_grid, "decays": jnp.asarray(nn.ewma_decays(fitted.config.half_lives)),
-            "fence": np.uint32(0)}
+    return {"ctx0": fitted.ctx0, "v0": fitted.v0, "prior": fitted.prior, "level": fitted.level,
+            "scale": fitted.scale, "t_table": fitted.t_table, "t_grid": fitted.t_grid,
+            "decays": jnp.asarray(nn.ewma_decays(fitted.config.half_lives)), "fence": np.uint32(0)}
 
 
-def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, t_table, t_grid) -> str:
-    return digest(config, *digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
+def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, prior, level, t_table, t_grid) -> str:
+    return digest(config, *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
 
 
-def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig) -> tuple[jax.Array, jax.Array]:
-    """``(ctx0 [C, A], v0 [H, A])`` of a history ``returns [T, A]`` (T >= C): its last C returns and its
+def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig, prior: jax.Array,
+         level: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(ctx0 [C, A], v0 [2H, A])`` of a history ``returns [T, A]`` (T >= C): its last C returns and its
     volatility states after its last day, standardized by the fit's float32 `scale` (the one sampling
     multiplies by). The fit and `TemporalVae.reanchor` both take "now" from here, so re-anchoring a fit to
     its own history gives it back bit for bit."""
-    data = prepare(returns, np.asarray(scale, np.float64), config)
+    data = prepare(returns, np.asarray(scale, np.float64), config, prior, level)
     return data.x[-config.context:], data.v_last
 
 
@@ -340,8 +346,11 @@ class TemporalVae(AbstractGenerator):
                                                       val_fraction=config.val_fraction, what="the VAE",
                                                       lead_name="context")
         scale = fit_scale(market, cut)
-        data = prepare(r, scale, config)
-        net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
+        decays = nn.ewma_decays(config.half_lives)
+        prior = fit_variance_prior(r[:cut] / scale, decays, max_persistence=config.max_persistence,
+                                   assets=tuple(market.assets))
+        data = prepare(r, scale, config, prior, np.zeros(market.n_assets))
+        net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY), prior)
         graphdef, state = nnx.split(net)
         opt = optimizer(config.train)
         val_key, val_starts = jax.random.fold_in(key, _VAL_KEY), jnp.asarray(val_starts)
@@ -352,11 +361,14 @@ class TemporalVae(AbstractGenerator):
         carry = (state, opt.init(state), data, jnp.asarray(train_starts))
         (state, *_), history = train(carry, _step(graphdef, opt, config), validate,
                                      key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
+        # after training (`_vae_after`): the latent prior refitted to the encoder, then the variance targeted
+        state = refit_latent_prior(graphdef, state, data, train_starts, config)
+        level = variance_level(graphdef, state, data, train_starts, jax.random.fold_in(key, _LEVEL_KEY), config)
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)
         scale32 = jnp.asarray(scale, jnp.float32)
-        return self._anchored(state, scale32, t_table, t_grid, market, graphdef, config, history)
+        return self._anchored(state, scale32, data.prior, level, t_table, t_grid, market, graphdef, config, history)
 
     def reanchor(self, fitted: VaeFitted, market: MarketData, *, key: jax.Array) -> VaeFitted:
         """`fitted` continuing from the end of `market` instead of its fit's history (`start_from`,
@@ -376,17 +388,20 @@ class TemporalVae(AbstractGenerator):
         if n < config.context:
             raise ConfigError(f"cannot re-anchor a 'vae' to {market.source}: it has {n} returns, fewer than the "
                               f"model's context of {config.context} days")
-        return self._anchored(fitted.state, fitted.scale, fitted.t_table, fitted.t_grid, market,
+        return self._anchored(fitted.state, fitted.scale, fitted.prior, fitted.level, fitted.t_table, fitted.t_grid,
+                              market,
                               fitted.graphdef, config, fitted.history)
 
     @staticmethod
-    def _anchored(state, scale, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
+    def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
                   history: TrainHistory) -> VaeFitted:
         """A fitted VAE of these trained arrays continuing from the end of `market`."""
-        ctx0, v0 = _now(market.log_returns, scale, config)
-        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
-                         context=history_context(market, config.history_days), graphdef=graphdef, config=config,
-                         digest=_fitted_digest(config, state, scale, ctx0, v0, t_table, t_grid), history=history)
+        ctx0, v0 = _now(market.log_returns, scale, config, prior, level)
+        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
+                         t_grid=t_grid, context=history_context(market, config.history_days), graphdef=graphdef,
+                         config=config, digest=_fitted_digest(config, state, scale, ctx0, v0, prior, level, t_table,
+                                                              t_grid),
+                         history=history)
 
     def sample(self, fitted: VaeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
@@ -399,7 +414,7 @@ class TemporalVae(AbstractGenerator):
 
     # --- persistence: config + context + training record as JSON, parameters as named arrays ------------
 
-    _ARRAYS = ("scale", "ctx0", "v0", "t_table", "t_grid")
+    _ARRAYS = ("scale", "ctx0", "v0", "prior", "level", "t_table", "t_grid")
 
     def export_fitted(self, fitted: VaeFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
@@ -415,9 +430,13 @@ class TemporalVae(AbstractGenerator):
         if isinstance(meta.get("config"), dict) and "daily_scale" not in meta["config"]:
             # a file from before the daily scale: its network has no blend and its digest covers a config
             # without the field, so it cannot be restored as it was saved; say so rather than list arrays
-            raise ModelFileError("this VAE was saved before vae.daily_scale existed; refit it (daily_scale = "
-                                 "false gives the earlier model)", expected="a model file that records "
-                                 "vae.daily_scale")
+            raise ModelFileError("this VAE was saved before vae.daily_scale existed; refit it",
+                                 expected="a model file that records vae.daily_scale")
+        if "prior" not in arrays:
+            # a file from before the variance prior: its network learned corrections to another log-scale
+            raise ModelFileError("this VAE was saved before its variance prior (a GARCH(1, 1) level and "
+                                 "persistence the log-scale starts from) existed; refit it",
+                                 expected="a model file with a 'prior' array")
         config_meta = meta.get("config")
         if not (isinstance(config_meta, dict) and config_meta.get("likelihood") == "gaussian"):
             check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were
@@ -425,8 +444,10 @@ class TemporalVae(AbstractGenerator):
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
         state = restore_state(template, arrays)
-        scale, ctx0, v0, t_table, t_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
+        scale, ctx0, v0, prior, level, t_table, t_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
         history = restore_history(meta.get("train", {}), arrays, writer="TemporalVae.export_fitted")
-        actual = check_digest(meta.get("digest"), config, *digest_arrays(state, scale, ctx0, v0, t_table, t_grid))
-        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, t_table=t_table, t_grid=t_grid,
+        actual = check_digest(meta.get("digest"), config,
+                              *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
+        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
+                         t_grid=t_grid,
                          context=context, graphdef=graphdef, config=config, digest=actual, history=history)

@@ -43,10 +43,23 @@ class _SlowDays:
         self.decays = np.asarray(self.decays, np.float32).astype(np.float64)  # the float32 decays sampling uses
         w = special.softmax(nn.BLEND_SPEED * np.asarray(net.blend[...], np.float64), axis=0)
         self.weights = w  # [2H, A]
+        self.long_run = np.asarray(fitted.prior, np.float64)[0]  # the variance prior's constant weight w [A]
+        self.level = np.asarray(fitted.level, np.float64)
+        self.drift = np.asarray(net.drift[...], np.float64)
+
+    def base(self, v):
+        """Half the log of the prior variance w + (1 - w) blend(v), plus the targeting shift."""
+        log_v = np.clip(np.log(v + 1e-4), -9.0, 6.0)
+        s2 = self.long_run + (1.0 - self.long_run) * (self.weights * np.exp(log_v)).sum(axis=0)
+        return 0.5 * np.log(s2) + self.level
 
     def log_scale(self, raw, v):
-        log_v = np.clip(np.log(v + 1e-4), -9.0, 6.0)
-        return _soft_clamp(0.5 * np.log((self.weights * np.exp(log_v)).sum(axis=0)) + raw, *nn.LOG_SCALE_BAND)
+        return _soft_clamp(self.base(v) + raw, *nn.LOG_SCALE_BAND)
+
+    def day(self, loc, raw, v, e):
+        """The day: the drift, the location's shock in the prior's units (loc e^base) and the scaled
+        innovation."""
+        return self.drift + loc * np.exp(self.base(v)) + np.exp(self.log_scale(raw, v)) * e
 
     def update(self, v, x):
         h = len(self.decays)
@@ -67,7 +80,7 @@ def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
     draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, jnp.uint32(0)), (latent + w * a,)))(keys)
     ctx = jnp.broadcast_to(fitted.ctx0, (block, c, a))
     v0 = jnp.broadcast_to(fitted.v0, (block, *fitted.v0.shape))
-    h = net.condition(ctx, nn.log_vol_features(v0))
+    h = net.condition(ctx, nn.log_vol_features(v0), fitted.prior)
     loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
     p = _sim_params(fitted)
     e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
@@ -76,7 +89,7 @@ def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
     for world in (0, 5, block - 1):
         v = np.asarray(fitted.v0, np.float64)
         for t in range(w):
-            x = loc[world, t] + np.exp(slow.log_scale(raw[world, t], v)) * e[world, t]
+            x = slow.day(loc[world, t], raw[world, t], v, e[world, t])
             np.testing.assert_allclose(y[world, t], x * scale, rtol=2e-4, atol=2e-6 * scale.max())
             v = slow.update(v, x)
 
@@ -85,11 +98,11 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     fitted = daily_fit
     net, slow, config = fitted.net(), _SlowDays(fitted), fitted.config
     x = small_market.log_returns / np.asarray(fitted.scale, np.float64)
-    data = prepare(small_market.log_returns, np.asarray(fitted.scale, np.float64), config)
+    data = prepare(small_market.log_returns, np.asarray(fitted.scale, np.float64), config, fitted.prior, fitted.level)
     starts = jnp.asarray([config.context + 30, config.context + 300])
     _, _, log_v = gather_windows(data, starts, config)
     raw = jnp.asarray(np.random.default_rng(0).normal(size=(2, config.window, x.shape[1])) * 0.3, jnp.float32)
-    got = np.asarray(net.log_scale(raw, log_v), np.float64)
+    got = np.asarray(net.place(raw, raw, log_v, fitted.prior, fitted.level)[1], np.float64)
     for b, s in enumerate(np.asarray(starts)):
         v = np.ones((2 * len(config.half_lives), x.shape[1]))
         for t in range(s):
@@ -102,8 +115,8 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     bumped = small_market.log_returns.copy()
     s = int(starts[0])
     bumped[s + 1] -= 0.05
-    moved = prepare(bumped, np.asarray(fitted.scale, np.float64), config)
-    got2 = np.asarray(net.log_scale(raw, gather_windows(moved, starts, config)[2]))
+    moved = prepare(bumped, np.asarray(fitted.scale, np.float64), config, fitted.prior, fitted.level)
+    got2 = np.asarray(net.place(raw, raw, gather_windows(moved, starts, config)[2], fitted.prior, fitted.level)[1])
     np.testing.assert_array_equal(got2[0, :2], np.asarray(got, np.float32)[0, :2])
     assert (np.abs(got2[0, 2] - got[0, 2]) > 1e-4).all()
 

@@ -23,23 +23,25 @@ def _worlds(gen, fitted):
 
 
 def _slow_now(returns: np.ndarray, scale: np.ndarray, half_lives, context: int):
-    """(ctx0, v0) by plain loops: returns over the fit's (float32) scale; mean squares with the float32 decays
-    0.5 ** (1 / h) of each half-life, from 1 before the first day."""
+    """(ctx0, v0) by plain loops: returns over the fit's (float32) scale; mean squares of all days, then of
+    down days (doubled), with the float32 decays 0.5 ** (1 / h) of each half-life, from 1 before the first day."""
     s = np.asarray(scale, np.float64)
     x = [[r / s[a] for a, r in enumerate(row)] for row in np.asarray(returns, np.float64).tolist()]
     decays = [float(np.float32(0.5 ** (1.0 / h))) for h in half_lives]
     v = [[1.0] * len(s) for _ in decays]
+    down = [[1.0] * len(s) for _ in decays]
     for row in x:
         for i, lam in enumerate(decays):
             v[i] = [lam * v[i][a] + (1.0 - lam) * row[a] * row[a] for a in range(len(s))]
-    return np.asarray(x[-context:], np.float32), np.asarray(v, np.float32)
+            down[i] = [lam * down[i][a] + (1.0 - lam) * 2.0 * min(row[a], 0.0) ** 2 for a in range(len(s))]
+    return np.asarray(x[-context:], np.float32), np.asarray(v + down, np.float32)
 
 
 def test_reanchor_to_its_own_history_is_the_fit(small_fits, small_market):
     gen, fitted = small_fits("vae")
     same = gen.reanchor(fitted, small_market, key=_key())
     assert same.digest == fitted.digest
-    for name in ("ctx0", "v0", "scale", "t_table", "t_grid"):
+    for name in ("ctx0", "v0", "scale", "prior", "level", "t_table", "t_grid"):
         np.testing.assert_array_equal(np.asarray(getattr(same, name)), np.asarray(getattr(fitted, name)))
     np.testing.assert_array_equal(_worlds(gen, same)[0], _worlds(gen, fitted)[0])
 
@@ -53,11 +55,11 @@ def test_reanchor_to_a_cut_moves_now_and_keeps_the_network(small_fits, small_mar
     ctx0, v0 = _slow_now(cut.log_returns, np.asarray(fitted.scale), c.half_lives, c.context)
     np.testing.assert_array_equal(np.asarray(moved.ctx0), ctx0)
     np.testing.assert_allclose(np.asarray(moved.v0), v0, rtol=1e-6)
-    assert moved.ctx0.shape == (c.context, 4) and moved.v0.shape == (len(c.half_lives), 4)
+    assert moved.ctx0.shape == (c.context, 4) and moved.v0.shape == (2 * len(c.half_lives), 4)
     assert not np.allclose(np.asarray(moved.v0), np.asarray(fitted.v0), rtol=1e-2)
     assert not np.array_equal(np.asarray(moved.ctx0), np.asarray(fitted.ctx0))
     # what the fit estimated is kept, array for array
-    for name in ("scale", "t_table", "t_grid"):
+    for name in ("scale", "prior", "level", "t_table", "t_grid"):
         np.testing.assert_array_equal(np.asarray(getattr(moved, name)), np.asarray(getattr(fitted, name)))
     for a, b in zip(*(jax.tree_util.tree_leaves(f.state) for f in (moved, fitted)), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
