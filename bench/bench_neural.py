@@ -115,7 +115,7 @@ def _vae_case(preset: str, steps: int | None, worlds: int) -> dict:
     prior = fit_variance_prior(r / r.std(axis=0), V.nn.ewma_decays(config.half_lives),
                                max_persistence=config.max_persistence, assets=tuple(market.assets))
     prepared = V.prepare(r, r.std(axis=0), config, prior, np.zeros(market.n_assets))
-    graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1), prior))
+    graphdef, state = nnx.split(V._build_net(config, market.n_assets, rng.root(1)))
     opt = optimizer(config.train)
     step = V._step(graphdef, opt, config)
     carry = (state, opt.init(state), prepared, jnp.arange(config.context, r.shape[0] - config.window))

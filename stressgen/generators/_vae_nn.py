@@ -17,11 +17,12 @@ generating a window, appending it to the past, updating the features and generat
 The decoder gives a location and a correction of the log-scale per day and asset, in units of a variance
 prior: a GJR-GARCH(1, 1) variance with a long-run level, ``w + (1 - w) v``, fitted per asset before the
 network trains (`_vae_prior`; `v` its mix of the all-day and down-day states of the half-life the fit chose).
-With `daily_scale` (the default; see `VaeConfig`) `v` is a learned per-asset blend of those states, started
-on the prior's, before each day: in training, the real days'; in sampling, the states that the window's own
-earlier generated days left. So volatility clusters from day to day inside a window and rises after down
-days (the leverage effect), not only from one window to the next. Without it every day of a window reads the
-prior's state at the window's start. The log-scale is softly clamped to a band. Innovations are
+With `daily_scale` (the default; see `VaeConfig`) each day reads the state before it: in training, the real
+days'; in sampling, the state that the window's own earlier generated days left. So volatility clusters from
+day to day inside a window and rises after down days (the leverage effect), not only from one window to the
+next. Without it every day of a window reads the state at the window's start. The prior is fixed once fitted
+(an earlier design let the network learn a blend of the states, which could move the persistence past the
+cap). The log-scale is softly clamped to a band. Innovations are
 unit-variance Student-t with a learned nu per asset, at least `NU_FLOOR` (or Gaussian, the likelihood the
 fidelity figures compare against).
 """
@@ -36,7 +37,7 @@ from flax import nnx
 from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
-           "blend_prior", "blend_log_variance", "init_blend", "blend_from_prior", "prior_log_scale", "log_likelihood",
+           "blend_prior", "init_blend", "prior_log_scale", "log_likelihood",
            "elbo_terms", "soft_clamp", "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
@@ -95,37 +96,18 @@ def init_blend(n_states: int, n_assets: int, vol_index: int) -> np.ndarray:
     return blend / BLEND_SPEED
 
 
-def blend_from_prior(prior: np.ndarray) -> np.ndarray:
-    """Blend parameters ``[S, A]`` whose blend is the variance prior's mix of states (``prior [1 + S, A]``
-    without its constant, renormalised), so that a `daily_scale` network starts as the fitted prior. A state
-    the prior leaves out gets a logit 12 below (a weight of about 6e-6): the softmax needs finite logits."""
-    mix = np.asarray(prior, np.float64)[1:]
-    total = mix.sum(axis=0, keepdims=True)
-    mix = np.where(total > 0, mix / np.where(total > 0, total, 1.0), 1.0 / mix.shape[0])  # w = 1: any mix
-    logits = np.log(np.maximum(mix, np.exp(-12.0)))
-    return (logits / BLEND_SPEED).astype(np.float32)
-
-
-def blend_log_variance(blend: jax.Array, log_v: jax.Array) -> jax.Array:
-    """``[.., A]`` the log of a per-asset blend (softmax of ``BLEND_SPEED * blend`` over the S states) of the
-    variance states whose logs are ``log_v [.., S, A]``."""
-    return jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
-
-
 def blend_prior(blend: jax.Array, log_v: jax.Array) -> jax.Array:
-    """A log-scale prior ``[.., A]``: half the log of the blend of `blend_log_variance`."""
-    return 0.5 * blend_log_variance(blend, log_v)
+    """A log-scale prior ``[.., A]``: half the log of a per-asset blend (softmax of ``BLEND_SPEED * blend``
+    over the S states) of the variance states whose logs are ``log_v [.., S, A]``."""
+    return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
 
 
-def prior_log_scale(prior: jax.Array, log_v: jax.Array, blend: jax.Array | None) -> jax.Array:
-    """``[.., A]`` half the log of the prior variance (`_vae_prior`) given the state features ``log_v
-    [.., S, A]``: ``w + sum_s c_s v_s`` with the fitted weights ``prior [1 + S, A]`` (row 0: w); or, with a
-    learned `blend` (`daily_scale`), ``w + (1 - w) blend(v)``. A weight of 0 is a log of -inf: its term drops."""
-    log_w = jnp.log(prior[0])
-    if blend is None:
-        ones = jnp.zeros_like(log_v[..., :1, :])  # the constant's "state": log 1
-        return 0.5 * jax.nn.logsumexp(jnp.log(prior) + jnp.concatenate([ones, log_v], axis=-2), axis=-2)
-    return 0.5 * jnp.logaddexp(log_w, jnp.log1p(-prior[0]) + blend_log_variance(blend, log_v))
+def prior_log_scale(prior: jax.Array, log_v: jax.Array) -> jax.Array:
+    """``[.., A]`` half the log of the prior variance ``w + sum_s c_s v_s`` (`_vae_prior`) given the state
+    features ``log_v [.., S, A]`` and the fitted weights ``prior [1 + S, A]`` (row 0: w). A weight of 0 is a
+    log of -inf: its term drops (the prior is data, never differentiated)."""
+    ones = jnp.zeros_like(log_v[..., :1, :])  # the constant's "state": log 1
+    return 0.5 * jax.nn.logsumexp(jnp.log(prior) + jnp.concatenate([ones, log_v], axis=-2), axis=-2)
 
 
 def log_vol_features(v: jax.Array) -> jax.Array:
@@ -146,8 +128,7 @@ class VaeNet(nnx.Module):
     """
 
     def __init__(self, *, n_assets: int, window: int, context: int, n_states: int, latent: int, hidden: int,
-                 blend_init: np.ndarray, nu_init: float, daily_scale: bool, rngs: nnx.Rngs):
-        """`blend_init` ``[S, A]``: the `daily_scale` blend's initial parameters (`blend_from_prior`)."""
+                 nu_init: float, daily_scale: bool, rngs: nnx.Rngs):
         a, w = n_assets, window
         self.window, self.n_assets, self.daily_scale = window, n_assets, daily_scale
         self.cond1 = nnx.Linear(context * a + n_states * a, hidden, rngs=rngs)
@@ -162,11 +143,6 @@ class VaeNet(nnx.Module):
         self.dec2 = nnx.Linear(hidden, hidden, rngs=rngs)
         # zero output layer: training starts from loc 0 and the volatility-state scale, a sane model
         self.dec_out = nnx.Linear(hidden, 2 * w * a, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
-        if daily_scale:
-            # the log-scale's prior on each day: a learned per-asset blend of the variance states before that
-            # day (of all days and of down days, `vol_states`), as nar's, so volatility clusters within a
-            # window and after down days, not only from one window to the next
-            self.blend = nnx.Param(jnp.asarray(blend_init, jnp.float32))
         # the mean of a day, per asset, in standardized units: constant, as GARCH's (`decode_raw`)
         self.drift = nnx.Param(jnp.zeros((a,), jnp.float32))
         # nu = NU_FLOOR + softplus(NU_SPEED nu_raw) > NU_FLOOR: unit-variance t innovations with tails
@@ -181,7 +157,7 @@ class VaeNet(nnx.Module):
         of e^(2 c) turns a persistence of ``1 - w (1 - lam)`` explosive once e^(2 c) (1 - w) > 1 (c about
         0.06 at w = 0.12: the sp500-index fit's raise was 0.13 at its last state and 0.19 at 8x it)."""
         b = ctx.shape[0]
-        base = prior_log_scale(prior, log_v, None)[:, None, :]  # [B, 1, A]
+        base = prior_log_scale(prior, log_v)[:, None, :]  # [B, 1, A]
         inp = jnp.concatenate([jnp.arcsinh(ctx * jnp.exp(-base)).reshape(b, -1),
                                (log_v - 2.0 * base).reshape(b, -1)], axis=-1)
         return jax.nn.gelu(self.cond2(jax.nn.gelu(self.cond1(inp))))
@@ -210,9 +186,10 @@ class VaeNet(nnx.Module):
 
     def decode_raw(self, z: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """The location's shock and the log-scale's correction ``[B, W, A]`` of the window given latent and
-        context, both centred on their values at the conditional prior's mean of z: the past sets the
+        context, both centred on their values at the conditional prior's mean of z: at that z the past sets the
         volatility through the variance prior only and the mean not at all (`drift` is a constant), and z sets
-        a window's departure from them. Why, for the scale: a correction the past alone sets is a raise the
+        a window's departure from them (the decoder is nonlinear, so the mean over z keeps a second-order
+        trace of the past). Why, for the scale: a correction the past alone sets is a raise the
         worlds' own days feed back into the state, and with a persistent prior a steady raise of e^(2 c) is
         explosive once e^(2 c) (1 - w) > 1 (`condition`). For the location: a mean the past sets is a drift
         the worlds extrapolate; fitted on the 1990s, the worlds continuing from 1999-12-31 had a median
@@ -228,11 +205,11 @@ class VaeNet(nnx.Module):
         window's start for every day of it, without `daily_scale`; ``[B, S, A]`` for one day) and the fitted
         variance prior ``[1 + S, A]`` with its log-scale shift `level` ``[A]`` (0 in training; the sampled
         variance's targeting after it, `_vae_after.variance_level`). The decoder works in units of the prior's
-        scale e^b (b: `prior_log_scale` over each day's own state with `daily_scale`, plus `level`): location
+        scale e^b (b: `prior_log_scale` of the state before the day, plus `level`): location
         ``drift + loc e^b``, log-scale ``b + raw``, softly clamped. Why: with the shocks in the prior's units, a
         window's law does not depend on the volatility's level except through the prior, as the network's
         inputs do not (`condition`)."""
-        base = prior_log_scale(prior, log_v, self.blend[...] if self.daily_scale else None) + level
+        base = prior_log_scale(prior, log_v) + level
         return self.drift[...] + loc * jnp.exp(base), soft_clamp(base + raw, *LOG_SCALE_BAND)
 
     def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array, prior: jax.Array,

@@ -53,7 +53,7 @@ from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
                       restore_state, simulate_aligned, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
-from ._vae_after import refit_latent_prior, variance_level
+from ._vae_after import refit_latent_prior, target_moments
 from ._vae_data import Prepared, gather_windows, prepare
 from ._vae_prior import VaeFitWarning, fit_variance_prior, prior_persistence
 
@@ -76,9 +76,9 @@ class VaeConfig:
         half_lives: half-lives (days) of the exponentially weighted volatility states; the variance prior's
             half-life is chosen among them per asset (`_vae_prior`).
         max_persistence: the cap on the variance prior's GARCH persistence (as `GarchConfig.max_persistence`).
-        daily_scale: each day's log-scale starts from a learned blend of the variance states before that day,
-            of all days and of down days, updated through the window by its own days (True, the default); or
-            every day of a window starts from the variance prior's state at the window's start (False).
+        daily_scale: each day's log-scale starts from the variance prior at the states before that day,
+            updated through the window by its own days (True, the default); or every day of a window starts
+            from the prior at the window's start (False).
         likelihood: ``"student-t"`` (learned nu per asset) or ``"gaussian"``.
         nu_init: initial Student-t degrees of freedom (above the floor, `_neural.NU_FLOOR` = 5).
         beta: weight of the KL term (1 is the ELBO).
@@ -123,6 +123,10 @@ class VaeConfig:
         p = self.max_persistence
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < p < 1.0:
             raise ConfigError(f"vae.max_persistence must be a number in (0, 1), got {p!r}")
+        shortest = float(nn.ewma_decays((min(self.half_lives),))[0])
+        if p <= shortest:  # the prior's persistence is at least its half-life's decay
+            raise ConfigError(f"vae.max_persistence = {p!r} leaves the variance prior no half-life: it must exceed "
+                              f"{shortest:.4f}, the daily decay of the shortest half-life {min(self.half_lives)}")
         for name, lo in (("nu_init", NU_FLOOR), ("beta", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
@@ -165,7 +169,7 @@ class VaeFitted:
         prior: ``[1 + S, assets]`` the weights of the variance prior ``w + sum_s c_s v_s`` (`_vae_prior`; row
             0 is w), fitted on the training days before the network.
         level: ``[assets]`` a shift of the log-scale that targets the sampled variance at the prior's
-            (`_vae_after.variance_level`), set after training.
+            (`_vae_after.target_moments`), set after training.
         t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
         context: the real history the worlds continue.
         graphdef, config, digest, history: static metadata (`history` is the training record).
@@ -201,14 +205,10 @@ class VaeFitted:
         return prior_persistence(np.asarray(self.prior), nn.ewma_decays(self.config.half_lives))
 
 
-def _build_net(config: VaeConfig, n_assets: int, key: jax.Array, prior: np.ndarray | None = None) -> nn.VaeNet:
-    """The network; the daily scale's blend starts as the variance prior's mix of states (`prior`; without
-    it, a template whose parameters a file replaces, any mix)."""
-    n_states = _n_states(config)
-    blend = nn.init_blend(n_states, n_assets, 0) if prior is None else nn.blend_from_prior(prior)
+def _build_net(config: VaeConfig, n_assets: int, key: jax.Array) -> nn.VaeNet:
     return nn.VaeNet(n_assets=n_assets, window=config.window, context=config.context,
-                     n_states=n_states, latent=config.latent, hidden=config.hidden,
-                     blend_init=blend, nu_init=config.nu_init, daily_scale=config.daily_scale,
+                     n_states=_n_states(config), latent=config.latent, hidden=config.hidden,
+                     nu_init=config.nu_init, daily_scale=config.daily_scale,
                      rngs=nnx.Rngs(params=key))
 
 
@@ -350,7 +350,7 @@ class TemporalVae(AbstractGenerator):
         prior = fit_variance_prior(r[:cut] / scale, decays, max_persistence=config.max_persistence,
                                    assets=tuple(market.assets))
         data = prepare(r, scale, config, prior, np.zeros(market.n_assets))
-        net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY), prior)
+        net = _build_net(config, market.n_assets, jax.random.fold_in(key, _INIT_KEY))
         graphdef, state = nnx.split(net)
         opt = optimizer(config.train)
         val_key, val_starts = jax.random.fold_in(key, _VAL_KEY), jnp.asarray(val_starts)
@@ -361,9 +361,10 @@ class TemporalVae(AbstractGenerator):
         carry = (state, opt.init(state), data, jnp.asarray(train_starts))
         (state, *_), history = train(carry, _step(graphdef, opt, config), validate,
                                      key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
-        # after training (`_vae_after`): the latent prior refitted to the encoder, then the variance targeted
+        # after training (`_vae_after`): the latent prior refitted to the encoder, then mean and variance targeted
         state = refit_latent_prior(graphdef, state, data, train_starts, config)
-        level = variance_level(graphdef, state, data, train_starts, jax.random.fold_in(key, _LEVEL_KEY), config)
+        state, level = target_moments(graphdef, state, data, train_starts, jax.random.fold_in(key, _LEVEL_KEY),
+                                      config)
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)

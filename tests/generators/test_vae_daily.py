@@ -1,5 +1,5 @@
-"""The VAE's daily scale (`VaeConfig.daily_scale`, an option): each day's log-scale from the variance states its own
-window's earlier days left, in training (teacher forcing) and in sampling, against slow NumPy loops; causal;
+"""The VAE's daily scale (`VaeConfig.daily_scale`, the default): each day's log-scale from the variance states its
+own window's earlier days left, in training (teacher forcing) and in sampling, against slow NumPy loops; causal;
 and volatility clustering that comes from the fitted model."""
 
 import dataclasses
@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special
 
 from stressgen import generators, rng
 from stressgen.errors import ModelFileError
@@ -22,10 +21,18 @@ GEN = generators.get("vae")
 
 
 @pytest.fixture(scope="module")
-def daily_fit(small_market):
-    """The tiny preset with the daily scale."""
+def daily_fit(small_fits):
+    """The tiny preset, whose scale is daily (the default)."""
+    gen, fitted = small_fits("vae")
+    assert fitted.config.daily_scale
+    return fitted
+
+
+@pytest.fixture(scope="module")
+def window_fit(small_market):
+    """The tiny preset with one scale per window (`daily_scale = false`)."""
     return GEN.fit(small_market, key=rng.stream(rng.root(0), rng.FIT),
-                   config=dataclasses.replace(VaeConfig.preset("tiny"), daily_scale=True))
+                   config=dataclasses.replace(VaeConfig.preset("tiny"), daily_scale=False))
 
 
 def _soft_clamp(x, lo, hi):
@@ -34,23 +41,22 @@ def _soft_clamp(x, lo, hi):
 
 
 class _SlowDays:
-    """Each day of a window from the module doc, in float64: states of all days and of down days, the blend
+    """Each day of a window from the module doc, in float64: states of all days and of down days, the variance
     prior over them, the soft clamp; the decoder's location and correction are the network's (inputs here)."""
 
     def __init__(self, fitted):
         net = fitted.net()
         self.decays = 0.5 ** (1.0 / np.asarray(fitted.config.half_lives, np.float64))
         self.decays = np.asarray(self.decays, np.float32).astype(np.float64)  # the float32 decays sampling uses
-        w = special.softmax(nn.BLEND_SPEED * np.asarray(net.blend[...], np.float64), axis=0)
-        self.weights = w  # [2H, A]
-        self.long_run = np.asarray(fitted.prior, np.float64)[0]  # the variance prior's constant weight w [A]
+        prior = np.asarray(fitted.prior, np.float64)
+        self.long_run, self.weights = prior[0], prior[1:]  # w [A] and the states' weights [2H, A]
         self.level = np.asarray(fitted.level, np.float64)
         self.drift = np.asarray(net.drift[...], np.float64)
 
     def base(self, v):
-        """Half the log of the prior variance w + (1 - w) blend(v), plus the targeting shift."""
+        """Half the log of the prior variance w + sum_s c_s v_s, plus the targeting shift."""
         log_v = np.clip(np.log(v + 1e-4), -9.0, 6.0)
-        s2 = self.long_run + (1.0 - self.long_run) * (self.weights * np.exp(log_v)).sum(axis=0)
+        s2 = self.long_run + (self.weights * np.exp(log_v)).sum(axis=0)
         return 0.5 * np.log(s2) + self.level
 
     def log_scale(self, raw, v):
@@ -102,7 +108,7 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     starts = jnp.asarray([config.context + 30, config.context + 300])
     _, _, log_v = gather_windows(data, starts, config)
     raw = jnp.asarray(np.random.default_rng(0).normal(size=(2, config.window, x.shape[1])) * 0.3, jnp.float32)
-    got = np.asarray(net.place(raw, raw, log_v, fitted.prior, fitted.level)[1], np.float64)
+    got = np.asarray(net.place(jnp.zeros_like(raw), raw, log_v, fitted.prior, fitted.level)[1], np.float64)
     for b, s in enumerate(np.asarray(starts)):
         v = np.ones((2 * len(config.half_lives), x.shape[1]))
         for t in range(s):
@@ -116,7 +122,8 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     s = int(starts[0])
     bumped[s + 1] -= 0.05
     moved = prepare(bumped, np.asarray(fitted.scale, np.float64), config, fitted.prior, fitted.level)
-    got2 = np.asarray(net.place(raw, raw, gather_windows(moved, starts, config)[2], fitted.prior, fitted.level)[1])
+    moved_v = gather_windows(moved, starts, config)[2]
+    got2 = np.asarray(net.place(jnp.zeros_like(raw), raw, moved_v, fitted.prior, fitted.level)[1])
     np.testing.assert_array_equal(got2[0, :2], np.asarray(got, np.float32)[0, :2])
     assert (np.abs(got2[0, 2] - got[0, 2]) > 1e-4).all()
 
@@ -156,12 +163,12 @@ def test_the_daily_scale_clusters_volatility_more_than_a_scale_per_window():
     assert acf[True].mean() > acf[False].mean() + 4.0 * se, (acf[True].mean(), acf[False].mean(), se)
 
 
-def test_a_model_file_from_before_the_daily_scale_is_refused_with_a_clear_error(small_fits, daily_fit):
+def test_a_model_file_from_before_the_daily_scale_is_refused_with_a_clear_error(small_fits, window_fit):
     gen, fitted = small_fits("vae")
     meta, arrays = gen.export_fitted(fitted)
     old = {**meta, "config": {k: v for k, v in meta["config"].items() if k != "daily_scale"}}
     with pytest.raises(ModelFileError, match="before vae.daily_scale"):
         gen.restore_fitted(old, arrays)
-    for f in (fitted, daily_fit):  # current files load, with the option either way
+    for f in (fitted, window_fit):  # current files load, with the option either way
         back = gen.restore_fitted(*gen.export_fitted(f))
         assert back.digest == f.digest and back.config.daily_scale == f.config.daily_scale
