@@ -1,4 +1,4 @@
-"""The VAE's variance prior: a GARCH(1, 1) with variance targeting, fitted before the network trains.
+"""The VAE's variance prior: a GJR-GARCH(1, 1) with variance targeting, fitted before the network trains.
 
 Why. The decoder's log-scale is a prior plus the network's learned correction. The first design's prior was
 half the log of the 21-day EWMA state: a unit root in variance (RiskMetrics), with no level to return to.
@@ -9,18 +9,22 @@ quarter's volatility all year and its 99.9% one-year return was 355%, three time
 The prior's variance before day t is, in standardized units (returns over their fit-sample standard deviation,
 so the fit sample's mean square is 1):
 
-    s2_t = w + (1 - w) v_t,     v_t = lam v_{t-1} + (1 - lam) x_{t-1}^2,
+    s2_t = w + (1 - w) [(1 - g) v_t + g d_t],
+    v_t = lam v_{t-1} + (1 - lam) x_{t-1}^2,     d_t = lam d_{t-1} + (1 - lam) 2 x_{t-1}^2 1{x_{t-1} < 0},
 
-`v` the EWMA state of one of the configured half-lives (decay `lam`). Substituting gives GARCH(1, 1) with its
-unconditional variance targeted at 1:
+`v` and `d` the EWMA states of all days and of down days (doubled, so both have the mean of x^2 under
+symmetric innovations) at one of the configured half-lives (decay `lam`). Substituting gives GJR-GARCH(1, 1)
+with its unconditional variance targeted at 1:
 
-    s2_{t+1} = w (1 - lam) + lam s2_t + (1 - w)(1 - lam) x_t^2,
+    s2_{t+1} = w (1 - lam) + lam s2_t + (alpha + gamma 1{x_t < 0}) x_t^2,
+    alpha = (1 - w)(1 - lam)(1 - g),     gamma = 2 (1 - w)(1 - lam) g,     beta = lam,
 
-alpha = (1 - w)(1 - lam), beta = lam, persistence ``1 - w (1 - lam)`` below 1. Each asset's half-life and `w`
-are chosen on a grid by Gaussian quasi-maximum likelihood over the training days (consistent for the variance
+persistence ``alpha + gamma / 2 + beta = 1 - w (1 - lam)`` below 1. Each asset's half-life, `w` and `g` are
+chosen on a grid by Gaussian quasi-maximum likelihood over the training days (consistent for the variance
 whatever the innovations' law, Bollerslev and Wooldridge 1992), with the persistence capped as GARCH's
 (`GarchConfig.max_persistence`, 0.999: a variance shock's half-life of at most about 700 days). `w = 1` (a
-constant variance) is on the grid, so data without clustering keep none. Pure NumPy, run once per fit.
+constant variance) is on the grid, so data without clustering keep none. Pure NumPy, run once per fit (about
+2 s for 20 assets and 4 half-lives on two cores: it grows with assets x half-lives x 1,111 grid points).
 """
 
 from __future__ import annotations
