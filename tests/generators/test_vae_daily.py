@@ -172,3 +172,36 @@ def test_a_model_file_from_before_the_daily_scale_is_refused_with_a_clear_error(
     for f in (fitted, window_fit):  # current files load, with the option either way
         back = gen.restore_fitted(*gen.export_fitted(f))
         assert back.digest == f.digest and back.config.daily_scale == f.config.daily_scale
+
+
+def test_the_window_scale_reads_the_state_at_each_windows_start_and_updates_it_day_by_day(window_fit):
+    """`daily_scale = false`: every day of a window reads the state at the window's start; the state then
+    takes the window's days one by one (all days and down days), as the slow loop does, and the next window
+    reads it."""
+    fitted = window_fit
+    net, slow, key, block = fitted.net(), _SlowDays(fitted), rng.root(9), fitted.config.sample_block
+    w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
+    scale = np.asarray(fitted.scale, np.float64)
+    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
+                                   horizon=2 * w, block=block, student_t=True), np.float64)
+    x_sampled = y / scale  # the sampler's standardized days (to float32 rounding)
+    keys = rng.world_keys(key, 0, block)
+    latent = net.dec1.in_features - net.cond2.out_features
+    p = _sim_params(fitted)
+    ctx = np.broadcast_to(np.asarray(fitted.ctx0, np.float64), (block, c, a))
+    v = np.broadcast_to(np.asarray(fitted.v0, np.float64), (block, *fitted.v0.shape)).copy()
+    for j in range(2):
+        draw = jax.vmap(lambda k, j=j: jax.random.normal(jax.random.fold_in(k, jnp.uint32(j)), (latent + w * a,)))(keys)
+        h = net.condition(jnp.asarray(ctx, jnp.float32), nn.log_vol_features(jnp.asarray(v, jnp.float32)),
+                          fitted.prior)
+        loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
+        e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
+                       np.float64)
+        for world in (0, block - 1):
+            for t in range(w):  # every day reads the state at the window's start
+                x = slow.day(loc[world, t], raw[world, t], v[world], e[world, t])
+                np.testing.assert_allclose(y[world, j * w + t], x * scale, rtol=5e-4, atol=5e-6 * scale.max())
+        days = x_sampled[:, j * w:(j + 1) * w]
+        for t in range(w):
+            v = np.stack([slow.update(v[b], days[b, t]) for b in range(block)])
+        ctx = np.concatenate([ctx, days], axis=1)[:, -c:]
