@@ -316,14 +316,14 @@ def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, prior, level,
     return digest(config, *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
 
 
-def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig, prior: jax.Array,
-         level: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig) -> tuple[jax.Array, jax.Array]:
     """``(ctx0 [C, A], v0 [2H, A])`` of a history ``returns [T, A]`` (T >= C): its last C returns and its
     volatility states after its last day, standardized by the fit's float32 `scale` (the one sampling
-    multiplies by). The fit and `TemporalVae.reanchor` both take "now" from here, so re-anchoring a fit to
-    its own history gives it back bit for bit."""
-    data = prepare(returns, np.asarray(scale, np.float64), config, prior, level)
-    return data.x[-config.context:], data.v_last
+    multiplies by), in float32 as `prepare` gives them. The fit and `TemporalVae.reanchor` both take "now"
+    from here, so re-anchoring a fit to its own history gives it back bit for bit."""
+    x = np.asarray(returns, dtype=np.float64) / np.asarray(scale, np.float64)
+    v = nn.vol_states(x, nn.ewma_decays(config.half_lives))
+    return jnp.asarray(x[-config.context:], jnp.float32), jnp.asarray(v[-1], jnp.float32)
 
 
 def _t_table(nu: np.ndarray | None, n_assets: int) -> tuple[jax.Array, jax.Array]:
@@ -398,7 +398,7 @@ class TemporalVae(AbstractGenerator):
     def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
                   history: TrainHistory) -> VaeFitted:
         """A fitted VAE of these trained arrays continuing from the end of `market`."""
-        ctx0, v0 = _now(market.log_returns, scale, config, prior, level)
+        ctx0, v0 = _now(market.log_returns, scale, config)
         return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
                          t_grid=t_grid, context=history_context(market, config.history_days), graphdef=graphdef,
                          config=config, digest=_fitted_digest(config, state, scale, ctx0, v0, prior, level, t_table,
