@@ -15,8 +15,8 @@ Everything the decoder conditions on is computed from the past only, so a path o
 generating a window, appending it to the past, updating the features and generating the next one.
 
 The decoder gives a location and a correction of the log-scale per day and asset, in units of a variance
-prior: a GJR-GARCH(1, 1) variance with a long-run level, ``w + (1 - w) v``, fitted per asset before the
-network trains (`_vae_prior`; `v` its mix of the all-day and down-day states of the half-life the fit chose).
+prior: a component GJR-GARCH variance with a long-run level, ``w + sum_s c_s v_s`` (a convex combination of a
+constant and the all-day and down-day states), fitted per asset before the network trains (`_vae_prior`).
 With `daily_scale` (the default; see `VaeConfig`) each day reads the state before it: in training, the real
 days'; in sampling, the state that the window's own earlier generated days left. So volatility clusters from
 day to day inside a window and rises after down days (the leverage effect), not only from one window to the

@@ -13,12 +13,12 @@ from stressgen import rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _vae_nn as nn
 from stressgen.generators._vae_after import _posterior
-from stressgen.generators._vae_prior import W_STEPS, VaeFitWarning, fit_variance_prior, prior_persistence
+from stressgen.generators._vae_prior import VaeFitWarning, fit_variance_prior, prior_arch, prior_persistence
 from stressgen.generators.vae import TemporalVae, VaeConfig, gather_windows, prepare
 
 HALF_LIVES = (5, 21)
 DECAYS = nn.ewma_decays(HALF_LIVES)  # float32, as the fit uses them
-LAM = float(DECAYS[0])  # the simulated beta: a half-life on the grid, so the grid holds the truth
+LAM = float(DECAYS[0])  # the simulated beta: a half-life the prior holds, so the prior can hold the truth
 
 
 def _gjr_path(alpha: float, gamma: float, n: int, seed: int) -> np.ndarray:
@@ -33,62 +33,125 @@ def _gjr_path(alpha: float, gamma: float, n: int, seed: int) -> np.ndarray:
     return x[:, None]
 
 
-def _ours(weights: np.ndarray) -> dict[str, float]:
-    """alpha, gamma and the persistence the prior's weights mean (the module doc of `_vae_prior`)."""
-    w, s = weights[0, 0], int(np.argmax(weights[1:3, 0] + weights[3:5, 0]))
-    lam = float(DECAYS[s])
-    a_all, a_down = weights[1 + s, 0] * (1 - lam), weights[3 + s, 0] * (1 - lam)
-    return {"alpha": a_all, "gamma": 2 * a_down, "persistence": 1 - w * (1 - lam), "half_life": HALF_LIVES[s]}
-
-
 def _arch(x: np.ndarray, o: int):
     res = arch_model(x[:, 0], mean="Zero", vol="GARCH", p=1, o=o, q=1, dist="normal", rescale=False).fit(disp="off")
     return res.params, res.param_cov
 
 
+def _quasi_nll(weights: np.ndarray, x: np.ndarray, decays: np.ndarray) -> np.ndarray:
+    """``[..., A]`` the mean Gaussian quasi-negative-log-likelihood of the prior's variance for weights
+    ``[..., 1 + 2H, A]``; the states by a plain loop over days."""
+    lam = np.asarray(decays, np.float64)
+    states = np.empty((x.shape[0], 2 * lam.size, x.shape[1]))
+    v, u = np.ones((lam.size, x.shape[1])), np.ones((lam.size, x.shape[1]))
+    for t in range(x.shape[0]):
+        states[t] = np.concatenate([v, u])
+        v = lam[:, None] * v + (1 - lam[:, None]) * x[t] ** 2
+        u = lam[:, None] * u + (1 - lam[:, None]) * 2 * np.minimum(x[t], 0.0) ** 2
+    s2 = weights[..., None, 0, :] + np.einsum("tsa,...sa->...ta", states, weights[..., 1:, :])
+    return np.mean(np.log(s2) + x ** 2 / s2, axis=-2)
+
+
 @pytest.mark.parametrize("alpha, gamma", [(0.08, 0.0), (0.03, 0.10)], ids=["garch", "gjr"])
 def test_the_prior_agrees_with_arch_within_its_standard_errors(alpha, gamma):
+    """On a GARCH and a GJR-GARCH path whose beta is the prior's one decay (so the prior is GJR-GARCH(1, 1) with
+    beta known), the prior's alpha, gamma (its weights of yesterday's square and down-day excess) and persistence
+    agree with arch's quasi-maximum likelihood within 3 of arch's standard errors, and its persistence with the
+    truth. With more half-lives the prior is a larger model (a component GARCH, which arch lacks): the next test
+    checks that fit against a grid of the quasi-likelihood."""
     x = _gjr_path(alpha, gamma, 20_000, seed=3)
-    ours = _ours(fit_variance_prior(x, DECAYS, max_persistence=0.999, assets=("A",)))
+    weights = fit_variance_prior(x, DECAYS[:1], max_persistence=0.999, assets=("A",))
+    ours_a, ours_g = (float(v[0]) for v in prior_arch(weights, DECAYS[:1]))
+    ours_p = float(prior_persistence(weights, DECAYS[:1])[0])
     params, cov = _arch(x, o=1)
     names = list(params.index)
     i_a, i_g, i_b = names.index("alpha[1]"), names.index("gamma[1]"), names.index("beta[1]")
-    assert ours["half_life"] == 5
-    # the grid's resolution in each quantity: a step of w moves the state's weight by (1 - w_min) / W_STEPS, a
-    # step of g moves the down days' share by 0.1
-    total = ours["alpha"] + ours["gamma"] / 2
-    step_w, step_g = (1 - LAM) / W_STEPS, 0.1 * 2 * total
     se_a, se_g = np.sqrt(cov.iloc[i_a, i_a]), np.sqrt(cov.iloc[i_g, i_g])
-    assert abs(ours["gamma"] - params.iloc[i_g]) < 3 * se_g + step_g
-    assert abs(ours["alpha"] - params.iloc[i_a]) < 3 * se_a + step_g / 2 + step_w
+    assert abs(ours_g - params.iloc[i_g]) < 3 * se_g
+    assert abs(ours_a - params.iloc[i_a]) < 3 * se_a
     # persistence alpha + gamma / 2 + beta: its standard error from the covariance of the three
     grad = np.zeros(len(names))
     grad[[i_a, i_b]], grad[i_g] = 1.0, 0.5
     se_p = float(np.sqrt(grad @ cov.to_numpy() @ grad))
     arch_p = params.iloc[i_a] + params.iloc[i_g] / 2 + params.iloc[i_b]
-    assert abs(ours["persistence"] - arch_p) < 3 * se_p + step_w
+    assert abs(ours_p - arch_p) < 3 * se_p
     # and the truth, which arch estimates: the simulated persistence is 1 - omega
-    assert abs(ours["persistence"] - (alpha + gamma / 2 + LAM)) < 3 * se_p + step_w
+    assert abs(ours_p - (alpha + gamma / 2 + LAM)) < 3 * se_p
+
+
+def test_the_fit_beats_every_single_half_life_garch_on_a_grid_and_is_the_optimum_it_reports():
+    """The quasi-likelihood, by a plain loop, of the fitted weights is at least that of every GJR-GARCH(1, 1) of
+    one half-life on a grid (w: 51 values, the down days' share: 11), and no random feasible move improves it."""
+    x = np.concatenate([_gjr_path(0.05, 0.06, 3000, seed=1), np.random.default_rng(2).standard_t(6, (3000, 1))], 1)
+    weights = fit_variance_prior(x, DECAYS, max_persistence=0.999, assets=("A", "B"))
+    ours = _quasi_nll(weights, x, DECAYS)
+    lam = DECAYS.astype(np.float64)
+    grid = []
+    for s in range(2):
+        w_min = (1 - 0.999) / (1 - lam[s])
+        for w in np.linspace(w_min, 1.0, 51):
+            for g in np.linspace(0.0, 1.0, 11):
+                one = np.zeros((5, 2))
+                one[0], one[1 + s], one[3 + s] = w, (1 - w) * (1 - g), (1 - w) * g
+                grid.append(one)
+    best = _quasi_nll(np.stack(grid), x, DECAYS).min(axis=0)
+    assert (ours <= best + 1e-9).all(), (ours, best)
+    moved = np.clip(weights + 0.01 * np.random.default_rng(0).standard_normal((50, *weights.shape)), 0.0, None)
+    moved /= moved.sum(axis=1, keepdims=True)
+    feasible = np.stack([prior_persistence(m, DECAYS) for m in moved]) <= 0.999
+    assert feasible.sum() > 20
+    assert (_quasi_nll(moved, x, DECAYS)[feasible] >= np.broadcast_to(ours, feasible.shape)[feasible] - 1e-9).all()
+
+
+def test_the_persistence_is_the_spectral_radius_of_the_states_expected_recursion():
+    """E[v_{t+1}] = lam v_t + (1 - lam) E[s2_t] for every state (a down day's doubled square has the mean of a
+    square under symmetric innovations), so deviations from the level follow ``M = diag(lam) + (1 - lam) c^T``;
+    the persistence is M's largest eigenvalue (numpy's), and ``1 - w (1 - lam)`` with one half-life."""
+    decays = nn.ewma_decays((1, 5, 21, 250)).astype(np.float64)
+    lam = np.tile(decays, 2)
+    rng_ = np.random.default_rng(4)
+    weights = rng_.dirichlet(np.ones(9), size=6).T
+    weights[1:, 0] = 0.0
+    weights[0, 0] = 1.0  # a constant variance
+    weights[:, 1] = 0.0
+    weights[0, 1], weights[3, 1] = 0.3, 0.7  # one half-life
+    ours = prior_persistence(weights, decays)
+    assert ours[0] == 0.0
+    assert ours[1] == pytest.approx(1 - 0.3 * (1 - decays[2]), abs=1e-12)
+    for a in range(2, 6):
+        m = np.diag(lam) + (1 - lam)[:, None] * weights[1:, a][None, :]
+        assert ours[a] == pytest.approx(np.max(np.abs(np.linalg.eigvals(m))), abs=1e-10)
 
 
 def test_the_persistence_cap_binds_on_a_path_more_persistent_than_the_cap_and_says_so():
     x = _gjr_path(1.0 - LAM - 0.0005, 0.0, 20_000, seed=5)  # persistence 0.9995, above the cap of 0.995
     with pytest.warns(VaeFitWarning, match="A wants a persistence above max_persistence = 0.995"):
         weights = fit_variance_prior(x, DECAYS, max_persistence=0.995, assets=("A",))
-    assert prior_persistence(weights, DECAYS)[0] == pytest.approx(0.995, abs=1e-12)
+    assert prior_persistence(weights, DECAYS)[0] == pytest.approx(0.995, abs=1e-6)
 
 
-def test_weights_are_a_convex_combination_of_the_constant_and_one_half_life():
+def test_a_state_whose_decay_reaches_the_cap_carries_no_weight():
+    decays = nn.ewma_decays((5, 250))  # 250 days: a decay of 0.99723, above a cap of 0.99
+    x = _gjr_path(0.05, 0.0, 4000, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VaeFitWarning)
+        weights = fit_variance_prior(x, decays, max_persistence=0.99, assets=("A",))
+    assert weights[2, 0] == 0.0 and weights[4, 0] == 0.0
+    assert prior_persistence(weights, decays)[0] <= 0.99 + 1e-9
+
+
+def test_weights_are_a_convex_combination_and_iid_data_keep_almost_no_clustering():
     x = np.random.default_rng(0).standard_normal((3000, 3))
     x[:, 1] = _gjr_path(0.1, 0.0, 3000, seed=1)[:, 0]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no cap binds here
+        warnings.simplefilter("error")  # no cap binds here, and the fit converges
         weights = fit_variance_prior(x, DECAYS, max_persistence=0.999, assets=("A", "B", "C"))
     assert weights.shape == (5, 3) and (weights >= 0).all()
     np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-12)
-    for a in range(3):  # the all-day and down-day rows of one half-life only
-        used = np.flatnonzero((weights[1:3, a] + weights[3:5, a]) > 0)
-        assert used.size <= 1
+    alpha, gamma = prior_arch(weights, DECAYS)
+    # iid: the weight of yesterday's square is noise, about 1 / sqrt(T) = 0.018 in arch's standard error;
+    # the GARCH column (alpha 0.1) keeps its clustering
+    assert (alpha + gamma / 2)[[0, 2]].max() < 0.03 and alpha[1] + gamma[1] / 2 > 0.06
 
 
 # ------------------------------------------------------------------------------------ after training
@@ -167,10 +230,10 @@ def test_a_file_from_before_the_variance_prior_is_refused(tiny):
         gen.restore_fitted(meta, arrays)
 
 
-@pytest.mark.parametrize("value", [1.0, 0.0, 1.5, True, "0.99", 0.8])
+@pytest.mark.parametrize("value", [1.0, 0.0, 1.5, True, "0.99", 0.4])
 def test_max_persistence_must_lie_between_the_shortest_decay_and_1(value):
     with pytest.raises(ConfigError, match="vae.max_persistence"):
-        VaeConfig(max_persistence=value)  # 0.8: below 0.87, the daily decay of a 5-day half-life
+        VaeConfig(max_persistence=value)  # 0.4: below 0.5, the daily decay of a 1-day half-life
 
 
 def test_the_past_moves_neither_the_mean_nor_the_scale_at_the_latent_priors_mean(tiny, small_market):
