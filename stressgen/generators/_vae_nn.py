@@ -154,8 +154,9 @@ class VaeNet(nnx.Module):
         relative to the variance prior's level at the window's start: the days over its scale, the states'
         logs less its log-variance. Why: a network that reads the level can learn "higher after high", and in
         a generated path that multiplies the prior's variance on the very days that feed the state; a raise
-        of e^(2 c) turns a persistence of ``1 - w (1 - lam)`` explosive once e^(2 c) (1 - w) > 1 (c about
-        0.06 at w = 0.12: the sp500-index fit's raise was 0.13 at its last state and 0.19 at 8x it)."""
+        of e^(2 c) turns the prior ``w + sum_s c_s v_s`` (weights summing to 1) explosive once
+        e^(2 c) (1 - w) > 1 (c about 0.06 at w = 0.12: the sp500-index fit's raise, under the first,
+        single-half-life prior, was 0.13 at its last state and 0.19 at 8x it)."""
         b = ctx.shape[0]
         base = prior_log_scale(prior, log_v)[:, None, :]  # [B, 1, A]
         inp = jnp.concatenate([jnp.arcsinh(ctx * jnp.exp(-base)).reshape(b, -1),

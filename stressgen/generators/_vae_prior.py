@@ -24,6 +24,11 @@ half-lives 1, 5, 21, 63 and 250, 0.098 and -0.036. The quasi-likelihood of the h
 rises by 0.029 nats a day on sp500-20 and 0.010 on sp500-index, and falls by 0.0013 on wti (kept out of the
 choice; docs/fidelity.md).
 
+The level, the persistence and the cap below take the innovations to be symmetric, so that a down day's
+doubled square has the mean of a square; the sampler's Student-t innovations are. History's are not quite
+(``2 E[z^2 1{z < 0}]`` of the raw returns is 1.04 on sp500-index and 1.06 on wti), which the fit absorbs into
+its weights.
+
 The persistence, the slowest rate at which a variance shock decays, is the largest root mu of
 ``sum_k (a_k + d_k)(1 - lam_k) / (mu - lam_k) = 1`` (the deviations' recursion; one half-life: ``1 - w (1 -
 lam)``). It is capped as GARCH's (`GarchConfig.max_persistence`, 0.999: a variance shock's half-life of at most
@@ -89,7 +94,9 @@ def fit_variance_prior(x: np.ndarray, decays: np.ndarray, *, max_persistence: fl
                                     {"type": "ineq", "fun": lambda p: 1.0 - cap_coef @ p[1:],
                                      "jac": lambda p: np.concatenate([[0.0], -cap_coef])}])
         weights[:, a] = _feasible(res.x, cap_coef)
-        if not res.success:
+        if not np.isfinite(res.x).all():
+            unconverged.append(f"{assets[a]} ({res.message}; the iterate was not finite: its prior is a constant)")
+        elif not res.success:
             unconverged.append(f"{assets[a]} ({res.message})")
         if 1.0 - cap_coef @ weights[1:, a] < _BINDS:
             capped.append(assets[a])
@@ -108,14 +115,17 @@ def _feasible(p: np.ndarray, cap_coef: np.ndarray) -> np.ndarray:
     0 below `_TINY` (a speck of weight on a slow state would otherwise set the persistence alone) and on states
     the cap rules out, scaled down to meet the cap if they break it, and the constant taking the rest."""
     c = np.where((cap_coef > 0) & (p[1:] > _TINY), p[1:], 0.0)
-    c = c * min(1.0, 1.0 / max(cap_coef @ c, 1e-300))  # cap_coef > 1 where usable, so now sum(c) < 1
+    load = cap_coef @ c
+    if load > 1.0:  # a hair inside the cap, so that rounding cannot leave the product above 1
+        c = c * ((1.0 - 1e-12) / load)  # cap_coef > 1 where usable, so now sum(c) < 1
     return np.concatenate([[1.0 - c.sum()], c])
 
 
 def prior_persistence(weights: np.ndarray, decays: np.ndarray) -> np.ndarray:
     """``[A]`` the prior's persistence: the largest root mu of ``sum_s c_s (1 - lam_s) / (mu - lam_s) = 1`` over
     the states that carry weight (module doc), by bisection. One half-life: ``1 - w (1 - lam)``. No weight on
-    any state (a constant variance): 0."""
+    any state (a constant variance): 0. Any weight on a state puts the root above its decay, however small the
+    weight: a speck on a slow state sets the figure, which is why the fit zeroes weights below `_TINY`."""
     c = np.asarray(weights, np.float64)[1:]
     lam = np.tile(np.asarray(decays, np.float64), 2)[:, None]
     out = np.zeros(c.shape[1])
@@ -123,7 +133,10 @@ def prior_persistence(weights: np.ndarray, decays: np.ndarray) -> np.ndarray:
         on = c[:, a] > 0
         if not on.any():
             continue
-        lo, hi = float(lam[on, 0].max()), 1.0  # the root is above the largest decay in use and below 1 (w > 0)
+        # the root lies above the largest decay in use and at most that plus sum c (1 - lam), where every term
+        # of the sum is at most its share of 1 (below 1 when w > 0)
+        lo = float(lam[on, 0].max())
+        hi = lo + float(np.sum(c[on, a] * (1.0 - lam[on, 0])))
         for _ in range(200):
             mid = 0.5 * (lo + hi)
             if mid == lo or mid == hi:

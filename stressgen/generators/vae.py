@@ -76,7 +76,8 @@ class VaeConfig:
         half_lives: half-lives (days) of the exponentially weighted volatility states; the variance prior is a
             combination of them, weighed per asset (`_vae_prior`). The 1-day state is the fast component after a
             shock (on sp500-20 it lifts the prior's ACF of |r| at lag 1 from 0.070 to 0.098; history 0.109).
-        max_persistence: the cap on the variance prior's GARCH persistence (as `GarchConfig.max_persistence`).
+        max_persistence: the cap on the variance prior's persistence, the slowest decay of a variance shock (as
+            `GarchConfig.max_persistence`); above every half-life's daily decay.
         daily_scale: each day's log-scale starts from the variance prior at the states before that day,
             updated through the window by its own days (True, the default); or every day of a window starts
             from the prior at the window's start (False).
@@ -126,10 +127,11 @@ class VaeConfig:
         p = self.max_persistence
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < p < 1.0:
             raise ConfigError(f"vae.max_persistence must be a number in (0, 1), got {p!r}")
-        shortest = float(nn.ewma_decays((min(self.half_lives),))[0])
-        if p <= shortest:  # the prior's persistence is at least its half-life's decay
-            raise ConfigError(f"vae.max_persistence = {p!r} leaves the variance prior no half-life: it must exceed "
-                              f"{shortest:.4f}, the daily decay of the shortest half-life {min(self.half_lives)}")
+        longest = float(nn.ewma_decays((max(self.half_lives),))[0])
+        if p <= longest:  # weight on a state makes the persistence exceed its decay (`_vae_prior`)
+            raise ConfigError(f"vae.max_persistence = {p!r} is below what the variance prior's longest half-life, "
+                              f"{max(self.half_lives)} days, decays at ({longest:.5f} a day), so the prior could not "
+                              "use that state; raise the cap or drop the half-life")
         for name, lo in (("nu_init", NU_FLOOR), ("beta", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
@@ -438,7 +440,7 @@ class TemporalVae(AbstractGenerator):
                                  expected="a model file that records vae.daily_scale")
         if "prior" not in arrays:
             # a file from before the variance prior: its network learned corrections to another log-scale
-            raise ModelFileError("this VAE was saved before its variance prior (a GARCH(1, 1) level and "
+            raise ModelFileError("this VAE was saved before its variance prior (a GARCH level and "
                                  "persistence the log-scale starts from) existed; refit it",
                                  expected="a model file with a 'prior' array")
         config_meta = meta.get("config")

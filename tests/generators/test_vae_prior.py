@@ -13,7 +13,8 @@ from stressgen import rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _vae_nn as nn
 from stressgen.generators._vae_after import _posterior
-from stressgen.generators._vae_prior import VaeFitWarning, fit_variance_prior, prior_arch, prior_persistence
+from stressgen.generators._vae_prior import (VaeFitWarning, _feasible, fit_variance_prior, prior_arch,
+                                             prior_persistence)
 from stressgen.generators.vae import TemporalVae, VaeConfig, gather_windows, prepare
 
 HALF_LIVES = (5, 21)
@@ -38,17 +39,23 @@ def _arch(x: np.ndarray, o: int):
     return res.params, res.param_cov
 
 
-def _quasi_nll(weights: np.ndarray, x: np.ndarray, decays: np.ndarray) -> np.ndarray:
-    """``[..., A]`` the mean Gaussian quasi-negative-log-likelihood of the prior's variance for weights
-    ``[..., 1 + 2H, A]``; the states by a plain loop over days."""
+def _states(x: np.ndarray, decays: np.ndarray) -> np.ndarray:
+    """``[T, 1 + 2H, A]``: 1 (the constant's column), then the all-day and down-day states before each day, by a
+    plain loop over days."""
     lam = np.asarray(decays, np.float64)
-    states = np.empty((x.shape[0], 2 * lam.size, x.shape[1]))
+    states = np.empty((x.shape[0], 1 + 2 * lam.size, x.shape[1]))
     v, u = np.ones((lam.size, x.shape[1])), np.ones((lam.size, x.shape[1]))
     for t in range(x.shape[0]):
-        states[t] = np.concatenate([v, u])
+        states[t] = np.concatenate([np.ones((1, x.shape[1])), v, u])
         v = lam[:, None] * v + (1 - lam[:, None]) * x[t] ** 2
         u = lam[:, None] * u + (1 - lam[:, None]) * 2 * np.minimum(x[t], 0.0) ** 2
-    s2 = weights[..., None, 0, :] + np.einsum("tsa,...sa->...ta", states, weights[..., 1:, :])
+    return states
+
+
+def _quasi_nll(weights: np.ndarray, x: np.ndarray, decays: np.ndarray) -> np.ndarray:
+    """``[..., A]`` the mean Gaussian quasi-negative-log-likelihood of the prior's variance for weights
+    ``[..., 1 + 2H, A]``."""
+    s2 = np.einsum("tsa,...sa->...ta", _states(x, decays), weights)
     return np.mean(np.log(s2) + x ** 2 / s2, axis=-2)
 
 
@@ -96,6 +103,16 @@ def test_the_fit_beats_every_single_half_life_garch_on_a_grid_and_is_the_optimum
                 grid.append(one)
     best = _quasi_nll(np.stack(grid), x, DECAYS).min(axis=0)
     assert (ours <= best + 1e-9).all(), (ours, best)
+    # the optimality conditions on the simplex (the cap does not bind here): every weight in use has the same
+    # derivative of the loss, and moving weight to one not in use would not lower it
+    states = _states(x, DECAYS)
+    s2 = np.einsum("tsa,sa->ta", states, weights)
+    grad = np.einsum("ta,tsa->sa", (1 / s2 - x ** 2 / s2 ** 2) / x.shape[0], states)
+    for a in range(2):
+        used = weights[:, a] > 0
+        common = grad[used, a].mean()
+        assert np.abs(grad[used, a] - common).max() < 1e-4, grad[:, a]
+        assert (grad[~used, a] > common - 1e-4).all(), grad[:, a]
     moved = np.clip(weights + 0.01 * np.random.default_rng(0).standard_normal((50, *weights.shape)), 0.0, None)
     moved /= moved.sum(axis=1, keepdims=True)
     feasible = np.stack([prior_persistence(m, DECAYS) for m in moved]) <= 0.999
@@ -121,6 +138,24 @@ def test_the_persistence_is_the_spectral_radius_of_the_states_expected_recursion
     for a in range(2, 6):
         m = np.diag(lam) + (1 - lam)[:, None] * weights[1:, a][None, :]
         assert ours[a] == pytest.approx(np.max(np.abs(np.linalg.eigvals(m))), abs=1e-10)
+
+
+def test_a_broken_iterate_is_moved_onto_the_constraints():
+    """SLSQP meets its constraints to a tolerance and can stop at a non-finite point: `_feasible` returns
+    non-negative weights summing to 1 that meet the cap, with specks and ruled-out states at 0."""
+    decays = nn.ewma_decays((1, 5, 250)).astype(np.float64)
+    lam = np.tile(decays, 2)
+    cap = 0.995  # rules out the 250-day states (decay 0.99723)
+    usable = lam < cap
+    coef = np.where(usable, (1 - lam) / np.where(usable, cap - lam, 1.0), 0.0)
+    for p in (np.array([-0.1, 0.5, 0.5, 0.3, 1e-12, 0.2, 0.1]), np.full(7, np.nan),
+              np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]), np.array([0.2, 0.3, 0.0, 0.0, 0.0, 0.5, 0.0])):
+        out = _feasible(p, coef)
+        assert (out >= 0).all() and out.sum() == pytest.approx(1.0, abs=1e-12)
+        assert coef @ out[1:] <= 1.0 and out[3] == 0.0 and out[6] == 0.0
+        assert prior_persistence(out[:, None], decays)[0] <= cap + 1e-12
+    assert (_feasible(np.full(7, np.nan), coef) == np.eye(7)[0]).all()  # no finite weight: a constant variance
+    assert _feasible(np.array([0.5, 1e-12, 0.1, 0, 0, 0, 0]), coef)[1] == 0.0  # a speck is dropped
 
 
 def test_the_persistence_cap_binds_on_a_path_more_persistent_than_the_cap_and_says_so():
@@ -230,10 +265,10 @@ def test_a_file_from_before_the_variance_prior_is_refused(tiny):
         gen.restore_fitted(meta, arrays)
 
 
-@pytest.mark.parametrize("value", [1.0, 0.0, 1.5, True, "0.99", 0.4])
-def test_max_persistence_must_lie_between_the_shortest_decay_and_1(value):
+@pytest.mark.parametrize("value", [1.0, 0.0, 1.5, True, "0.99", 0.4, 0.997])
+def test_max_persistence_must_lie_between_the_longest_decay_and_1(value):
     with pytest.raises(ConfigError, match="vae.max_persistence"):
-        VaeConfig(max_persistence=value)  # 0.4: below 0.5, the daily decay of a 1-day half-life
+        VaeConfig(max_persistence=value)  # 0.997: below 0.99723, the daily decay of a 250-day half-life
 
 
 def test_the_past_moves_neither_the_mean_nor_the_scale_at_the_latent_priors_mean(tiny, small_market):
