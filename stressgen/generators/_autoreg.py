@@ -34,7 +34,7 @@ from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
                       restore_state, simulate_aligned, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
-from ._vae_nn import VOL_HALF_LIFE, ewma_decays, log_vol_features
+from ._vae_nn import ewma_decays, log_vol_features
 
 __all__ = ["AutoregressiveConfig", "AutoregressiveFitted", "AbstractAutoregressive", "Prepared", "prepare",
            "check_core_fields", "vol_index", "block_noise", "simulate_block", "sim_params", "train_step"]
@@ -121,6 +121,9 @@ class AutoregressiveConfig:
                         train=TrainConfig(steps=20000, batch_size=256, learning_rate=5e-4, eval_every=100,
                                           patience=8, steps_per_call=50))
         raise ConfigError(f"{family} preset {name!r} does not exist; valid presets: tiny, default, gpu")
+
+
+VOL_HALF_LIFE = 21  # the half-life whose state the log-scale's blend starts on
 
 
 def vol_index(half_lives: tuple[int, ...]) -> int:

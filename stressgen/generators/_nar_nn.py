@@ -42,11 +42,28 @@ from flax import nnx
 
 from . import _tables as tb
 from ._neural import NU_FLOOR
-from ._vae_nn import (BLEND_SPEED, LOG_SCALE_BAND, NU_SPEED, blend_prior, init_blend, log_vol_features, soft_clamp,
-                      update_vol_states, vol_states)
+from ._vae_nn import LOG_SCALE_BAND, NU_SPEED, log_vol_features, soft_clamp, update_vol_states, vol_states
 
 __all__ = ["NarNet", "vol_states", "update_vol_states", "mvt_log_density", "innovations", "sequence_nll",
-           "run_history", "sample_day", "unit_chol", "init_chol_raw", "BLEND_SPEED"]
+           "run_history", "sample_day", "unit_chol", "init_chol_raw", "init_blend", "blend_prior", "BLEND_SPEED"]
+
+# logits of the volatility-state blend = BLEND_SPEED * parameter (the NU_SPEED idea): early stopping ends a
+# run within about a hundred steps on sp500-20, and the blend, the part that carries over to held-out years,
+# must be able to move by several units of logit by then
+BLEND_SPEED = 100.0
+
+
+def init_blend(n_states: int, n_assets: int, vol_index: int) -> np.ndarray:
+    """Initial blend parameters ``[S, A]``: about 80% of the weight on state `vol_index`."""
+    blend = np.full((n_states, n_assets), -4.0, np.float32)
+    blend[vol_index] = 0.0
+    return blend / BLEND_SPEED
+
+
+def blend_prior(blend: jax.Array, log_v: jax.Array) -> jax.Array:
+    """A log-scale prior ``[.., A]``: half the log of a per-asset blend (softmax of ``BLEND_SPEED * blend``
+    over the S states) of the variance states whose logs are ``log_v [.., S, A]``."""
+    return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
 
 
 def unit_chol(raw: jax.Array) -> jax.Array:

@@ -37,20 +37,14 @@ from flax import nnx
 from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
-           "blend_prior", "init_blend", "prior_log_scale", "log_likelihood",
-           "elbo_terms", "soft_clamp", "LOG_SCALE_BAND", "VOL_HALF_LIFE", "BLEND_SPEED"]
+           "prior_log_scale", "log_likelihood", "elbo_terms", "soft_clamp", "LOG_SCALE_BAND"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band
-VOL_HALF_LIFE = 21  # nar's and the flow's: the half-life whose state their log-scale's blend starts on
 _EPS = 1e-4
 # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw): Adam moves a parameter by about the learning rate per step
 # whatever its gradient, so without the factor nu would need thousands of steps to leave its initial value
 NU_SPEED = 20.0
-# logits of the volatility-state blend = BLEND_SPEED * parameter (the NU_SPEED idea): early stopping ends a
-# run within about a hundred steps on sp500-20, and the blend, the part that carries over to held-out years,
-# must be able to move by several units of logit by then
-BLEND_SPEED = 100.0
 
 
 def ewma_decays(half_lives: tuple[int, ...]) -> np.ndarray:
@@ -87,19 +81,6 @@ def update_vol_states(v: jax.Array, x: jax.Array, decays: jax.Array) -> jax.Arra
     sq = jnp.repeat(jnp.stack([x * x, 2.0 * jnp.square(jnp.minimum(x, 0.0))], axis=-2), h, axis=-2)
     d = jnp.concatenate([decays, decays])[:, None]
     return d * v + (1.0 - d) * sq
-
-
-def init_blend(n_states: int, n_assets: int, vol_index: int) -> np.ndarray:
-    """Initial blend parameters ``[S, A]``: about 80% of the weight on state `vol_index`."""
-    blend = np.full((n_states, n_assets), -4.0, np.float32)
-    blend[vol_index] = 0.0
-    return blend / BLEND_SPEED
-
-
-def blend_prior(blend: jax.Array, log_v: jax.Array) -> jax.Array:
-    """A log-scale prior ``[.., A]``: half the log of a per-asset blend (softmax of ``BLEND_SPEED * blend``
-    over the S states) of the variance states whose logs are ``log_v [.., S, A]``."""
-    return 0.5 * jax.nn.logsumexp(jax.nn.log_softmax(BLEND_SPEED * blend, axis=0) + log_v, axis=-2)
 
 
 def prior_log_scale(prior: jax.Array, log_v: jax.Array) -> jax.Array:
@@ -205,7 +186,7 @@ class VaeNet(nnx.Module):
         `raw`, the features ``log_v`` of the state before each day (``[B, D, S, A]`` with D = W, or 1: the
         window's start for every day of it, without `daily_scale`; ``[B, S, A]`` for one day) and the fitted
         variance prior ``[1 + S, A]`` with its log-scale shift `level` ``[A]`` (0 in training; the sampled
-        variance's targeting after it, `_vae_after.variance_level`). The decoder works in units of the prior's
+        variance's targeting after it, `_vae_after.target_moments`). The decoder works in units of the prior's
         scale e^b (b: `prior_log_scale` of the state before the day, plus `level`): location
         ``drift + loc e^b``, log-scale ``b + raw``, softly clamped. Why: with the shocks in the prior's units, a
         window's law does not depend on the volatility's level except through the prior, as the network's

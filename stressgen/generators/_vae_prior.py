@@ -49,7 +49,7 @@ from scipy.optimize import minimize
 
 from ._vae_nn import vol_states
 
-__all__ = ["VaeFitWarning", "fit_variance_prior", "prior_persistence", "prior_arch"]
+__all__ = ["VaeFitWarning", "fit_variance_prior", "prior_persistence"]
 
 _BINDS = 1e-7  # the cap's constraint binds when its slack is below this
 _TINY = 1e-9  # a state's weight below this is 0
@@ -144,12 +144,3 @@ def prior_persistence(weights: np.ndarray, decays: np.ndarray) -> np.ndarray:
             lo, hi = (mid, hi) if np.sum(c[on, a] * (1.0 - lam[on, 0]) / (mid - lam[on, 0])) > 1.0 else (lo, mid)
         out[a] = hi
     return out
-
-
-def prior_arch(weights: np.ndarray, decays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(alpha, gamma) [A]``: the weights of yesterday's square and of its down-day excess in the prior's variance
-    (GJR's alpha and gamma with one half-life; their sums over the components with several)."""
-    c = np.asarray(weights, np.float64)[1:]
-    one_minus = 1.0 - np.asarray(decays, np.float64)[:, None]
-    n_h = one_minus.shape[0]
-    return np.sum(c[:n_h] * one_minus, axis=0), 2.0 * np.sum(c[n_h:] * one_minus, axis=0)

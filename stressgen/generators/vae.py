@@ -395,8 +395,7 @@ class TemporalVae(AbstractGenerator):
             raise ConfigError(f"cannot re-anchor a 'vae' to {market.source}: it has {n} returns, fewer than the "
                               f"model's context of {config.context} days")
         return self._anchored(fitted.state, fitted.scale, fitted.prior, fitted.level, fitted.t_table, fitted.t_grid,
-                              market,
-                              fitted.graphdef, config, fitted.history)
+                              market, fitted.graphdef, config, fitted.history)
 
     @staticmethod
     def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
@@ -455,5 +454,5 @@ class TemporalVae(AbstractGenerator):
         actual = check_digest(meta.get("digest"), config,
                               *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
         return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
-                         t_grid=t_grid,
-                         context=context, graphdef=graphdef, config=config, digest=actual, history=history)
+                         t_grid=t_grid, context=context, graphdef=graphdef, config=config, digest=actual,
+                         history=history)

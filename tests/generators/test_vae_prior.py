@@ -13,8 +13,7 @@ from stressgen import rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _vae_nn as nn
 from stressgen.generators._vae_after import _posterior
-from stressgen.generators._vae_prior import (VaeFitWarning, _feasible, fit_variance_prior, prior_arch,
-                                             prior_persistence)
+from stressgen.generators._vae_prior import VaeFitWarning, _feasible, fit_variance_prior, prior_persistence
 from stressgen.generators.vae import TemporalVae, VaeConfig, gather_windows, prepare
 
 HALF_LIVES = (5, 21)
@@ -32,6 +31,14 @@ def _gjr_path(alpha: float, gamma: float, n: int, seed: int) -> np.ndarray:
         x[t] = np.sqrt(s2) * e[t]
         s2 = omega + (alpha + gamma * (x[t] < 0)) * x[t] ** 2 + LAM * s2
     return x[:, None]
+
+
+def prior_arch(weights: np.ndarray, decays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, gamma) [A]``: the weights of yesterday's square and of its down-day excess in the prior's variance
+    (GJR's alpha and gamma with one half-life; their sums over the components with several)."""
+    one_minus = 1.0 - np.asarray(decays, np.float64)[:, None]
+    n_h = one_minus.shape[0]
+    return np.sum(weights[1:1 + n_h] * one_minus, axis=0), 2.0 * np.sum(weights[1 + n_h:] * one_minus, axis=0)
 
 
 def _arch(x: np.ndarray, o: int):
