@@ -26,7 +26,7 @@ import numpy as np
 from arch.bootstrap import optimal_block_length
 
 from stressgen import data, generators, rng
-from stressgen.generators import _garch_level as gl
+from stressgen.generators import _levels as lv
 
 
 def _mean_corr(x: np.ndarray) -> float:
@@ -60,7 +60,7 @@ def main() -> None:
     variance = np.var(y, axis=0)
     year = market.periods_per_year
     print(f"{args.data}: {market.n_obs} dates x {market.n_assets} assets; {args.worlds} worlds x {year} days")
-    print(f"{'history':12s} {_summary([y[s:s + year] for s in gl.window_starts(len(y), year)], variance)}")
+    print(f"{'history':12s} {_summary([y[s:s + year] for s in lv.window_starts(len(y), year)], variance)}")
     gen = generators.get("garch")
     for matching in ("none", "year"):
         config = generators.GarchConfig(fhs_matching=matching, start="unconditional")
@@ -78,11 +78,11 @@ def main() -> None:
     print(f"squared mean residual: ACF lags 1-10 {np.round(acf, 3).tolist()} (SE {1 / np.sqrt(len(x)):.3f}); "
           f"Politis-White block length {block:.0f} days")
     ew = np.asarray(fitted.resid, np.float64).mean(axis=1)
-    starts = gl.window_starts(len(ew), year)
+    starts = lv.window_starts(len(ew), year)
     windows = ew[starts[:, None] + np.arange(year)]  # [windows, year] the EW residual of each one-year window
     drift = windows.mean(axis=1)  # each window's mean residual
     noise = float(np.var(windows, axis=1).mean()) / year
-    level = gl.yearly_levels(100.0 * y, np.var(100.0 * y, axis=0), year, starts)
+    level = lv.yearly_levels(100.0 * y, np.var(100.0 * y, axis=0), year, starts)
     step = int(starts[1] - starts[0]) if starts.size > 1 else year
     apart = np.arange(0, starts.size, -(-year // step))  # windows a whole year apart
     print(f"one-year mean of the EW residual: variance {np.var(drift) / noise:.2f}x i.i.d. noise; correlation with "

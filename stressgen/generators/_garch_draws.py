@@ -16,6 +16,7 @@ import numpy as np
 from ..types import MarketData
 from . import _garch_fit as gf
 from . import _garch_level as gl
+from . import _levels as lv
 from . import _garch_state as gs
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class StartDraws(NamedTuple):
     of each level's one-year window, whose rows a year-matched world replays)."""
 
     state: dict[str, np.ndarray]
-    levels: gl.Levels
+    levels: lv.Levels
     level_starts: np.ndarray
 
 
@@ -44,7 +45,7 @@ def start_draws(market: MarketData, config: GarchConfig, kind: str, y100: np.nda
     rows = None
     if kind == "fhs-year":
         rows = gs.year_windows(resid, year, params=guarded, power=power, max_persistence=config.max_persistence)
-        if not gl.learns_levels(resid.shape[0], year):
+        if not lv.learns_levels(resid.shape[0], year):
             warnings.warn(f"GARCH fit: {resid.shape[0]} returns are fewer than three years (`MIN_YEARS`), too few "
                           "to learn yearly levels; fhs_matching = 'year' replays rows from the whole sample",
                           gf.GarchFitWarning, stacklevel=4)
@@ -54,9 +55,9 @@ def start_draws(market: MarketData, config: GarchConfig, kind: str, y100: np.nda
         levels = gl.level_factors(y100, params, resid, year, rows=rows,
                                   conditional=config.start == "conditional" and rows is None)
     elif rows is not None:  # one level for every world; the year, and its rows, still drawn among all years
-        levels = gl.Levels(np.ones(rows.starts.size), np.arange(rows.starts.size), 0.0)
+        levels = lv.Levels(np.ones(rows.starts.size), np.arange(rows.starts.size), 0.0)
     else:
-        levels = gl.Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
+        levels = lv.one_level()
     if kind == "fhs-state":
         state = gs.state_arrays(resid, config.state_decay, config.neighbours, power=power,
                                 max_persistence=config.max_persistence, params=guarded)

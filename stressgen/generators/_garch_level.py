@@ -1,33 +1,8 @@
-"""The long-run volatility level a GARCH world reverts to, drawn per world (docs/fidelity.md, "The start state
-drives the spread").
-
-Why. A GARCH(1,1) reverts to one long-run variance, ``omega / (1 - persistence)``, within weeks to months,
-and every world reverts to the same one. History does not: whole years sit well below or above any long-run
-level. On sp500-20 (1990-2023) the yearly level defined below spans a factor of about 12 between the
-calmest and the wildest year, and its variance across years is 0.35 where the fitted GARCH's own one-year
-paths give 0.06. Rolling-origin calibration sees the gap: with one level, the drawdowns of calm years are
-too deep in the worlds and those of crisis years too shallow (27.8% of real one-year drawdowns outside the
-worlds' 5-95% band, where 10% is expected), and the real year's equal-weight volatility falls outside its
-band at 68% of 58 half-yearly origins.
-
-What. Each world's omega is multiplied by a level factor drawn at its start (the persistence, the news
-coefficients and the innovations are unchanged, so the moment conditions of `_garch_tails` still hold):
-
-* the history's one-year levels: for each one-year window of the fit sample (stepping by a month), the
-  mean over assets of ``log(realised variance / sample variance)``, an empirical law of market-wide
-  regimes with the history's own bounds;
-* the part of their spread that the fitted GARCH already produces is taken out: the same statistic over
-  one-year paths simulated from the fit (stationary start, FHS rows) has variance ``v_model``, the history's
-  ``v_hist``, and the levels are shrunk towards their mean by ``c = sqrt(max(0, 1 - v_model / v_hist))``,
-  so that the worlds' spread of yearly levels is the history's, not more;
-* a world's factor is ``exp(c (L_j - mean L))``, divided by the mean of these factors over all windows (so
-  that the average long-run variance over the history's years is unchanged), for a window j drawn
-  uniformly among: with a conditional start, the ``sqrt(n)`` windows whose previous year was nearest in
-  level to the last year of the history (years are persistent: a calm year is followed by calm ones more
-  often than not; `neighbour_windows`); with an unconditional start, all windows.
-
-A drawn factor is bounded by the history's calmest and wildest years (shrunk by c): nothing beyond what the
-data show. ``GarchConfig.level = "fixed"`` keeps the single fitted level (the textbook GARCH).
+"""GARCH's drawn long-run level (`_levels` has the law and why): each world's omega is multiplied by a
+factor drawn at its start. The persistence, the news coefficients and the innovations are unchanged, so the
+moment conditions of `_garch_tails` still hold. Here is how GARCH measures ``v_model``, the spread of yearly
+levels its own paths make: the same statistic over one-year paths simulated from the fit (stationary start,
+FHS rows). ``GarchConfig.level = "fixed"`` keeps the single fitted level (the textbook GARCH).
 
 With year-matched rows (``GarchConfig.fhs_matching = "year"``, `_garch_state.year_windows`) a world also
 replays the residual rows of its drawn window, so the year brings its correlation with its level; ``v_model``
@@ -40,44 +15,20 @@ conditional variance.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
 from .. import rng
+from . import _levels as lv
 
 if TYPE_CHECKING:
     from ._garch_state import YearRows
 
-__all__ = ["LEVELS", "MIN_YEARS", "Levels", "learns_levels", "window_starts", "yearly_levels", "simulated_levels",
-           "neighbour_windows", "level_factors"]
+__all__ = ["simulated_levels", "level_factors"]
 
-LEVELS = ("drawn", "fixed")
-_STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
 _SIM_PATHS, _SIM_BURN = 512, 500
-MIN_YEARS = 3  # fewer years teach no spread of levels, let alone how they follow each other
-
-
-def learns_levels(n: int, year: int) -> bool:
-    """Whether an `n`-day sample is long enough (`MIN_YEARS` years) to learn yearly levels from."""
-    return n >= MIN_YEARS * year
-
-
-def window_starts(n: int, year: int) -> np.ndarray:
-    """The first day of each one-year window of an `n`-day sample: every `_STEP` days that leave a whole year."""
-    return np.arange(0, n - year + 1, _STEP)
-
-
-def yearly_levels(y100: np.ndarray, variance: np.ndarray, year: int, starts: np.ndarray | None = None) -> np.ndarray:
-    """``[windows]`` mean over assets of ``log(realised variance / variance)`` of the `year`-long windows of
-    ``y100 [time, assets]`` that begin at `starts` (default: every `_STEP` days that leave a whole window)."""
-    n = y100.shape[0]
-    starts = window_starts(n, year) if starts is None else np.asarray(starts)
-    centred = y100 - y100.mean(axis=0)
-    csum = np.concatenate([np.zeros((1, y100.shape[1])), np.cumsum(centred**2, axis=0)])
-    rv = (csum[starts + year] - csum[starts]) / year  # [windows, assets]
-    return np.mean(np.log(np.maximum(rv, 1e-12) / variance), axis=1)
 
 
 def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int, *,
@@ -108,51 +59,14 @@ def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray
     return np.mean(np.log(out / year / variance), axis=1)
 
 
-def neighbour_windows(n_windows: int) -> int:
-    """How many of `n_windows` one-year windows a conditional level is drawn from: ``sqrt(n_windows)``
-    (Lall and Sharma's k), at least 1. The windows overlap twelve to a year, so these come from one or two
-    episodes; counting sqrt(years) years of windows instead was measured alike on the calibration bar
-    (docs/fidelity.md), and the published count is kept."""
-    return max(1, int(round(np.sqrt(n_windows))))
-
-
-class Levels(NamedTuple):
-    """What a world's level is drawn from: ``factors [windows]`` (omega's multiplier), ``index [windows]``
-    (each factor's one-year window, a position in `window_starts`: year-matched rows replay that year) and
-    the shrink ``c`` of the module doc."""
-
-    factors: np.ndarray
-    index: np.ndarray
-    shrink: float
-
-
 def level_factors(y100: np.ndarray, params: np.ndarray, resid: np.ndarray, year: int, *,
-                  conditional: bool, rows: YearRows | None = None) -> Levels:
-    """The `Levels` a world's long-run level is drawn from, see the module doc. `conditional`: only the years that
-    followed a year like the last one of the sample (the `neighbour_windows` nearest in level); else all. `rows`:
-    the year-matched rows the sampler replays (`_garch_state.year_windows`, one window per `window_starts` entry):
-    the model's own spread is then measured with them. A sample too short to learn levels from (`learns_levels`)
-    gives the single factor 1 (index ``[0]``)."""
-    n = y100.shape[0]
-    if not learns_levels(n, year):
-        return Levels(np.ones(1), np.zeros(1, np.int64), 0.0)
-    variance = np.var(y100, axis=0)
-    starts = window_starts(n, year)
-    hist = yearly_levels(y100, variance, year, starts)
+                  conditional: bool, rows: YearRows | None = None) -> lv.Levels:
+    """The `_levels.Levels` a world's long-run level is drawn from (`_levels.drawn_levels`), with ``v_model``
+    from `simulated_levels`. `rows`: the year-matched rows the sampler replays (`_garch_state.year_windows`,
+    one window per `_levels.window_starts` entry): the model's own spread is then measured with them."""
+    if not lv.learns_levels(y100.shape[0], year):
+        return lv.one_level()
     # a fixed key: the fit stays deterministic, and refits on the same data give the same factors
-    v_model = float(np.var(simulated_levels(params, resid, variance, year, key=rng.stream(rng.root(0), rng.FIT),
-                                            rows=rows)))
-    v_hist = float(np.var(hist))
-    c = float(np.sqrt(max(0.0, 1.0 - v_model / v_hist))) if v_hist > 0 else 0.0
-    factors = np.exp(c * (hist - hist.mean()))
-    factors = factors / factors.mean()  # the average long-run variance over the history's years is kept
-    index = np.arange(starts.size)
-    if not conditional:
-        return Levels(factors, index, c)
-    # years are persistent: draw from the years whose previous year was nearest in level to the last one
-    follows = starts >= year
-    prev = yearly_levels(y100, variance, year, starts[follows] - year)
-    now = yearly_levels(y100, variance, year, np.array([n - year]))[0]
-    k = neighbour_windows(prev.size)
-    nearest = np.argsort(np.abs(prev - now), kind="stable")[:k]
-    return Levels(factors[follows][nearest], index[follows][nearest], c)
+    v_model = float(np.var(simulated_levels(params, resid, np.var(y100, axis=0), year,
+                                            key=rng.stream(rng.root(0), rng.FIT), rows=rows)))
+    return lv.drawn_levels(y100, year, v_model, conditional=conditional)

@@ -68,7 +68,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _garch_level as gl
+from . import _levels as lv
 from . import _tables as tb
 
 __all__ = ["MATCHING", "default_neighbours", "state_series", "state_arrays", "YearRows", "year_windows", "year_arrays",
@@ -161,7 +161,7 @@ class YearRows(NamedTuple):
 
 def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: np.ndarray,
                  max_persistence: float) -> YearRows:
-    """The one-year windows of ``e [time, assets]`` (`_garch_level.window_starts`; a sample too short to
+    """The one-year windows of ``e [time, assets]`` (`_levels.window_starts`; a sample too short to
     learn levels from is one window of all its rows) and how a world replays each.
 
     The scale makes each window's law unit-variance per asset about the window's mean (the world's long-run level,
@@ -171,7 +171,7 @@ def year_windows(e: np.ndarray, year: int, *, params: np.ndarray | None, power: 
     whole life, so the conditions are checked on them, and the largest factor in (0, 1] that holds is found by
     bisection (the moments grow with it). `params` None imposes no condition."""
     n, n_assets = e.shape
-    starts, k = ((gl.window_starts(n, year), year) if gl.learns_levels(n, year)
+    starts, k = ((lv.window_starts(n, year), year) if lv.learns_levels(n, year)
                  else (np.zeros(1, np.int64), n))
     take = starts[:, None] + np.arange(k)  # [windows, k] the dates of each window
     scale, factor = np.ones((starts.size, n_assets)), np.ones((starts.size, n_assets))

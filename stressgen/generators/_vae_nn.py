@@ -37,9 +37,13 @@ from flax import nnx
 from ._neural import NU_FLOOR
 
 __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_states", "log_vol_features",
-           "prior_log_scale", "log_likelihood", "elbo_terms", "soft_clamp", "LOG_SCALE_BAND"]
+           "prior_log_scale", "log_likelihood", "elbo_terms", "soft_clamp", "LOG_SCALE_BAND", "CLAMP_SHARPNESS"]
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
+# The VAE's bend: within about half a unit of the band's ends, so the scale follows the prior up to about 12x
+# the average volatility (e^2.5). At sharpness 1 a world whose drawn level (`_vae_level`) is 4x the prior's got 3.1x, and crisis
+# days' scales were cut alike.
+CLAMP_SHARPNESS = 4.0
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band
 _EPS = 1e-4
 # nu = NU_FLOOR + softplus(NU_SPEED * nu_raw): Adam moves a parameter by about the learning rate per step
@@ -96,9 +100,12 @@ def log_vol_features(v: jax.Array) -> jax.Array:
     return jnp.clip(jnp.log(v + _EPS), *LOG_V_BAND)
 
 
-def soft_clamp(x: jax.Array, lo: float, hi: float) -> jax.Array:
-    """About `x` inside ``(lo, hi)``, smoothly bent towards the bounds (gradients never vanish abruptly)."""
-    return hi - jax.nn.softplus(hi - (lo + jax.nn.softplus(x - lo)))
+def soft_clamp(x: jax.Array, lo: float, hi: float, sharpness: float = 1.0) -> jax.Array:
+    """About `x` inside ``(lo, hi)``, smoothly bent towards the bounds (gradients never vanish abruptly); the bend
+    is about ``1 / sharpness`` wide. At sharpness 1, as nar uses it, the bend reaches far inside the band: 0.69
+    (twice the average volatility) comes out 0.60."""
+    s = sharpness
+    return hi - jax.nn.softplus(s * (hi - (lo + jax.nn.softplus(s * (x - lo)) / s))) / s
 
 
 class VaeNet(nnx.Module):
@@ -192,7 +199,7 @@ class VaeNet(nnx.Module):
         window's law does not depend on the volatility's level except through the prior, as the network's
         inputs do not (`condition`)."""
         base = prior_log_scale(prior, log_v) + level
-        return self.drift[...] + loc * jnp.exp(base), soft_clamp(base + raw, *LOG_SCALE_BAND)
+        return self.drift[...] + loc * jnp.exp(base), soft_clamp(base + raw, *LOG_SCALE_BAND, CLAMP_SHARPNESS)
 
     def decode(self, z: jax.Array, h: jax.Array, log_v: jax.Array, prior: jax.Array,
                level: jax.Array) -> tuple[jax.Array, jax.Array]:

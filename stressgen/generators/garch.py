@@ -54,7 +54,7 @@ from ..types import MarketData, Scenarios
 from . import _garch_conditions as gc
 from . import _garch_draws as gd
 from . import _garch_fit as gf
-from . import _garch_level as gl
+from . import _levels as lv
 from . import _garch_sim as sim
 from . import _garch_state as gs
 from . import _garch_tails as gt
@@ -146,8 +146,8 @@ class GarchConfig:
         d = self.state_decay
         if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d < 1.0:
             raise ConfigError(f"garch.state_decay must be a number in (0, 1), got {d!r}")
-        if self.level not in gl.LEVELS:
-            raise ConfigError(f"garch.level must be one of {', '.join(gl.LEVELS)}; got {self.level!r}")
+        if self.level not in lv.LEVELS:
+            raise ConfigError(f"garch.level must be one of {', '.join(lv.LEVELS)}; got {self.level!r}")
         if self.tails not in TAILS:
             raise ConfigError(f"garch.tails must be one of {', '.join(TAILS)}; got {self.tails!r}")
         k = self.tail_index

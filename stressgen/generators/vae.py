@@ -12,6 +12,9 @@ design had no such level (its log-scale started from an EWMA variance, a unit ro
 sp500-index its worlds kept a stormy December's volatility all year. After training, the conditional prior
 of z is refitted to the encoder in closed form and the sampled variance is targeted at the prior's
 (`_vae_after`), so the worlds' own days cannot feed a volatility spiral.
+Each world reverts to a long-run variance of its own (``level="drawn"``, `_vae_level`): the prior's level
+times a factor drawn from the history's yearly levels, as GARCH's, since whole years sit above or below any
+one level and a single level left crisis years beyond the worlds.
 
 Paths of any horizon are chained windows: each window is generated from the *generated* past (the last C
 generated days and the volatility states updated day by day), starting from the real history's end. There
@@ -43,18 +46,20 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from .. import rng
 from ..errors import ConfigError, ModelFileError
 from ..types import MarketData, Scenarios
 from . import _tables as tb
+from . import _levels as lv
 from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
                     check_digest, digest, export_context, history_context, restore_context, take_arrays)
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
-                      restore_state, simulate_aligned, split_history, state_arrays, train_meta)
+                      restore_state, split_history, state_arrays, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 from ._vae_after import refit_latent_prior, target_moments
 from ._vae_data import Prepared, gather_windows, prepare
+from ._vae_level import vae_levels
+from ._vae_sample import simulate
 from ._vae_prior import VaeFitWarning, fit_variance_prior, prior_persistence
 
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "VaeFitWarning", "LIKELIHOODS", "Prepared", "prepare",
@@ -78,6 +83,9 @@ class VaeConfig:
             shock (on sp500-20 it lifts the prior's ACF of |r| at lag 1 from 0.070 to 0.098; history 0.109).
         max_persistence: the cap on the variance prior's persistence, the slowest decay of a variance shock (as
             `GarchConfig.max_persistence`); above every half-life's daily decay.
+        level: ``"drawn"`` (default): each world reverts to its own long-run variance, the prior's level times
+            a factor drawn from the history's yearly levels less the spread the prior makes itself
+            (`_vae_level`); ``"fixed"``: every world reverts to the prior's one level.
         daily_scale: each day's log-scale starts from the variance prior at the states before that day,
             updated through the window by its own days (True, the default); or every day of a window starts
             from the prior at the window's start (False).
@@ -96,6 +104,7 @@ class VaeConfig:
     hidden: int = 128
     half_lives: tuple[int, ...] = (1, 5, 21, 63, 250)
     max_persistence: float = 0.999
+    level: str = "drawn"
     # on by default since the variance prior (`_vae_prior`). With the component prior, on sp500-20 the worlds'
     # ACF of |r| at lag 1 is 0.093 against 0.037 for the window scale (history 0.109: with the window scale the
     # 1-day state acts on a whole window), and the held-out ELBO is 1.1033 against 1.1168 nats per element.
@@ -122,6 +131,8 @@ class VaeConfig:
             raise ConfigError(f"vae.half_lives must be a non-empty tuple of positive integers, got {self.half_lives!r}")
         if not isinstance(self.daily_scale, bool):
             raise ConfigError(f"vae.daily_scale must be true or false, got {self.daily_scale!r}")
+        if self.level not in lv.LEVELS:
+            raise ConfigError(f"vae.level must be one of {', '.join(lv.LEVELS)}; got {self.level!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"vae.likelihood must be one of {', '.join(LIKELIHOODS)}; got {self.likelihood!r}")
         p = self.max_persistence
@@ -173,6 +184,8 @@ class VaeFitted:
             describe "now"; `TemporalVae.reanchor` rebuilds them from another history, keeping the rest.
         prior: ``[1 + S, assets]`` the weights of the variance prior ``w + sum_s c_s v_s`` (`_vae_prior`; row
             0 is w), fitted on the training days before the network.
+        level_factors: ``[windows]`` the factors a world's long-run variance is drawn from (`_vae_level`; ``[1]``
+            with ``level="fixed"`` or a history under three years), from the history the worlds continue.
         level: ``[assets]`` a shift of the log-scale that targets the sampled variance at the prior's
             (`_vae_after.target_moments`), set after training.
         t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
@@ -185,6 +198,7 @@ class VaeFitted:
     ctx0: jax.Array
     v0: jax.Array
     prior: jax.Array
+    level_factors: jax.Array
     level: jax.Array
     t_table: jax.Array
     t_grid: jax.Array
@@ -260,64 +274,15 @@ def _val_score(state, data, starts, key, *, graphdef, config):
 
 # -------------------------------------------------------------------------------------------- sampling
 
-@partial(jax.jit, static_argnames=("graphdef", "horizon", "block", "student_t"))
-def _simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, block_index: jax.Array, *,
-                    horizon: int, block: int, student_t: bool) -> jax.Array:
-    """Log returns ``[block, horizon, assets]`` (float32) of worlds ``block_index * block + (0 .. block-1)``.
-
-    One program per (horizon, block): every block of every draw runs the very same computation.
-    """
-    net = nnx.merge(graphdef, state)
-    w, (c, a) = net.window, p["ctx0"].shape
-    latent = net.dec1.in_features - net.cond2.out_features
-    keys = rng.world_keys(key, block_index * block, block)
-    n_win = -(-horizon // w)
-
-    def one_window(carry, j):
-        ctx, v = carry
-        # one normal vector per world and window, split into z and the innovations (one threefry call site:
-        # separate draws multiplied the compile time)
-        draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, j), (latent + w * a,), jnp.float32))(keys)
-        z, n = draw[:, :latent], draw[:, latent:].reshape(block, w, a)
-        h = net.condition(ctx, nn.log_vol_features(v), p["prior"])
-        loc, raw = net.decode_raw(net.sample_latent(h, z), h)
-        e = tb.interp(p["t_table"], p["t_grid"], n, p["fence"]) if student_t else n
-        if net.daily_scale:  # each day's scale from the state its window's earlier days left (W is small: unrolled)
-            days = []
-            for t in range(w):
-                location, log_scale = net.place(loc[:, t], raw[:, t], nn.log_vol_features(v), p["prior"], p["level"])
-                days.append(location + jnp.exp(log_scale) * e[:, t])
-                v = nn.update_vol_states(v, days[-1], p["decays"])
-            x = jnp.stack(days, axis=1)
-        else:
-            location, log_scale = net.place(loc, raw, nn.log_vol_features(v)[:, None], p["prior"], p["level"])
-            x = location + jnp.exp(log_scale) * e
-            for t in range(w):
-                v = nn.update_vol_states(v, x[:, t], p["decays"])
-        ctx = jnp.concatenate([ctx, x], axis=1)[:, -c:]
-        return (ctx, v), x
-
-    init = (jnp.broadcast_to(p["ctx0"], (block, c, a)), jnp.broadcast_to(p["v0"], (block, *p["v0"].shape)))
-    _, xs = jax.lax.scan(one_window, init, jnp.arange(n_win, dtype=jnp.uint32))  # [n_win, block, W, A]
-    return xs.transpose(1, 0, 2, 3).reshape(block, n_win * w, a)[:, :horizon] * p["scale"]
-
-
-def _simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_world: int, *, n_worlds: int,
-              horizon: int, block: int, student_t: bool) -> jax.Array:
-    """Log returns ``[worlds, horizon, assets]`` in aligned blocks (`_neural.simulate_aligned`)."""
-    return simulate_aligned(lambda b: _simulate_block(graphdef, state, p, key, b, horizon=horizon, block=block,
-                                                      student_t=student_t),
-                            first_world, n_worlds=n_worlds, block=block)
-
-
 def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
-    return {"ctx0": fitted.ctx0, "v0": fitted.v0, "prior": fitted.prior, "level": fitted.level,
-            "scale": fitted.scale, "t_table": fitted.t_table, "t_grid": fitted.t_grid,
+    return {"ctx0": fitted.ctx0, "v0": fitted.v0, "prior": fitted.prior, "level_factors": fitted.level_factors,
+            "level": fitted.level, "scale": fitted.scale, "t_table": fitted.t_table, "t_grid": fitted.t_grid,
             "decays": jnp.asarray(nn.ewma_decays(fitted.config.half_lives)), "fence": np.uint32(0)}
 
 
-def _fitted_digest(config: VaeConfig, state: Any, scale, ctx0, v0, prior, level, t_table, t_grid) -> str:
-    return digest(config, *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
+def _fitted_digest(config: VaeConfig, state: Any, *arrays) -> str:
+    """The digest of a fit: its config, network state and `TemporalVae._ARRAYS` in order."""
+    return digest(config, *digest_arrays(state, *arrays))
 
 
 def _now(returns: np.ndarray, scale: jax.Array, config: VaeConfig) -> tuple[jax.Array, jax.Array]:
@@ -400,26 +365,32 @@ class TemporalVae(AbstractGenerator):
     @staticmethod
     def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
                   history: TrainHistory) -> VaeFitted:
-        """A fitted VAE of these trained arrays continuing from the end of `market`."""
+        """A fitted VAE of these trained arrays continuing from the end of `market`: "now" (`_now`) and the
+        long-run levels its worlds draw from (`_vae_level`, conditional on its last year)."""
         ctx0, v0 = _now(market.log_returns, scale, config)
-        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
-                         t_grid=t_grid, context=history_context(market, config.history_days), graphdef=graphdef,
-                         config=config, digest=_fitted_digest(config, state, scale, ctx0, v0, prior, level, t_table,
-                                                              t_grid),
-                         history=history)
+        factors = np.ones(1)
+        if config.level == "drawn":
+            factors = vae_levels(market.log_returns / np.asarray(scale, np.float64), np.asarray(prior),
+                                 nn.ewma_decays(config.half_lives), np.asarray(t_table), np.asarray(t_grid),
+                                 market.periods_per_year, student_t=config.likelihood == "student-t")
+        arrays = dict(scale=scale, ctx0=ctx0, v0=v0, prior=prior, level_factors=jnp.asarray(factors, jnp.float32),
+                      level=level, t_table=t_table, t_grid=t_grid)
+        return VaeFitted(state=state, **arrays, context=history_context(market, config.history_days),
+                         graphdef=graphdef, config=config, history=history,
+                         digest=_fitted_digest(config, state, *(arrays[n] for n in TemporalVae._ARRAYS)))
 
     def sample(self, fitted: VaeFitted, *, key: jax.Array, n_worlds: int, horizon: int,
                condition: object = None, first_world: int = 0) -> Scenarios:
         self._check_condition(condition)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
-        log_returns = _simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, int(first_world),
+        log_returns = simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, int(first_world),
                                 n_worlds=int(n_worlds), horizon=int(horizon), block=fitted.config.sample_block,
                                 student_t=fitted.config.likelihood == "student-t")
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
     # --- persistence: config + context + training record as JSON, parameters as named arrays ------------
 
-    _ARRAYS = ("scale", "ctx0", "v0", "prior", "level", "t_table", "t_grid")
+    _ARRAYS = ("scale", "ctx0", "v0", "prior", "level_factors", "level", "t_table", "t_grid")
 
     def export_fitted(self, fitted: VaeFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
@@ -442,6 +413,10 @@ class TemporalVae(AbstractGenerator):
             raise ModelFileError("this VAE was saved before its variance prior (a GARCH level and "
                                  "persistence the log-scale starts from) existed; refit it",
                                  expected="a model file with a 'prior' array")
+        if "level_factors" not in arrays:
+            # a file from before the drawn level: its digest covers a config without vae.level
+            raise ModelFileError("this VAE was saved before each world drew its own long-run level "
+                                 "(vae.level); refit it", expected="a model file with a 'level_factors' array")
         config_meta = meta.get("config")
         if not (isinstance(config_meta, dict) and config_meta.get("likelihood") == "gaussian"):
             check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were
@@ -449,10 +424,8 @@ class TemporalVae(AbstractGenerator):
         context = restore_context(meta.get("context", {}), arrays)
         graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
         state = restore_state(template, arrays)
-        scale, ctx0, v0, prior, level, t_table, t_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
+        values = dict(zip(self._ARRAYS, (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS)), strict=True))
         history = restore_history(meta.get("train", {}), arrays, writer="TemporalVae.export_fitted")
-        actual = check_digest(meta.get("digest"), config,
-                              *digest_arrays(state, scale, ctx0, v0, prior, level, t_table, t_grid))
-        return VaeFitted(state=state, scale=scale, ctx0=ctx0, v0=v0, prior=prior, level=level, t_table=t_table,
-                         t_grid=t_grid, context=context, graphdef=graphdef, config=config, digest=actual,
+        actual = check_digest(meta.get("digest"), config, *digest_arrays(state, *values.values()))
+        return VaeFitted(state=state, **values, context=context, graphdef=graphdef, config=config, digest=actual,
                          history=history)

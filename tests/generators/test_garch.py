@@ -22,6 +22,7 @@ from stressgen import rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _garch_fit as gf
 from stressgen.generators import _garch_level as gl
+from stressgen.generators import _levels as lv
 from stressgen.generators import _garch_sim as sim
 from stressgen.generators import _garch_state as gs
 from stressgen.generators import _tables as tb
@@ -484,7 +485,7 @@ def test_yearly_levels_match_a_slow_loop():
     gen = np.random.default_rng(3)
     y = gen.standard_normal((800, 3)) * np.array([1.0, 2.0, 0.5])
     var = np.var(y, axis=0)
-    got = gl.yearly_levels(y, var, 252)
+    got = lv.yearly_levels(y, var, 252)
     ref = []
     for start in range(0, 800 - 252 + 1, 21):
         w = y[start:start + 252] - y.mean(axis=0)

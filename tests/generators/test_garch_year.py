@@ -12,7 +12,7 @@ from stressgen import rng
 from stressgen.errors import ConfigError
 from stressgen.generators import GarchConfig, GjrGarch
 from stressgen.generators.garch import GarchFitWarning
-from stressgen.generators import _garch_level as gl
+from stressgen.generators import _levels as lv
 from stressgen.generators import _garch_state as gs
 from stressgen.types import MarketData
 
@@ -66,7 +66,7 @@ def test_year_windows_are_unit_variance_and_the_largest_stable_factor():
     power = np.array([2.0, 2.2])
     rows = gs.year_windows(e, k, params=params, power=power, max_persistence=max_p)  # a 50-day "year"
     starts, scale, factor = rows.starts, rows.scale, rows.factor
-    np.testing.assert_array_equal(starts, gl.window_starts(n, k))
+    np.testing.assert_array_equal(starts, lv.window_starts(n, k))
     assert rows.length == k
     assert (factor < 1).any() and (factor == 1).any()
     step = 0.95 / 2**gs.BISECTIONS
@@ -157,7 +157,7 @@ def test_a_fixed_level_still_replays_a_year(regime_market):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
         fitted = GjrGarch().fit(regime_market, key=rng.root(0), config=GarchConfig(level="fixed"))
-    every = gl.window_starts(regime_market.log_returns.shape[0], regime_market.periods_per_year)
+    every = lv.window_starts(regime_market.log_returns.shape[0], regime_market.periods_per_year)
     np.testing.assert_array_equal(np.asarray(fitted.level_starts), every)
     np.testing.assert_array_equal(np.asarray(fitted.level_factors), np.ones(every.size))
     _assert_each_world_replays_one_window(fitted, n_worlds=6)
@@ -174,7 +174,7 @@ def test_a_world_replays_any_year_whatever_the_start(fits, regime_market):
     the history (not the neighbours of the last year, as the level of i.i.d. rows is), each with its own
     shrunk level; the level of i.i.d. rows keeps sqrt(windows) neighbours."""
     n, year = regime_market.log_returns.shape[0], regime_market.periods_per_year
-    every = gl.window_starts(n, year)
+    every = lv.window_starts(n, year)
     for name in ("year", "year-conditional"):
         np.testing.assert_array_equal(np.asarray(fits[name].level_starts), every)
     np.testing.assert_allclose(np.asarray(fits["year-conditional"].level_factors),
@@ -182,8 +182,8 @@ def test_a_world_replays_any_year_whatever_the_start(fits, regime_market):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GarchFitWarning)
         iid = GjrGarch().fit(regime_market, key=rng.root(0), config=GarchConfig(fhs_matching="none"))
-    assert np.asarray(iid.level_factors).size == gl.neighbour_windows(every[every >= year].size) < every.size
-    assert gl.neighbour_windows(192) == 14 and gl.neighbour_windows(1) == 1
+    assert np.asarray(iid.level_factors).size == lv.neighbour_windows(every[every >= year].size) < every.size
+    assert lv.neighbour_windows(192) == 14 and lv.neighbour_windows(1) == 1
 
 
 def test_a_short_history_replays_all_rows_and_says_so():

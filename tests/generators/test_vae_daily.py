@@ -14,7 +14,8 @@ from stressgen import generators, rng
 from stressgen.errors import ModelFileError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_nn as nn
-from stressgen.generators.vae import VaeConfig, _sim_params, _simulate_block, gather_windows, prepare
+from stressgen.generators._vae_sample import simulate_block
+from stressgen.generators.vae import VaeConfig, _sim_params, gather_windows, prepare
 from stressgen.types import MarketData
 
 GEN = generators.get("vae")
@@ -35,21 +36,21 @@ def window_fit(small_market):
                    config=dataclasses.replace(VaeConfig.preset("tiny"), daily_scale=False))
 
 
-def _soft_clamp(x, lo, hi):
+def _soft_clamp(x, lo, hi, s):
     sp = lambda u: np.logaddexp(0.0, u)  # noqa: E731
-    return hi - sp(hi - (lo + sp(x - lo)))
+    return hi - sp(s * (hi - (lo + sp(s * (x - lo)) / s))) / s
 
 
 class _SlowDays:
     """Each day of a window from the module doc, in float64: states of all days and of down days, the variance
     prior over them, the soft clamp; the decoder's location and correction are the network's (inputs here)."""
 
-    def __init__(self, fitted):
+    def __init__(self, fitted, factor=1.0):
         net = fitted.net()
         self.decays = 0.5 ** (1.0 / np.asarray(fitted.config.half_lives, np.float64))
         self.decays = np.asarray(self.decays, np.float32).astype(np.float64)  # the float32 decays sampling uses
         prior = np.asarray(fitted.prior, np.float64)
-        self.long_run, self.weights = prior[0], prior[1:]  # w [A] and the states' weights [2H, A]
+        self.long_run, self.weights = factor * prior[0], prior[1:]  # a world's w [A]; the states' weights [2H, A]
         self.level = np.asarray(fitted.level, np.float64)
         self.drift = np.asarray(net.drift[...], np.float64)
 
@@ -60,7 +61,7 @@ class _SlowDays:
         return 0.5 * np.log(s2) + self.level
 
     def log_scale(self, raw, v):
-        return _soft_clamp(self.base(v) + raw, *nn.LOG_SCALE_BAND)
+        return _soft_clamp(self.base(v) + raw, *nn.LOG_SCALE_BAND, nn.CLAMP_SHARPNESS)
 
     def day(self, loc, raw, v, e):
         """The day: the drift, the location's shock in the prior's units (loc e^base) and the scaled
@@ -74,11 +75,18 @@ class _SlowDays:
         return lam * v + (1.0 - lam) * sq
 
 
+def _at_level(fitted, factor):
+    """`fitted` whose every world draws the long-run level `factor` (`_vae_level`), and that world's prior."""
+    return (fitted.replace(level_factors=jnp.asarray([factor], jnp.float32)),
+            jnp.asarray(fitted.prior).at[0].multiply(jnp.float32(factor)))
+
+
 def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
-    fitted = daily_fit
-    net, slow, key, block = fitted.net(), _SlowDays(fitted), rng.root(9), fitted.config.sample_block
+    """At a drawn level of 2.5 (`_vae_level`): the prior's constant is 2.5 w in the conditioner and the scale."""
+    fitted, prior = _at_level(daily_fit, 2.5)
+    net, slow, key, block = fitted.net(), _SlowDays(fitted, 2.5), rng.root(9), fitted.config.sample_block
     w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
-    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
+    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
                                    horizon=w, block=block, student_t=True), np.float64)
     # the first window's latent and innovations, drawn as the sampler draws them
     keys = rng.world_keys(key, 0, block)
@@ -86,7 +94,7 @@ def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
     draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, jnp.uint32(0)), (latent + w * a,)))(keys)
     ctx = jnp.broadcast_to(fitted.ctx0, (block, c, a))
     v0 = jnp.broadcast_to(fitted.v0, (block, *fitted.v0.shape))
-    h = net.condition(ctx, nn.log_vol_features(v0), fitted.prior)
+    h = net.condition(ctx, nn.log_vol_features(v0), prior)
     loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
     p = _sim_params(fitted)
     e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
@@ -178,11 +186,11 @@ def test_the_window_scale_reads_the_state_at_each_windows_start_and_updates_it_d
     """`daily_scale = false`: every day of a window reads the state at the window's start; the state then
     takes the window's days one by one (all days and down days), as the slow loop does, and the next window
     reads it."""
-    fitted = window_fit
-    net, slow, key, block = fitted.net(), _SlowDays(fitted), rng.root(9), fitted.config.sample_block
+    fitted, prior = _at_level(window_fit, 2.5)
+    net, slow, key, block = fitted.net(), _SlowDays(fitted, 2.5), rng.root(9), fitted.config.sample_block
     w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
     scale = np.asarray(fitted.scale, np.float64)
-    y = np.asarray(_simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
+    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
                                    horizon=2 * w, block=block, student_t=True), np.float64)
     x_sampled = y / scale  # the sampler's standardized days (to float32 rounding)
     keys = rng.world_keys(key, 0, block)
@@ -193,7 +201,7 @@ def test_the_window_scale_reads_the_state_at_each_windows_start_and_updates_it_d
     for j in range(2):
         draw = jax.vmap(lambda k, j=j: jax.random.normal(jax.random.fold_in(k, jnp.uint32(j)), (latent + w * a,)))(keys)
         h = net.condition(jnp.asarray(ctx, jnp.float32), nn.log_vol_features(jnp.asarray(v, jnp.float32)),
-                          fitted.prior)
+                          prior)
         loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
         e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
                        np.float64)

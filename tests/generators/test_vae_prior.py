@@ -239,7 +239,7 @@ def test_the_refitted_latent_prior_is_the_least_squares_kl_optimum(tiny, small_m
             assert mean_kl(mu_p, lv) > best
 
 
-def _mean_squares(gen, fitted, v0, *, worlds=600, horizon=504, blocks=4):
+def _mean_squares(gen, fitted, v0, *, worlds=300, horizon=1260, blocks=5):
     """Mean square of the worlds' standardized days in `blocks` equal spans of the horizon, from state `v0`."""
     y = np.asarray(gen.sample(fitted.replace(v0=v0), key=rng.root(7), n_worlds=worlds, horizon=horizon).log_returns)
     x2 = (y / np.asarray(fitted.scale)) ** 2
@@ -255,9 +255,10 @@ def test_the_worlds_return_to_the_long_run_variance_from_stressed_and_calm_start
     v0 = np.asarray(fitted.v0)
     stressed, calm = _mean_squares(gen, fitted, 9.0 * v0), _mean_squares(gen, fitted, v0 / 9.0)
     # a unit root keeps the starts 81x apart for good, and an explosive model climbs from both. Here the
-    # stressed start falls, the calm one rises, the gap narrows half-year by half-year, and they meet in the
-    # second year near the fit's long-run variance (1 in standardized units, which the prior targets; the
-    # network's corrections move it: 0.68 for this 40-step fit)
+    # stressed start falls, the calm one rises, the gap narrows year by year (this fit's prior is persistent:
+    # measured, 4.1x, 1.5x, 1.18x, 1.03x, 1.01x), and they meet in the fifth year near the fit's long-run
+    # variance (1 in standardized units times the drawn levels' mean, which the prior targets; the network's
+    # corrections move it: 0.78 for this 40-step fit)
     assert stressed[0] > 1.5 * stressed[-1] and calm[0] < calm[-1]
     assert (np.diff(np.abs(np.log(stressed / calm))) < 0).all(), (stressed, calm)
     assert stressed[-1] / calm[-1] == pytest.approx(1.0, abs=0.05)

@@ -1,0 +1,130 @@
+"""The VAE's drawn long-run level (`_vae_level`): the prior's one-year paths against a closed form and a plain
+loop, and the sampler's worlds reverting to their factor times the prior's level, drawn uniformly."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from stressgen import data, rng
+from stressgen.errors import ConfigError, ModelFileError
+from stressgen.generators import _tables as tb
+from stressgen.generators import _vae_nn as nn
+from stressgen.generators._vae_level import _SIM_BURN, prior_levels
+from stressgen.generators.vae import VaeConfig
+
+YEAR = 252
+KEY = rng.root(11)
+
+
+def _gaussian_table(n_assets: int):
+    table, grid = tb.constant_table(0.0)  # what a Gaussian VAE carries; `student_t=False` reads no table
+    return np.broadcast_to(table, (n_assets, *table.shape)), grid
+
+
+def test_a_constant_prior_gives_the_chi_square_laws_levels():
+    """w = 1 and no state: a year's mean square of Gaussian days is chi2(252) / 252, whose log has mean
+    psi(126) - log(126) and variance psi'(126) (closed forms); the mean over A independent assets divides the
+    variance by A. Tolerances: 4 standard errors over 512 paths."""
+    a = 3
+    prior = np.zeros((1 + 4, a))
+    prior[0] = 1.0
+    table, grid = _gaussian_table(a)
+    got = prior_levels(prior, nn.ewma_decays((5, 21)), table, grid, YEAR, student_t=False, key=KEY)
+    var = special.polygamma(1, YEAR / 2) / a
+    mean = special.digamma(YEAR / 2) - np.log(YEAR / 2)
+    assert got.size == 512
+    assert abs(got.mean() - mean) < 4 * np.sqrt(var / got.size), (got.mean(), mean)
+    assert abs(got.var() / var - 1) < 4 * np.sqrt(2 / (got.size - 1)), (got.var(), var)
+
+
+def test_prior_paths_follow_the_component_recursion_by_a_plain_loop():
+    """Paths 0-3 of a two-half-life GJR prior with t innovations, day by day in scalars: the variance
+    ``w + sum_k a_k v_k + d_k u_k``, the all-day and down-day (doubled) states' EWMA updates, from 1."""
+    a, lam = 2, nn.ewma_decays((1, 21)).astype(np.float64)
+    prior = np.array([[0.30, 0.40], [0.10, 0.05], [0.20, 0.30], [0.15, 0.05], [0.25, 0.20]])  # w, a_1, a_21, d_1, d_21
+    table, grid = tb.gaussian_margin_table(np.array([6.0, 9.0]))
+    got = prior_levels(prior, lam, table, grid, YEAR, student_t=True, key=KEY)
+    normals = jax.random.normal(KEY, (_SIM_BURN + YEAR, 512, a))
+    e = np.asarray(tb.interp(jnp.asarray(table), jnp.asarray(grid), normals, np.uint32(0)), np.float64)
+    for p in range(4):
+        levels = []
+        for j in range(a):
+            v, u, total = [1.0, 1.0], [1.0, 1.0], 0.0
+            for t in range(_SIM_BURN + YEAR):
+                s2 = prior[0, j] + sum(prior[1 + k, j] * v[k] + prior[3 + k, j] * u[k] for k in range(2))
+                x = np.sqrt(s2) * e[t, p, j]
+                if t >= _SIM_BURN:
+                    total += x * x
+                v = [lam[k] * v[k] + (1 - lam[k]) * x * x for k in range(2)]
+                u = [lam[k] * u[k] + (1 - lam[k]) * 2 * x * x * (x < 0) for k in range(2)]
+            levels.append(np.log(total / YEAR))
+        assert got[p] == pytest.approx(np.mean(levels), rel=1e-9, abs=1e-12)
+
+
+def _worlds(gen, fitted, factors, *, start=1.0, worlds=240, horizon=756):
+    """Standardized worlds at level `factors`, from the fit's start scaled by `start` (its context days by it,
+    its variance states by its square)."""
+    moved = fitted.replace(level_factors=jnp.asarray(factors, jnp.float32), ctx0=fitted.ctx0 * start,
+                           v0=fitted.v0 * start**2)
+    y = gen.sample(moved, key=rng.root(5), n_worlds=worlds, horizon=horizon).log_returns
+    return np.asarray(y, np.float64) / np.asarray(fitted.scale, np.float64)
+
+
+def test_each_world_reverts_to_its_drawn_factor_times_the_priors_level(small_fits):
+    """A world at factor 4 from a start 4x the fit's (in variance) is, day by day, the same world at factor 1
+    from the fit's start, twice as large: the prior ``4 w + sum_s c_s 4 v_s`` is 4x, and the network reads and
+    writes relative to the prior. The constant drift (not scaled), the soft clamp's bends at the band's ends and
+    the features' floor (`_vae_nn.log_vol_features`) keep it from exact; the slow loop of test_vae_daily checks
+    the sampler's arithmetic at a drawn level exactly. With factors (1, 4) each world is one of the two, bit for bit, about half each (uniform:
+    within 4 standard errors of a binomial share)."""
+    gen, fitted = small_fits("vae")
+    one, four = _worlds(gen, fitted, [1.0]), _worlds(gen, fitted, [4.0], start=2.0)
+    ratio = np.mean(four**2, axis=(1, 2)) / np.mean(one**2, axis=(1, 2))
+    # measured on this 40-step fit: median 4.18, 5-95% 4.07-4.28 (one world 2.87); at the clamp's old sharpness, 3.1
+    assert np.median(ratio) == pytest.approx(4.0, rel=0.1) and np.mean(np.abs(ratio / 4 - 1) < 0.1) > 0.9, (
+        np.quantile(ratio, [0, 0.05, 0.5, 0.95, 1]))
+    four = _worlds(gen, fitted, [4.0])  # from the fit's own start: the slow states climb towards 4
+    mixed = _worlds(gen, fitted, [1.0, 4.0])
+    is_one, is_four = (np.all(mixed == one, axis=(1, 2)), np.all(mixed == four, axis=(1, 2)))
+    assert np.all(is_one ^ is_four)
+    assert abs(is_four.mean() - 0.5) < 4 * np.sqrt(0.25 / is_four.size), is_four.mean()
+
+
+def test_the_fit_draws_among_the_neighbours_of_the_last_year(small_fits, small_market):
+    """Six years of four stocks: the factors are the sqrt(n) one-year windows that followed a year like the last
+    one (`_levels.neighbour_windows`), average 1 over all of history's years, so neither all 1 nor unbounded."""
+    gen, fitted = small_fits("vae")
+    factors = np.asarray(fitted.level_factors)
+    n_windows = (small_market.log_returns.shape[0] - YEAR) // 21 + 1
+    follows = n_windows - YEAR // 21 - (1 if YEAR % 21 else 0)
+    assert factors.size == max(1, round(np.sqrt(follows))) and factors.min() > 0
+    assert factors.max() / factors.min() > 1.1 and factors.max() < 10
+
+
+def test_a_fixed_level_and_a_short_history_give_one_factor(small_fits):
+    """``level="fixed"``: every world at the prior's level. Two years of history (under `_levels.MIN_YEARS`)
+    teach no spread of levels: a drawn-level fit re-anchored to them keeps one level."""
+    gen, fitted = small_fits("vae")
+    market = data.load("sp500-20", start="2022-01-01", assets=list(fitted.context.assets))
+    assert market.log_returns.shape[0] < 3 * YEAR
+    np.testing.assert_array_equal(np.asarray(gen.reanchor(fitted, market, key=KEY).level_factors), [1.0])
+    fixed = dataclasses.replace(fitted, config=dataclasses.replace(fitted.config, level="fixed"))
+    np.testing.assert_array_equal(np.asarray(gen.reanchor(fixed, data.load(
+        "sp500-20", start="2017-01-01", assets=list(fitted.context.assets)), key=KEY).level_factors), [1.0])
+
+
+def test_a_file_from_before_the_drawn_level_is_refused(small_fits):
+    gen, fitted = small_fits("vae")
+    meta, arrays = gen.export_fitted(fitted)
+    del arrays["level_factors"]
+    with pytest.raises(ModelFileError, match="own long-run level"):
+        gen.restore_fitted(meta, arrays)
+
+
+def test_level_must_be_drawn_or_fixed():
+    with pytest.raises(ConfigError, match="vae.level must be one of drawn, fixed"):
+        VaeConfig(level="garch")
