@@ -52,7 +52,8 @@ class _SlowDays:
         prior = np.asarray(fitted.prior, np.float64)
         self.long_run, self.weights = factor * prior[0], prior[1:]  # a world's w [A]; the states' weights [2H, A]
         self.level = np.asarray(fitted.level, np.float64)
-        self.drift = np.asarray(net.drift[...], np.float64)
+        # a world's drawn level gives back its volatility drag (`_vae_sample`): its simple return's mean is kept
+        self.drift = np.asarray(net.drift[...], np.float64) - 0.5 * np.asarray(fitted.scale, np.float64) * (factor - 1)
 
     def base(self, v):
         """Half the log of the prior variance w + sum_s c_s v_s, plus the targeting shift."""
