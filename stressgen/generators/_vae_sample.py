@@ -15,14 +15,27 @@ from . import _tables as tb
 from . import _vae_nn as nn
 from ._neural import simulate_aligned
 
-__all__ = ["simulate_block", "simulate"]
+__all__ = ["world_factors", "simulate_block", "simulate"]
+
+
+@partial(jax.jit, static_argnames=("block",))
+def world_factors(key: jax.Array, block_index: jax.Array, level_factors: jax.Array, *, block: int) -> jax.Array:
+    """``[block]`` the long-run level factor (`_vae_level`) of worlds ``block_index * block + (0 .. block-1)``:
+    one of `level_factors`, uniformly, from a key of the world's that no window uses. A program of its own:
+    the number of factors grows with the history, and inside `simulate_block` it would recompile the whole
+    sampler for every history length (a rolling-origin calibration ran out of memory maps at its 50th fit)."""
+    keys = rng.world_keys(key, block_index * block, block)
+    pick = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, jnp.uint32(0xFFFFFFFF)), (), 0,
+                                                 level_factors.shape[0]))(keys)
+    return level_factors[pick]
 
 
 @partial(jax.jit, static_argnames=("graphdef", "horizon", "block", "student_t"))
-def simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, block_index: jax.Array, *,
-                   horizon: int, block: int, student_t: bool) -> jax.Array:
+def simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, block_index: jax.Array,
+                   factor: jax.Array, *, horizon: int, block: int, student_t: bool) -> jax.Array:
     """Log returns ``[block, horizon, assets]`` (float32) of worlds ``block_index * block + (0 .. block-1)``, from
-    the arrays of `vae._sim_params`.
+    the arrays of `vae._sim_params` less ``level_factors``, at the worlds' level factors ``factor [block]``
+    (`world_factors`).
 
     One program per (horizon, block): every block of every draw runs the very same computation.
     """
@@ -31,10 +44,8 @@ def simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, blo
     latent = net.dec1.in_features - net.cond2.out_features
     keys = rng.world_keys(key, block_index * block, block)
     n_win = -(-horizon // w)
-    # each world's long-run level (`_vae_level`): its prior's constant times one factor, from a key no window uses
-    pick = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, jnp.uint32(0xFFFFFFFF)), (), 0,
-                                                 p["level_factors"].shape[0]))(keys)
-    factor = p["level_factors"][pick][:, None]  # [block, 1]
+    # each world's long-run level (`_vae_level`): its prior's constant times its factor
+    factor = factor[:, None]  # [block, 1]
     prior = jnp.broadcast_to(p["prior"], (block, *p["prior"].shape)).at[:, 0].multiply(factor)  # [block, 1 + S, A]
     # the level moves a world's variance, not its expected simple return: a day's simple return is about
     # scale x + scale^2 x^2 / 2, so at f times the variance the drift (standardized) gives back scale (f - 1) / 2,
@@ -73,7 +84,10 @@ def simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, blo
 
 def simulate(graphdef, state, p: dict[str, jax.Array], key: jax.Array, first_world: int, *, n_worlds: int,
              horizon: int, block: int, student_t: bool) -> jax.Array:
-    """Log returns ``[worlds, horizon, assets]`` in aligned blocks (`_neural.simulate_aligned`)."""
-    return simulate_aligned(lambda b: simulate_block(graphdef, state, p, key, b, horizon=horizon, block=block,
-                                                     student_t=student_t),
+    """Log returns ``[worlds, horizon, assets]`` in aligned blocks (`_neural.simulate_aligned`), from the arrays
+    of `vae._sim_params`."""
+    fixed = {k: v for k, v in p.items() if k != "level_factors"}  # the sampler's program keeps one shape
+    return simulate_aligned(lambda b: simulate_block(graphdef, state, fixed, key, b,
+                                                     world_factors(key, b, p["level_factors"], block=block),
+                                                     horizon=horizon, block=block, student_t=student_t),
                             first_world, n_worlds=n_worlds, block=block)

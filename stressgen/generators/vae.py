@@ -14,7 +14,8 @@ of z is refitted to the encoder in closed form and the sampled variance is targe
 (`_vae_after`), so the worlds' own days cannot feed a volatility spiral.
 Each world reverts to a long-run variance of its own (``level="drawn"``, `_vae_level`): the prior's level
 times a factor drawn from the history's yearly levels, as GARCH's, since whole years sit above or below any
-one level and a single level left crisis years beyond the worlds.
+one level and a single level left crisis years beyond the worlds; its drift gives back the level's volatility
+drag, so its expected simple return is the history's (`_vae_sample`).
 
 Paths of any horizon are chained windows: each window is generated from the *generated* past (the last C
 generated days and the volatility states updated day by day), starting from the real history's end. There
@@ -59,8 +60,8 @@ from ._training import TrainConfig, TrainHistory, train
 from ._vae_after import refit_latent_prior, target_moments
 from ._vae_data import Prepared, gather_windows, prepare
 from ._vae_level import vae_levels
-from ._vae_sample import simulate
 from ._vae_prior import VaeFitWarning, fit_variance_prior, prior_persistence
+from ._vae_sample import simulate
 
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "VaeFitWarning", "LIKELIHOODS", "Prepared", "prepare",
            "gather_windows", "window_loss"]
@@ -347,7 +348,8 @@ class TemporalVae(AbstractGenerator):
 
         The trained network, the standardization `scale` and the tail tables are kept; "now" is rebuilt from
         `market` as the fit builds it: the context days (its last C returns over `scale`), the volatility
-        states after its whole history and the history context, and the digest covers the new ones. So
+        states after its whole history, the yearly levels its worlds draw from (`_vae_level`, from its years)
+        and the history context, and the digest covers the new ones. So
         ``reanchor(fit(m), m)`` is that fit, bit for bit. `key` is unused (nothing is drawn).
         """
         del key

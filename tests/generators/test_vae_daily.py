@@ -14,7 +14,7 @@ from stressgen import generators, rng
 from stressgen.errors import ModelFileError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_nn as nn
-from stressgen.generators._vae_sample import simulate_block
+from stressgen.generators._vae_sample import simulate
 from stressgen.generators.vae import VaeConfig, _sim_params, gather_windows, prepare
 from stressgen.types import MarketData
 
@@ -87,8 +87,8 @@ def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
     fitted, prior = _at_level(daily_fit, 2.5)
     net, slow, key, block = fitted.net(), _SlowDays(fitted, 2.5), rng.root(9), fitted.config.sample_block
     w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
-    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
-                                   horizon=w, block=block, student_t=True), np.float64)
+    y = np.asarray(simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, 0, n_worlds=block,
+                            horizon=w, block=block, student_t=True), np.float64)
     # the first window's latent and innovations, drawn as the sampler draws them
     keys = rng.world_keys(key, 0, block)
     latent = net.dec1.in_features - net.cond2.out_features
@@ -191,8 +191,8 @@ def test_the_window_scale_reads_the_state_at_each_windows_start_and_updates_it_d
     net, slow, key, block = fitted.net(), _SlowDays(fitted, 2.5), rng.root(9), fitted.config.sample_block
     w, c, a = fitted.config.window, fitted.config.context, fitted.scale.shape[0]
     scale = np.asarray(fitted.scale, np.float64)
-    y = np.asarray(simulate_block(fitted.graphdef, fitted.state, _sim_params(fitted), key, jnp.uint32(0),
-                                   horizon=2 * w, block=block, student_t=True), np.float64)
+    y = np.asarray(simulate(fitted.graphdef, fitted.state, _sim_params(fitted), key, 0, n_worlds=block,
+                            horizon=2 * w, block=block, student_t=True), np.float64)
     x_sampled = y / scale  # the sampler's standardized days (to float32 rounding)
     keys = rng.world_keys(key, 0, block)
     latent = net.dec1.in_features - net.cond2.out_features

@@ -2,6 +2,7 @@
 loop, and the sampler's worlds reverting to their factor times the prior's level, drawn uniformly."""
 
 import dataclasses
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -142,3 +143,32 @@ def test_a_file_from_before_the_drawn_level_is_refused(small_fits):
 def test_level_must_be_drawn_or_fixed():
     with pytest.raises(ConfigError, match="vae.level must be one of drawn, fixed"):
         VaeConfig(level="garch")
+
+
+def test_a_history_of_another_length_reuses_the_sampler(small_fits):
+    """The number of level factors grows with the history; the sampler's program must not (a rolling-origin
+    calibration refits at every origin, and a program per history length ran out of memory maps). Only the small
+    `world_factors` program is compiled again."""
+    gen, fitted = small_fits("vae")
+    jax.block_until_ready(gen.sample(fitted, key=KEY, n_worlds=4, horizon=12).log_returns)
+    longer = gen.reanchor(fitted, data.load("sp500-20", start="2015-01-01", assets=list(fitted.context.assets)),
+                          key=KEY)
+    assert longer.level_factors.shape != fitted.level_factors.shape
+
+    class Names(logging.Handler):
+        def __init__(self):
+            super().__init__(level=logging.DEBUG)
+            self.compiled = []
+
+        def emit(self, record):
+            if record.getMessage().startswith("Compiling "):
+                self.compiled.append(record.getMessage().split()[1])
+
+    names, logger = Names(), logging.getLogger("jax")
+    logger.addHandler(names)
+    try:
+        with jax.log_compiles():
+            jax.block_until_ready(gen.sample(longer, key=KEY, n_worlds=4, horizon=12).log_returns)
+    finally:
+        logger.removeHandler(names)
+    assert names.compiled == ["jit(world_factors)"], names.compiled
