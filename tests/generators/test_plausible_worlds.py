@@ -22,8 +22,9 @@ from stressgen.metrics import plausibility
 CASES = [(name, None) for name in sorted(generators.available()) if name != "garch"] + [
     ("garch", GarchConfig(innovations=kind)) for kind in ("fhs", "gaussian-copula", "t-copula")] + [
     ("garch", GarchConfig(fhs_matching=m)) for m in ("state", "none")]  # "fhs" above is the default, year-matched
-# A known weakness, measured, not hidden: the VAE's joint crashes are too thin. Trained with its default
-# preset, its worst equal-weight day in 504,000 world-days is -6.8%; history's 1-in-1000 day is -7.3%.
+# A known weakness of the tiny preset here, measured, not hidden: the VAE's joint crashes are too thin. With its
+# default preset and its drawn level, its worst equal-weight day in 2,520,000 world-days is -11.1% (history's
+# worst -10.8%; docs/fidelity.md); with one level it was -5.7%.
 THIN_CRASHES = {"vae"}
 
 
