@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["simulated_levels", "level_factors"]
 
-_SIM_PATHS, _SIM_BURN = 512, 500
-
-
 def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray, year: int, *,
                      key: jax.Array, rows: YearRows | None = None) -> np.ndarray:
     """``[paths]`` the same statistic over stationary one-year paths of the fitted model (float64 NumPy
@@ -38,22 +35,22 @@ def simulated_levels(params: np.ndarray, resid: np.ndarray, variance: np.ndarray
     all dates, or, with year-matched `rows` (`_garch_state.year_windows`), each path's rows are those of one
     window drawn uniformly, scaled as the sampler does."""
     if rows is None:
-        dates = np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0, resid.shape[0]))
+        dates = np.asarray(jax.random.randint(key, (lv.SIM_BURN + year, lv.SIM_PATHS), 0, resid.shape[0]))
         shrink = None
     else:
-        pick = np.asarray(jax.random.randint(rng.stream(key, 1), (_SIM_PATHS,), 0, rows.starts.size))
-        dates = rows.starts[pick] + np.asarray(jax.random.randint(key, (_SIM_BURN + year, _SIM_PATHS), 0,
+        pick = np.asarray(jax.random.randint(rng.stream(key, 1), (lv.SIM_PATHS,), 0, rows.starts.size))
+        dates = rows.starts[pick] + np.asarray(jax.random.randint(key, (lv.SIM_BURN + year, lv.SIM_PATHS), 0,
                                                                   rows.length))
         shrink = rows.scale[pick]  # [paths, assets]
     omega, alpha, gamma, beta = (params[:, j] for j in range(1, 5))
     persistence = np.minimum(alpha + gamma * np.mean(resid**2 * (resid < 0), axis=0) / np.mean(resid**2, axis=0)
                              + beta, 0.9999)
-    sigma2 = np.broadcast_to(omega / (1.0 - persistence), (_SIM_PATHS, params.shape[0])).copy()
-    out = np.zeros((_SIM_PATHS, params.shape[0]))
-    for t in range(_SIM_BURN + year):
+    sigma2 = np.broadcast_to(omega / (1.0 - persistence), (lv.SIM_PATHS, params.shape[0])).copy()
+    out = np.zeros((lv.SIM_PATHS, params.shape[0]))
+    for t in range(lv.SIM_BURN + year):
         e = resid[dates[t]] if shrink is None else resid[dates[t]] * shrink
         eps = np.sqrt(sigma2) * e
-        if t >= _SIM_BURN:
+        if t >= lv.SIM_BURN:
             out += eps**2
         sigma2 = omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2
     return np.mean(np.log(out / year / variance), axis=1)

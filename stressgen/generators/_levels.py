@@ -33,12 +33,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["LEVELS", "MIN_YEARS", "Levels", "learns_levels", "window_starts", "yearly_levels", "neighbour_windows",
-           "one_level", "drawn_levels"]
+__all__ = ["LEVELS", "MIN_YEARS", "SIM_PATHS", "SIM_BURN", "Levels", "learns_levels", "window_starts",
+           "yearly_levels", "neighbour_windows", "one_level", "drawn_levels"]
 
 LEVELS = ("drawn", "fixed")  # the choices of a config's `level`: drawn per world (above), or the fit's one level
 _STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
 MIN_YEARS = 3  # fewer years teach no spread of levels, let alone how they follow each other
+# a family's v_model: its own one-year paths, how many, and the days burned before each (from any start)
+SIM_PATHS, SIM_BURN = 512, 500
 
 
 def learns_levels(n: int, year: int) -> bool:

@@ -31,26 +31,23 @@ from . import _tables as tb
 
 __all__ = ["prior_levels", "vae_levels"]
 
-_SIM_PATHS, _SIM_BURN = 512, 500
-
-
 def prior_levels(prior: np.ndarray, decays: np.ndarray, t_table: np.ndarray, t_grid: np.ndarray, year: int, *,
                  student_t: bool, key: jax.Array) -> np.ndarray:
     """``[paths]`` the yearly level of `_levels` (mean over assets of the log of the year's mean square; the
-    long-run variance is 1) of one-year paths of the variance prior ``[1 + 2H, A]`` alone, after `_SIM_BURN`
-    days from its long-run level. Innovations: standard normals from `key` through the unit-variance t table
-    ``t_table [A, G, 2]`` (the sampler's, `_tables`) with `student_t`, else the normals themselves. The
-    recursion is `_vae_nn.update_vol_states` in float64 NumPy."""
+    long-run variance is 1) of one-year paths of the variance prior ``[1 + 2H, A]`` alone, after
+    `_levels.SIM_BURN` days from its long-run level. Innovations: standard normals from `key` through the
+    unit-variance t table ``t_table [A, G, 2]`` (the sampler's, `_tables`) with `student_t`, else the normals
+    themselves. The recursion is `_vae_nn.update_vol_states` in float64 NumPy."""
     w, c = np.asarray(prior, np.float64)[0], np.asarray(prior, np.float64)[1:]  # [A], [2H, A]
     lam = np.tile(np.asarray(decays, np.float64), 2)[:, None]  # [2H, 1]
     h = lam.shape[0] // 2
-    normals = jax.random.normal(key, (_SIM_BURN + year, _SIM_PATHS, w.size))
+    normals = jax.random.normal(key, (lv.SIM_BURN + year, lv.SIM_PATHS, w.size))
     e = np.asarray(tb.interp(t_table, t_grid, normals, np.uint32(0)) if student_t else normals, np.float64)
-    v = np.ones((_SIM_PATHS, lam.shape[0], w.size))
-    total = np.zeros((_SIM_PATHS, w.size))
-    for t in range(_SIM_BURN + year):
+    v = np.ones((lv.SIM_PATHS, lam.shape[0], w.size))
+    total = np.zeros((lv.SIM_PATHS, w.size))
+    for t in range(lv.SIM_BURN + year):
         x = np.sqrt(w + np.einsum("psa,sa->pa", v, c)) * e[t]
-        if t >= _SIM_BURN:
+        if t >= lv.SIM_BURN:
             total += x * x
         sq = np.concatenate([np.repeat((x * x)[:, None], h, axis=1),
                              np.repeat((2.0 * np.minimum(x, 0.0) ** 2)[:, None], h, axis=1)], axis=1)

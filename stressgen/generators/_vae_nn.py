@@ -41,8 +41,8 @@ __all__ = ["VaeNet", "ewma_decays", "ewma_states", "vol_states", "update_vol_sta
 
 LOG_SCALE_BAND = (-4.0, 3.0)  # standardized units: 0.02x to 20x the asset's average daily volatility
 # The VAE's bend: within about half a unit of the band's ends, so the scale follows the prior up to about 12x
-# the average volatility (e^2.5). At sharpness 1 a world whose drawn level (`_vae_level`) is 4x the prior's got 3.1x, and crisis
-# days' scales were cut alike.
+# the average volatility (e^2.5). At sharpness 1 a world whose drawn level (`_vae_level`) is 4x the prior's
+# got 3.1x, and crisis days' scales were cut alike.
 CLAMP_SHARPNESS = 4.0
 LOG_V_BAND = (-9.0, 6.0)  # the log mean-square features are clipped to this band
 _EPS = 1e-4

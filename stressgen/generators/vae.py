@@ -369,7 +369,7 @@ class TemporalVae(AbstractGenerator):
     def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
                   history: TrainHistory) -> VaeFitted:
         """A fitted VAE of these trained arrays continuing from the end of `market`: "now" (`_now`) and the
-        long-run levels its worlds draw from (`_vae_level`, conditional on its last year)."""
+        long-run levels its worlds draw from (`_vae_level`, all of its years)."""
         ctx0, v0 = _now(market.log_returns, scale, config)
         factors = np.ones(1)
         if config.level == "drawn":

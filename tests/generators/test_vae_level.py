@@ -14,7 +14,8 @@ from stressgen import data, rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_nn as nn
-from stressgen.generators._vae_level import _SIM_BURN, prior_levels
+from stressgen.generators._levels import SIM_BURN
+from stressgen.generators._vae_level import prior_levels
 from stressgen.generators.vae import VaeConfig
 
 YEAR = 252
@@ -49,16 +50,16 @@ def test_prior_paths_follow_the_component_recursion_by_a_plain_loop():
     prior = np.array([[0.30, 0.40], [0.10, 0.05], [0.20, 0.30], [0.15, 0.05], [0.25, 0.20]])  # w, a_1, a_21, d_1, d_21
     table, grid = tb.gaussian_margin_table(np.array([6.0, 9.0]))
     got = prior_levels(prior, lam, table, grid, YEAR, student_t=True, key=KEY)
-    normals = jax.random.normal(KEY, (_SIM_BURN + YEAR, 512, a))
+    normals = jax.random.normal(KEY, (SIM_BURN + YEAR, 512, a))
     e = np.asarray(tb.interp(jnp.asarray(table), jnp.asarray(grid), normals, np.uint32(0)), np.float64)
     for p in range(4):
         levels = []
         for j in range(a):
             v, u, total = [1.0, 1.0], [1.0, 1.0], 0.0
-            for t in range(_SIM_BURN + YEAR):
+            for t in range(SIM_BURN + YEAR):
                 s2 = prior[0, j] + sum(prior[1 + k, j] * v[k] + prior[3 + k, j] * u[k] for k in range(2))
                 x = np.sqrt(s2) * e[t, p, j]
-                if t >= _SIM_BURN:
+                if t >= SIM_BURN:
                     total += x * x
                 v = [lam[k] * v[k] + (1 - lam[k]) * x * x for k in range(2)]
                 u = [lam[k] * u[k] + (1 - lam[k]) * 2 * x * x * (x < 0) for k in range(2)]
