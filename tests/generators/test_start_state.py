@@ -42,11 +42,11 @@ def test_crisis_start_spreads_wider_than_calm_start(name, market):
     preset = getattr(gen.config_type, "preset", None)
     config = preset("tiny") if preset is not None else None
     log_vol = {}
+    key = rng.stream(rng.root(0), rng.FIT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        crisis = gen.fit(data.select(market, end=ENDS["crisis"]), key=rng.stream(rng.root(0), rng.FIT),
-                         config=config)
-        calm = gen.reanchor(crisis, data.select(market, end=ENDS["calm"]), key=rng.stream(rng.root(0), rng.FIT))
+        crisis = gen.fit(data.select(market, end=ENDS["crisis"]), key=key, config=config)
+        calm = gen.reanchor(crisis, data.select(market, end=ENDS["calm"]), key=key)
     assert calm is not None, f"{name} cannot be re-anchored"
     for label, fitted in {"crisis": crisis, "calm": calm}.items():
         y = np.asarray(gen.sample(fitted, key=rng.stream(rng.root(1), rng.SAMPLE), n_worlds=400,

@@ -14,7 +14,7 @@ from stressgen import data, rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_nn as nn
-from stressgen.generators._levels import SIM_BURN
+from stressgen.generators._levels import SIM_BURN, SIM_PATHS
 from stressgen.generators._vae_level import prior_levels
 from stressgen.generators.vae import VaeConfig
 
@@ -50,7 +50,7 @@ def test_prior_paths_follow_the_component_recursion_by_a_plain_loop():
     prior = np.array([[0.30, 0.40], [0.10, 0.05], [0.20, 0.30], [0.15, 0.05], [0.25, 0.20]])  # w, a_1, a_21, d_1, d_21
     table, grid = tb.gaussian_margin_table(np.array([6.0, 9.0]))
     got = prior_levels(prior, lam, table, grid, YEAR, student_t=True, key=KEY)
-    normals = jax.random.normal(KEY, (SIM_BURN + YEAR, 512, a))
+    normals = jax.random.normal(KEY, (SIM_BURN + YEAR, SIM_PATHS, a))
     e = np.asarray(tb.interp(jnp.asarray(table), jnp.asarray(grid), normals, np.uint32(0)), np.float64)
     for p in range(4):
         levels = []
