@@ -14,7 +14,7 @@ import numpy as np
 
 from . import engine
 from .errors import ConfigError
-from .generators import iter_chunks
+from .generators import world_bucket
 from .metrics.overfit import per_period_sharpe
 from .metrics.overfit_grid import GridOverfit, check_grid_overfit, demean_log_returns, grid_overfit
 from .metrics.risk import rf_per_period
@@ -70,16 +70,20 @@ def null_sharpes(fit: FittedGenerator, strategy: Any, bt: engine.BacktestConfig,
     (`demean_log_returns`): the strategy's edge removed. Chunked so that memory stays near `NULL_CHUNK_BYTES`."""
     per_world = 4 * n_periods * n_assets
     cap = max(1, NULL_CHUNK_BYTES // per_world)
-    chunk = -(-n_worlds // -(-n_worlds // cap))  # equal chunks: one compiled program, or two for the last
+    chunk = -(-n_worlds // -(-n_worlds // cap))  # equal chunks
+    # Every chunk is drawn and backtested at one size, the last too, and that size is a `world_bucket` (capped
+    # by memory): one compiled program for every chunk, and for any number of worlds in a bucket. World j
+    # depends only on the key and j; the extra worlds' P&L is dropped.
+    drawn = max(chunk, min(world_bucket(chunk), cap))
     rf_p = float(rf_per_period(bt.rf, bt.periods_per_year))
     out = []
-    for worlds in iter_chunks(fit.generator, fit.params, key=key, n_worlds=n_worlds, horizon=n_periods,
-                              chunk_size=chunk):
+    for start in range(0, n_worlds, chunk):
+        worlds = fit.generator.sample(fit.params, key=key, n_worlds=drawn, horizon=n_periods, first_world=start)
         flat = worlds.replace(log_returns=jnp.asarray(demean_log_returns(np.asarray(worlds.log_returns))),
                               weights=None)
         # the winner belongs to the grid the run has already proven causal on its first chunk
         pnl = np.asarray(engine.backtest(strategy, flat, bt, check=False).pnl, np.float64)
-        out.append(per_period_sharpe(pnl - rf_p, axis=1))
+        out.append(per_period_sharpe(pnl[:min(chunk, n_worlds - start)] - rf_p, axis=1))
     return np.concatenate(out)
 
 

@@ -151,8 +151,8 @@ def worst_worlds(spec: RunSpec, fit: FittedGenerator, plans: tuple[StrategyPlan,
         by_chunk.setdefault(i // cut.chunk_size, []).append(i)
     paths = {}
     for count, (c, members) in enumerate(sorted(by_chunk.items())):
-        start, size = cut.bounds(c)
-        drawn = np.asarray(fit.generator.sample(fit.params, key=key, n_worlds=size, horizon=horizon,
+        start, _ = cut.bounds(c)  # drawn at the full chunk size, as the pass drew even a short last chunk
+        drawn = np.asarray(fit.generator.sample(fit.params, key=key, n_worlds=cut.chunk_size, horizon=horizon,
                                                 first_world=start).log_returns)
         paths.update({i: drawn[i - start] for i in members})
         progress("worst", count + 1, len(by_chunk))

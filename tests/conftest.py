@@ -71,10 +71,14 @@ class CompileCounter(logging.Handler):
     def __init__(self):
         super().__init__(level=logging.DEBUG)
         self.count = 0
+        self.names: list[str] = []  # the compiled functions' names, ``simulate`` for ``jit(simulate)``
 
     def emit(self, record):
-        if record.getMessage().startswith("Compiling "):
+        message = record.getMessage()
+        if message.startswith("Compiling "):
             self.count += 1
+            name = message.split()[1]
+            self.names.append(name[4:-1] if name.startswith("jit(") and name.endswith(")") else name)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stressgen import chunk_run, chunk_store, pipeline
@@ -93,6 +94,17 @@ def spec(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local(spec):
     return pipeline.run(spec)
+
+
+def test_a_short_last_chunk_runs_the_programs_of_a_full_one(spec, local, count_compiles):
+    """150 worlds in chunks of 64 end with a chunk of 22, drawn and backtested at 64 worlds (the extra worlds'
+    numbers are dropped), so the run compiles no sampler or backtest program that the 200-world run, whose
+    last chunk was 8, did not; its worlds are the first 150 of that run."""
+    with count_compiles() as compiles:
+        fewer = pipeline.run(spec.with_overrides(worlds=150))
+    assert not {"_sample", "_program"} & set(compiles.names), compiles.names
+    for a, b in zip(fewer.strategies, local.strategies, strict=True):
+        pd.testing.assert_frame_equal(a.metrics, b.metrics.iloc[:150])
 
 
 def test_chunk_files_round_trip(spec, local, tmp_path):

@@ -3,6 +3,7 @@
 from ._base import AbstractGenerator as AbstractGenerator
 from ._base import HistoryContext as HistoryContext
 from ._base import iter_chunks as iter_chunks
+from ._base import world_bucket as world_bucket
 from ._registry import BUILTIN as BUILTIN
 from ._registry import available as available
 from ._registry import get as get
@@ -29,7 +30,7 @@ from .vae import TemporalVae as TemporalVae
 from .vae import VaeConfig as VaeConfig
 
 __all__ = [
-    "AbstractGenerator", "HistoryContext", "iter_chunks", "BUILTIN", "available", "get",
+    "AbstractGenerator", "HistoryContext", "iter_chunks", "world_bucket", "BUILTIN", "available", "get",
     "BootstrapConfig", "StationaryBootstrap", "GarchConfig", "GjrGarch", "Gan", "GanConfig", "TemporalVae",
     "VaeConfig", "RegimeConfig", "RegimeMixture", "NarConfig", "NeuralAutoregressive",
     "FlowConfig", "NormalizingFlow",

@@ -34,7 +34,7 @@ from ..types import MarketData, Provenance, Scenarios
 
 __all__ = ["AbstractGenerator", "HistoryContext", "history_context", "digest", "iter_chunks", "check_sizes",
            "export_context", "restore_context", "config_to_dict", "config_from_dict", "take_arrays",
-           "check_digest"]
+           "check_digest", "world_bucket", "first_worlds"]
 
 
 @struct.dataclass
@@ -164,6 +164,27 @@ def iter_chunks(generator: AbstractGenerator, fitted: Any, *, key: jax.Array, n_
 
 
 
+def world_bucket(n_worlds: int) -> int:
+    """The number of worlds a sampler's program is compiled for when `n_worlds` are asked: the next power of
+    two up to 1024, then the next multiple of 1024.
+
+    Why: the classical samplers are compiled per world count, and every count a caller asks for (a chunk's
+    remainder, a test's 5 or 7 worlds, a notebook's new size) compiled a program of its own, about a second
+    each. World j depends only on the key and j, so the extra worlds change nothing and are dropped
+    (`first_worlds`); they cost at most as many worlds again below 1024, and under 1024 worlds above it.
+    """
+    if n_worlds <= 1024:
+        return 1 << (int(n_worlds) - 1).bit_length()
+    return -(-int(n_worlds) // 1024) * 1024
+
+
+def first_worlds(out: Any, n_worlds: int) -> Any:
+    """The first `n_worlds` of every array in `out` (an array or a tuple of arrays led by worlds)."""
+    if isinstance(out, tuple):
+        return tuple(first_worlds(x, n_worlds) for x in out)
+    return out if out.shape[0] == n_worlds else out[:n_worlds]
+
+
 # ----------------------------------------------------------------------------------------- persistence
 
 _CONTEXT_ARRAYS = ("context.history", "context.anchor_prices")
@@ -173,7 +194,8 @@ def export_context(context: HistoryContext) -> tuple[dict[str, Any], dict[str, n
     """`HistoryContext` as (JSON-able meta, arrays); array names are prefixed ``context.`` so that a family
     can merge them into its own arrays without clashes."""
     meta = {"assets": list(context.assets), "freq": context.freq, "history_end": context.history_end}
-    arrays = {"context.history": np.asarray(context.history), "context.anchor_prices": np.asarray(context.anchor_prices)}
+    arrays = {"context.history": np.asarray(context.history),
+              "context.anchor_prices": np.asarray(context.anchor_prices)}
     return meta, arrays
 
 

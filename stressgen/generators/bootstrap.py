@@ -59,7 +59,8 @@ from ..types import MarketData, Scenarios
 from . import _bootstrap_regime as br
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
-                    digest, export_context, history_context, restore_context, take_arrays)
+                    digest, export_context, first_worlds, history_context, restore_context, take_arrays,
+                    world_bucket)
 from ._regime_condition import InRegime, held_days
 from ._replay import CrisisReplay
 from ._shock import PathShock, conditional_shock_row, shock_weights
@@ -277,8 +278,8 @@ class StationaryBootstrap(AbstractGenerator):
         if isinstance(condition, PathShock | CrisisReplay):
             return self._sample_forced(fitted, key, n_worlds, horizon, condition, first_world)
         check_sizes(n_worlds=n_worlds, horizon=horizon)
-        log_returns = _sample(fitted, key, jnp.uint32(first_world), np.uint32(0), n_worlds=n_worlds,
-                              horizon=horizon)
+        log_returns = first_worlds(_sample(fitted, key, jnp.uint32(first_world), np.uint32(0),
+                                           n_worlds=world_bucket(n_worlds), horizon=horizon), n_worlds)
         return self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
 
     def _sample_in_regime(self, fitted: BootstrapFitted, key: jax.Array, n_worlds: int, horizon: int,
@@ -286,9 +287,9 @@ class StationaryBootstrap(AbstractGenerator):
         check_sizes(n_worlds=n_worlds, horizon=horizon)
         pool, m, member, share = br.regime_pool(np.asarray(fitted.returns), condition)
         days = held_days(condition)
-        log_returns = _sample_held(fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.int32(days),
-                                   jnp.asarray(pool), jnp.int32(m), jnp.asarray(member), n_worlds=n_worlds,
-                                   horizon=horizon)
+        log_returns = first_worlds(_sample_held(
+            fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.int32(days), jnp.asarray(pool), jnp.int32(m),
+            jnp.asarray(member), n_worlds=world_bucket(n_worlds), horizon=horizon), n_worlds)
         scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         text = (f"in_regime(regime={condition.regime!r}, days=1..{days}, "
                 f"history share={share:.3g}, rule=equal-weight 21-day volatility terciles)")
@@ -317,9 +318,10 @@ class StationaryBootstrap(AbstractGenerator):
         # the forced rows move the matching state as history's rows do
         innovation = state_series(extra, fitted.config.decay)[1] if fitted.config.matching == "state" \
             else np.zeros(extra.shape[0])
-        log_returns = _sample_forced(fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.asarray(extra),
-                                     jnp.asarray(innovation, jnp.float32), jnp.asarray(fixed),
-                                     jnp.int32(start_day), jnp.asarray(pool), n_worlds=n_worlds, horizon=horizon)
+        log_returns = first_worlds(_sample_forced(
+            fitted, key, jnp.uint32(first_world), np.uint32(0), jnp.asarray(extra),
+            jnp.asarray(innovation, jnp.float32), jnp.asarray(fixed), jnp.int32(start_day), jnp.asarray(pool),
+            n_worlds=world_bucket(n_worlds), horizon=horizon), n_worlds)
         scenarios = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         return scenarios.replace(provenance=dataclasses.replace(scenarios.provenance,
                                                                 condition=condition.describe()))

@@ -60,27 +60,25 @@ computed in blocks of at most `GanConfig.sample_block` (padded), so memory stays
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx, struct
 
-from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError, ModelFileError
 from ..types import MarketData, Scenarios
 from . import _gan_start
+from . import _gan_train as gt
 from . import _gan_tails as margins
 from . import _gan_val as val
 from . import _tails
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
-from ._gan_nn import Critic, Generator, receptive_field
+from ._gan_nn import Critic, Generator, fill_state, receptive_field, state_arrays
+from ._gan_sample import generate
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["GanConfig", "GanFitted", "Gan", "GanFitWarning", "DEFAULT_TRAIN", "GPU_TRAIN"]
@@ -125,10 +123,11 @@ class GanConfig:
             generator's own noise path that best explains the last days) or ``"filter"`` (the noise that
             reproduces the history exactly); see the module docstring.
         filter_days: with ``start = "filter"``, how many of the last real days the noise filter runs over
-            to find the generator's state at the end of the history (at least the receptive field; None: 2048 days, or twice the
-            receptive field if that is more). The filter starts from zero noise; the days before the last
-            ``R``, which are kept, let that start wash out (see `_gan_start._filter_noise`). About 1 s for 2048 days
-            at the default size and 20 assets on 2 CPU cores.
+            to find the generator's state at the end of the history (at least the receptive field; None:
+            2048 days, or twice the receptive field if that is more). The filter starts from zero noise; the
+            days before the last ``R``, which are kept, let that start wash out (see
+            `_gan_start._filter_noise`). About 1 s for 2048 days at the default size and 20 assets on 2 CPU
+            cores.
         train: the training-loop options (steps, batch size, learning rate, early stopping).
     """
 
@@ -252,131 +251,9 @@ def _build_generator(config: GanConfig, n_assets: int, key: jax.Array, mixing: n
     return nnx.split(gen)
 
 
-# ------------------------------------------------------------------------------------------------- training
-
-@dataclasses.dataclass(frozen=True)
-class _Nets:
-    """What the step function needs besides the carry; hashable, so the compiled step is cached by it."""
-
-    gen: Any  # generator graphdef
-    critic: Any  # critic graphdef
-    opt: optax.GradientTransformation  # generator and critic take the same optimizer (their own states)
-    config: GanConfig
-    noise_dim: int
-
-
-def _windows(data: jax.Array, key: jax.Array, batch: int, length: int) -> jax.Array:
-    """`batch` random windows ``[batch, length, assets]`` of consecutive days of ``data[time, assets]``."""
-    starts = jax.random.randint(key, (batch,), 0, data.shape[0] - length + 1)
-    return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(data, s, length, axis=0))(starts)
-
-
-def _fake(nets: _Nets, g_state: nnx.State, key: jax.Array, batch: int) -> jax.Array:
-    cfg = nets.config
-    z = jax.random.normal(key, (batch, cfg.window + cfg.receptive_field, nets.noise_dim))
-    return nnx.merge(nets.gen, g_state)(z)
-
-
-def _critic_loss(c_state: nnx.State, nets: _Nets, real: jax.Array, fake: jax.Array, key: jax.Array):
-    critic = nnx.merge(nets.critic, c_state)
-    d_real, d_fake = critic(real), critic(fake)
-    eps = jax.random.uniform(key, (real.shape[0], 1, 1))
-    mid = eps * real + (1.0 - eps) * fake
-    # each window's score depends on that window only, so the gradient of the sum is per-window
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(mid)
-    norms = jnp.sqrt(jnp.sum(grads * grads, axis=(1, 2)) + 1e-12)
-    gp = jnp.mean((norms - 1.0) ** 2)
-    w = jnp.mean(d_real) - jnp.mean(d_fake)
-    loss = -w + nets.config.gp_weight * gp + nets.config.drift_weight * jnp.mean(d_real**2)
-    return loss, (w, gp)
-
-
-def _gen_loss(g_state: nnx.State, nets: _Nets, c_state: nnx.State, key: jax.Array, batch: int) -> jax.Array:
-    fake = _fake(nets, g_state, key, batch)
-    # the Gaussianised data have unit variance per asset; holding the generated variance there keeps the
-    # heavy-tail map in the range it was fitted on while the critic teaches the dynamics (without it the
-    # generator inflated its scale and the map turned that into absurd returns)
-    moment = jnp.sum((jnp.mean(fake * fake, axis=(0, 1)) - 1.0) ** 2)
-    return -jnp.mean(nnx.merge(nets.critic, c_state)(fake)) + nets.config.moment_weight * moment
-
-
-def _train_step(carry: dict, key: jax.Array, *, nets: _Nets) -> tuple[dict, dict]:
-    """`n_critic` critic updates, then one generator update (one "step" of the training loop)."""
-    batch = nets.config.train.batch_size
-    data, g_state = carry["data"], carry["g"]
-    k_critic, k_gen = jax.random.split(key)
-
-    def critic_update(c, k):
-        c_state, oc = c
-        k_real, k_fake, k_mix = jax.random.split(k, 3)
-        real = _windows(data, k_real, batch, nets.config.window)
-        fake = jax.lax.stop_gradient(_fake(nets, g_state, k_fake, batch))
-        (loss, (w, gp)), grads = jax.value_and_grad(_critic_loss, has_aux=True)(c_state, nets, real, fake, k_mix)
-        updates, oc = nets.opt.update(grads, oc, c_state)
-        return (optax.apply_updates(c_state, updates), oc), (loss, w, gp)
-
-    # a scan, not a Python loop: one compiled critic update instead of n_critic copies (compile time)
-    (c_state, oc), (c_loss, w, gp) = jax.lax.scan(critic_update, (carry["c"], carry["oc"]),
-                                                  jax.random.split(k_critic, nets.config.n_critic))
-    g_loss, grads = jax.value_and_grad(_gen_loss)(g_state, nets, c_state, k_gen, batch)
-    updates, og = nets.opt.update(grads, carry["og"], g_state)
-    g_state = optax.apply_updates(g_state, updates)
-    carry = {"g": g_state, "c": c_state, "og": og, "oc": oc, "data": data}
-    return carry, {"loss": c_loss[-1], "wasserstein": w[-1], "gradient_penalty": gp[-1], "generator_loss": g_loss}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Step:
-    """The step function as a hashable value: equal configs give equal steps, so a second fit with the same
-    config and data shape reuses the compiled training program instead of compiling it again."""
-
-    nets: _Nets
-
-    def __call__(self, carry: dict, key: jax.Array) -> tuple[dict, dict]:
-        return _train_step(carry, key, nets=self.nets)
-
-
-@functools.lru_cache(maxsize=16)
-def _optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(tc.max_grad_norm), optax.adam(tc.learning_rate, b1=0.0, b2=0.9))
-
-
 # Fold-ins of the fit key, not more splits: the training keys, hence the trained networks, stay as they were.
 # (`_gan_start.START_KEY` = 1 draws the starting state's candidates.)
 _CALIBRATION_KEY = 2  # the generator's sample that its output law is measured on (`_gan_tails.output_tails`)
-
-
-# ------------------------------------------------------------------------------------------------- sampling
-
-@partial(jax.jit, static_argnums=0, static_argnames=("n_worlds", "horizon", "clip"))
-def _sample_block(graphdef: Any, g_state: nnx.State, tails: _tails.TailTransform, out: _tails.TailTransform,
-                  noise_context: jax.Array, key: jax.Array, first_world: jax.Array, *, n_worlds: int, horizon: int,
-                  clip: float) -> jax.Array:
-    keys = rng.world_keys(key, first_world, n_worlds)
-    fresh = jax.vmap(lambda k: jax.random.normal(k, (horizon, noise_context.shape[1])))(keys)
-    # the noise context (the state at the end of the history), then the world's own noise: the first
-    # generated day sees that state, and the context produces no output of its own
-    z = jnp.concatenate([jnp.broadcast_to(noise_context, (n_worlds, *noise_context.shape)), fresh], axis=1)
-    u = nnx.merge(graphdef, g_state)(z)
-    # The heavy-tail map grows like u * exp(delta u^2 / 2) and assumes u ~ N(0, 1); the generator's output is
-    # a heavier scale mixture, so it is first calibrated to N(0, 1) by its own fitted law (`_gan_tails`).
-    # Beyond +-clip (6: a Gaussian gets there with probability 2e-9) the calibrated value is held at the bound.
-    return margins.to_returns(tails, out, u, clip).astype(jnp.float32)
-
-
-def generate(fitted: GanFitted, *, key: jax.Array, first_world: int, n_worlds: int, horizon: int) -> jax.Array:
-    """``[worlds, horizon, assets]`` log returns of worlds ``first_world ..`` in blocks of `sample_block`."""
-    cfg = fitted.config
-    block = min(n_worlds, cfg.sample_block)
-    parts = []
-    for start in range(0, n_worlds, block):
-        # the last block is padded to the full block size: one compiled program, and world i's numbers
-        # come from its own key only, so the padding worlds change nothing and are dropped
-        out = _sample_block(fitted.graphdef, fitted.generator, fitted.tails, fitted.output_tails,
-                            fitted.noise_context, key, jnp.uint32(first_world + start), n_worlds=block,
-                            horizon=horizon, clip=float(cfg.max_gaussian))
-        parts.append(out[: min(block, n_worlds - start)])
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
 
 # ------------------------------------------------------------------------------------------------- the family
@@ -414,12 +291,12 @@ class Gan(AbstractGenerator):
         mixing[:, : min(nd, n_assets)] = chol[:, : min(nd, n_assets)]
         g_def, g_state = _build_generator(config, n_assets, k_gen, mixing)
         c_def, c_state = nnx.split(Critic(n_assets, config.width, config.levels, rngs=nnx.Rngs(params=k_critic)))
-        opt = _optimizer(config.train)
-        nets = _Nets(g_def, c_def, opt, config, nd)
+        opt = gt.optimizer(config.train)
+        nets = gt.Nets(g_def, c_def, opt, config, nd)
         carry = {"g": g_state, "c": c_state, "og": opt.init(g_state), "oc": opt.init(c_state),
                  "data": jnp.asarray(u_train)}
         validate = val.Validator(g_def, u_val, key=k_val, noise_dim=nd, burn=config.receptive_field)
-        carry, history = train(carry, _Step(nets), lambda c: validate(c["g"]), key=k_train,
+        carry, history = train(carry, gt.Step(nets), lambda c: validate(c["g"]), key=k_train,
                                config=config.train, name=self.name)
         u_gen = margins.generated_sample(g_def, carry["g"], jax.random.fold_in(key, _CALIBRATION_KEY),
                                          noise_dim=nd, burn=config.receptive_field)
@@ -452,7 +329,7 @@ class Gan(AbstractGenerator):
                   history: TrainHistory | None, expected_digest: str | None = None):
         n_assets = tails.n_assets
         g_def, _ = _build_generator(config, n_assets, jax.random.key(0))
-        leaves = _state_arrays(g_state)
+        leaves = state_arrays(g_state)
         tail_arrays = {**tails.as_dict(), **{f"output.{k}": v for k, v in output_tails.as_dict().items()}}
         # the noise context is in the digest: two fits that continue from different states differ
         noise = np.asarray(noise_context)
@@ -479,7 +356,7 @@ class Gan(AbstractGenerator):
         context_meta, arrays = export_context(fitted.context)
         meta = {"config": config_to_dict(fitted.config), "context": context_meta, "digest": fitted.digest,
                 "n_assets": fitted.tails.n_assets}
-        arrays.update({f"generator.{k}": v for k, v in _state_arrays(fitted.generator).items()})
+        arrays.update({f"generator.{k}": v for k, v in state_arrays(fitted.generator).items()})
         arrays.update({f"tails.{k}": v for k, v in fitted.tails.as_dict().items()})
         arrays.update({f"output_tails.{k}": v for k, v in fitted.output_tails.as_dict().items()})
         arrays["noise_context"] = np.asarray(fitted.noise_context)
@@ -497,10 +374,9 @@ class Gan(AbstractGenerator):
             where="model arrays tails.*")
         # structure from code: a generator built from the config, then its state filled from the arrays
         _, template = _build_generator(config, n_assets, jax.random.key(0))
-        names = list(_state_arrays(template))
+        names = list(state_arrays(template))
         values = take_arrays(arrays, [f"generator.{n}" for n in names])
-        flat = dict(zip(names, values, strict=True))
-        state = _fill_state(template, flat)
+        state = fill_state(template, dict(zip(names, values, strict=True)))
         if "noise_context" not in arrays:
             # Models saved before the noise context sampled every world from pure noise. Their history
             # context may be shorter than the state needs (history_days can be 0), so the state cannot be
@@ -526,30 +402,3 @@ class Gan(AbstractGenerator):
         return self._assemble(config, state, tails, output_tails, context, noise, None,
                               expected_digest=meta.get("digest"))
 
-
-def _state_arrays(state: nnx.State) -> dict[str, np.ndarray]:
-    """The state's arrays by dotted path (``tcn.blocks.0.conv.kernel``), in a fixed order."""
-    flat = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
-        flat[".".join(_key_name(k) for k in path)] = np.asarray(leaf)
-    return flat
-
-
-def _key_name(k: Any) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(k, attr):
-            return str(getattr(k, attr))
-    return str(k)
-
-
-def _fill_state(template: nnx.State, flat: dict[str, np.ndarray]) -> nnx.State:
-    paths = [".".join(_key_name(k) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(template)]
-    leaves = jax.tree_util.tree_leaves(template)
-    new = []
-    for path, leaf in zip(paths, leaves, strict=True):
-        value = np.asarray(flat[path])
-        if value.shape != leaf.shape or value.dtype != leaf.dtype:
-            raise ModelFileError(f"generator array {path!r} has {value.dtype}{list(value.shape)}",
-                                 expected=f"{leaf.dtype}{list(leaf.shape)} for this config")
-        new.append(jnp.asarray(value))
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), new)

@@ -61,7 +61,8 @@ from . import _garch_tails as gt
 from . import _garch_tilt as gtl
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
-                    digest, export_context, history_context, restore_context, take_arrays)
+                    digest, export_context, first_worlds, history_context, restore_context, take_arrays,
+                    world_bucket)
 
 __all__ = ["GarchConfig", "GarchFitted", "GjrGarch", "fitted_from_params", "GarchFitWarning"]
 
@@ -372,9 +373,11 @@ class GjrGarch(AbstractGenerator):
         if _kind(config) in ("fhs-state", "fhs-year") and int(fitted.state_neighbours) == 0:
             raise ConfigError(f"garch.fhs_matching = {config.fhs_matching!r} needs a fit made with it (this fit "
                               "replays i.i.d. rows and stored no windows): fit again with that config")
-        out = sim.simulate({**_sim_params(fitted), **extra}, key, jnp.uint32(first_world), n_worlds=int(n_worlds),
-                           horizon=int(horizon), burn=None if config.start == "conditional" else config.burn,
-                           kind=_kind(config), **({flag: True} if flag else {}))
+        out = sim.simulate({**_sim_params(fitted), **extra}, key, jnp.uint32(first_world),
+                           n_worlds=world_bucket(n_worlds), horizon=int(horizon),
+                           burn=None if config.start == "conditional" else config.burn, kind=_kind(config),
+                           **({flag: True} if flag else {}))
+        out = first_worlds(out, int(n_worlds))
         log_returns, log_w = out if flag == "tilted" else (out, None)
         worlds = self._scenarios(fitted.context, log_returns, fitted.digest, first_world)
         if condition is None:

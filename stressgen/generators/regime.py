@@ -44,7 +44,8 @@ from . import _regime_sim as sim
 from . import _regime_stress as rs
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
-                    digest, export_context, history_context, restore_context, take_arrays)
+                    digest, export_context, first_worlds, history_context, restore_context, take_arrays,
+                    world_bucket)
 from ._regime_condition import InRegime
 
 __all__ = ["RegimeConfig", "RegimeFitted", "RegimeFitInfo", "RegimeMixture", "RegimePath", "RegimeFitWarning",
@@ -329,8 +330,9 @@ class RegimeMixture(AbstractGenerator):
         p = {"start_cum": sim.cumulative(start_distribution(fitted)), "trans_cum": sim.cumulative(fitted.trans),
              "mean": fitted.mean, "chol": fitted.chol, "mix_table": fitted.mix_table, "mix_grid": fitted.mix_grid,
              "fence": np.uint32(0), **(hold or {})}
-        return sim.simulate(p, key, jnp.uint32(first_world), n_worlds=int(n_worlds), horizon=int(horizon),
-                            student=fitted.student, states=states)
+        out = sim.simulate(p, key, jnp.uint32(first_world), n_worlds=world_bucket(n_worlds), horizon=int(horizon),
+                           student=fitted.student, states=states)
+        return first_worlds(out, int(n_worlds))
 
     def reanchor(self, fitted: RegimeFitted, market: MarketData, *, key: jax.Array) -> RegimeFitted:
         """The fitted parameters are kept; the regime probabilities at the end and the history context are

@@ -93,6 +93,29 @@ def test_no_recompilation_on_second_call(name, fitted, count_compiles):
     assert compiles.count == 0
 
 
+# every family's sampling programs: the block or world-count programs that cost seconds to compile
+SAMPLERS = {"simulate", "_sample", "_sample_held", "_sample_forced", "simulate_block", "_sample_block"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_new_world_count_reuses_the_sampling_program(name, fitted, count_compiles):
+    """Asking for 5 worlds after 7 runs the program compiled for 7 (a bucket of world counts, or fixed blocks),
+    and world j is the same in both."""
+    gen, fit = fitted(name)
+    seven = _sample(gen, fit, rng.root(6), 7, first=3)
+    with count_compiles() as compiles:
+        five = _sample(gen, fit, rng.root(6), 5, first=3)
+    assert not SAMPLERS & set(compiles.names), compiles.names
+    np.testing.assert_array_equal(np.asarray(five.log_returns), np.asarray(seven.log_returns[:5]))
+
+
+def test_world_bucket_is_the_next_power_of_two_then_multiple_of_1024():
+    from stressgen.generators._base import world_bucket
+
+    assert [world_bucket(n) for n in (1, 2, 3, 5, 8, 9, 1000, 1024, 1025, 2000, 10_000)] == [
+        1, 2, 4, 8, 8, 16, 1024, 1024, 2048, 2048, 10_240]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_arguments_are_typed_errors(name, fitted, small_market):
     gen, fit = fitted(name)
