@@ -25,7 +25,7 @@ def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
 
     from stressgen import data, rng
     from stressgen.generators import gan as G
-    from stressgen.generators import _tails
+    from stressgen.generators import _gan_train, _tails
     from stressgen.generators._gan_nn import Critic
     from stressgen.metrics.diversity import diversity
 
@@ -37,11 +37,11 @@ def _gan_case(preset: str, steps: int | None, worlds: int) -> dict:
     n = market.n_assets
     g_def, g_state = G._build_generator(config, n, rng.root(1))
     c_def, c_state = nnx.split(Critic(n, config.width, config.levels, rngs=nnx.Rngs(params=rng.root(2))))
-    opt = G._optimizer(config.train)
-    nets = G._Nets(g_def, c_def, opt, config, G._noise_dim(config, n))
+    opt = _gan_train.optimizer(config.train)
+    nets = _gan_train.Nets(g_def, c_def, opt, config, G._noise_dim(config, n))
     u = _tails.forward(_tails.fit(r), jnp.asarray(r, jnp.float32))
     carry = {"g": g_state, "c": c_state, "og": opt.init(g_state), "oc": opt.init(c_state), "data": u}
-    train = measure_training(G._Step(nets), carry, steps_per_call=config.train.steps_per_call, calls=3)
+    train = measure_training(_gan_train.Step(nets), carry, steps_per_call=config.train.steps_per_call, calls=3)
     # the whole default fit: time to the stopping point (tail fit, compilation and validation included)
     gen = G.Gan()
     t0 = time.perf_counter()

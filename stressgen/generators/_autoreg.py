@@ -32,7 +32,7 @@ from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict,
                     config_to_dict, digest, export_context, history_context, restore_context, take_arrays)
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
-                      restore_state, simulate_aligned, split_history, state_arrays, train_meta)
+                      restore_state, simulate_aligned, split_history, state_arrays, structure, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 from ._vae_nn import ewma_decays, log_vol_features
 
@@ -391,7 +391,7 @@ class AbstractAutoregressive(AbstractGenerator):
         check_nu_floor(meta, self.name)
         config = config_from_dict(self.config_type, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
-        graphdef, template = nnx.split(self.build_net(config, len(context.assets), jax.random.key(0)))
+        graphdef, template = structure(lambda: self.build_net(config, len(context.assets), jax.random.key(0)))
         state = restore_state(template, arrays)
         scale, h0, v0, mix_table, mix_grid = (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS))
         history = restore_history(meta.get("train", {}), arrays, writer=f"{type(self).__name__}.export_fitted")

@@ -79,6 +79,7 @@ from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes
                     digest, export_context, history_context, restore_context, take_arrays)
 from ._gan_nn import Critic, Generator, fill_state, receptive_field, state_arrays
 from ._gan_sample import generate
+from ._neural import structure
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["GanConfig", "GanFitted", "Gan", "GanFitWarning", "DEFAULT_TRAIN", "GPU_TRAIN"]
@@ -243,9 +244,12 @@ def _noise_dim(config: GanConfig, n_assets: int) -> int:
     return n_assets if config.noise_dim is None else config.noise_dim
 
 
+def _generator(config: GanConfig, n_assets: int, key: jax.Array) -> Generator:
+    return Generator(_noise_dim(config, n_assets), n_assets, config.width, config.levels, rngs=nnx.Rngs(params=key))
+
+
 def _build_generator(config: GanConfig, n_assets: int, key: jax.Array, mixing: np.ndarray | None = None):
-    gen = Generator(_noise_dim(config, n_assets), n_assets, config.width, config.levels,
-                    rngs=nnx.Rngs(params=key))
+    gen = _generator(config, n_assets, key)
     if mixing is not None:
         gen.mixing[...] = jnp.asarray(mixing, dtype=jnp.float32)
     return nnx.split(gen)
@@ -328,7 +332,7 @@ class Gan(AbstractGenerator):
                   output_tails: _tails.TailTransform, context: HistoryContext, noise_context: jax.Array,
                   history: TrainHistory | None, expected_digest: str | None = None):
         n_assets = tails.n_assets
-        g_def, _ = _build_generator(config, n_assets, jax.random.key(0))
+        g_def, _ = structure(lambda: _generator(config, n_assets, jax.random.key(0)))
         leaves = state_arrays(g_state)
         tail_arrays = {**tails.as_dict(), **{f"output.{k}": v for k, v in output_tails.as_dict().items()}}
         # the noise context is in the digest: two fits that continue from different states differ
@@ -373,7 +377,7 @@ class Gan(AbstractGenerator):
             dict(zip(tail_names, take_arrays(arrays, [f"tails.{n}" for n in tail_names]), strict=True)),
             where="model arrays tails.*")
         # structure from code: a generator built from the config, then its state filled from the arrays
-        _, template = _build_generator(config, n_assets, jax.random.key(0))
+        _, template = structure(lambda: _generator(config, n_assets, jax.random.key(0)))
         names = list(state_arrays(template))
         values = take_arrays(arrays, [f"generator.{n}" for n in names])
         state = fill_state(template, dict(zip(names, values, strict=True)))

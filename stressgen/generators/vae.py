@@ -55,7 +55,7 @@ from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
                     check_digest, digest, export_context, history_context, restore_context, take_arrays)
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
-                      restore_state, split_history, state_arrays, train_meta)
+                      restore_state, split_history, state_arrays, structure, train_meta)
 from ._training import TrainConfig, TrainHistory, train
 from ._vae_after import refit_latent_prior, target_moments
 from ._vae_data import Prepared, gather_windows, prepare
@@ -425,7 +425,7 @@ class TemporalVae(AbstractGenerator):
             check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were
         config = config_from_dict(VaeConfig, meta.get("config", {}), where="config")
         context = restore_context(meta.get("context", {}), arrays)
-        graphdef, template = nnx.split(_build_net(config, len(context.assets), jax.random.key(0)))
+        graphdef, template = structure(lambda: _build_net(config, len(context.assets), jax.random.key(0)))
         state = restore_state(template, arrays)
         values = dict(zip(self._ARRAYS, (jnp.asarray(a) for a in take_arrays(arrays, self._ARRAYS)), strict=True))
         history = restore_history(meta.get("train", {}), arrays, writer="TemporalVae.export_fitted")
