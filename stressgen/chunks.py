@@ -158,17 +158,9 @@ def _draw(inputs: ChunkInputs, index: int) -> Scenarios:
                                    horizon=inputs.horizon, condition=inputs.condition, first_world=start)
 
 
-def _first(worlds: Scenarios, n: int) -> Scenarios:
-    """The first `n` of `worlds` (their weights too)."""
-    if n == worlds.n_worlds:
-        return worlds
-    return worlds.replace(log_returns=worlds.log_returns[:n], weights=None if worlds.weights is None
-                          else worlds.weights[:n])
-
-
 def sample_chunk(inputs: ChunkInputs, index: int) -> Scenarios:
     """The worlds of chunk `index`, drawn from the run's sample key."""
-    return _first(_draw(inputs, index), inputs.layout.bounds(index)[1])
+    return _draw(inputs, index).first(inputs.layout.bounds(index)[1])
 
 
 def plan_metrics(strategy: Any, scenarios: Scenarios, bt: engine.BacktestConfig, risk: RiskConfig, *,
@@ -185,7 +177,7 @@ def run_chunk(inputs: ChunkInputs, index: int, base: plausibility.State, *,
     (the caller keeps chunk 0 as the run's template). `progress(done, total)` counts strategies."""
     start, size = inputs.layout.bounds(index)
     drawn = _draw(inputs, index)
-    chunk = _first(drawn, size)
+    chunk = drawn.first(size)
     done = [0]
 
     def backtest(plan: Any) -> Metrics:

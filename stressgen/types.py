@@ -189,6 +189,13 @@ class Scenarios:
     def n_assets(self) -> int:
         return self.log_returns.shape[2]
 
+    def first(self, n: int) -> Scenarios:
+        """The first `n` worlds (all of them when there are no more), with their weights."""
+        if n >= self.n_worlds:
+            return self
+        return self.replace(log_returns=self.log_returns[:n], weights=None if self.weights is None
+                            else self.weights[:n])
+
     def world_weights(self) -> jax.Array:
         """``[worlds]`` weights that sum to 1 (uniform when `weights` is None)."""
         if self.weights is None:

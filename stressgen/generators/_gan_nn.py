@@ -31,10 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..errors import ModelFileError
-
-__all__ = ["CausalConv", "Dense", "TemporalBlock", "TCN", "Generator", "Critic", "receptive_field", "state_arrays",
-           "fill_state"]
+__all__ = ["CausalConv", "Dense", "TemporalBlock", "TCN", "Generator", "Critic", "receptive_field", "state_arrays"]
 
 _SLOPE = 0.2  # leaky ReLU slope: keeps gradients alive for the critic's gradient penalty
 _SOFTPLUS_ONE = 0.5413248546129181  # softplus(x + this) = 1 at x = 0: sigma starts at 1
@@ -152,7 +149,8 @@ class Critic(nnx.Module):
 
 def state_arrays(state: nnx.State) -> dict[str, np.ndarray]:
     """The state's arrays by dotted path (``tcn.blocks.0.conv.kernel.value``), in a fixed order: the names
-    under which a GAN's file stores its generator, and what its digest covers."""
+    under which a GAN's file stores its generator (``generator.`` first; read back by
+    `_neural.restore_state`), and what its digest covers."""
     return {".".join(_key_name(k) for k in path): np.asarray(leaf)
             for path, leaf in jax.tree_util.tree_leaves_with_path(state)}
 
@@ -163,17 +161,3 @@ def _key_name(k: Any) -> str:
             return str(getattr(k, attr))
     return str(k)
 
-
-def fill_state(template: nnx.State, flat: dict[str, np.ndarray]) -> nnx.State:
-    """`template` (a state built from the stored config) with its arrays taken from `flat` by name; an array
-    of another shape or dtype is a `ModelFileError` naming it."""
-    paths = list(state_arrays(template))
-    leaves = jax.tree_util.tree_leaves(template)
-    new = []
-    for path, leaf in zip(paths, leaves, strict=True):
-        value = np.asarray(flat[path])
-        if value.shape != leaf.shape or value.dtype != leaf.dtype:
-            raise ModelFileError(f"generator array {path!r} has {value.dtype}{list(value.shape)}",
-                                 expected=f"{leaf.dtype}{list(leaf.shape)} for this config")
-        new.append(jnp.asarray(value))
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), new)

@@ -163,12 +163,12 @@ def structure(build: Callable[[], Any]) -> tuple[Any, Any]:
     return nnx.split(nnx.eval_shape(build))
 
 
-def restore_state(template: Any, arrays: Mapping[str, np.ndarray]) -> Any:
-    """The network state stored by `state_arrays`, in the structure of `template` (a state, or its
-    `structure`, built from the stored config); an array of another shape or dtype is a `ModelFileError`
-    naming it."""
+def restore_state(template: Any, arrays: Mapping[str, np.ndarray], names: list[str] | None = None) -> Any:
+    """The network state stored under `names` (one per leaf of `template`, in its order; by default
+    `state_arrays`'s), in the structure of `template` (a state, or its `structure`, built from the stored
+    config); a missing array, or one of another shape or dtype, is a `ModelFileError` naming it."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-    names = list(state_arrays(template))
+    names = list(state_arrays(template)) if names is None else names
     values = take_arrays(arrays, names)
     for name, value, (_, leaf) in zip(names, values, leaves, strict=True):
         if value.shape != leaf.shape or value.dtype != leaf.dtype:

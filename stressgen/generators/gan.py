@@ -77,9 +77,9 @@ from . import _gan_val as val
 from . import _tails
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
                     digest, export_context, history_context, restore_context, take_arrays)
-from ._gan_nn import Critic, Generator, fill_state, receptive_field, state_arrays
+from ._gan_nn import Critic, Generator, receptive_field, state_arrays
 from ._gan_sample import generate
-from ._neural import structure
+from ._neural import restore_state, structure
 from ._training import TrainConfig, TrainHistory, train
 
 __all__ = ["GanConfig", "GanFitted", "Gan", "GanFitWarning", "DEFAULT_TRAIN", "GPU_TRAIN"]
@@ -378,9 +378,7 @@ class Gan(AbstractGenerator):
             where="model arrays tails.*")
         # structure from code: a generator built from the config, then its state filled from the arrays
         _, template = structure(lambda: _generator(config, n_assets, jax.random.key(0)))
-        names = list(state_arrays(template))
-        values = take_arrays(arrays, [f"generator.{n}" for n in names])
-        state = fill_state(template, dict(zip(names, values, strict=True)))
+        state = restore_state(template, arrays, names=[f"generator.{n}" for n in state_arrays(template)])
         if "noise_context" not in arrays:
             # Models saved before the noise context sampled every world from pure noise. Their history
             # context may be shorter than the state needs (history_days can be 0), so the state cannot be

@@ -52,9 +52,7 @@ def quick_scorecard(market: MarketData, scenarios: Scenarios, *, key: jax.Array,
     ``meta["failures"]`` lists the thresholds it fails (`check`).
     """
     real = market.log_returns
-    scen = scenarios if scenarios.n_worlds <= max_paths else scenarios.replace(
-        log_returns=scenarios.log_returns[:max_paths],
-        weights=None if scenarios.weights is None else scenarios.weights[:max_paths])
+    scen = scenarios.first(max_paths)
     syn = np.asarray(scen.log_returns)
     horizon = syn.shape[1]
     families = metric_names(config)
