@@ -12,7 +12,9 @@ PROGRAM = """
 import logging, jax, jax.numpy as jnp, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # jax logs each persistent-cache hit
 from stressgen import devices
-print(devices.use_compilation_cache())
+print(devices.use_compilation_cache(), flush=True)
+if sys.argv[1:] == ["--where"]:  # only where the cache goes: no program to compile
+    sys.exit()
 def body(x):
     for i in range(60):  # unrolled: a program that takes long enough to compile (about 2 s) to be kept
         x = jnp.tanh(x @ x.T * (1.0 / (i + 1))) + jnp.cumsum(x, axis=0) * 1e-3
@@ -21,9 +23,9 @@ jax.jit(body)(jnp.ones((16, 16))).block_until_ready()
 """
 
 
-def _run(env, *, hits: list | None = None):
-    out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env})
+def _run(env, *, hits: list | None = None, where_only: bool = False):
+    out = subprocess.run([sys.executable, "-c", PROGRAM, *(["--where"] if where_only else [])], capture_output=True,
+                         text=True, check=True, env={**os.environ, **env})
     if hits is not None:
         hits += [line for line in out.stderr.splitlines()
                  if "Persistent compilation cache hit for 'jit_body'" in line]
@@ -31,9 +33,9 @@ def _run(env, *, hits: list | None = None):
 
 
 def test_off_and_default_locations(tmp_path):
-    assert _run({"STRESSGEN_COMPILE_CACHE": "off"}) == "None"
-    assert _run({"STRESSGEN_COMPILE_CACHE": "",
-                 "XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "stressgen" / "xla")
+    assert _run({"STRESSGEN_COMPILE_CACHE": "off"}, where_only=True) == "None"
+    assert _run({"STRESSGEN_COMPILE_CACHE": "", "XDG_CACHE_HOME": str(tmp_path)},
+                where_only=True) == str(tmp_path / "stressgen" / "xla")
 
 
 def test_a_second_process_reuses_the_programs(tmp_path):
