@@ -6,13 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench clean
 
-# The dependencies install with uv (a pip-compatible installer, itself a wheel from PyPI): it downloads and
-# unpacks in parallel. Measured on a fresh clone: 11 s, against 52 s with pip, for the same versions. Where uv
-# cannot install them (no wheel for this platform, an index only pip is configured for), pip does, and says so.
+# The dependencies install with uv (a pip-compatible installer, itself a wheel from PyPI): it downloads,
+# unpacks and byte-compiles in parallel. Measured on a fresh clone: 27 s, against 52 s with pip, for the same
+# versions. --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set, nothing else writes the .pyc
+# files, and every process (test workers, notebook kernels, Ray workers) then took 8 s instead of 4 to import
+# jax and stressgen. Where uv cannot install (no wheel for this platform, an index only pip is configured
+# for), pip does, and says so.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]') \
+	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]') \
 	  || (echo "make: uv could not install the dependencies; installing them with pip instead (slower)" >&2 \
 	      && $(PY) -m pip install --quiet -e '.[dev]')
 	touch $(STAMP)
