@@ -160,4 +160,3 @@ def _key_name(k: Any) -> str:
         if hasattr(k, attr):
             return str(getattr(k, attr))
     return str(k)
-

@@ -110,9 +110,7 @@ def test_a_new_world_count_reuses_the_sampling_program(name, fitted, count_compi
 
 
 def test_world_bucket_is_the_next_power_of_two_then_multiple_of_1024():
-    from stressgen.generators._base import world_bucket
-
-    assert [world_bucket(n) for n in (1, 2, 3, 5, 8, 9, 1000, 1024, 1025, 2000, 10_000)] == [
+    assert [generators.world_bucket(n) for n in (1, 2, 3, 5, 8, 9, 1000, 1024, 1025, 2000, 10_000)] == [
         1, 2, 4, 8, 8, 16, 1024, 1024, 2048, 2048, 10_240]
 
 
