@@ -59,6 +59,7 @@ def simulate_block(graphdef, state, p: dict[str, jax.Array], key: jax.Array, blo
         # separate draws multiplied the compile time)
         draw = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, j), (latent + w * a,), jnp.float32))(keys)
         z, n = draw[:, :latent], draw[:, latent:].reshape(block, w, a)
+        n = jnp.einsum("bwa,ca->bwc", n, p["innov_chol"])  # the innovations' normal copula (`_vae_copula`)
         h = net.condition(ctx, nn.log_vol_features(v), prior)
         loc, raw = net.decode_raw(net.sample_latent(h, z), h)
         e = tb.interp(p["t_table"], p["t_grid"], n, p["fence"]) if student_t else n

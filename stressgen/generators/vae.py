@@ -28,6 +28,11 @@ default) or Gaussian (``"gaussian"``, kept as the reference the fidelity figures
 module's report in bench/bench_neural.py). Sampling pushes standard normals through a per-asset t
 inverse-CDF table (`_tables`), as `jax.random.t` is ~60x slower than normals on CPU.
 
+Dependence across assets: the decoder's location co-moves the assets through z, and the innovations are
+correlated by a Gaussian copula targeted after training, so that the sampled days have the training days'
+correlation matrix (``correlation="targeted"``, `_vae_copula`; with independent innovations the worlds' mean
+pairwise correlation fell a quarter short of history's).
+
 Bit-exact worlds: world i must be identical whatever chunk it is drawn in, but XLA:CPU's matrix products
 round a row differently depending on the number of rows and the row's position. The sampler therefore
 always runs blocks of `sample_block` worlds aligned to global world indices (block b holds worlds
@@ -37,7 +42,6 @@ always row ``i % block`` of the same-shaped computation.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 from typing import Any, ClassVar
 
@@ -50,14 +54,15 @@ from flax import nnx, struct
 from ..errors import ConfigError, ModelFileError
 from ..types import MarketData, Scenarios
 from . import _tables as tb
-from . import _levels as lv
 from . import _vae_nn as nn
 from ._base import (AbstractGenerator, HistoryContext, check_sizes, config_from_dict, config_to_dict,
                     check_digest, digest, export_context, history_context, restore_context, take_arrays)
 from ._neural import (NU_FLOOR, WindowStep, check_nu_floor, digest_arrays, fit_scale, optimizer, restore_history,
                       restore_state, split_history, state_arrays, structure, train_meta)
-from ._training import TrainConfig, TrainHistory, train
+from ._training import TrainHistory, train
 from ._vae_after import refit_latent_prior, target_moments
+from ._vae_config import LIKELIHOODS, VaeConfig
+from ._vae_copula import copula
 from ._vae_data import Prepared, gather_windows, prepare
 from ._vae_level import vae_levels
 from ._vae_prior import VaeFitWarning, fit_variance_prior, prior_persistence
@@ -66,111 +71,7 @@ from ._vae_sample import simulate
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "VaeFitWarning", "LIKELIHOODS", "Prepared", "prepare",
            "gather_windows", "window_loss"]
 
-LIKELIHOODS = ("student-t", "gaussian")
-_VAL_KEY, _INIT_KEY, _TRAIN_KEY, _LEVEL_KEY = 0, 1, 2, 3
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class VaeConfig:
-    """Options of the temporal VAE. `VaeConfig.preset("tiny" | "default" | "gpu")` gives named sizes.
-
-    Attributes:
-        window: days per generated window (W).
-        context: past days the conditioner sees directly (C); older days enter through the volatility states.
-        latent: dimension of z per window.
-        hidden: width of every hidden layer.
-        half_lives: half-lives (days) of the exponentially weighted volatility states; the variance prior is a
-            combination of them, weighed per asset (`_vae_prior`). The 1-day state is the fast component after a
-            shock (on sp500-20 it lifts the prior's ACF of |r| at lag 1 from 0.070 to 0.098; history 0.109).
-        max_persistence: the cap on the variance prior's persistence, the slowest decay of a variance shock (as
-            `GarchConfig.max_persistence`); above every half-life's daily decay.
-        level: ``"drawn"`` (default): each world reverts to its own long-run variance, the prior's level times
-            a factor drawn from the history's yearly levels less the spread the prior makes itself
-            (`_vae_level`); ``"fixed"``: every world reverts to the prior's one level.
-        daily_scale: each day's log-scale starts from the variance prior at the states before that day,
-            updated through the window by its own days (True, the default); or every day of a window starts
-            from the prior at the window's start (False).
-        likelihood: ``"student-t"`` (learned nu per asset) or ``"gaussian"``.
-        nu_init: initial Student-t degrees of freedom (above the floor, `_neural.NU_FLOOR` = 5).
-        beta: weight of the KL term (1 is the ELBO).
-        val_fraction: final share of the history held out for the validation score (early stopping).
-        sample_block: worlds per sampling block (see the module doc; larger is faster for big draws).
-        history_days: how many of the last real periods the worlds carry as their `history` prefix.
-        train: the training loop's options.
-    """
-
-    window: int = 8
-    context: int = 10
-    latent: int = 8
-    hidden: int = 128
-    half_lives: tuple[int, ...] = (1, 5, 21, 63, 250)
-    max_persistence: float = 0.999
-    level: str = "drawn"
-    # on by default since the variance prior (`_vae_prior`). With the component prior (one level, the old clamp),
-    # on sp500-20 the worlds' ACF of |r| at lag 1 was 0.093 against 0.037 for the window scale (history 0.109:
-    # with the window scale the 1-day state acts on a whole window), and the held-out ELBO 1.1033 against 1.1168
-    # nats per element.
-    # With the first, single-half-life prior, a reduced rolling-origin calibration (27 origins, 500 worlds) found
-    # the two missing alike (7.4% of real one-year returns outside the worlds' 5-95% band for both, 41% and 44% of
-    # drawdowns; the full calibration of the default: docs/fidelity.md). Before the prior, the daily scale
-    # narrowed the years (52% and 59% of returns and drawdowns outside the 5-95% band, against 33% and 41%).
-    daily_scale: bool = True
-    likelihood: str = "student-t"
-    nu_init: float = 6.0
-    beta: float = 1.0
-    val_fraction: float = 0.15
-    sample_block: int = 128
-    history_days: int = 504
-    train: TrainConfig = TrainConfig(steps=3000, batch_size=256, learning_rate=1e-3, eval_every=100,
-                                     patience=5, steps_per_call=20)
-
-    def __post_init__(self) -> None:
-        check_sizes(**{f"vae.{n}": getattr(self, n) for n in ("window", "context", "latent", "hidden", "sample_block")})
-        if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 0:
-            raise ConfigError(f"vae.history_days must be an integer >= 0, got {self.history_days!r}")
-        if not (isinstance(self.half_lives, tuple) and self.half_lives
-                and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.half_lives)):
-            raise ConfigError(f"vae.half_lives must be a non-empty tuple of positive integers, got {self.half_lives!r}")
-        if not isinstance(self.daily_scale, bool):
-            raise ConfigError(f"vae.daily_scale must be true or false, got {self.daily_scale!r}")
-        if self.level not in lv.LEVELS:
-            raise ConfigError(f"vae.level must be one of {', '.join(lv.LEVELS)}; got {self.level!r}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"vae.likelihood must be one of {', '.join(LIKELIHOODS)}; got {self.likelihood!r}")
-        p = self.max_persistence
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < p < 1.0:
-            raise ConfigError(f"vae.max_persistence must be a number in (0, 1), got {p!r}")
-        longest = float(nn.ewma_decays((max(self.half_lives),))[0])
-        if p <= longest:  # weight on a state makes the persistence exceed its decay (`_vae_prior`)
-            raise ConfigError(f"vae.max_persistence = {p!r} is below what the variance prior's longest half-life, "
-                              f"{max(self.half_lives)} days, decays at ({longest:.5f} a day), so the prior could not "
-                              "use that state; raise the cap or drop the half-life")
-        for name, lo in (("nu_init", NU_FLOOR), ("beta", 0.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and value > lo):
-                raise ConfigError(f"vae.{name} must be a finite number > {lo:g}, got {value!r}")
-        v = self.val_fraction
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 0.5:
-            raise ConfigError(f"vae.val_fraction must be a number in (0, 0.5), got {v!r}")
-        if not isinstance(self.train, TrainConfig):
-            raise ConfigError(f"vae.train must be a TrainConfig, got {type(self.train).__name__}")
-
-    @classmethod
-    def preset(cls, name: str) -> VaeConfig:
-        """Named sizes: ``"tiny"`` (tests: seconds), ``"default"`` (2-core CPU: about a minute on the bundled
-        20 assets), ``"gpu"`` (a wider, longer-context model trained for longer on larger batches)."""
-        if name == "default":
-            return cls()
-        if name == "tiny":
-            return cls(window=4, context=8, latent=4, hidden=32, half_lives=(5, 21), sample_block=16,
-                       train=TrainConfig(steps=40, batch_size=32, eval_every=20, steps_per_call=20, patience=2,
-                                         progress=False))
-        if name == "gpu":
-            return cls(window=16, context=60, latent=48, hidden=1024, half_lives=(1, 2, 5, 10, 21, 63, 126, 250),
-                       sample_block=2048,
-                       train=TrainConfig(steps=30000, batch_size=1024, learning_rate=5e-4, eval_every=500,
-                                         patience=8, steps_per_call=100))
-        raise ConfigError(f"vae preset {name!r} does not exist; valid presets: tiny, default, gpu")
+_VAL_KEY, _INIT_KEY, _TRAIN_KEY, _LEVEL_KEY, _COPULA_KEY = 0, 1, 2, 3, 4
 
 
 @struct.dataclass
@@ -191,6 +92,8 @@ class VaeFitted:
         level: ``[assets]`` a shift of the log-scale that targets the sampled variance at the prior's
             (`_vae_after.target_moments`), set after training.
         t_table, t_grid: per-asset inverse-CDF table of the unit-variance t innovations (`_tables`).
+        innov_chol: ``[assets, assets]`` the lower Cholesky factor of the innovations' normal copula
+            (`_vae_copula`; the identity with ``correlation="none"``).
         context: the real history the worlds continue.
         graphdef, config, digest, history: static metadata (`history` is the training record).
     """
@@ -204,6 +107,7 @@ class VaeFitted:
     level: jax.Array
     t_table: jax.Array
     t_grid: jax.Array
+    innov_chol: jax.Array
     context: HistoryContext
     graphdef: Any = struct.field(pytree_node=False)
     config: VaeConfig = struct.field(pytree_node=False)
@@ -279,6 +183,7 @@ def _val_score(state, data, starts, key, *, graphdef, config):
 def _sim_params(fitted: VaeFitted) -> dict[str, jax.Array]:
     return {"ctx0": fitted.ctx0, "v0": fitted.v0, "prior": fitted.prior, "level_factors": fitted.level_factors,
             "level": fitted.level, "scale": fitted.scale, "t_table": fitted.t_table, "t_grid": fitted.t_grid,
+            "innov_chol": fitted.innov_chol,
             "decays": jnp.asarray(nn.ewma_decays(fitted.config.half_lives)), "fence": np.uint32(0)}
 
 
@@ -340,17 +245,20 @@ class TemporalVae(AbstractGenerator):
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)
+        chol = copula(graphdef, state, data, level, train_starts, jax.random.fold_in(key, _COPULA_KEY), t_table, t_grid,
+                      config, tuple(market.assets))
         scale32 = jnp.asarray(scale, jnp.float32)
-        return self._anchored(state, scale32, data.prior, level, t_table, t_grid, market, graphdef, config, history)
+        return self._anchored(state, scale32, data.prior, level, t_table, t_grid, chol, market, graphdef, config,
+                              history)
 
     def reanchor(self, fitted: VaeFitted, market: MarketData, *, key: jax.Array) -> VaeFitted:
         """`fitted` continuing from the end of `market` instead of its fit's history (`start_from`,
         `studies.reanchor`).
 
-        The trained network, the standardization `scale` and the tail tables are kept; "now" is rebuilt from
-        `market` as the fit builds it: the context days (its last C returns over `scale`), the volatility
-        states after its whole history, the yearly levels its worlds draw from (`_vae_level`, from its years)
-        and the history context, and the digest covers the new ones. So
+        The trained network, the standardization `scale`, the tail tables and the innovations' copula are kept;
+        "now" is rebuilt from `market` as the fit builds it: the context days (its last C returns over `scale`),
+        the volatility states after its whole history, the yearly levels its worlds draw from (`_vae_level`,
+        from its years) and the history context, and the digest covers the new ones. So
         ``reanchor(fit(m), m)`` is that fit, bit for bit. `key` is unused (nothing is drawn).
         """
         del key
@@ -363,11 +271,11 @@ class TemporalVae(AbstractGenerator):
             raise ConfigError(f"cannot re-anchor a 'vae' to {market.source}: it has {n} returns, fewer than the "
                               f"model's context of {config.context} days")
         return self._anchored(fitted.state, fitted.scale, fitted.prior, fitted.level, fitted.t_table, fitted.t_grid,
-                              market, fitted.graphdef, config, fitted.history)
+                              fitted.innov_chol, market, fitted.graphdef, config, fitted.history)
 
     @staticmethod
-    def _anchored(state, scale, prior, level, t_table, t_grid, market: MarketData, graphdef, config: VaeConfig,
-                  history: TrainHistory) -> VaeFitted:
+    def _anchored(state, scale, prior, level, t_table, t_grid, innov_chol, market: MarketData, graphdef,
+                  config: VaeConfig, history: TrainHistory) -> VaeFitted:
         """A fitted VAE of these trained arrays continuing from the end of `market`: "now" (`_now`) and the
         long-run levels its worlds draw from (`_vae_level`, all of its years)."""
         ctx0, v0 = _now(market.log_returns, scale, config)
@@ -377,7 +285,7 @@ class TemporalVae(AbstractGenerator):
                                  nn.ewma_decays(config.half_lives), np.asarray(t_table), np.asarray(t_grid),
                                  market.periods_per_year, student_t=config.likelihood == "student-t")
         arrays = dict(scale=scale, ctx0=ctx0, v0=v0, prior=prior, level_factors=jnp.asarray(factors, jnp.float32),
-                      level=level, t_table=t_table, t_grid=t_grid)
+                      level=level, t_table=t_table, t_grid=t_grid, innov_chol=innov_chol)
         return VaeFitted(state=state, **arrays, context=history_context(market, config.history_days),
                          graphdef=graphdef, config=config, history=history,
                          digest=_fitted_digest(config, state, *(arrays[n] for n in TemporalVae._ARRAYS)))
@@ -393,7 +301,7 @@ class TemporalVae(AbstractGenerator):
 
     # --- persistence: config + context + training record as JSON, parameters as named arrays ------------
 
-    _ARRAYS = ("scale", "ctx0", "v0", "prior", "level_factors", "level", "t_table", "t_grid")
+    _ARRAYS = ("scale", "ctx0", "v0", "prior", "level_factors", "level", "t_table", "t_grid", "innov_chol")
 
     def export_fitted(self, fitted: VaeFitted) -> tuple[dict, dict[str, np.ndarray]]:
         context_meta, arrays = export_context(fitted.context)
@@ -420,6 +328,10 @@ class TemporalVae(AbstractGenerator):
             # a file from before the drawn level: its digest covers a config without vae.level
             raise ModelFileError("this VAE was saved before each world drew its own long-run level "
                                  "(vae.level); refit it", expected="a model file with a 'level_factors' array")
+        if "innov_chol" not in arrays:
+            # a file from before the correlated innovations: its digest covers a config without vae.correlation
+            raise ModelFileError("this VAE was saved before its innovations were correlated across assets "
+                                 "(vae.correlation); refit it", expected="a model file with an 'innov_chol' array")
         config_meta = meta.get("config")
         if not (isinstance(config_meta, dict) and config_meta.get("likelihood") == "gaussian"):
             check_nu_floor(meta, "VAE")  # a Gaussian VAE reads no nu: its old files restore as they were

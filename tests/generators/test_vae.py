@@ -91,6 +91,11 @@ def test_a_file_saved_under_the_old_floor_is_refused(small_market):
     gauss = GEN.fit(small_market, key=rng.root(2), config=dataclasses.replace(tiny, likelihood="gaussian"))
     meta, arrays = GEN.export_fitted(gauss)
     assert GEN.restore_fitted({k: v for k, v in meta.items() if k != "nu_floor"}, arrays).digest == gauss.digest
+    # its innovations' copula (`_vae_copula`: the Pearson target itself, no t margins to invert) is a
+    # correlation matrix, and four stocks of one market co-move
+    c = np.asarray(gauss.innov_chol, np.float64) @ np.asarray(gauss.innov_chol, np.float64).T
+    np.testing.assert_allclose(np.diag(c), 1.0, atol=1e-5)
+    assert (c[np.triu_indices(4, 1)] > 0).all()
 
 
 def test_save_and_load_give_bit_identical_worlds(small_market, tmp_path):

@@ -76,6 +76,13 @@ class _SlowDays:
         return lam * v + (1.0 - lam) * sq
 
 
+def _copula(normals, fitted, window):
+    """The innovations' correlated normal scores ``[block, W, A]``: a window's independent draws times the
+    copula's Cholesky factor (`_vae_copula`), in float64."""
+    n = np.asarray(normals, np.float64).reshape(normals.shape[0], window, -1)
+    return jnp.asarray(n @ np.asarray(fitted.innov_chol, np.float64).T, jnp.float32)
+
+
 def _at_level(fitted, factor):
     """`fitted` whose every world draws the long-run level `factor` (`_vae_level`), and that world's prior."""
     return (fitted.replace(level_factors=jnp.asarray([factor], jnp.float32)),
@@ -98,7 +105,7 @@ def test_the_sampled_days_follow_the_daily_recursion(daily_fit):
     h = net.condition(ctx, nn.log_vol_features(v0), prior)
     loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
     p = _sim_params(fitted)
-    e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
+    e = np.asarray(tb.interp(p["t_table"], p["t_grid"], _copula(draw[:, latent:], fitted, w), p["fence"]),
                    np.float64)
     scale = np.asarray(fitted.scale, np.float64)
     for world in (0, 5, block - 1):
@@ -204,7 +211,7 @@ def test_the_window_scale_reads_the_state_at_each_windows_start_and_updates_it_d
         h = net.condition(jnp.asarray(ctx, jnp.float32), nn.log_vol_features(jnp.asarray(v, jnp.float32)),
                           prior)
         loc, raw = (np.asarray(t, np.float64) for t in net.decode_raw(net.sample_latent(h, draw[:, :latent]), h))
-        e = np.asarray(tb.interp(p["t_table"], p["t_grid"], draw[:, latent:].reshape(block, w, a), p["fence"]),
+        e = np.asarray(tb.interp(p["t_table"], p["t_grid"], _copula(draw[:, latent:], fitted, w), p["fence"]),
                        np.float64)
         for world in (0, block - 1):
             for t in range(w):  # every day reads the state at the window's start

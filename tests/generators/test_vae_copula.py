@@ -1,0 +1,117 @@
+"""The VAE's correlated innovations (`_vae_copula`): Mehler's series against Monte Carlo with scipy's t, its
+inversion, and worlds whose correlation is the history's."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from stressgen import data, rng
+from stressgen.errors import ConfigError
+from stressgen.generators import _tables as tb
+from stressgen.generators import _vae_copula as vc
+from stressgen.generators.vae import TemporalVae, VaeConfig, prepare
+
+GEN = TemporalVae()
+NU = np.array([5.0, 8.0, 40.0])
+
+
+def _unit_t(z: np.ndarray, nu: float) -> np.ndarray:
+    """scipy's normal score -> unit-variance t, the independent reference for the tables."""
+    return stats.t.ppf(special.ndtr(z), nu) * np.sqrt((nu - 2.0) / nu)
+
+
+def test_hermite_coefficients_hold_the_unit_variance():
+    a = vc.hermite_coefficients(*tb.gaussian_margin_table(NU))
+    np.testing.assert_allclose(np.sum(a * a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a[:, ::2], 0.0, atol=1e-6)  # odd maps: no even terms
+    assert 0.97 < a[0, 1] < a[1, 1] < a[2, 1] < 1.0  # heavier tails, less of the variance linear in n
+
+
+@pytest.mark.parametrize("r", [-0.4, 0.3, 0.7, 0.95])
+def test_mehler_series_is_the_pearson_correlation_of_the_margins(r):
+    """Against 400,000 draws pushed through scipy's t quantile; tolerance 4 standard errors of a sample
+    correlation, (1 - rho^2) / sqrt(n) (a normal-theory figure; t(5) tails make it larger, hence the margin)."""
+    a = vc.hermite_coefficients(*tb.gaussian_margin_table(NU))
+    n = 400_000
+    g = np.random.default_rng(7)
+    z1 = g.standard_normal(n)
+    z2 = r * z1 + np.sqrt(1.0 - r * r) * g.standard_normal(n)
+    sample = np.corrcoef(_unit_t(z1, NU[0]), _unit_t(z2, NU[1]))[0, 1]
+    series = vc.pearson_of_copula(np.array(r), a[0], a[1])
+    assert abs(series - sample) < 4 * 2 * (1 - r * r + 0.02) / np.sqrt(n)
+    assert abs(series) < abs(r)  # t margins shrink a correlation
+
+
+def test_copula_of_pearson_inverts_the_series_and_flags_what_it_cannot_reach():
+    a = vc.hermite_coefficients(*tb.gaussian_margin_table(NU))
+    r = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.8], [-0.3, 0.8, 1.0]])
+    target = np.eye(3)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        target[i, j] = target[j, i] = vc.pearson_of_copula(np.array(r[i, j]), a[i], a[j])
+    back, clipped = vc.copula_of_pearson(target, a)
+    np.testing.assert_allclose(back, r, atol=1e-9)
+    assert not clipped.any()
+    # t(5) against t(40) margins cannot reach a Pearson correlation of 0.999
+    target[0, 2] = target[2, 0] = 0.999
+    back, clipped = vc.copula_of_pearson(target, a)
+    assert back[0, 2] == 1.0 and clipped[0, 2] and clipped.sum() == 2
+
+
+def _correlated_market(n: int = 2500, seed: int = 11):
+    """Four assets, i.i.d. multivariate t(6) days with correlations 0.3-0.75 and a 1%-2% daily scale."""
+    r = np.array([[1.0, 0.75, 0.5, 0.3], [0.75, 1.0, 0.5, 0.3], [0.5, 0.5, 1.0, 0.4], [0.3, 0.3, 0.4, 1.0]])
+    g = np.random.default_rng(seed)
+    z = g.standard_normal((n, 4)) @ np.linalg.cholesky(r).T
+    x = z / np.sqrt(g.chisquare(6.0, (n, 1)) / 6.0) * np.sqrt(4.0 / 6.0)
+    ret = x * np.array([0.01, 0.015, 0.02, 0.012])
+    prices = 100.0 * np.exp(np.cumsum(np.vstack([np.zeros(4), ret]), axis=0))
+    return data.from_frame(pd.DataFrame(prices, index=pd.bdate_range("2005-01-03", periods=n + 1),
+                                        columns=["A", "B", "C", "D"]))
+
+
+def _mean_corr(x: np.ndarray) -> float:
+    c = np.corrcoef(x.reshape(-1, x.shape[-1]).T)
+    return float(c[np.triu_indices(c.shape[0], 1)].mean())
+
+
+def test_worlds_have_the_history_correlation_and_without_the_copula_do_not():
+    """The worlds' mean pairwise correlation against the history's: within 4 standard errors of a sample
+    correlation over the history ((1 - rho^2) / sqrt(T), the precision the history itself gives) with the copula;
+    short of it by more than that without (the tiny decoder's location carries little of the co-movement).
+    The copula is set after training, so the fit with ``correlation="none"`` is this one with the identity
+    factor (`test_none_and_one_asset_have_no_copula`)."""
+    market = _correlated_market()
+    fitted = GEN.fit(market, key=rng.root(3), config=VaeConfig.preset("tiny"))
+    real = _mean_corr(market.log_returns)
+    tol = 4 * (1 - real ** 2) / np.sqrt(market.log_returns.shape[0])
+    fits = {"targeted": fitted, "none": fitted.replace(innov_chol=jnp.eye(4, dtype=jnp.float32))}
+    worlds = {c: _mean_corr(np.asarray(GEN.sample(f, key=rng.root(4), n_worlds=200, horizon=250).log_returns,
+                                       np.float64)) for c, f in fits.items()}
+    assert abs(worlds["targeted"] - real) < tol, (worlds, real, tol)
+    assert worlds["none"] < real - tol, (worlds, real, tol)
+    chol = np.asarray(fitted.innov_chol, np.float64)
+    assert np.allclose(np.sum(chol * chol, axis=1), 1.0, atol=1e-5) and np.allclose(chol, np.tril(chol))
+
+
+def test_none_and_one_asset_have_no_copula():
+    """The factor is the identity, before any network is read, with ``correlation="none"`` and with one asset
+    (nothing to target: one-asset fits sample as they did before the copula, and the scorecard's sp500-index
+    and wti columns are bit for bit the same). The Gaussian likelihood's copula is checked on test_vae.py's
+    Gaussian fit."""
+    tiny = VaeConfig.preset("tiny")
+    for config, a in ((tiny, 1), (dataclasses.replace(tiny, correlation="none"), 3)):
+        returns = np.random.default_rng(0).standard_normal((300, a)) * 0.01
+        prior = np.full((1 + 2 * len(tiny.half_lives), a), 0.5)
+        prepared = prepare(returns, np.full(a, 0.01), config, prior, np.zeros(a))
+        chol = vc.copula(None, None, prepared, None, np.arange(20, 200), rng.root(0), None, None, config,
+                         tuple("ABC"[:a]))
+        np.testing.assert_array_equal(np.asarray(chol), np.eye(a, dtype=np.float32))
+
+
+def test_correlation_must_be_targeted_or_none():
+    with pytest.raises(ConfigError, match="vae.correlation must be one of targeted, none"):
+        VaeConfig(correlation="pearson")
