@@ -26,7 +26,7 @@ rising from 18% to 26% volatility over a year).
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,7 @@ from ._vae_data import Prepared, gather_windows
 if TYPE_CHECKING:
     from .vae import VaeConfig
 
-__all__ = ["refit_latent_prior", "target_moments", "RIDGE", "BATCH"]
+__all__ = ["refit_latent_prior", "target_moments", "DayMoments", "RIDGE", "BATCH"]
 
 RIDGE = 1e-6  # relative ridge on the regression's normal equations: a rank-deficient feature set stays solvable
 BATCH = 512  # windows per pass: memory stays bounded on long histories and wide universes
@@ -84,11 +84,25 @@ def refit_latent_prior(graphdef, state: Any, data: Prepared, starts: np.ndarray,
     return nnx.state(net)
 
 
+class DayMoments(NamedTuple):
+    """Sums over the days `target_moments` samples, in standardized units before its shift: the day's
+    location less the drift, ``u = shock e^b``, its scale ``v = e^(b + raw)`` (b the prior's log-scale), and the
+    real days ``x``. `_vae_copula` targets the innovations' correlation with them; float64, on the host."""
+
+    days: int
+    u: np.ndarray  # [A]
+    x: np.ndarray  # [A]
+    uu: np.ndarray  # [A, A]
+    vv: np.ndarray  # [A, A]
+    xx: np.ndarray  # [A, A]
+
+
 @partial(jax.jit, static_argnames=("graphdef", "config"))
 def _sampled_sums(state, data: Prepared, starts: jax.Array, n: jax.Array, key: jax.Array, *, graphdef, config):
     """Per asset, over the first `n` windows of `starts` and their days: the sums of a day's mean square in
     the prior's units, of its shock in standardized units (the shock times the prior's scale) and of the
-    real days."""
+    real days; and the cross-products of `DayMoments` (one program for both steps: a second pass compiled
+    its own program, about 4.5 s at every new history length)."""
     net = nnx.merge(graphdef, state)
     win, ctx, log_v = gather_windows(data, starts, config)
     h = net.condition(ctx, log_v[:, 0], data.prior)
@@ -96,24 +110,29 @@ def _sampled_sums(state, data: Prepared, starts: jax.Array, n: jax.Array, key: j
     shock, raw = net.decode_raw(net.sample_latent(h, noise), h)
     keep = (jnp.arange(starts.shape[0]) < n)[:, None, None]
     base = jnp.exp(nn.prior_log_scale(data.prior, log_v))  # the prior's scale before each day
+    u, v, x = (jnp.where(keep, a, 0.0).reshape(-1, a.shape[-1]) for a in (shock * base, jnp.exp(raw) * base, win))
     return (jnp.sum(jnp.where(keep, shock * shock + jnp.exp(2.0 * raw), 0.0), axis=(0, 1)),
-            jnp.sum(jnp.where(keep, shock * base, 0.0), axis=(0, 1)), jnp.sum(jnp.where(keep, win, 0.0), axis=(0, 1)))
+            jnp.sum(jnp.where(keep, shock * base, 0.0), axis=(0, 1)), jnp.sum(jnp.where(keep, win, 0.0), axis=(0, 1)),
+            u.T @ u, v.T @ v, x.T @ x)
 
 
 def target_moments(graphdef, state: Any, data: Prepared, starts: np.ndarray, key: jax.Array,
-                   config: VaeConfig) -> tuple[Any, jax.Array]:
-    """``(state, level)``: the drift and the log-scale shift ``level [A]`` (the module doc, step 2) that give
-    the days sampled at z from the conditional prior, over the windows starting at `starts` (one z per
-    window), a mean square of 1 in the variance prior's units (``shock^2 + e^(2 raw)``: the innovations have
-    unit variance) and the real days' mean."""
+                   config: VaeConfig) -> tuple[Any, jax.Array, DayMoments]:
+    """``(state, level, moments)``: the drift and the log-scale shift ``level [A]`` (the module doc, step 2)
+    that give the days sampled at z from the conditional prior, over the windows starting at `starts` (one z
+    per window), a mean square of 1 in the variance prior's units (``shock^2 + e^(2 raw)``: the innovations
+    have unit variance) and the real days' mean; and those days' `DayMoments`."""
     sums = [jnp.zeros(data.x.shape[1]) for _ in range(3)]
+    cross = [np.zeros((data.x.shape[1],) * 2) for _ in range(3)]
     for i, (b, n) in enumerate(_batches(np.asarray(starts))):
-        part = _sampled_sums(state, data, b, jnp.asarray(n), jax.random.fold_in(key, i), graphdef=graphdef,
-                             config=config)
+        *part, uu, vv, xx = _sampled_sums(state, data, b, jnp.asarray(n), jax.random.fold_in(key, i),
+                                          graphdef=graphdef, config=config)
         sums = [a + p for a, p in zip(sums, part, strict=True)]
+        cross = [a + np.asarray(p, np.float64) for a, p in zip(cross, (uu, vv, xx), strict=True)]
     days = len(starts) * config.window
     square, shock, real = (a / days for a in sums)
     level = -0.5 * jnp.log(square)
     net = nnx.merge(graphdef, state)
     net.drift[...] = real - jnp.exp(level) * shock
-    return nnx.state(net), level
+    moments = DayMoments(days, np.asarray(sums[1], np.float64), np.asarray(sums[2], np.float64), *cross)
+    return nnx.state(net), level, moments

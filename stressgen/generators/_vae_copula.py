@@ -5,15 +5,15 @@ Why. The innovations were independent across assets, so every co-movement of a d
 decoder's location, which one latent vector per window drives. Trained on sp500-20, the location carried about
 two thirds of it: the worlds' mean pairwise correlation was 0.150 against the history's 0.215 (fitted up to
 2000-12-29), 0.196 against 0.235 (2007-12-31) and 0.235 against 0.286 (2014-12-31), where GARCH gave 0.212,
-0.234 and 0.274 (bench/dependence_check.py). An equal-weight portfolio of the worlds was then calmer than history (16%
-volatility against 18-20%, median one-year drawdown 9% against 11-12%), and the rolling-origin calibration
-put a quarter of the real one-year drawdowns outside the worlds' 5-95% band, nearly all of them deeper.
+0.234 and 0.274 (bench/dependence_check.py). An equal-weight portfolio of the worlds was then calmer than
+history (16% volatility against 18-20%, median one-year drawdown 9% against 11-12%), and the rolling-origin
+calibration put a quarter of the real one-year drawdowns outside the worlds' 5-95% band, nearly all deeper.
 
-How (`copula`), in the same pass and units as `_vae_after.target_moments` (days sampled at z from the
-conditional prior, over the training windows, standardized): a day is ``m + s e``, with location ``m``, scale
-``s`` and innovation ``e`` (unit variance, independent of m and s given the past). Its covariance is
-``Cov(m) + E[s s^T] * C_e`` (elementwise), ``C_e`` the innovations' correlation. Matching the training days'
-correlation ``rho`` at the model's own variances ``V`` gives, off the diagonal,
+How (`copula`), from the days `_vae_after.target_moments` samples for the variance targeting (z from the
+conditional prior, over the training windows, standardized; one pass, one program): a day is ``m + s e``,
+with location ``m``, scale ``s`` and innovation ``e`` (unit variance, independent of m and s given the
+past). Its covariance is ``Cov(m) + E[s s^T] * C_e`` (elementwise), ``C_e`` the innovations' correlation.
+Matching the training days' correlation ``rho`` at the model's own variances ``V`` gives, off the diagonal,
 ``C_e = (rho sqrt(V V^T) - Cov(m)) / E[s s^T]``. Innovations are ``e_i = h_i(n_i)`` with ``n ~ N(0, R)`` and
 ``h_i`` the asset's normal-score-to-unit-t map (`_tables.gaussian_margin_table`), so the Pearson correlation of
 ``e_i, e_j`` is ``sum_k a_ik a_jk R_ij^k`` over the normalised Hermite coefficients ``a_ik`` of ``h_i``
@@ -28,27 +28,25 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from numpy.polynomial import hermite_e
 
 from ._garch_fit import nearest_correlation
-from ._vae_after import BATCH
-from ._vae_data import Prepared, gather_windows
+from ._vae_after import DayMoments
 from ._vae_prior import VaeFitWarning
 
 if TYPE_CHECKING:
     from .vae import VaeConfig
 
-__all__ = ["copula", "pearson_of_copula", "copula_of_pearson", "hermite_coefficients", "CORRELATIONS"]
+__all__ = ["copula", "innovation_target", "pearson_of_copula", "copula_of_pearson", "hermite_coefficients",
+           "CORRELATIONS"]
 
 CORRELATIONS = ("targeted", "none")
-N_HERMITE = 25  # terms of Mehler's series; past k = 25 a unit-t map's coefficients hold < 1e-4 of its variance
+N_HERMITE = 25  # terms of Mehler's series; past k = 25 a unit-t(5) map's coefficients hold 6e-12 of its variance
 MOVED = 0.05  # a copula correlation the PSD repair moves by more than this is reported
 _BISECTIONS = 60
 
@@ -95,38 +93,15 @@ def copula_of_pearson(target: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np
     return out, clipped
 
 
-@partial(jax.jit, static_argnames=("graphdef", "config"))
-def _sums(state, data: Prepared, level: jax.Array, starts: jax.Array, n: jax.Array, key: jax.Array, *, graphdef,
-          config):
-    """Over the first `n` windows of `starts` and their days, with one z per window from the conditional prior:
-    the sums of the location m, of m m^T, of s s^T (s the scale), of the real days x and of x x^T."""
-    net = nnx.merge(graphdef, state)
-    win, ctx, log_v = gather_windows(data, starts, config)
-    h = net.condition(ctx, log_v[:, 0], data.prior)
-    noise = jax.random.normal(key, (starts.shape[0], net.prior.out_features // 2))
-    m, log_s = net.decode(net.sample_latent(h, noise), h, log_v, data.prior, level)
-    keep = (jnp.arange(starts.shape[0]) < n)[:, None, None]
-    m, s, x = (jnp.where(keep, v, 0.0).reshape(-1, v.shape[-1]) for v in (m, jnp.exp(log_s), win))
-    return m.sum(0), m.T @ m, s.T @ s, x.sum(0), x.T @ x
-
-
-def _innovation_target(graphdef, state: Any, data: Prepared, level: jax.Array, starts: np.ndarray, key: jax.Array,
-                       config: VaeConfig) -> np.ndarray:
+def innovation_target(moments: DayMoments) -> np.ndarray:
     """``C_e [A, A]``: the innovations' Pearson correlation that gives the sampled days the training days'
-    correlation (the module doc), in float64 on the host."""
-    a = data.x.shape[1]
-    sums = [np.zeros(a), np.zeros((a, a)), np.zeros((a, a)), np.zeros(a), np.zeros((a, a))]
-    starts = np.asarray(starts)
-    for b, i in enumerate(range(0, starts.size, BATCH)):
-        part = starts[i:i + BATCH]
-        padded = jnp.asarray(np.concatenate([part, np.full(BATCH - part.size, part[-1])]))
-        out = _sums(state, data, level, padded, jnp.asarray(part.size), jax.random.fold_in(key, b),
-                    graphdef=graphdef, config=config)
-        sums = [s + np.asarray(o, np.float64) for s, o in zip(sums, out, strict=True)]
-    days = starts.size * config.window
-    m1, mm, ss, x1, xx = (s / days for s in sums)
-    cov_m = mm - np.outer(m1, m1)
-    cov_x = xx - np.outer(x1, x1)
+    correlation (the module doc). From the moments before the variance targeting's shift: the shift multiplies
+    a day's location deviation and its scale alike, so it cancels (up to the log-scale's soft clamp, which the
+    variance targeting leaves out as well)."""
+    u1, x1 = moments.u / moments.days, moments.x / moments.days
+    cov_m = moments.uu / moments.days - np.outer(u1, u1)
+    ss = moments.vv / moments.days
+    cov_x = moments.xx / moments.days - np.outer(x1, x1)
     var = np.diag(cov_m) + np.diag(ss)  # the model's own variance of a day (the innovations' is 1)
     rho = cov_x / np.sqrt(np.outer(np.diag(cov_x), np.diag(cov_x)))
     target = (rho * np.sqrt(np.outer(var, var)) - cov_m) / ss
@@ -134,15 +109,16 @@ def _innovation_target(graphdef, state: Any, data: Prepared, level: jax.Array, s
     return target
 
 
-def copula(graphdef, state: Any, data: Prepared, level: jax.Array, starts: np.ndarray, key: jax.Array,
-           t_table: jax.Array, t_grid: jax.Array, config: VaeConfig, assets: tuple[str, ...]) -> jax.Array:
+def copula(moments: DayMoments, t_table: jax.Array, t_grid: jax.Array, config: VaeConfig,
+           assets: tuple[str, ...]) -> jax.Array:
     """``L [A, A]`` float32, the lower Cholesky factor of the innovations' normal copula (the module doc; the
-    identity with ``correlation="none"`` or one asset). Warns (`VaeFitWarning`) where a pair's target is beyond
-    its margins' reach and where making the copula a correlation matrix moved a pair by more than `MOVED`."""
-    a = data.x.shape[1]
+    identity with ``correlation="none"`` or one asset), from the days `_vae_after.target_moments` sampled.
+    Warns (`VaeFitWarning`) where a pair's target is beyond its margins' reach and where making the copula a
+    correlation matrix moved a pair by more than `MOVED`."""
+    a = moments.uu.shape[0]
     if config.correlation == "none" or a == 1:
         return jnp.eye(a, dtype=jnp.float32)
-    target = _innovation_target(graphdef, state, data, level, starts, key, config)
+    target = innovation_target(moments)
     if config.likelihood == "gaussian":
         r, clipped = np.clip(target, -1.0, 1.0), np.abs(target) > 1.0
     else:

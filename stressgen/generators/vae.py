@@ -71,7 +71,7 @@ from ._vae_sample import simulate
 __all__ = ["VaeConfig", "VaeFitted", "TemporalVae", "VaeFitWarning", "LIKELIHOODS", "Prepared", "prepare",
            "gather_windows", "window_loss"]
 
-_VAL_KEY, _INIT_KEY, _TRAIN_KEY, _LEVEL_KEY, _COPULA_KEY = 0, 1, 2, 3, 4
+_VAL_KEY, _INIT_KEY, _TRAIN_KEY, _LEVEL_KEY = 0, 1, 2, 3
 
 
 @struct.dataclass
@@ -240,13 +240,12 @@ class TemporalVae(AbstractGenerator):
                                      key=jax.random.fold_in(key, _TRAIN_KEY), config=config.train, name=self.name)
         # after training (`_vae_after`): the latent prior refitted to the encoder, then mean and variance targeted
         state = refit_latent_prior(graphdef, state, data, train_starts, config)
-        state, level = target_moments(graphdef, state, data, train_starts, jax.random.fold_in(key, _LEVEL_KEY),
-                                      config)
+        state, level, moments = target_moments(graphdef, state, data, train_starts,
+                                               jax.random.fold_in(key, _LEVEL_KEY), config)
         net = nnx.merge(graphdef, state)
         nu = np.asarray(net.nu()) if config.likelihood == "student-t" else None
         t_table, t_grid = _t_table(nu, market.n_assets)
-        chol = copula(graphdef, state, data, level, train_starts, jax.random.fold_in(key, _COPULA_KEY), t_table, t_grid,
-                      config, tuple(market.assets))
+        chol = copula(moments, t_table, t_grid, config, tuple(market.assets))
         scale32 = jnp.asarray(scale, jnp.float32)
         return self._anchored(state, scale32, data.prior, level, t_table, t_grid, chol, market, graphdef, config,
                               history)

@@ -13,7 +13,8 @@ from stressgen import data, rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_copula as vc
-from stressgen.generators.vae import TemporalVae, VaeConfig, prepare
+from stressgen.generators._vae_after import DayMoments
+from stressgen.generators.vae import TemporalVae, VaeConfig
 
 GEN = TemporalVae()
 NU = np.array([5.0, 8.0, 40.0])
@@ -104,11 +105,9 @@ def test_none_and_one_asset_have_no_copula():
     Gaussian fit."""
     tiny = VaeConfig.preset("tiny")
     for config, a in ((tiny, 1), (dataclasses.replace(tiny, correlation="none"), 3)):
-        returns = np.random.default_rng(0).standard_normal((300, a)) * 0.01
-        prior = np.full((1 + 2 * len(tiny.half_lives), a), 0.5)
-        prepared = prepare(returns, np.full(a, 0.01), config, prior, np.zeros(a))
-        chol = vc.copula(None, None, prepared, None, np.arange(20, 200), rng.root(0), None, None, config,
-                         tuple("ABC"[:a]))
+        x = np.random.default_rng(0).standard_normal((400, a))
+        moments = DayMoments(400, x.sum(0), x.sum(0), x.T @ x, x.T @ x, x.T @ x)
+        chol = vc.copula(moments, None, None, config, tuple("ABC"[:a]))
         np.testing.assert_array_equal(np.asarray(chol), np.eye(a, dtype=np.float32))
 
 

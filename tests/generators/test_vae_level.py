@@ -135,20 +135,13 @@ def test_a_fixed_level_and_a_short_history_give_one_factor(small_fits):
         "sp500-20", start="2017-01-01", assets=list(fitted.context.assets)), key=KEY).level_factors), [1.0])
 
 
-def test_a_file_from_before_the_drawn_level_is_refused(small_fits):
+@pytest.mark.parametrize("array,message", [("level_factors", "own long-run level"),
+                                           ("innov_chol", "correlated across assets")])  # `_vae_copula`'s
+def test_a_file_from_before_the_drawn_level_or_the_copula_is_refused(small_fits, array, message):
     gen, fitted = small_fits("vae")
     meta, arrays = gen.export_fitted(fitted)
-    del arrays["level_factors"]
-    with pytest.raises(ModelFileError, match="own long-run level"):
-        gen.restore_fitted(meta, arrays)
-
-
-def test_a_file_from_before_the_correlated_innovations_is_refused(small_fits):
-    """(`_vae_copula`'s; here, where the session's small VAE fit is already at hand.)"""
-    gen, fitted = small_fits("vae")
-    meta, arrays = gen.export_fitted(fitted)
-    del arrays["innov_chol"]
-    with pytest.raises(ModelFileError, match="correlated across assets"):
+    del arrays[array]
+    with pytest.raises(ModelFileError, match=message):
         gen.restore_fitted(meta, arrays)
 
 
