@@ -14,7 +14,7 @@ from stressgen.errors import ConfigError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_copula as vc
 from stressgen.generators._vae_after import DayMoments
-from stressgen.generators.vae import TemporalVae, VaeConfig
+from stressgen.generators.vae import TemporalVae, VaeConfig, VaeFitWarning
 
 GEN = TemporalVae()
 NU = np.array([5.0, 8.0, 40.0])
@@ -114,3 +114,29 @@ def test_none_and_one_asset_have_no_copula():
 def test_correlation_must_be_targeted_or_none():
     with pytest.raises(ConfigError, match="vae.correlation must be one of targeted, none"):
         VaeConfig(correlation="pearson")
+
+
+def _moments(rho: np.ndarray, cov_m: np.ndarray, days: int = 100) -> DayMoments:
+    """Moments whose real days have correlation `rho`, whose location deviations have covariance `cov_m` and
+    whose scales are 1 (zero means): the target is then ``rho * sqrt(V V^T) - cov_m`` with V = 1 + diag(cov_m)."""
+    a, zero = rho.shape[0], np.zeros(rho.shape[0])
+    return DayMoments(days, zero, zero, days * cov_m, days * np.ones((a, a)), days * rho)
+
+
+def test_both_repairs_are_reported_with_the_pairs_they_move():
+    gauss = dataclasses.replace(VaeConfig.preset("tiny"), likelihood="gaussian")
+    # the decoder alone co-moves A and B (0.5) where history has them opposed (-0.8): the target is -1.3
+    cov_m = np.zeros((3, 3))
+    cov_m[0, 1] = cov_m[1, 0] = 0.5
+    rho = np.eye(3)
+    rho[0, 1] = rho[1, 0] = -0.8
+    np.testing.assert_allclose(vc.innovation_target(_moments(rho, cov_m))[0, 1], -1.3)
+    with pytest.warns(VaeFitWarning, match="cannot reach the training days' correlation for A-B:"):
+        chol = vc.copula(_moments(rho, cov_m), None, None, gauss, ("A", "B", "C"))
+    assert np.asarray(chol, np.float64)[1] @ np.asarray(chol, np.float64)[0] < -0.99
+    # targets that are no correlation matrix: the nearest one moves every pair by more than MOVED
+    rho = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
+    with pytest.warns(VaeFitWarning, match="not a correlation matrix; the nearest one moves A-B, A-C, B-C"):
+        chol = vc.copula(_moments(rho, np.zeros((3, 3))), None, None, gauss, ("A", "B", "C"))
+    c = np.asarray(chol, np.float64) @ np.asarray(chol, np.float64).T
+    assert np.linalg.eigvalsh(c).min() > 0 and np.allclose(np.diag(c), 1.0, atol=1e-5)
