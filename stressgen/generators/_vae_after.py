@@ -101,8 +101,8 @@ class DayMoments(NamedTuple):
 def _sampled_sums(state, data: Prepared, starts: jax.Array, n: jax.Array, key: jax.Array, *, graphdef, config):
     """Per asset, over the first `n` windows of `starts` and their days: the sums of a day's mean square in
     the prior's units, of its shock in standardized units (the shock times the prior's scale) and of the
-    real days; and the cross-products of `DayMoments` (one program for both steps: a second pass compiled
-    its own program, about 4.5 s at every new history length)."""
+    real days; and the cross-products of `DayMoments` (one pass and one program for both steps, so the copula
+    and the variance targeting see the same draws of z)."""
     net = nnx.merge(graphdef, state)
     win, ctx, log_v = gather_windows(data, starts, config)
     h = net.condition(ctx, log_v[:, 0], data.prior)
