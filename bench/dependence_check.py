@@ -24,25 +24,10 @@ import warnings
 import numpy as np
 
 from stressgen import data, generators, rng
+from stressgen.metrics.fidelity.paths import max_drawdown
+from stressgen.metrics.stylized import equal_weight_equity, mean_pairwise_correlation
 
 YEAR = 252
-
-
-def mean_correlation(x: np.ndarray) -> float:
-    """The mean off-diagonal Pearson correlation of ``x [days, assets]``."""
-    c = np.corrcoef(x.T)
-    return float(c[np.triu_indices_from(c, 1)].mean())
-
-
-def equal_weight(log_returns: np.ndarray) -> np.ndarray:
-    """Daily simple returns ``[..., days]`` of the daily-rebalanced equal-weight portfolio."""
-    return np.expm1(log_returns).mean(axis=-1)
-
-
-def max_drawdown(simple: np.ndarray) -> np.ndarray:
-    """``[worlds]`` the maximum drawdown of each path of daily simple returns ``[worlds, days]``."""
-    wealth = np.cumprod(1.0 + simple, axis=-1)
-    return np.max(1.0 - wealth / np.maximum.accumulate(wealth, axis=-1), axis=-1)
 
 
 def _generator(spec: str):
@@ -64,16 +49,17 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     for origin in args.origins:
-        r = data.load(args.data, end=origin).log_returns
+        market = data.load(args.data, end=origin)
+        r = market.log_returns
         if r.shape[1] < 2:
             raise SystemExit(f"{args.data} has one asset: there is no dependence to check")
         train = r[:int(0.85 * r.shape[0])]
-        ew = equal_weight(r)
-        print(f"{origin}: history correlation {mean_correlation(r):.3f} (first 85% {mean_correlation(train):.3f}, "
-              f"last 5 years {mean_correlation(r[-5 * YEAR:]):.3f}); equal-weight volatility "
-              f"{ew.std() * np.sqrt(YEAR):.3f} (last 5 years {ew[-5 * YEAR:].std() * np.sqrt(YEAR):.3f}); "
-              f"asset volatility {r.std(axis=0).mean() * np.sqrt(YEAR):.3f}", flush=True)
-        market = data.load(args.data, end=origin)
+        ew = np.expm1(r).mean(axis=-1)  # the daily-rebalanced equal-weight portfolio's simple returns
+        print(f"{origin}: history correlation {mean_pairwise_correlation(r):.3f} (first 85% "
+              f"{mean_pairwise_correlation(train):.3f}, last 5 years {mean_pairwise_correlation(r[-5 * YEAR:]):.3f}); "
+              f"equal-weight volatility {ew.std() * np.sqrt(YEAR):.3f} (last 5 years "
+              f"{ew[-5 * YEAR:].std() * np.sqrt(YEAR):.3f}); asset volatility "
+              f"{r.std(axis=0).mean() * np.sqrt(YEAR):.3f}", flush=True)
         for name in args.generators:
             gen, config = _generator(name)
             with warnings.catch_warnings():
@@ -81,13 +67,13 @@ def main(argv: list[str] | None = None) -> None:
                 fitted = gen.fit(market, key=rng.stream(rng.root(0), rng.FIT), config=config)
             y = np.asarray(gen.sample(fitted, key=rng.stream(rng.root(0), rng.SAMPLE), n_worlds=args.worlds,
                                       horizon=YEAR).log_returns, np.float64)
-            ew = equal_weight(y)
-            one_year = np.prod(1.0 + ew, axis=-1) - 1.0
-            corr = np.mean([mean_correlation(w) for w in y])
+            ew = np.expm1(y).mean(axis=-1)
+            one_year = equal_weight_equity(y)[:, -1] - 1.0
+            corr = np.mean([mean_pairwise_correlation(w) for w in y])
             print(f"  {name:10s} correlation {corr:.3f}; equal-weight volatility "
                   f"{ew.std(axis=-1).mean() * np.sqrt(YEAR):.3f}, one-year return mean {one_year.mean():+.3f} "
-                  f"median {np.median(one_year):+.3f}, median max drawdown {np.median(max_drawdown(ew)):.3f}",
-                  flush=True)
+                  f"median {np.median(one_year):+.3f}, median max drawdown "
+                  f"{np.median(max_drawdown(np.log1p(ew))):.3f}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{time.perf_counter() - t0:.0f} s; peak memory {peak:.0f} MiB")
 

@@ -15,6 +15,7 @@ from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_copula as vc
 from stressgen.generators._vae_after import DayMoments
 from stressgen.generators.vae import TemporalVae, VaeConfig, VaeFitWarning
+from stressgen.metrics.stylized import mean_pairwise_correlation
 
 GEN = TemporalVae()
 NU = np.array([5.0, 8.0, 40.0])
@@ -74,11 +75,6 @@ def _correlated_market(n: int = 2500, seed: int = 11):
                                         columns=["A", "B", "C", "D"]))
 
 
-def _mean_corr(x: np.ndarray) -> float:
-    c = np.corrcoef(x.reshape(-1, x.shape[-1]).T)
-    return float(c[np.triu_indices(c.shape[0], 1)].mean())
-
-
 def test_worlds_have_the_history_correlation_and_without_the_copula_do_not():
     """The worlds' mean pairwise correlation against the history's: within 4 standard errors of a sample
     correlation over the history ((1 - rho^2) / sqrt(T), the precision the history itself gives) with the copula;
@@ -87,11 +83,12 @@ def test_worlds_have_the_history_correlation_and_without_the_copula_do_not():
     factor (`test_none_and_one_asset_have_no_copula`)."""
     market = _correlated_market()
     fitted = GEN.fit(market, key=rng.root(3), config=VaeConfig.preset("tiny"))
-    real = _mean_corr(market.log_returns)
+    real = mean_pairwise_correlation(market.log_returns)
     tol = 4 * (1 - real ** 2) / np.sqrt(market.log_returns.shape[0])
     fits = {"targeted": fitted, "none": fitted.replace(innov_chol=jnp.eye(4, dtype=jnp.float32))}
-    worlds = {c: _mean_corr(np.asarray(GEN.sample(f, key=rng.root(4), n_worlds=200, horizon=250).log_returns,
-                                       np.float64)) for c, f in fits.items()}
+    worlds = {c: mean_pairwise_correlation(np.asarray(
+        GEN.sample(f, key=rng.root(4), n_worlds=200, horizon=250).log_returns, np.float64).reshape(-1, 4))
+        for c, f in fits.items()}
     assert abs(worlds["targeted"] - real) < tol, (worlds, real, tol)
     assert worlds["none"] < real - tol, (worlds, real, tol)
     chol = np.asarray(fitted.innov_chol, np.float64)
