@@ -147,6 +147,7 @@ def run(spec: SpecArg,
         from . import chunk_run, pipeline, report
         from .executors import executor_for
         from .terminal import format_stress, format_summary
+        from .types import PERIODS_PER_YEAR, period_words
 
         run_spec = _load(spec, seed=seed, worlds=worlds, out=out)
         report.check_output_dir(run_spec.out_dir)  # before any compute, not after it
@@ -174,7 +175,8 @@ def run(spec: SpecArg,
             if case.low_ess:
                 sys.stderr.write(f"stress: {case.name}: {case.notes[0]} (report: Stress scenarios)\n")
         if not quiet:
-            _stderr().print(f"{result.n_worlds} worlds x {result.horizon} days x {len(result.assets)} "
+            day = period_words(PERIODS_PER_YEAR.get(result.data.freq, 252))[0]
+            _stderr().print(f"{result.n_worlds} worlds x {result.horizon} {day}s x {len(result.assets)} "
                             f"assets, {len(result.strategies)} strategy runs in {seconds:.1f} s")
 
 

@@ -42,7 +42,7 @@ from .stage_series import RealRuns, WorstWorlds, backtest_real, fidelity_summary
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, Sampled, StrategyPlan, no_progress, aggregate,
                      check_memory, build_strategies, fit_generator, load_market, regime_history,
                      run_configs, sample_and_backtest)
-from .types import MarketData
+from .types import MarketData, period_words
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
            "Sampled", "RealRuns", "WorstWorlds", "load_market", "fit_generator", "build_strategies",
@@ -90,8 +90,9 @@ def _bps(value: float | tuple[float, ...]) -> str:
 
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
     c = spec.costs
+    day, daily = period_words(ppy)
     return {
-        "returns": "worlds are daily log returns; strategy P&L is simple returns net of costs; "
+        "returns": f"worlds are {daily} log returns; strategy P&L is simple returns net of costs; "
                    "equity starts at 1",
         "periods_per_year": f"{ppy} (annualisation of vol, Sharpe, CAGR and the fidelity moments)",
         "execution": "weights decided at close t earn the return of t+1 at the earliest; "
@@ -103,15 +104,15 @@ def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
         "intervals": f"{spec.report.n_boot} bootstrap replicates over worlds, 95% percentile intervals",
         "warm_up": "strategies warm up on the real history before the horizon; "
                    "P&L counts on the horizon only",
-        "real_history": "the same strategy backtested on the real data's last horizon days, "
+        "real_history": f"the same strategy backtested on the real data's last horizon {day}s, "
                         "ranked among worlds; "
                         "the tear sheet backtests the whole history after the same warm-up",
-        "fan": "equal-weight daily-rebalanced equity quantiles over the first "
+        "fan": f"equal-weight {daily}-rebalanced equity quantiles over the first "
                f"{min(n_worlds, FAN_WORLDS)} worlds",
         "overfitting": "grids only: Sharpe ratios per period with ddof=0, annualised, excess of rf, on the whole "
                        "real history after warm-up; chance share on up to 1,000 worlds as long as that history, "
                        "log returns de-meaned per asset (no drift: the edge removed)",
-        "fidelity": f"moments pooled over all synthetic days vs the whole real history; ACF of |r| averaged "
+        "fidelity": f"moments pooled over all synthetic {day}s vs the whole real history; ACF of |r| averaged "
                     f"within worlds (first {min(n_worlds, run_summary.ACF_WORLDS)}) and within real windows "
                     f"of the horizon",
     }

@@ -36,11 +36,11 @@ from .results import FAN_QUANTILES, StressCase, StressStrategy
 from .spec import RunSpec, StressSpec
 from .spec_stress import check_stress, world_quantity_names
 from .stages import FittedGenerator, Progress, Sampled, StrategyPlan, no_progress, sample_and_backtest
-from .types import MarketData
+from .types import PERIODS_PER_YEAR, MarketData, period_words
 
 __all__ = ["run_stress", "case_result", "view_quantities", "check_spec_stress", "metric_names"]
 
-_BIG_MOVE = PlausibilityConfig().big_move  # the plausibility gate's bound on a daily |log return|
+_BIG_MOVE = PlausibilityConfig().big_move  # the plausibility gate's bound on a period's |log return|
 
 
 def view_quantities(plans: tuple[StrategyPlan, ...], sampled: Sampled) -> dict[str, np.ndarray]:
@@ -104,7 +104,8 @@ def case_result(spec: RunSpec, name: str, description: str, plans: tuple[Strateg
         notes = (f"effective number of worlds {size.kish:,.0f} (Kish) is below min_ess = {report.min_ess:,}: "
                   "tail numbers rest on few worlds; draw more worlds or soften the case",) + notes
     big = weighted_probability(sampled.market["max_abs_log_return"] > _BIG_MOVE, weights)
-    notes += (f"worlds with a daily |log return| above {_BIG_MOVE:g}: {big.value:.2%} (weighted)",)
+    daily = period_words(PERIODS_PER_YEAR.get(sampled.template.freq, 252))[1]
+    notes += (f"worlds with a {daily} |log return| above {_BIG_MOVE:g}: {big.value:.2%} (weighted)",)
     fan_w = None if weights is None else weights[:sampled.fan_equity.shape[0]]
     fan = np.asarray(weighted_quantile(np.asarray(sampled.fan_equity, np.float64), np.asarray(FAN_QUANTILES),
                                        fan_w))

@@ -18,12 +18,20 @@ import numpy as np
 import pandas as pd
 from flax import struct
 
-__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios", "future_dates"]
+__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios", "future_dates", "period_words"]
 
 # pandas offsets used to extend a calendar past the end of history, by MarketData.freq.
 _FUTURE_OFFSETS = {"B": pd.offsets.BDay(1), "D": pd.offsets.Day(1), "W": pd.offsets.Week(1),
                    "M": pd.offsets.MonthEnd(1)}
 PERIODS_PER_YEAR = {"B": 252, "D": 365, "W": 52, "M": 12}
+# What one period is called, by periods per year: a monthly history's worlds hold 12 months, not 12 days.
+_PERIOD_WORDS = {252: ("day", "daily"), 365: ("day", "daily"), 52: ("week", "weekly"), 12: ("month", "monthly")}
+
+
+def period_words(periods_per_year: int) -> tuple[str, str]:
+    """``(noun, adjective)`` for one period of a history with `periods_per_year` periods: ``("day", "daily")``
+    for daily data, ``("month", "monthly")`` for monthly; ``("period", "per-period")`` for any other count."""
+    return _PERIOD_WORDS.get(int(periods_per_year), ("period", "per-period"))
 
 
 def future_dates(end: pd.Timestamp, freq: str, periods: int) -> pd.DatetimeIndex:

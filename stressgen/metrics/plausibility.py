@@ -56,6 +56,7 @@ from scipy import special
 
 from ..errors import ConfigError
 from ..numerics import hill_index
+from ..types import period_words
 from ._plausibility_report import (PlausibilityCheck, PlausibilityReport, num, pct, quantile_check,
                                    quantile_lower_rank, why)
 
@@ -151,8 +152,9 @@ def _references(history: np.ndarray, horizon: int, ppy: int, cfg: PlausibilityCo
     # predictive: the drift estimated from t days adds its own error (sd h / sqrt(t)) to the horizon's
     gauss = math.expm1(growth.mean() * horizon + z_q * growth.std(ddof=1) * math.sqrt(horizon + horizon**2 / t))
     best = float(np.expm1(_window_sums(growth, w).max()))
-    note = (f" (the history of {t} days is shorter than the {horizon}-day horizon, so it is compared with "
-            f"history's one {t}-day window)" if horizon > t else "")
+    day = period_words(ppy)[0]
+    note = (f" (the history of {t} {day}s is shorter than the {horizon}-{day} horizon, so it is compared with "
+            f"history's one {t}-{day} window)" if horizon > t else "")
     return References(window=w, n_independent=t // w, big_share=float((_window_sums(big_day, w) > 0).mean()),
                       hill=hill, hill_k=k, max_vol=max_vol, best_ew=best,
                       ew_gauss=gauss, note=note)
@@ -315,6 +317,7 @@ def finalize(state: State) -> PlausibilityReport:
     ew, non_finite = np.concatenate([c.ew for c in parts]), np.concatenate([c.non_finite for c in parts])
     ok = non_finite == 0
     n, note, h = int(ok.sum()), ref.note, state.horizon
+    day, daily = period_words(state.periods_per_year)
     checks = []
 
     count = int(non_finite.sum())
@@ -340,9 +343,9 @@ def finalize(state: State) -> PlausibilityReport:
     worst = int(state.max_world[jw]) if state.max_world[jw] >= 0 else None
     checks.append(PlausibilityCheck(
         "big_moves", top_asset, p_syn, bound, not fail, worst,
-        f"big_moves: {100 * p_syn:.3g}% of worlds have a daily |log r| > {cfg.big_move:g}"
+        f"big_moves: {100 * p_syn:.3g}% of worlds have a {daily} |log r| > {cfg.big_move:g}"
         f"{f' (most often {top_asset})' if top_asset else ''}, {'above' if p_syn > bound else 'within'} the "
-        f"bound {cfg.big_move_ratio:g} x the real {100 * p_real:.3g}% of {ref.window}-day windows = "
+        f"bound {cfg.big_move_ratio:g} x the real {100 * p_real:.3g}% of {ref.window}-{day} windows = "
         f"{100 * bound:.3g}%{why(fail, p_syn > bound)} ({m} independent real windows){note}; worst world {worst} "
         f"(|r| = {num(float(state.max_abs[jw]))} on {assets[jw]})"))
 
@@ -371,11 +374,11 @@ def finalize(state: State) -> PlausibilityReport:
             checks.append(quantile_check(
                 "volatility", asset, vol[ok, j], worlds[ok], cfg.vol_ratio * float(ref.max_vol[j]),
                 "the worlds' annualised volatility",
-                f"{cfg.vol_ratio:g} x the highest real {ref.window}-day volatility {num(float(ref.max_vol[j]))}"
+                f"{cfg.vol_ratio:g} x the highest real {ref.window}-{day} volatility {num(float(ref.max_vol[j]))}"
                 + note, cfg.quantile, level, num))
     checks.append(quantile_check(
         "ew_return", None, ew[ok], worlds[ok], max(cfg.ew_ratio * ref.best_ew, ref.ew_gauss),
-        f"the equal-weight {h}-day return", f"max({cfg.ew_ratio:g} x best real {ref.window}-day window "
+        f"the equal-weight {h}-{day} return", f"max({cfg.ew_ratio:g} x best real {ref.window}-{day} window "
         f"{pct(ref.best_ew)}, normal-model quantile {pct(ref.ew_gauss)})" + note, cfg.quantile, level, pct))
     return PlausibilityReport(tuple(checks), n_worlds=int(worlds.size), horizon=h, confidence=cfg.confidence)
 

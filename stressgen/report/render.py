@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..results import FAN_WORLDS, RunResult, StrategyResult
+from ..types import PERIODS_PER_YEAR, period_words
 from . import figures, tables
 from .html import PALETTE, esc, figure_html, page
 from .overfit import overfit_html
@@ -283,8 +284,9 @@ def _plausibility_table(result: RunResult) -> str:
                           "worst world": [tables.DASH if c.worst_world is None else str(c.worst_world)
                                           for c in p.checks]},
                          index=pd.Index([c.check + (f" · {c.asset}" if c.asset else "") for c in p.checks]))
+    daily = period_words(PERIODS_PER_YEAR.get(result.data.freq, 252))[1]
     return ('<p class="note">The worlds against what the history makes plausible: the share of worlds with a '
-            "daily |log r| above 0.5, each asset's tail index (Hill, a lower bound) and 99.9% quantile of "
+            f"{daily} |log r| above 0.5, each asset's tail index (Hill, a lower bound) and 99.9% quantile of "
             "annualised volatility, and the 99.9% quantile of the equal-weight return; a check fails only when "
             f"its bound is violated beyond sampling error ({100 * p.confidence:g}% one-sided).</p>"
             + tables.frame_table(frame, index_label="check"))

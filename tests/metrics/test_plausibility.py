@@ -292,6 +292,21 @@ def test_history_shorter_than_the_horizon_is_said(hist, assets):
     assert "100-day window" in by_name(rep, "big_moves").message
 
 
+@pytest.mark.parametrize("ppy, day, daily", [(252, "day", "daily"), (365, "day", "daily"), (52, "week", "weekly"),
+                                              (12, "month", "monthly"), (4, "period", "per-period")])
+def test_messages_name_the_historys_period(hist, assets, ppy, day, daily):
+    """A monthly history's worlds are months: the messages must not call them days."""
+    short = hist[-100:]
+    rep = pl.check_worlds(block_bootstrap(short, 50, 120, seed=20, block=10), short, assets, periods_per_year=ppy)
+    big = by_name(rep, "big_moves").message
+    assert f"have a {daily} |log r|" in big and f"of 100-{day} windows" in big
+    vol = by_name(rep, "volatility", assets[0]).message
+    assert f"shorter than the 120-{day} horizon" in vol and f"highest real 100-{day} volatility" in vol
+    assert f"the equal-weight 120-{day} return" in by_name(rep, "ew_return").message
+    if day != "day":
+        assert not any("-day" in c.message or "daily" in c.message for c in rep.checks)
+
+
 def test_ew_bound_when_history_only_lost():
     """A short falling history: 1.5 x its best (negative) window would reject its own model; the bound is
     the normal-model quantile instead, computed here from the daily equal-weight log growth."""
