@@ -1,6 +1,7 @@
 """Rolling-origin calibration table of generators on sp500-20 (`stressgen.studies.calibrate`).
 
     nice .venv/bin/python bench/calibration_table.py [--data sp500-20] [--generators garch bootstrap] [--every 6]
+        [--matching state|year|none] [--drift sample|likelihood]
         [--start 1995-01-01] [--end 2021-12-31] [--horizon 252] [--worlds 1000] [--strategies NAME ...]
         [--refit-every 1] [--cache bench/out/calibration/cache] [--out bench/out/calibration]
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="sp500-20", help="bundled data set")
     ap.add_argument("--matching", choices=("state", "year", "none"), default=None,
                     help="garch.fhs_matching to compare (default: the generator's default)")
+    ap.add_argument("--drift", choices=("sample", "likelihood"), default=None,
+                    help="garch.drift to compare (default: the generator's default)")
     ap.add_argument("--every", type=int, default=6, help="months between origins")
     ap.add_argument("--start", default="1995-01-01")
     ap.add_argument("--end", default="2021-12-31")
@@ -66,8 +69,9 @@ def main(argv: list[str] | None = None) -> None:
                                refit_every=args.refit_every, strategies=tuple(args.strategies))
     market = data.load(args.data)
     gens = {n: (generators.get(n), None) for n in names}
-    if args.matching is not None and "garch" in gens:
-        gens["garch"] = (generators.get("garch"), generators.GarchConfig(fhs_matching=args.matching))
+    if "garch" in gens and (args.matching is not None or args.drift is not None):
+        chosen = {k: v for k, v in (("fhs_matching", args.matching), ("drift", args.drift)) if v is not None}
+        gens["garch"] = (generators.get("garch"), generators.GarchConfig(**chosen))
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fit diagnostics repeat at every origin

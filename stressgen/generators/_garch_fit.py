@@ -37,13 +37,16 @@ class GarchFitWarning(UserWarning):
     """A GARCH fit was unreliable or its parameters were changed by a guard; the message says what."""
 
 
-def _model(y100: np.ndarray):
+def _model(y100: np.ndarray, mean: str = "Constant"):
     # rescale=False: we chose the percent scale on purpose; the spec asks for exactly this model.
-    return arch_model(y100, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t", rescale=False)
+    return arch_model(y100, mean=mean, vol="GARCH", p=1, o=1, q=1, dist="t", rescale=False)
 
 
-def arch_fit(y100: np.ndarray, asset: str) -> np.ndarray:
+def arch_fit(y100: np.ndarray, asset: str, *, mean: float | None = None) -> np.ndarray:
     """GJR-GARCH(1,1)-t with constant mean by arch's maximum likelihood; returns ``PARAM_NAMES`` values.
+
+    With `mean` given, the mean is held there: the variance parameters are arch's maximum likelihood of the
+    zero-mean model of ``y100 - mean`` (`GarchConfig.drift = "sample"` passes the sample mean).
 
     Silent (disp="off"). arch's own warnings are caught (arch also switches its ConvergenceWarning filter
     to "always" globally, which catch_warnings undoes): a failed optimisation becomes one warning naming
@@ -51,7 +54,7 @@ def arch_fit(y100: np.ndarray, asset: str) -> np.ndarray:
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _model(y100).fit(disp="off")
+        res = (_model(y100) if mean is None else _model(y100 - mean, "Zero")).fit(disp="off")
     if res.convergence_flag != 0:
         message = " ".join(str(res.optimization_result.message).split())
         warnings.warn(f"GARCH fit of asset {asset!r} did not converge (optimizer code "
@@ -65,7 +68,9 @@ def arch_fit(y100: np.ndarray, asset: str) -> np.ndarray:
                           GarchFitWarning, stacklevel=3)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return np.asarray(res.params[list(_ARCH_NAMES)], dtype=np.float64)
+    if mean is None:
+        return np.asarray(res.params[list(_ARCH_NAMES)], dtype=np.float64)
+    return np.concatenate([[mean], np.asarray(res.params[list(_ARCH_NAMES[1:])], dtype=np.float64)])
 
 
 def guard(params: np.ndarray, *, asset: str, sample_var: float, max_persistence: float) -> np.ndarray:

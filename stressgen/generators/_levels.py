@@ -37,7 +37,7 @@ __all__ = ["LEVELS", "MIN_YEARS", "SIM_PATHS", "SIM_BURN", "Levels", "learns_lev
            "yearly_levels", "neighbour_windows", "one_level", "drawn_levels"]
 
 LEVELS = ("drawn", "fixed")  # the choices of a config's `level`: drawn per world (above), or the fit's one level
-_STEP = 21  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
+MONTHS = 12  # one-year windows start a month apart: 12 per year, overlapping, as many as the data allow
 MIN_YEARS = 3  # fewer years teach no spread of levels, let alone how they follow each other
 # a family's v_model: its own one-year paths, how many, and the days burned before each (from any start)
 SIM_PATHS, SIM_BURN = 512, 500
@@ -49,13 +49,14 @@ def learns_levels(n: int, year: int) -> bool:
 
 
 def window_starts(n: int, year: int) -> np.ndarray:
-    """The first day of each one-year window of an `n`-day sample: every `_STEP` days that leave a whole year."""
-    return np.arange(0, n - year + 1, _STEP)
+    """The first period of each one-year window of an `n`-period sample with `year` periods a year: every
+    month (``round(year / 12)`` periods: 21 business days, 4 weeks, 1 month) that leaves a whole year."""
+    return np.arange(0, n - year + 1, max(1, round(year / MONTHS)))
 
 
 def yearly_levels(y: np.ndarray, variance: np.ndarray, year: int, starts: np.ndarray | None = None) -> np.ndarray:
     """``[windows]`` mean over assets of ``log(realised variance / variance)`` of the `year`-long windows of
-    ``y [time, assets]`` that begin at `starts` (default: every `_STEP` days that leave a whole window)."""
+    ``y [time, assets]`` that begin at `starts` (default: `window_starts`)."""
     n = y.shape[0]
     starts = window_starts(n, year) if starts is None else np.asarray(starts)
     centred = y - y.mean(axis=0)

@@ -7,7 +7,9 @@ Model, per asset i, in percent units (arch's scale; parameters are reported as a
 
 with unit-variance innovations e_t (E e = 0, E e^2 = 1 over the history; under the default year matching a
 world's e_t carry its year's mean, the drift, and have unit variance about it). Worlds are log returns
-``y / 100``.
+``y / 100``. By default ``mu`` is the history's mean log return and the variance parameters are arch's
+likelihood with it held (`GarchConfig.drift`): the t likelihood's own location is not the mean of skewed
+returns, and as the worlds' drift it adds a return history did not earn.
 
 Innovations across assets, `GarchConfig.innovations`:
 
@@ -70,6 +72,7 @@ GarchFitWarning = gf.GarchFitWarning
 INNOVATIONS = ("fhs", "gaussian-copula", "t-copula")
 TAILS = ("gpd", "empirical")
 STARTS = ("conditional", "unconditional")
+DRIFTS = ("sample", "likelihood")
 MIN_RETURNS = 100  # fewer returns do not identify a GARCH(1,1) with t innovations
 
 
@@ -111,6 +114,13 @@ class GarchConfig:
         neighbours: how many nearest dates a state-matched row is drawn from; None: ``round(sqrt(n))``.
         state_decay: daily decay of the state that rows are matched on (0.99: the persistence of the slow
             volatility component; `_garch_state`), in (0, 1).
+        drift: the constant mean ``mu`` the worlds drift by. ``"sample"`` (default): the history's mean
+            log return, and the variance parameters are the likelihood's with that mean held (two steps, as
+            after demeaning); ``"likelihood"``: arch's joint maximum likelihood, the t law's location. The
+            location is not the mean when returns are skewed or when calm periods gain more than wild ones,
+            and then it puts a drift into every world that history did not earn: fitted to the monthly
+            Fama-French market factor 1926-2018, +2.9 standard errors of the mean (11.6% a year against the
+            history's 6.1%), on daily WTI 1986-2019 +1.7 (docs/fidelity.md, "The worlds' drift").
     """
 
     innovations: str = "fhs"
@@ -124,8 +134,11 @@ class GarchConfig:
     level: str = "drawn"
     neighbours: int | None = None
     state_decay: float = 0.99
+    drift: str = "sample"
 
     def __post_init__(self) -> None:
+        if self.drift not in DRIFTS:
+            raise ConfigError(f"garch.drift must be one of {', '.join(DRIFTS)}; got {self.drift!r}")
         if self.innovations not in INNOVATIONS:
             raise ConfigError(f"garch.innovations must be one of {', '.join(INNOVATIONS)}; "
                               f"got {self.innovations!r}")
@@ -353,7 +366,10 @@ class GjrGarch(AbstractGenerator):
         if r.shape[0] < MIN_RETURNS:
             raise ConfigError(f"{market.source}: the GARCH generator needs at least {MIN_RETURNS} returns, "
                               f"got {r.shape[0]}")
-        params = np.stack([gf.arch_fit(100.0 * r[:, i], asset) for i, asset in enumerate(market.assets)])
+        y100 = 100.0 * r
+        mean = y100.mean(axis=0) if config.drift == "sample" else None
+        params = np.stack([gf.arch_fit(y100[:, i], asset, mean=None if mean is None else float(mean[i]))
+                           for i, asset in enumerate(market.assets)])
         return _build(market, params, config)
 
     def sample(self, fitted: GarchFitted, *, key: jax.Array, n_worlds: int, horizon: int,

@@ -153,8 +153,15 @@ def test_sampler_is_the_recursion_on_its_own_draws(kind, start, small_fits):
     e = _draws(p, keys, days, kind)
     sigma2_0 = fitted.sigma2_next if start == "conditional" else fitted.unconditional_variance
     y, v = _garch_paths(p, e, jnp.broadcast_to(sigma2_0, (n_worlds, sigma2_0.shape[0])))
+    got, want = np.asarray(s.log_returns), np.asarray(y[skip:] / 100).transpose(1, 0, 2)
+    if start == "unconditional":
+        # the unconditional variance is a division, which XLA may lower inside the sampler's program
+        # otherwise than here (measured: a few float32 ulps for one fit's parameters, none for another); the
+        # recursion from it is the same, so the days agree to that rounding
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-9)
+        return
     # bit for bit: every product is rounded before it is added, so no FMA contraction can differ
-    np.testing.assert_array_equal(np.asarray(s.log_returns), np.asarray(y[skip:] / 100).transpose(1, 0, 2))
+    np.testing.assert_array_equal(got, want)
     if start == "conditional":
         first_day = np.broadcast_to(np.asarray(fitted.sigma2_next), (n_worlds, 4))
         np.testing.assert_array_equal(np.asarray(v[0]), first_day)
@@ -182,15 +189,24 @@ def test_paths_match_arch_simulate(kind, arch_paths, ref_market):
 
 # ---------------------------------------------------------------------------------- 2. fit and filter
 
-def test_sigma2_next_is_arch_one_step_forecast():
+@pytest.mark.parametrize("drift", ["sample", "likelihood"])
+def test_sigma2_next_is_arch_one_step_forecast(drift):
+    """arch's fit and forecast: of the constant-mean model (``drift="likelihood"``), or of the zero-mean model
+    of the returns less their sample mean (``"sample"``, the default), whose mean is then that sample mean."""
     prices = sp500.load()["Adj Close"].iloc[-2500:]
     market = MarketData(prices=prices.to_numpy()[:, None], dates=prices.index, assets=("SPX",))
     with warnings.catch_warnings():
         warnings.simplefilter("error", GarchFitWarning)  # this window needs no persistence or nu guard
-        fitted = GjrGarch().fit(market, key=rng.root(0), config=GarchConfig(tail_index=None))
+        fitted = GjrGarch().fit(market, key=rng.root(0), config=GarchConfig(tail_index=None, drift=drift))
     y100 = 100.0 * market.log_returns[:, 0]
-    res = arch_model(y100, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
+    if drift == "likelihood":
+        res = arch_model(y100, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
+        mu = res.params["mu"]
+    else:
+        mu = y100.mean()
+        res = arch_model(y100 - mu, mean="Zero", vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
     expected = res.forecast(horizon=1).variance.iloc[-1, 0]
+    np.testing.assert_allclose(float(fitted.mu[0]), mu, rtol=1e-6)
     np.testing.assert_allclose(float(fitted.sigma2_next[0]), expected, rtol=1e-6)
     np.testing.assert_allclose(float(fitted.nu[0]), res.params["nu"], rtol=1e-6)
     # residuals were re-standardized: exactly mean 0 and variance 1 per column (up to float32)
@@ -341,6 +357,10 @@ def test_state_matched_rows(small_fits, small_market):
         e = eps / np.sqrt(sigma2)
         for w in range(n_worlds):
             _, lo = _window(fitted, state[w])
+            # the sampler's state is float32, this one float64: at a boundary its window may be the next one
+            # (the same slack as the rank check below)
+            lo = min((j for j in (lo - 1, lo, lo + 1) if 0 <= j < len(center)),
+                     key=lambda j: np.min(np.max(np.abs(e[w] / shrink[j] + center[j] - resid), axis=1)))
             row = np.argmin(np.max(np.abs(e[w] / shrink[lo] + center[lo] - resid), axis=1))
             # the replayed row is whole, centred and scaled by its window, up to float32 (the nearest other
             # row is ~1e-2 away)

@@ -238,3 +238,13 @@ def test_a_world_keeps_its_years_drift():
                         np.float64).mean(axis=2)
         lean[m] = np.corrcoef(ew.sum(axis=1), np.log(ew.var(axis=1)))[0, 1]
     assert lean["year"] < -0.5 and lean["none"] > -0.3, lean
+
+
+@pytest.mark.parametrize("year, month", [(252, 21), (365, 30), (52, 4), (12, 1)])
+def test_windows_start_a_month_apart_at_every_frequency(year, month):
+    """Twelve one-year windows a year, whatever the period: a monthly history's start every month (they
+    started 21 periods apart, nearly two years, at every frequency)."""
+    n = 5 * year
+    starts = lv.window_starts(n, year)
+    assert starts[0] == 0 and np.all(np.diff(starts) == month)
+    assert starts[-1] + year <= n < starts[-1] + month + year
