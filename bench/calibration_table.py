@@ -1,7 +1,7 @@
 """Rolling-origin calibration table of generators on sp500-20 (`stressgen.studies.calibrate`).
 
     nice .venv/bin/python bench/calibration_table.py [--data sp500-20] [--generators garch bootstrap] [--every 6]
-        [--matching state|year|none] [--drift sample|likelihood]
+        [--matching state|year|none] [--drift sample|likelihood] [--min-history 504]
         [--start 1995-01-01] [--end 2021-12-31] [--horizon 252] [--worlds 1000] [--strategies NAME ...]
         [--refit-every 1] [--cache bench/out/calibration/cache] [--out bench/out/calibration]
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from stressgen import data, generators, rng
 from stressgen.studies import CalibrationConfig, calibrate
+from drift_check import ff3_monthly  # bench/ is on the path of a script run from it
 
 HEADLINE = ("ew:total_return", "ew:max_drawdown")
 MAX_OUTSIDE_5_95, MIN_PVALUE = 0.15, 0.05
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generators", nargs="+", default=["garch", "bootstrap"],
                     help='registry names, or "all" (default: garch, the default generator, and bootstrap)')
-    ap.add_argument("--data", default="sp500-20", help="bundled data set")
+    ap.add_argument("--data", default="sp500-20",
+                    help="bundled data set, or ff3-monthly (the Fama-French factors: bench/drift_check.py)")
     ap.add_argument("--matching", choices=("state", "year", "none"), default=None,
                     help="garch.fhs_matching to compare (default: the generator's default)")
     ap.add_argument("--drift", choices=("sample", "likelihood"), default=None,
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worlds", type=int, default=1000)
     ap.add_argument("--chunk", type=int, default=500, help="worlds drawn at once")
     ap.add_argument("--refit-every", type=int, default=1)
+    ap.add_argument("--min-history", type=int, default=504, help="returns an origin needs before it")
     ap.add_argument("--strategies", nargs="*", default=[], help="built-in strategy names (default: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="bench/out/calibration/cache")
@@ -66,8 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     names = list(generators.available()) if args.generators == ["all"] else args.generators
     config = CalibrationConfig(every_months=args.every, start=args.start, end=args.end, horizon=args.horizon,
                                n_worlds=args.worlds, chunk_size=min(args.chunk, args.worlds),
-                               refit_every=args.refit_every, strategies=tuple(args.strategies))
-    market = data.load(args.data)
+                               refit_every=args.refit_every, strategies=tuple(args.strategies),
+                               min_history=args.min_history)
+    market = ff3_monthly() if args.data == "ff3-monthly" else data.load(args.data)
     gens = {n: (generators.get(n), None) for n in names}
     if "garch" in gens and (args.matching is not None or args.drift is not None):
         chosen = {k: v for k, v in (("fhs_matching", args.matching), ("drift", args.drift)) if v is not None}

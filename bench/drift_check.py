@@ -7,7 +7,8 @@ Every generator is fitted (default config; ``name:field=value`` sets a config fi
 and draws `--worlds` worlds of `--horizon` periods from the end of the history. Printed per asset: the
 worlds' mean log return less the history's, divided by the standard error of the history's mean
 (``sd / sqrt(T)``), over the whole horizon and over its second half (further from the start state), and the
-ratio of the worlds' standard deviation to the history's. A drift the history did not earn shows as a
+ratio of the worlds' standard deviation to the history's; for GARCH also its fitted ``mu`` in the same units,
+and as a yearly drift against the history's. A drift the history did not earn shows as a
 gap of several standard errors; the worlds' own noise is about ``sqrt(T / (worlds * horizon))`` of one.
 
 ``ff3-monthly`` is the Fama-French market, size and value factors, monthly 1926-2018 (arch's copy of Ken
@@ -78,6 +79,11 @@ def main() -> None:
         x = np.asarray(gen.sample(fitted, key=rng.stream(root, rng.SAMPLE), n_worlds=args.worlds,
                                   horizon=h).log_returns, np.float64)
         gap, late = (x.mean(axis=(0, 1)) - mean) / se, (x[:, h // 2:].mean(axis=(0, 1)) - mean) / se
+        if hasattr(fitted, "mu"):  # GARCH: its constant mean (percent units) against the history's mean
+            mu = (np.asarray(fitted.mu, np.float64) / 100.0 - mean) / se
+            print(f"{spec:26s} fitted mu - mean, / SE {np.array2string(mu, precision=1)}; a year "
+                  f"{np.array2string(np.asarray(fitted.mu) / 100.0 * market.periods_per_year, precision=3)} "
+                  f"against {np.array2string(mean * market.periods_per_year, precision=3)}")
         print(f"{spec:26s} {time.perf_counter() - t0:5.0f} s  drift gap / SE {np.array2string(gap, precision=1)}"
               f"  second half {np.array2string(late, precision=1)}  sd ratio "
               f"{np.array2string(x.std(axis=(0, 1)) / sd, precision=2)}", flush=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stressgen import rng
-from stressgen.errors import ConfigError
+from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators.garch import GarchConfig, GjrGarch
 from stressgen.types import MarketData
 
@@ -59,3 +59,17 @@ def test_the_likelihood_location_is_a_drift_history_did_not_earn(skewed):
 def test_a_bad_drift_is_a_config_error():
     with pytest.raises(ConfigError, match="garch.drift must be one of sample, likelihood; got 'median'"):
         GarchConfig(drift="median")
+
+
+def test_a_file_saved_before_the_drift_choice_is_refused(skewed):
+    """A model saved before `drift` existed holds the likelihood's location, and its digest covers a config
+    without the field: loading it says so and what to do, rather than calling the file corrupt."""
+    gen = GjrGarch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = gen.fit(skewed, key=rng.root(0))
+    meta, arrays = gen.export_fitted(fitted)
+    assert gen.restore_fitted(meta, arrays).digest == fitted.digest
+    old = dict(meta, config={k: v for k, v in meta["config"].items() if k != "drift"})
+    with pytest.raises(ModelFileError, match="before GarchConfig.drift.*fit again and save"):
+        gen.restore_fitted(old, arrays)
