@@ -30,7 +30,7 @@ from stressgen.metrics.stylized import equal_weight_equity, mean_pairwise_correl
 YEAR = 252
 
 
-def _generator(spec: str):
+def generator_spec(spec: str):
     """``(generator, config or None)`` of ``name`` or ``name:field=value``."""
     name, _, setting = spec.partition(":")
     gen = generators.get(name)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{ew[-5 * YEAR:].std() * np.sqrt(YEAR):.3f}); asset volatility "
               f"{r.std(axis=0).mean() * np.sqrt(YEAR):.3f}", flush=True)
         for name in args.generators:
-            gen, config = _generator(name)
+            gen, config = generator_spec(name)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # fit diagnostics are not what this measures
                 fitted = gen.fit(market, key=rng.stream(rng.root(0), rng.FIT), config=config)

@@ -19,7 +19,6 @@ on, and another frequency.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import time
 import warnings
@@ -27,7 +26,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from stressgen import data, generators, rng
+from dependence_check import generator_spec  # bench/ is on the path of a script run from it
+from stressgen import data, rng
 from stressgen.types import MarketData
 
 
@@ -42,15 +42,6 @@ def ff3_monthly() -> MarketData:
     dates = months.insert(0, months[0] - pd.offsets.MonthEnd(1))
     return data.from_frame(pd.DataFrame(prices, index=dates, columns=["Mkt-RF", "SMB", "HML"]),
                            source="ff3-monthly")
-
-
-def _generator(spec: str):
-    name, _, setting = spec.partition(":")
-    gen = generators.get(name)
-    if not setting:
-        return gen, None
-    field, _, value = setting.partition("=")
-    return gen, dataclasses.replace(gen.config_type(), **{field: value})
 
 
 def main() -> None:
@@ -71,7 +62,7 @@ def main() -> None:
           f"{np.array2string(se, precision=5)}")
     root = rng.root(args.seed)
     for spec in args.generators:
-        gen, config = _generator(spec)
+        gen, config = generator_spec(spec)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the fits' notes are the generators' own business here
