@@ -112,14 +112,3 @@ def _release_compiled_programs():
     """
     yield
     jax.clear_caches()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Collect the notebooks first.
-
-    Why: `make test` runs two workers with `--dist loadfile`, which hand out whole files in collection order,
-    and the notebooks are one file of over two minutes of a worker (five kernels). Started among the last
-    files, that file could leave the other worker idle at the end; started first, it runs beside the rest.
-    The order of every other test is unchanged (a stable sort).
-    """
-    items.sort(key=lambda item: item.path.name != "test_notebooks.py")
