@@ -416,7 +416,8 @@ class GjrGarch(AbstractGenerator):
         return meta, {**arrays, **{name: np.asarray(getattr(fitted, name)) for name in _ARRAY_FIELDS}}
 
     def restore_fitted(self, meta: dict, arrays: dict[str, np.ndarray]) -> GarchFitted:
-        if "drift" not in meta.get("config", {"drift": None}):
+        saved = meta.get("config")
+        if isinstance(saved, dict) and "drift" not in saved:  # a file without a config fails its digest below
             raise ModelFileError("garch: this file was saved by an earlier stressgen, before GarchConfig.drift: its "
                                  "mean is the t likelihood's location, and its digest covers a config without the "
                                  "field", expected='a model saved since; fit again and save (drift = "likelihood" '
