@@ -30,14 +30,24 @@ from ..types import MarketData
 from ._bootstrap_regime import trailing_volatility
 
 __all__ = ["StartState", "ResolvedStart", "start_from", "start_volatility", "percentile_ranks", "MIN_RETURNS",
-           "TOLERANCE"]
+           "min_start_returns", "TOLERANCE"]
 
-# A start day needs this many returns up to and including it. One year of daily returns: more than any
-# family's re-anchor needs (GARCH's filter and residual copula want 100, the regime filter and the bootstrap's
-# pool fewer, the GAN's noise context its window), and enough that a start is not dominated by the first
-# days of data, where the filters have not forgotten their initial state. One minimum for every family, so
-# the same StartState resolves to the same day whatever generator then uses it.
-MIN_RETURNS = 252
+# A start day needs one year of returns up to and including it (`min_start_returns`), and never fewer than
+# MIN_RETURNS. The year keeps a start away from the first days of data, where the filters have not forgotten
+# their initial state. The floor is what the families' re-anchors need, counted in returns whatever their
+# frequency: GARCH's filter and residual copula want 100, the GAN's noise context its receptive field (128 by
+# default); the regime filter and the bootstrap's pool want fewer. A year of daily data (252) is above it; a
+# year of weekly (52) or monthly (12) data is not, and a fixed 252 would have asked for 5 or 21 years of
+# history there. One minimum for every family, so the same StartState resolves to the same day whatever
+# generator then uses it.
+MIN_RETURNS = 128
+
+
+def min_start_returns(periods_per_year: int) -> int:
+    """Returns a start day needs up to and including it: one year of `periods_per_year`, at least MIN_RETURNS."""
+    return max(int(periods_per_year), MIN_RETURNS)
+
+
 # Half-width, in percentile points, of the band around a `vol_percentile` target in which a day is accepted.
 TOLERANCE = 1.0
 
@@ -98,24 +108,25 @@ class StartState:
         none fits).
 
         `date`: that day, or the last trading day before it (said in `note`). It must leave at least
-        `MIN_RETURNS` returns up to it and not be after the last day.
+        `min_start_returns(market.periods_per_year)` returns up to it and not be after the last day.
 
-        `vol_percentile`: among the days with at least `MIN_RETURNS` returns up to them, the latest whose
+        `vol_percentile`: among the days with at least that many returns up to them, the latest whose
         percentile rank lies within `TOLERANCE` points of the target. Latest, because the nearest past is
         the most like the present (markets' structure drifts); deterministic, as a tie-free rule must be.
         When no eligible day lies in the band (a target met only in the first year of data), the eligible
         day nearest in percentile (the latest among equals) is taken and `note` says how far it is.
         """
         vol, ranks = start_volatility(market)
-        if vol.size < MIN_RETURNS:
+        need = min_start_returns(market.periods_per_year)
+        if vol.size < need:
             raise ConfigError(f"start: {market.source} has {vol.size} returns; a start needs at least "
-                              f"{MIN_RETURNS} up to its day")
+                              f"{_needed(need, market.periods_per_year)} up to its day")
         # return t (0-based) is dated return_dates[t], price date t + 1: the cut at it holds t + 1 returns
         dates = market.return_dates
         if self.date is not None:
-            return self._resolve_date(market, dates, vol, ranks)
+            return self._resolve_date(market, dates, vol, ranks, need)
         q = float(self.vol_percentile)
-        eligible = np.arange(MIN_RETURNS - 1, vol.size)
+        eligible = np.arange(need - 1, vol.size)
         dist = np.abs(ranks[eligible] - q)
         inside = eligible[dist <= TOLERANCE + 1e-9]
         if inside.size:
@@ -123,26 +134,34 @@ class StartState:
         else:
             best = dist.min()
             t = int(eligible[np.flatnonzero(dist == best)[-1]])
-            note = (f"no day with {MIN_RETURNS} returns before it lies within {TOLERANCE:g} points of "
+            note = (f"no day with {need} returns before it lies within {TOLERANCE:g} points of "
                     f"percentile {q:g}; took the nearest, at percentile {ranks[t]:.1f}")
         return ResolvedStart(date=str(dates[t].date()), volatility=float(vol[t]), percentile=float(ranks[t]),
                              note=note)
 
-    def _resolve_date(self, market: MarketData, dates: pd.DatetimeIndex, vol: np.ndarray,
-                      ranks: np.ndarray) -> ResolvedStart:
+    def _resolve_date(self, market: MarketData, dates: pd.DatetimeIndex, vol: np.ndarray, ranks: np.ndarray,
+                      need: int) -> ResolvedStart:
         asked = as_timestamp(self.date, "start.date")
         span = f"{market.dates[0].date()}..{market.dates[-1].date()}"
         if asked > dates[-1]:
             raise ConfigError(f"start.date {self.date} is after the last day of {market.source} ({span}); "
                               "expected a date inside the history")
         t = int(dates.searchsorted(asked, side="right")) - 1  # the last return date on or before `asked`
-        if t < MIN_RETURNS - 1:
-            first = dates[MIN_RETURNS - 1].date()
+        if t < need - 1:
+            first = dates[need - 1].date()
             raise ConfigError(f"start.date {self.date} leaves {max(t + 1, 0)} returns of {market.source} ({span}) "
-                              f"up to it; expected a date on or after {first} (at least {MIN_RETURNS} returns)")
+                              f"up to it; expected a date on or after {first} (at least "
+                              f"{_needed(need, market.periods_per_year)})")
         day = dates[t]
         note = "" if day == asked else f"{asked.date()} is not a trading day; rolled back to {day.date()}"
         return ResolvedStart(date=str(day.date()), volatility=float(vol[t]), percentile=float(ranks[t]), note=note)
+
+
+def _needed(need: int, periods_per_year: int) -> str:
+    """The count of returns a start needs, and why: one year, or the re-anchors' floor above a short year."""
+    if need == periods_per_year:
+        return f"{need} returns (one year)"
+    return f"{need} returns (the floor every family's re-anchor needs; one year is {periods_per_year})"
 
 
 def start_volatility(market: MarketData) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,8 @@ import pytest
 from stressgen import data, generators, rng
 from stressgen.errors import ConfigError
 from stressgen.generators import StartState
-from stressgen.generators._start import MIN_RETURNS, TOLERANCE, start_from
+from stressgen.generators._start import TOLERANCE, start_from
+from stressgen.types import MarketData
 
 
 def _key():
@@ -102,11 +103,36 @@ def test_date_outside_the_usable_history_names_start_date(small_market, date):
         StartState(date=date).resolve(small_market)
 
 
+DAILY_YEAR = 252  # a start needs one year of returns up to it: on business days, 252
+
+
 def test_first_usable_date_has_the_minimum_history(small_market):
-    first = small_market.return_dates[MIN_RETURNS - 1]
+    first = small_market.return_dates[DAILY_YEAR - 1]
     assert StartState(date=str(first.date())).resolve(small_market).date == str(first.date())
-    with pytest.raises(ConfigError, match=r"start\.date"):
-        StartState(date=str(small_market.return_dates[MIN_RETURNS - 2].date())).resolve(small_market)
+    with pytest.raises(ConfigError, match=r"start\.date .*at least 252 returns \(one year\)"):
+        StartState(date=str(small_market.return_dates[DAILY_YEAR - 2].date())).resolve(small_market)
+
+
+@pytest.mark.parametrize("freq,rule,need", [("W", "W-FRI", 128), ("M", "ME", 128), ("D", "D", 365)])
+def test_the_minimum_history_is_a_year_of_the_datas_periods_and_at_least_128(sp500_20, freq, rule, need):
+    # Before, the minimum was 252 returns at every frequency: 21 years of monthly data, 5 of weekly. A year of
+    # weekly or monthly returns is below the floor the re-anchors need (GARCH's filter 100, the GAN's
+    # receptive field 128), so those ask for 128; calendar-day data asks for its own year, 365.
+    frame = sp500_20.to_frame().iloc[:, :3]
+    frame = frame.resample(rule).last().dropna() if freq != "D" else frame.asfreq("D").ffill()
+    market = MarketData(prices=frame.to_numpy(), dates=frame.index, assets=tuple(frame.columns), freq=freq,
+                        source=f"{freq}.csv")
+    first = market.return_dates[need - 1]
+    assert StartState(date=str(first.date())).resolve(market).date == str(first.date())
+    with pytest.raises(ConfigError, match=rf"start\.date .* on or after {first.date()} \(at least {need} returns"):
+        StartState(date=str(market.return_dates[need - 2].date())).resolve(market)
+    # a percentile start looks only at days with that history; the calmest of them, for one
+    calm = StartState(vol_percentile=0).resolve(market)
+    assert market.return_dates.get_loc(calm.date) >= need - 1
+    short = MarketData(prices=market.prices[:need], dates=market.dates[:need], assets=market.assets, freq=freq,
+                       source=f"{freq}.csv")
+    with pytest.raises(ConfigError, match=rf"{freq}\.csv has {need - 1} returns; a start needs at least {need}"):
+        StartState(vol_percentile=50).resolve(short)
 
 
 # ------------------------------------------------------------------------------------------------ percentile
@@ -136,7 +162,7 @@ def test_percentile_picks_the_latest_day_within_tolerance(small_market, q):
     t = small_market.return_dates.get_loc(res.date)
     assert abs(res.percentile - q) <= TOLERANCE and res.note == ""
     np.testing.assert_allclose([res.volatility, res.percentile], [vol[t], rank[t]], rtol=1e-9)
-    within = [i for i in range(MIN_RETURNS - 1, len(vol)) if abs(rank[i] - q) <= TOLERANCE]
+    within = [i for i in range(DAILY_YEAR - 1, len(vol)) if abs(rank[i] - q) <= TOLERANCE]
     assert t == within[-1]
     np.testing.assert_allclose(np.percentile(full, res.percentile), res.volatility, rtol=1e-9)
 
