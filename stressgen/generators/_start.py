@@ -119,8 +119,8 @@ class StartState:
         vol, ranks = start_volatility(market)
         need = min_start_returns(market.periods_per_year)
         if vol.size < need:
-            raise ConfigError(f"start: {market.source} has {vol.size} returns; a start needs at least "
-                              f"{_needed(need, market.periods_per_year)} up to its day")
+            raise ConfigError(f"start: {market.source} has {vol.size} returns; a start day needs at least "
+                              f"{_needed(need, market.periods_per_year)} (up to and including the day)")
         # return t (0-based) is dated return_dates[t], price date t + 1: the cut at it holds t + 1 returns
         dates = market.return_dates
         if self.date is not None:
@@ -158,10 +158,11 @@ class StartState:
 
 
 def _needed(need: int, periods_per_year: int) -> str:
-    """The count of returns a start needs, and why: one year, or the re-anchors' floor above a short year."""
+    """``"128 returns: why"``: the count a start needs, and why (one year, or the re-anchors' floor)."""
     if need == periods_per_year:
-        return f"{need} returns (one year)"
-    return f"{need} returns (the floor every family's re-anchor needs; one year is {periods_per_year})"
+        return f"{need} returns: one year"
+    return (f"{need} returns: a year of this data is {periods_per_year}, below the {MIN_RETURNS} every "
+            "family's re-anchor needs")
 
 
 def start_volatility(market: MarketData) -> tuple[np.ndarray, np.ndarray]:

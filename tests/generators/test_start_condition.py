@@ -13,6 +13,7 @@ tails widen the error and never narrow it; the ratio must clear 3 standard error
 """
 
 import math
+import re
 import warnings
 
 import jax
@@ -109,12 +110,15 @@ DAILY_YEAR = 252  # a start needs one year of returns up to it: on business days
 def test_first_usable_date_has_the_minimum_history(small_market):
     first = small_market.return_dates[DAILY_YEAR - 1]
     assert StartState(date=str(first.date())).resolve(small_market).date == str(first.date())
-    with pytest.raises(ConfigError, match=r"start\.date .*at least 252 returns \(one year\)"):
+    with pytest.raises(ConfigError, match=r"start\.date .*at least 252 returns: one year\)"):
         StartState(date=str(small_market.return_dates[DAILY_YEAR - 2].date())).resolve(small_market)
 
 
-@pytest.mark.parametrize("freq,rule,need", [("W", "W-FRI", 128), ("M", "ME", 128), ("D", "D", 365)])
-def test_the_minimum_history_is_a_year_of_the_datas_periods_and_at_least_128(sp500_20, freq, rule, need):
+@pytest.mark.parametrize("freq,rule,need,why", [
+    ("W", "W-FRI", 128, "a year of this data is 52, below the 128 every family's re-anchor needs"),
+    ("M", "ME", 128, "a year of this data is 12, below the 128 every family's re-anchor needs"),
+    ("D", "D", 365, "one year")])
+def test_the_minimum_history_is_a_year_of_the_datas_periods_and_at_least_128(sp500_20, freq, rule, need, why):
     # Before, the minimum was 252 returns at every frequency: 21 years of monthly data, 5 of weekly. A year of
     # weekly or monthly returns is below the floor the re-anchors need (GARCH's filter 100, the GAN's
     # receptive field 128), so those ask for 128; calendar-day data asks for its own year, 365.
@@ -124,14 +128,16 @@ def test_the_minimum_history_is_a_year_of_the_datas_periods_and_at_least_128(sp5
                         source=f"{freq}.csv")
     first = market.return_dates[need - 1]
     assert StartState(date=str(first.date())).resolve(market).date == str(first.date())
-    with pytest.raises(ConfigError, match=rf"start\.date .* on or after {first.date()} \(at least {need} returns"):
+    expected = f"on or after {first.date()} (at least {need} returns: {why})"
+    with pytest.raises(ConfigError, match=r"start\.date .*" + re.escape(expected)):
         StartState(date=str(market.return_dates[need - 2].date())).resolve(market)
     # a percentile start looks only at days with that history; the calmest of them, for one
     calm = StartState(vol_percentile=0).resolve(market)
     assert market.return_dates.get_loc(calm.date) >= need - 1
     short = MarketData(prices=market.prices[:need], dates=market.dates[:need], assets=market.assets, freq=freq,
                        source=f"{freq}.csv")
-    with pytest.raises(ConfigError, match=rf"{freq}\.csv has {need - 1} returns; a start needs at least {need}"):
+    with pytest.raises(ConfigError, match=re.escape(f"{freq}.csv has {need - 1} returns; a start day needs at "
+                                                    f"least {need} returns: {why} (up to and including the day)")):
         StartState(vol_percentile=50).resolve(short)
 
 
