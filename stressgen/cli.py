@@ -174,8 +174,11 @@ def run(spec: SpecArg,
         for case in result.stress:  # one plain line per stress case whose weights rest on few worlds
             if case.low_ess:
                 sys.stderr.write(f"stress: {case.name}: {case.notes[0]} (report: Stress scenarios)\n")
+        ppy = PERIODS_PER_YEAR.get(result.data.freq, 252)
+        if pipeline.horizon_assumed(run_spec, ppy):  # 252 weeks or months: say it was a default, not a choice
+            sys.stderr.write(f"horizon: {result.conventions['horizon']}\n")
         if not quiet:
-            day = period_words(PERIODS_PER_YEAR.get(result.data.freq, 252))[0]
+            day = period_words(ppy)[0]
             _stderr().print(f"{result.n_worlds} worlds x {result.horizon} {day}s x {len(result.assets)} "
                             f"assets, {len(result.strategies)} strategy runs in {seconds:.1f} s")
 

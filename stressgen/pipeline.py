@@ -42,7 +42,7 @@ from .stage_series import RealRuns, WorstWorlds, backtest_real, fidelity_summary
 from .stages import (SCORE_WORLDS, FittedGenerator, Progress, Sampled, StrategyPlan, no_progress, aggregate,
                      check_memory, build_strategies, fit_generator, load_market, regime_history,
                      run_configs, sample_and_backtest)
-from .types import MarketData, period_words
+from .types import PERIODS_PER_YEAR, MarketData, period_words
 
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
            "Sampled", "RealRuns", "WorstWorlds", "load_market", "fit_generator", "build_strategies",
@@ -88,10 +88,33 @@ def _bps(value: float | tuple[float, ...]) -> str:
     return f"{value:g} bps"
 
 
+def horizon_assumed(spec: RunSpec, ppy: int) -> bool:
+    """True when the spec left ``[simulation] horizon`` at its default, a year of business days (252 periods),
+    and the data's periods are not business days: the run then says what it assumed (`horizon_note`).
+
+    Why not a year of the data's own periods instead: the spec's stress cases are checked against the
+    horizon when the spec is read, before the data and their frequency are known. The run keeps the
+    horizon those checks saw, and says so rather than guess silently.
+    """
+    return spec.horizon_default and ppy != PERIODS_PER_YEAR["B"]
+
+
+def horizon_note(spec: RunSpec, ppy: int) -> str:
+    """The worlds' horizon in the data's periods and in years, and what was assumed (`horizon_assumed`)."""
+    h = spec.simulation.horizon
+    day = period_words(ppy)[0]
+    text = f"{h} {day}s ({h / ppy:.3g} year{'' if h == ppy else 's'})"
+    if horizon_assumed(spec, ppy):
+        text += (f": [simulation] horizon was not set, and its default of {h} periods is a year of business "
+                 f"days; a year of this data is {ppy} {day}s (set horizon = {ppy})")
+    return text
+
+
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
     c = spec.costs
     day, daily = period_words(ppy)
     return {
+        "horizon": horizon_note(spec, ppy),
         "returns": f"worlds are {daily} log returns; strategy P&L is simple returns net of costs; "
                    "equity starts at 1",
         "periods_per_year": f"{ppy} (annualisation of vol, Sharpe, CAGR and the fidelity moments)",

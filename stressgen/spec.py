@@ -214,7 +214,12 @@ class EvaluateSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunSpec:
-    """A whole run spec; `source` is the file it was read from (for messages and relative paths)."""
+    """A whole run spec; `source` is the file it was read from (for messages and relative paths).
+
+    `horizon_default` is True when neither the spec nor an override set ``[simulation] horizon``, so that the
+    worlds hold its default of 252 periods: a year of business days, which the run says it assumed when the
+    data are weekly or monthly (`stressgen.pipeline`).
+    """
 
     source: str
     data: DataSpec
@@ -226,6 +231,7 @@ class RunSpec:
     evaluate: EvaluateSpec = EvaluateSpec()
     stress: tuple[StressSpec, ...] = ()
     reverse: ReverseSpec | None = None
+    horizon_default: bool = False
 
     @property
     def out_dir(self) -> Path:
@@ -248,7 +254,8 @@ class RunSpec:
                                           where="command line: simulation")
         report = self.report if out is None else dataclasses.replace(self.report, out=os.path.abspath(out))
         stress = tuple(case.for_horizon(simulation.horizon, "command line: stress") for case in self.stress)
-        return dataclasses.replace(self, simulation=simulation, report=report, stress=stress)
+        return dataclasses.replace(self, simulation=simulation, report=report, stress=stress,
+                                   horizon_default=self.horizon_default and horizon is None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able resolved spec (for the report header and summary.json)."""
@@ -424,8 +431,8 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
     # One rule for every path in a spec, the default results directory included: relative to the spec file.
     out = report.out if report.out is not None else os.path.join("results", Path(source).stem)
     report = dataclasses.replace(report, out=resolve_path(out, base_dir))
-    simulation = config_from_dict(SimulationSpec, _table(doc.get("simulation", {}), f"{source}: simulation"),
-                                  where=f"{source}: simulation")
+    sim_table = _table(doc.get("simulation", {}), f"{source}: simulation")
+    simulation = config_from_dict(SimulationSpec, sim_table, where=f"{source}: simulation")
     return RunSpec(
         source=source,
         data=parse_data(_table(doc["data"], f"{source}: data"), f"{source}: data", base_dir),
@@ -439,6 +446,7 @@ def parse_spec(doc: Mapping[str, Any], *, source: str = "<spec>", base: str | os
         stress=parse_stress(doc.get("stress", []), f"{source}: stress", simulation.horizon),
         reverse=None if "reverse" not in doc else parse_reverse(doc["reverse"], f"{source}: reverse", strategies,
                                                                 doc["generator"].get("family")),
+        horizon_default="horizon" not in sim_table,
     )
 
 

@@ -31,6 +31,7 @@ def test_the_calendar_and_annualisation_are_monthly(run):
     result, monthly, _ = run
     assert result.data.freq == "M"
     assert result.conventions["periods_per_year"].startswith("12 ")
+    assert result.conventions["horizon"] == "12 months (1 year)"  # set in the spec: nothing was assumed
     dates = result.world_dates()  # the history's last close, then the horizon's months
     assert len(dates) == 13 and dates[0] == monthly.index[-1] and all(d.is_month_end for d in dates)
 

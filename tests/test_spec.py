@@ -89,6 +89,32 @@ def test_overrides_are_validated():
         spec.with_overrides(worlds=0)
 
 
+def _minimal(simulation: dict) -> dict:
+    return {"data": {"dataset": "sp500-20"}, "generator": {"family": "bootstrap"},
+            "strategies": [{"plugin": "equal_weight"}], "simulation": simulation}
+
+
+@pytest.mark.parametrize("ppy,day", [(12, "month"), (52, "week"), (365, "day")])
+def test_a_horizon_left_at_its_default_is_said_to_be_assumed_on_other_than_business_days(ppy, day):
+    from stressgen.pipeline import horizon_assumed, horizon_note
+
+    unset = parse_spec(_minimal({"worlds": 10}))
+    assert unset.horizon_default and unset.simulation.horizon == 252
+    assert horizon_assumed(unset, ppy)
+    assert horizon_note(unset, ppy) == (
+        f"252 {day}s ({252 / ppy:.3g} years): [simulation] horizon was not set, and its default of 252 periods "
+        f"is a year of business days; a year of this data is {ppy} {day}s (set horizon = {ppy})")
+    # on business days the default is a year, and the note only says so
+    assert not horizon_assumed(unset, 252) and horizon_note(unset, 252) == "252 days (1 year)"
+    # a horizon the spec or the command line sets is a choice, whatever its value
+    for chosen in (parse_spec(_minimal({"horizon": 252})), unset.with_overrides(horizon=ppy)):
+        assert not chosen.horizon_default and not horizon_assumed(chosen, ppy)
+        assert "not set" not in horizon_note(chosen, ppy)
+    assert horizon_note(unset.with_overrides(horizon=ppy), ppy) == f"{ppy} {day}s (1 year)"
+    # other overrides keep what the spec left unset
+    assert unset.with_overrides(worlds=20).horizon_default
+
+
 def test_plugin_file_resolves_relative_to_spec(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "mine.py").write_text(
