@@ -47,7 +47,7 @@ from .types import PERIODS_PER_YEAR, MarketData, period_words
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
            "Sampled", "RealRuns", "WorstWorlds", "load_market", "fit_generator", "build_strategies",
            "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary", "overfit",
-           "check_overfit", "run",
+           "check_overfit", "run", "horizon_assumed", "horizon_note",
            "versions", "sample_to_file", "fit_to_dir", "WORLDS_FORMAT"]
 
 _PACKAGES = ("stressgen", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "scipy", "arch", "vectorbt",
