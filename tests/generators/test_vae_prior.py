@@ -14,7 +14,7 @@ from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _vae_nn as nn
 from stressgen.generators._vae_after import _posterior
 from stressgen.generators._vae_prior import VaeFitWarning, _feasible, fit_variance_prior, prior_persistence
-from stressgen.generators.vae import TemporalVae, VaeConfig, gather_windows, prepare
+from stressgen.generators.vae import VaeConfig, gather_windows, prepare
 
 HALF_LIVES = (5, 21)
 DECAYS = nn.ewma_decays(HALF_LIVES)  # float32, as the fit uses them
@@ -199,10 +199,9 @@ def test_weights_are_a_convex_combination_and_iid_data_keep_almost_no_clustering
 # ------------------------------------------------------------------------------------ after training
 
 @pytest.fixture(scope="module")
-def tiny(small_market):
-    gen = TemporalVae()
-    fitted = gen.fit(small_market, key=rng.stream(rng.root(0), rng.FIT), config=VaeConfig.preset("tiny"))
-    return gen, fitted
+def tiny(small_fits):
+    """The tiny preset fitted on `small_market` with the FIT stream of root 0: the session's shared fit."""
+    return small_fits("vae")
 
 
 def test_the_refitted_latent_prior_is_the_least_squares_kl_optimum(tiny, small_market):
