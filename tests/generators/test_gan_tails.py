@@ -1,41 +1,25 @@
 """The GAN's tail maps (`_gan_tails`): the tail index floor of the data's map, the calibration of the map to
-the generator's own output law, and a stale-price market on which the uncorrected map made absurd worlds.
+the generator's own output law, and model files without that calibration. The stale-price market on which the
+uncorrected map made absurd worlds is an acceptance run (bench/acceptance/test_plausible_worlds.py).
 
-Every seed is fixed, so the suite is deterministic. One tiny GAN is trained (seconds); the rest needs none.
+Every seed is fixed, so the suite is deterministic. The session's tiny GAN is the only fit read here.
 """
 
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import special
 
-from stressgen import rng
 from stressgen.errors import ConfigError, ModelFileError
 from stressgen.generators import _gan_tails as gt
 from stressgen.generators import _tails
-from stressgen.generators.gan import Gan, GanConfig, GanFitWarning
-from stressgen.metrics import plausibility
-from stressgen.types import MarketData
+from stressgen.generators.gan import Gan, GanConfig
 
 
 def _lambert_w_draws(n, seed, loc=0.0, scale=1.0, dl=0.2, dr=0.1):
     """Lambert W x Gaussian draws written out in NumPy, independently of the module."""
     u = np.random.default_rng(seed).standard_normal(n)
     return loc + scale * u * np.exp(np.where(u < 0, dl, dr) * u * u / 2)
-
-
-def _stale_market(n=1500, seed=0):
-    """Two active stocks (Student t) and one with stale prices, as RRC's early 1990s: a third of the closes
-    unchanged (zero returns), ordinary 2% moves otherwise, and on 1% of days a jump of 10% to 35%."""
-    g = np.random.default_rng(seed)
-    active = 0.01 * g.standard_t(5, size=(n, 2)) / np.sqrt(5 / 3)
-    stale = np.where(g.random(n) < 0.35, 0.0, 0.02 * g.standard_normal(n))
-    jumps = g.random(n) < 0.01
-    stale[jumps] = g.choice([-1, 1], jumps.sum()) * g.uniform(0.1, 0.35, jumps.sum())
-    y = np.column_stack([active, stale])
-    prices = 50.0 * np.exp(np.vstack([np.zeros((1, 3)), np.cumsum(y, axis=0)]))
-    return MarketData(prices=prices, dates=pd.bdate_range("2000-01-03", periods=n + 1), assets=("A", "B", "STALE"))
 
 
 # ------------------------------------------------------------------------------------------ the maps alone
@@ -100,32 +84,8 @@ def test_calibration_undoes_the_amplification_of_a_scale_mixture():
 
 # ------------------------------------------------------------------------------------------- a whole fit
 
-@pytest.fixture(scope="module")
-def stale_fit():
-    market = _stale_market()
-    with pytest.warns(GanFitWarning, match=r"STALE \(left and right tail parameter capped at 0.25") as caught:
-        fitted = Gan().fit(market, key=rng.root(0), config=GanConfig.preset("tiny"))
-    return market, fitted, caught
-
-
-def test_stale_prices_give_plausible_worlds(stale_fit):
-    # Before the tail floor the stale asset's delta sat at the 0.45 cap: 2.1% of these worlds held a daily
-    # |log r| > 1 and 8.7% one > 0.5 (history has none above 0.35), the largest was 9.1, and the volatility
-    # and equal-weight return checks failed. Now its delta is capped at 0.25 (tail index 4).
-    market, fitted, caught = stale_fit
-    assert len([w for w in caught if issubclass(w.category, GanFitWarning)]) == 1  # one aggregated warning
-    assert float(fitted.tails.delta_left[2]) == pytest.approx(0.25)
-    assert float(fitted.tails.delta_right[2]) == pytest.approx(0.25)
-    x = np.asarray(Gan().sample(fitted, key=rng.root(1), n_worlds=1000, horizon=252).log_returns)
-    report = plausibility.check_worlds(x, market.log_returns, market.assets, periods_per_year=252)
-    assert not report.failures, "\n".join(c.message for c in report.failures)
-    assert (np.abs(x) > 0.5).any(axis=(1, 2)).mean() < 0.01
-    # the tails are bounded, not cut: the stale asset still moves as far as its largest real jump
-    assert np.abs(x[..., 2]).max() > np.abs(market.log_returns[:, 2]).max()
-
-
-def test_a_model_without_calibration_is_refused(stale_fit):
-    _, fitted, _ = stale_fit
+def test_a_model_without_calibration_is_refused(small_fits):
+    _, fitted = small_fits("gan")  # the session's tiny GAN on small_market
     gen = Gan()
     meta, arrays = gen.export_fitted(fitted)
     assert gen.restore_fitted(meta, arrays).digest == fitted.digest

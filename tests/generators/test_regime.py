@@ -1,10 +1,10 @@
 """The regime mixture (stressgen.generators.regime): its likelihood against hmmlearn, parameter recovery on a
 known two-regime process, its sampler's laws, plausible worlds, start regimes, decoding and persistence.
 
-The conformance suite (test_conformance.py), the plausibility gate on all 20 bundled stocks
-(test_plausible_worlds.py) and the crisis-versus-calm start (test_start_state.py) run it through the
-registry like every family. Data: sp500-20 (its last six years on four stocks, the conftest's
-`small_market`) for fits; sp500-index was kept out of every choice of default and tolerance and is used
+The conformance suite (test_conformance.py) runs it through the registry like every family, and so do the
+acceptance runs of bench/acceptance (the plausibility gate on all 20 bundled stocks, test_plausible_worlds.py,
+and the crisis-versus-calm start, test_start_state.py). Data: sp500-20 (its last six years on four stocks,
+the conftest's `small_market`) for fits; sp500-index was kept out of every choice of default and tolerance and is used
 only by `test_held_out_index_worlds_match_history`.
 """
 

@@ -1,21 +1,18 @@
-"""The VAE's correlated innovations (`_vae_copula`): Mehler's series against Monte Carlo with scipy's t, its
-inversion, and worlds whose correlation is the history's."""
+"""The VAE's correlated innovations (`_vae_copula`): Mehler's series against Monte Carlo with scipy's t, and
+its inversion. That a fit's worlds have the history's correlation is an acceptance run
+(bench/acceptance/test_vae_learns.py)."""
 
 import dataclasses
 
-import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import special, stats
 
-from stressgen import data, rng
 from stressgen.errors import ConfigError
 from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_copula as vc
 from stressgen.generators._vae_after import DayMoments
 from stressgen.generators.vae import TemporalVae, VaeConfig, VaeFitWarning
-from stressgen.metrics.stylized import mean_pairwise_correlation
 
 GEN = TemporalVae()
 NU = np.array([5.0, 8.0, 40.0])
@@ -61,38 +58,6 @@ def test_copula_of_pearson_inverts_the_series_and_flags_what_it_cannot_reach():
     target[0, 2] = target[2, 0] = 0.999
     back, clipped = vc.copula_of_pearson(target, a)
     assert back[0, 2] == 1.0 and clipped[0, 2] and clipped.sum() == 2
-
-
-def _correlated_market(n: int = 2500, seed: int = 11):
-    """Four assets, i.i.d. multivariate t(6) days with correlations 0.3-0.75 and a 1%-2% daily scale."""
-    r = np.array([[1.0, 0.75, 0.5, 0.3], [0.75, 1.0, 0.5, 0.3], [0.5, 0.5, 1.0, 0.4], [0.3, 0.3, 0.4, 1.0]])
-    g = np.random.default_rng(seed)
-    z = g.standard_normal((n, 4)) @ np.linalg.cholesky(r).T
-    x = z / np.sqrt(g.chisquare(6.0, (n, 1)) / 6.0) * np.sqrt(4.0 / 6.0)
-    ret = x * np.array([0.01, 0.015, 0.02, 0.012])
-    prices = 100.0 * np.exp(np.cumsum(np.vstack([np.zeros(4), ret]), axis=0))
-    return data.from_frame(pd.DataFrame(prices, index=pd.bdate_range("2005-01-03", periods=n + 1),
-                                        columns=["A", "B", "C", "D"]))
-
-
-def test_worlds_have_the_history_correlation_and_without_the_copula_do_not():
-    """The worlds' mean pairwise correlation against the history's: within 4 standard errors of a sample
-    correlation over the history ((1 - rho^2) / sqrt(T), the precision the history itself gives) with the copula;
-    short of it by more than that without (the tiny decoder's location carries little of the co-movement).
-    The copula is set after training, so the fit with ``correlation="none"`` is this one with the identity
-    factor (`test_none_and_one_asset_have_no_copula`)."""
-    market = _correlated_market()
-    fitted = GEN.fit(market, key=rng.root(3), config=VaeConfig.preset("tiny"))
-    real = mean_pairwise_correlation(market.log_returns)
-    tol = 4 * (1 - real ** 2) / np.sqrt(market.log_returns.shape[0])
-    fits = {"targeted": fitted, "none": fitted.replace(innov_chol=jnp.eye(4, dtype=jnp.float32))}
-    worlds = {c: mean_pairwise_correlation(np.asarray(
-        GEN.sample(f, key=rng.root(4), n_worlds=200, horizon=250).log_returns, np.float64).reshape(-1, 4))
-        for c, f in fits.items()}
-    assert abs(worlds["targeted"] - real) < tol, (worlds, real, tol)
-    assert worlds["none"] < real - tol, (worlds, real, tol)
-    chol = np.asarray(fitted.innov_chol, np.float64)
-    assert np.allclose(np.sum(chol * chol, axis=1), 1.0, atol=1e-5) and np.allclose(chol, np.tril(chol))
 
 
 def test_none_and_one_asset_have_no_copula():

@@ -1,13 +1,13 @@
 """The VAE's daily scale (`VaeConfig.daily_scale`, the default): each day's log-scale from the variance states its
-own window's earlier days left, in training (teacher forcing) and in sampling, against slow NumPy loops; causal;
-and volatility clustering that comes from the fitted model."""
+own window's earlier days left, in training (teacher forcing) and in sampling, against slow NumPy loops; and
+causal. The volatility clustering it gives a fitted model is an acceptance run
+(bench/acceptance/test_vae_learns.py)."""
 
 import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 
 from stressgen import generators, rng
@@ -16,7 +16,6 @@ from stressgen.generators import _tables as tb
 from stressgen.generators import _vae_nn as nn
 from stressgen.generators._vae_sample import simulate
 from stressgen.generators.vae import VaeConfig, _sim_params, gather_windows, prepare
-from stressgen.types import MarketData
 
 GEN = generators.get("vae")
 
@@ -142,41 +141,6 @@ def test_teacher_forced_scale_is_the_recursion_over_real_days_and_is_causal(dail
     got2 = np.asarray(net.place(jnp.zeros_like(raw), raw, moved_v, fitted.prior, fitted.level)[1])
     np.testing.assert_array_equal(got2[0, :2], np.asarray(got, np.float32)[0, :2])
     assert (np.abs(got2[0, 2] - got[0, 2]) > 1e-4).all()
-
-
-def _garch_market(seed: int) -> MarketData:
-    """Three assets of persistent GARCH(1,1) returns (alpha 0.12, beta 0.86), Gaussian shocks."""
-    g, n, a = np.random.default_rng(seed), 3000, 3
-    z = g.normal(size=(n, a))
-    r, s2 = np.empty((n, a)), np.ones(a)
-    for t in range(n):
-        r[t] = np.sqrt(s2) * z[t]
-        s2 = 0.02 + 0.12 * r[t] ** 2 + 0.86 * s2
-    r *= 0.01
-    prices = 100.0 * np.exp(np.vstack([np.zeros((1, a)), np.cumsum(r, axis=0)]))
-    return MarketData(prices=prices, dates=pd.bdate_range("2000-01-03", periods=n + 1),
-                      assets=tuple(f"A{i}" for i in range(a)))
-
-
-def _acf_abs(y: np.ndarray) -> np.ndarray:
-    """corr(|r_t|, |r_t+1|) per world, averaged over assets: ``[worlds]``."""
-    u, v = np.abs(y[:, :-1]), np.abs(y[:, 1:])
-    u, v = u - u.mean(axis=1, keepdims=True), v - v.mean(axis=1, keepdims=True)
-    return ((u * v).sum(axis=1) / np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))).mean(axis=-1)
-
-
-def test_the_daily_scale_clusters_volatility_more_than_a_scale_per_window():
-    """On GARCH returns, the worlds of the daily scale cluster volatility more than those of the first design
-    (one scale per window from its start), by many standard errors."""
-    market, n = _garch_market(4), 400
-    base = VaeConfig.preset("tiny")
-    acf = {}
-    for daily in (True, False):
-        fitted = GEN.fit(market, key=rng.root(0), config=dataclasses.replace(base, daily_scale=daily))
-        y = np.asarray(GEN.sample(fitted, key=rng.root(6), n_worlds=n, horizon=252).log_returns, np.float64)
-        acf[daily] = _acf_abs(y)
-    se = np.sqrt(acf[True].var(ddof=1) / n + acf[False].var(ddof=1) / n)
-    assert acf[True].mean() > acf[False].mean() + 4.0 * se, (acf[True].mean(), acf[False].mean(), se)
 
 
 def test_a_model_file_from_before_the_daily_scale_is_refused_with_a_clear_error(small_fits, window_fit):

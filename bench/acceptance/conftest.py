@@ -1,0 +1,28 @@
+"""Acceptance runs: what fitted models learn, measured on their worlds, with fits of their own.
+
+What lives here: the plausibility of every family's worlds on the bundled twenty stocks (and of a GAN's on a
+stale-price asset), the spread after a crisis start against a calm one, and what fits learn from data of a
+known law or from the bundled history: the GAN's and the VAE's stylized facts, the VAE's entropy floor,
+daily scale and copula, the flow's moving dependence and nar's leverage effect. Each fits models no other
+test shares, so each costs 10-55 s of a CPU core, most of it compiling programs: together about 450 of the
+2,240 worker-seconds the suite took while they were in it. The suite (`make test`, tests/) checks the code
+at small sizes, on the session's shared tiny fits, and runs in under 15 minutes on two cores; these run with
+`make acceptance` (about 4 minutes on two cores), and `.ci/run` runs both, so every change is still held to
+them. The tolerances are the same as they were in the suite: from standard errors, every seed fixed.
+
+They share the suite's setup and fixtures: tests/conftest.py is loaded here under its own name (two
+modules named `conftest` cannot both be imported), which also gives this run its own compilation cache
+and two CPU devices, as in the suite.
+"""
+
+import importlib.util
+from pathlib import Path
+
+_path = Path(__file__).parents[2] / "tests" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("stressgen_suite_conftest", _path)
+_suite = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_suite)
+
+# the fixtures these runs use, re-exported by name (pytest collects fixtures from this module's attributes)
+sp500_20 = _suite.sp500_20
+_release_compiled_programs = _suite._release_compiled_programs
