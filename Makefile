@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # What fitted models learn, measured on their worlds, with fits of their own (plausibility of every family on
-# the bundled stocks, crisis-versus-calm starts, stylized facts, ...): about 4 minutes on 2 cores.
+# the bundled stocks, crisis-versus-calm starts, stylized facts, ...) and the notebooks: about 6 minutes on 2 cores.
 # Kept out of `make test` so that the suite stays under 15 minutes; .ci/run runs both (bench/acceptance/).
 acceptance: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile bench/acceptance

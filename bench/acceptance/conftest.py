@@ -1,15 +1,19 @@
-"""Acceptance runs: what fitted models learn, measured on their worlds, with fits of their own.
+"""Acceptance runs: end-to-end runs that fit models of their own. What those models learn, measured on their
+worlds, and the notebooks, run top to bottom.
 
-What lives here: the plausibility of every family's worlds on the bundled twenty stocks (and of a GAN's on a
-stale-price asset), the spread after a crisis start against a calm one, and what fits learn from data of a
-known law or from the bundled history: the GAN's and the VAE's stylized facts, the VAE's entropy floor,
-daily scale and copula, the flow's moving dependence and nar's leverage effect. They were chosen by cost:
-each fits models no other test shares and took 9-55 s of a CPU core in the suite, most of it compiling
-programs; together about 450 of the 2,240 worker-seconds the suite took while they were in it. Cheaper tests
-of the same kind stay in the suite. The suite (`make test`, tests/) checks the code at small sizes, on the
-session's shared tiny fits, and runs in under 15 minutes on two cores; these run with `make acceptance`
-(about 4 minutes on two cores), and `.ci/run` runs both, so every change is still held to them. The
-tolerances are the same as they were in the suite: from standard errors, every seed fixed.
+What lives here:
+- the plausibility of every family's worlds on the bundled twenty stocks, and of a GAN's on a stale-price
+  asset; the spread after a crisis start against a calm one;
+- what fits learn from data of a known law or from the bundled history: the GAN's and the VAE's stylized
+  facts, the VAE's entropy floor, daily scale and copula, the flow's moving dependence, nar's leverage effect;
+- the notebooks, at small sizes.
+
+They were chosen by cost: each fits models no other test shares and took 9-87 s of a CPU core in the suite,
+most of it compiling programs; together about 630 of the 2,240 worker-seconds the suite took while they were
+in it. Cheaper tests of the same kind stay in the suite. The suite (`make test`, tests/) checks the code at
+small sizes, on the session's shared tiny fits, and runs in under 15 minutes on two cores; these run with
+`make acceptance` (5-6 minutes on two cores), and `.ci/run` runs both, so every change is still held to
+them. The tolerances are the same as they were in the suite: from standard errors, every seed fixed.
 
 They share the suite's setup and fixtures: tests/conftest.py is loaded here under its own name (two
 modules named `conftest` cannot both be imported), which also gives this run its own compilation cache
