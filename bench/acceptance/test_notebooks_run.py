@@ -21,8 +21,7 @@ def test_every_notebook_is_here():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs(name, monkeypatch, tmp_path):
-    monkeypatch.setenv("STRESSGEN_SMALL", "1")
+def test_notebook_runs(name):
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(book, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})

@@ -29,11 +29,6 @@ from stressgen.types import MarketData
 GEN = generators.get("vae")
 
 
-def _quiet(**train):
-    base = dict(batch_size=64, eval_every=50, steps_per_call=25, patience=100, progress=False)
-    return TrainConfig(**{**base, **train})
-
-
 @pytest.fixture(scope="module")
 def bundled_fit(sp500_20):
     """A modest model on the bundled 20 assets (the stylized-facts and anomaly tests share it)."""
@@ -133,7 +128,8 @@ def _iid_t_fit(nu: float, seed: int, steps: int):
     market = data.from_frame(pd.DataFrame(prices, index=pd.bdate_range("2000-01-03", periods=n + 1),
                                           columns=["A", "B", "C"]))
     config = VaeConfig(window=4, context=4, latent=2, hidden=32, half_lives=(5, 21),
-                       train=_quiet(steps=steps, learning_rate=3e-3))
+                       train=TrainConfig(steps=steps, learning_rate=3e-3, batch_size=64, eval_every=50,
+                                         steps_per_call=25, patience=100, progress=False))
     return r, GEN.fit(market, key=rng.root(1), config=config)
 
 
