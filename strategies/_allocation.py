@@ -16,7 +16,7 @@ from jax import lax
 from stressgen import ta
 from stressgen.engine import indicators as ind
 from stressgen.numerics import check_windows
-from stressgen.strategy import Obs, Rebalance, StepStrategy, static
+from stressgen.strategy import Obs, Rebalance, StepStrategy, business_days, static
 
 __all__ = ["BuyAndHold", "EqualWeight", "InverseVolatility", "MinimumVariance"]
 
@@ -55,7 +55,7 @@ class EqualWeight(StepStrategy):
         gross: fraction of equity invested.
     """
 
-    every: int = 21
+    every: int = business_days(21)
     gross: float = 1.0
 
     def __post_init__(self):
@@ -78,8 +78,8 @@ class InverseVolatility(StepStrategy):
         gross: fraction of equity invested.
     """
 
-    window: int = 63
-    every: int = 21
+    window: int = business_days(63)
+    every: int = business_days(21)
     gross: float = 1.0
 
     def __post_init__(self):
@@ -108,8 +108,8 @@ class MinimumVariance(StepStrategy):
         gross: fraction of equity invested.
     """
 
-    window: int = 126
-    every: int = 21
+    window: int = business_days(126)
+    every: int = business_days(21)
     shrink: float = 0.1
     long_only: bool = static(True)  # a Python `if`: part of the program
     gross: float = 1.0

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stressgen.strategy import Obs, Rebalance, StepStrategy
+from stressgen.strategy import Obs, Rebalance, StepStrategy, business_days
 
 __all__ = ["StopLoss", "TakeProfit", "TrailingStop", "DrawdownStop", "StopState", "DrawdownState"]
 
@@ -189,7 +189,7 @@ class DrawdownStop(StepStrategy):
 
     inner: Any = dataclasses.field(default_factory=lambda: _default_inner())
     max_drawdown: float = 0.20
-    cooloff: int = 21
+    cooloff: int = business_days(21)
 
     def init(self, n_assets):
         return DrawdownState(self.inner.init(n_assets), jnp.ones((), jnp.float32),

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from stressgen import ta
 from stressgen.engine import indicators as ind
 from stressgen.numerics import check_windows
-from stressgen.strategy import Obs, Rebalance, StepStrategy, static
+from stressgen.strategy import Obs, Rebalance, StepStrategy, business_days, static
 
 __all__ = ["MACrossover", "TimeSeriesMomentum", "CrossSectionalMomentum", "ZScoreReversion", "VolTarget"]
 
@@ -39,8 +39,8 @@ class MACrossover(StepStrategy):
         gross: total weight when every asset is in the market.
     """
 
-    fast: int = 10
-    slow: int = 50
+    fast: int = business_days(10)
+    slow: int = business_days(50)
     long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
 
@@ -72,9 +72,9 @@ class TimeSeriesMomentum(StepStrategy):
         gross: total weight when every asset is in the market.
     """
 
-    lookback: int = 252
-    skip: int = 21
-    every: int = 21
+    lookback: int = business_days(252)
+    skip: int = business_days(21)
+    every: int = business_days(21)
     long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
 
@@ -105,10 +105,10 @@ class CrossSectionalMomentum(StepStrategy):
         gross: total weight.
     """
 
-    lookback: int = 252
-    skip: int = 21
+    lookback: int = business_days(252)
+    skip: int = business_days(21)
     k: int = 3
-    every: int = 21
+    every: int = business_days(21)
     gross: float = 1.0
 
     def __post_init__(self):
@@ -139,7 +139,7 @@ class ZScoreReversion(StepStrategy):
         gross: total weight when every asset holds a full position.
     """
 
-    window: int = 20
+    window: int = business_days(20)
     entry: float = 2.0
     long_short: bool = static(False)  # a Python `if`: part of the program
     gross: float = 1.0
@@ -186,11 +186,11 @@ class VolTarget(StepStrategy):
 
     inner: Any = dataclasses.field(default_factory=lambda: _default_inner())
     target: float = 0.10
-    span: float = 40.0
+    span: float = business_days(40.0)
     max_leverage: float = 1.0
     every: int = 1
     max_gross: float = 1.0
-    periods_per_year: int = static(252)  # a convention, not a parameter to sweep
+    periods_per_year: int = business_days(252, per_year=True, static_field=True)  # a convention, not swept
 
     def __post_init__(self):
         check_windows(type(self).__name__, every=self.every)

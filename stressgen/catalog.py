@@ -89,7 +89,8 @@ def _default(value: ast.expr | None, functions: dict[str, ast.FunctionDef]) -> s
     if value is None:
         return ""
     called = getattr(value.func, "attr", getattr(value.func, "id", "")) if isinstance(value, ast.Call) else ""
-    if called == "static" and value.args:  # stressgen.strategy.static(default): the default is its argument
+    # stressgen.strategy.static(default) and business_days(default): the default is the first argument
+    if called in ("static", "business_days") and value.args:
         return ast.unparse(value.args[0])
     if called in ("field", "static"):
         for kw in value.keywords:

@@ -28,6 +28,7 @@ import numpy as np
 from . import devices, persist, rng
 from . import chunk_run
 from .chunk_run import sample_chunked
+from .day_defaults import day_defaults, day_defaults_note
 from .errors import ConfigError, ImplausibleWorldsError
 from .generators import iter_chunks
 from .metrics import run_summary
@@ -47,7 +48,7 @@ from .types import PERIODS_PER_YEAR, MarketData, period_words
 __all__ = ["Progress", "FAN_WORLDS", "FAN_QUANTILES", "SCORE_WORLDS", "FittedGenerator", "StrategyPlan",
            "Sampled", "RealRuns", "WorstWorlds", "load_market", "fit_generator", "build_strategies",
            "sample_and_backtest", "backtest_real", "worst_worlds", "aggregate", "fidelity_summary", "overfit",
-           "check_overfit", "run", "horizon_assumed", "horizon_note",
+           "check_overfit", "run", "horizon_assumed", "horizon_note", "day_default_notes",
            "versions", "sample_to_file", "fit_to_dir", "WORLDS_FORMAT"]
 
 _PACKAGES = ("stressgen", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "scipy", "arch", "vectorbt",
@@ -110,11 +111,24 @@ def horizon_note(spec: RunSpec, ppy: int) -> str:
     return text
 
 
-def _conventions(spec: RunSpec, ppy: int, n_worlds: int) -> dict[str, str]:
+def day_default_notes(plans: tuple[StrategyPlan, ...], ppy: int) -> tuple[str, ...]:
+    """One line per strategy with windows left at defaults counted in business days, on data of another
+    frequency (`stressgen.day_defaults`); the fields the spec sets (params and grid) are its choice."""
+    notes = []
+    for plan in plans:
+        found = day_defaults(plan.built, ppy, set_fields=(*plan.spec.params, *plan.spec.grid))
+        if found:
+            notes.append(day_defaults_note(plan.spec.name, found, ppy))
+    return tuple(notes)
+
+
+def _conventions(spec: RunSpec, ppy: int, n_worlds: int, windows: tuple[str, ...] = ()) -> dict[str, str]:
     c = spec.costs
     day, daily = period_words(ppy)
+    days = {"strategy_windows": " | ".join(windows)} if windows else {}
     return {
         "horizon": horizon_note(spec, ppy),
+        **days,
         "returns": f"worlds are {daily} log returns; strategy P&L is simple returns net of costs; "
                    "equity starts at 1",
         "periods_per_year": f"{ppy} (annualisation of vol, Sharpe, CAGR and the fidelity moments)",
@@ -233,8 +247,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None, executor: concurrent
                     progress=progress) if spec.reverse is not None else ()
     return RunResult(
         spec=spec.to_dict(), data=_dataset(market), generator=fit.info, seed=sim.seed, n_worlds=sim.worlds,
-        horizon=sim.horizon, assets=tuple(market.assets), conventions=_conventions(spec, ppy, sim.worlds),
-        versions=versions(),
+        horizon=sim.horizon, assets=tuple(market.assets),
+        conventions=_conventions(spec, ppy, sim.worlds, day_default_notes(plans, ppy)), versions=versions(),
         real_paths=_real_windows(market.log_returns, sim.horizon, spec.report.sample_paths),
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,

@@ -20,7 +20,9 @@ def run(tmp_path_factory):
     spec = parse_spec({"data": {"file": str(tmp / "monthly.csv")},
                        "generator": {"family": "bootstrap"},
                        "simulation": {"worlds": 64, "horizon": 12, "seed": 1},
-                       "strategies": [{"plugin": "equal_weight"}],
+                       # the second sets its window in months: only the first is named as a daily default
+                       "strategies": [{"plugin": "equal_weight"},
+                                      {"plugin": "equal_weight", "name": "monthly_rebalance", "params": {"every": 1}}],
                        "report": {"n_boot": 20, "out": str(tmp / "out")}})
     result = pipeline.run(spec)
     write_outputs(result, tmp / "out")
@@ -38,7 +40,9 @@ def test_the_calendar_and_annualisation_are_monthly(run):
 
 def test_every_sentence_about_the_worlds_says_months(run):
     result, _, out = run
-    text = " ".join([*result.conventions.values(), *(c.message for c in result.plausibility.checks)])
+    # the strategy windows' note is about defaults counted in business days (the next test)
+    about_worlds = [v for k, v in result.conventions.items() if k != "strategy_windows"]
+    text = " ".join([*about_worlds, *(c.message for c in result.plausibility.checks)])
     assert "monthly log returns" in text and "12-month" in text
     assert "daily" not in text and "-day" not in text and " days" not in text
     summary = json.loads((out / "summary.json").read_text())
@@ -46,3 +50,14 @@ def test_every_sentence_about_the_worlds_says_months(run):
     html = (out / "report.html").read_text()
     assert "a monthly |log r| above" in html and "a daily |log r|" not in html
 
+
+
+def test_a_window_left_at_its_business_day_default_is_named_with_its_span_in_months(run):
+    result, _, out = run
+    note = result.conventions["strategy_windows"]
+    assert note.startswith("equal_weight: ") and "monthly_rebalance" not in note
+    # every = 21 closes: 21 months, 1.75 years, where 1 month is the 21 business days the default meant
+    assert "every = 21 spans 1.75 years of months, every = 1 the 0.0833 it spans on business days" in note
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conventions"]["strategy_windows"] == note
+    assert "every = 21 spans 1.75 years of months" in (out / "report.html").read_text()
