@@ -123,10 +123,11 @@ class DataSpec:
             return data.load(self.dataset, start=self.start, end=self.end, assets=assets,
                              suspects=self.suspects)
         options = {k: getattr(self, k) for k in FILE_OPTIONS}
-        market = data.read_prices(self.file, suspects=self.suspects, **options)
-        if self.start or self.end or assets:
-            market = data.select(market, start=self.start, end=self.end, assets=assets)
-        return market
+        # the window is the loader's, not a selection afterwards: the file is validated (frequency, gaps,
+        # edges, suspects) on the dates and assets the spec asks for, so a hole outside them does not stop
+        # the run (the loaders' errors say "load a window without it")
+        return data.read_prices(self.file, suspects=self.suspects, start=self.start, end=self.end, assets=assets,
+                                **options)
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DataSpec)}

@@ -173,6 +173,25 @@ def test_data_takes_the_loaders_options(tmp_path):
     assert [r.kind for r in stated.load().repairs] == ["trim_leading", "forward_fill"]
 
 
+def test_the_data_window_is_validated_alone(tmp_path):
+    """A hole before [data] start (a weekly file with a 3-day spacing, as around an exchange closure) does not
+    stop a spec that starts after it, as the loader's error advises ("load a window without it")."""
+    from stressgen.errors import FrequencyError
+
+    dates = ["2001-08-24", "2001-08-31", "2001-09-07", "2001-09-10", "2001-09-21", "2001-09-28", "2001-10-05",
+             "2001-10-12", "2001-10-19"]
+    rows = "".join(f"{d},{100 + i},{50 + i}\n" for i, d in enumerate(dates))
+    (tmp_path / "weekly.csv").write_text("Date,A,B\n" + rows)
+    text = '[data]\nfile = "weekly.csv"\n{}[generator]\nfamily = "bootstrap"\n[[strategies]]\nplugin = "equal_weight"\n'
+    (tmp_path / "all.toml").write_text(text.format(""))
+    (tmp_path / "later.toml").write_text(text.format('start = 2001-09-20\nassets = ["B"]\n'))
+    with pytest.raises(FrequencyError, match="2001-09-10: this row is 3 days after the previous one"):
+        load_spec(tmp_path / "all.toml").data.load()
+    market = load_spec(tmp_path / "later.toml").data.load()
+    assert market.freq == "W" and market.assets == ("B",) and market.n_obs == 5
+    assert str(market.dates[0].date()) == "2001-09-21"
+
+
 def test_missing_spec_file(tmp_path):
     with pytest.raises(ConfigError, match="spec file not found"):
         load_spec(tmp_path / "nope.toml")
