@@ -177,9 +177,9 @@ def run(spec: SpecArg,
         ppy = PERIODS_PER_YEAR.get(result.data.freq, 252)
         if pipeline.horizon_assumed(run_spec, ppy):  # 252 weeks or months: say it was a default, not a choice
             sys.stderr.write(f"horizon: {result.conventions['horizon']}\n")
-        # one line per strategy whose windows are business-day defaults on weekly or monthly data
-        for line in filter(None, result.conventions.get("strategy_windows", "").split(" | ")):
-            sys.stderr.write(f"strategy windows: {line}\n")
+        # one line for the generator and each strategy whose windows are business-day defaults on other data
+        for line in filter(None, result.conventions.get("business_day_defaults", "").split(" | ")):
+            sys.stderr.write(f"business-day defaults: {line}\n")
         if not quiet:
             day = period_words(ppy)[0]
             _stderr().print(f"{result.n_worlds} worlds x {result.horizon} {day}s x {len(result.assets)} "

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .strategy import BUSINESS_DAYS, ParamGrid, user_strategy
-from .types import PERIODS_PER_YEAR, period_words
+from .strategy import ParamGrid, user_strategy
+from .types import BUSINESS_DAYS, PERIODS_PER_YEAR, period_words
 
 __all__ = ["DayDefault", "day_defaults", "day_defaults_note"]
 

@@ -111,10 +111,16 @@ def horizon_note(spec: RunSpec, ppy: int) -> str:
     return text
 
 
-def day_default_notes(plans: tuple[StrategyPlan, ...], ppy: int) -> tuple[str, ...]:
-    """One line per strategy with windows left at defaults counted in business days, on data of another
-    frequency (`stressgen.day_defaults`); the fields the spec sets (params and grid) are its choice."""
+def day_default_notes(spec: RunSpec, plans: tuple[StrategyPlan, ...], ppy: int) -> tuple[str, ...]:
+    """One line for the generator's config and one per strategy with windows left at defaults counted in
+    business days, on data of another frequency (`stressgen.day_defaults`); the fields a strategy's spec sets
+    (params and grid) are its choice. A saved model's config is the model's: not named."""
     notes = []
+    config = spec.generator.config
+    if spec.generator.model is None and config is not None:
+        found = day_defaults(config, ppy)
+        if found:
+            notes.append(day_defaults_note(f"[generator] {spec.generator.family}", found, ppy))
     for plan in plans:
         found = day_defaults(plan.built, ppy, set_fields=(*plan.spec.params, *plan.spec.grid))
         if found:
@@ -125,7 +131,7 @@ def day_default_notes(plans: tuple[StrategyPlan, ...], ppy: int) -> tuple[str, .
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int, windows: tuple[str, ...] = ()) -> dict[str, str]:
     c = spec.costs
     day, daily = period_words(ppy)
-    days = {"strategy_windows": " | ".join(windows)} if windows else {}
+    days = {"business_day_defaults": " | ".join(windows)} if windows else {}
     return {
         "horizon": horizon_note(spec, ppy),
         **days,
@@ -248,7 +254,7 @@ def run(spec: RunSpec, *, progress: Progress | None = None, executor: concurrent
     return RunResult(
         spec=spec.to_dict(), data=_dataset(market), generator=fit.info, seed=sim.seed, n_worlds=sim.worlds,
         horizon=sim.horizon, assets=tuple(market.assets),
-        conventions=_conventions(spec, ppy, sim.worlds, day_default_notes(plans, ppy)), versions=versions(),
+        conventions=_conventions(spec, ppy, sim.worlds, day_default_notes(spec, plans, ppy)), versions=versions(),
         real_paths=_real_windows(market.log_returns, sim.horizon, spec.report.sample_paths),
         sample_paths=sampled.first_paths, fan=_fan(sampled, market.log_returns, sim.horizon),
         worst_paths=worst.paths, strategies=strategies, head_to_head=h2h, fidelity=fidelity, timings=timings,

@@ -56,6 +56,8 @@ from jax import lax
 # cycle); re-exported here because strategy authors look for them next to the protocols.
 from . import indicators as indicators
 from .errors import ConfigError, StrategyError
+from .types import BUSINESS_DAYS as BUSINESS_DAYS
+from .types import business_days as business_days
 
 __all__ = ["Obs", "Calendar", "Tape", "Rebalance", "StepStrategy", "VectorStrategy", "ParamGrid", "grid", "static",
            "business_days", "BUSINESS_DAYS",
@@ -194,24 +196,6 @@ def static(default: Any = dataclasses.MISSING, *, default_factory: Any = datacla
     gridding over it, reuses the program.
     """
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"static": True})
-
-
-BUSINESS_DAYS = "business_days"  # field metadata key: "span" or "per_year" (see `business_days`)
-
-
-def business_days(default: int | float, *, per_year: bool = False, static_field: bool = False) -> Any:
-    """Declare a field whose default counts business days (252 a year): a window, a lag or a rebalancing
-    period (a span), or with ``per_year=True`` an annualisation factor (periods in a year).
-
-    Why: a default chosen for daily data means something else on weekly or monthly data (a 252-close
-    lookback is 21 years of months). A run on data of another frequency names every such field left at its
-    default, what it spans there and the value of the same span (`stressgen.day_defaults`), rather than
-    change it silently. A window that counts closes whatever their frequency (``every = 1``) is not one.
-    """
-    meta = {BUSINESS_DAYS: "per_year" if per_year else "span"}
-    if static_field:
-        meta["static"] = True
-    return dataclasses.field(default=default, metadata=meta)
 
 
 _TRACEABLE = (int, float, bool, complex, np.ndarray, np.generic, jax.Array)

@@ -10,7 +10,7 @@ a frozen pytree: arrays are leaves, everything else is static metadata.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from flax import struct
 
-__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios", "future_dates", "period_words"]
+__all__ = ["Repair", "Suspect", "MarketData", "Provenance", "Scenarios", "future_dates", "period_words",
+           "business_days", "BUSINESS_DAYS"]
 
 # pandas offsets used to extend a calendar past the end of history, by MarketData.freq.
 _FUTURE_OFFSETS = {"B": pd.offsets.BDay(1), "D": pd.offsets.Day(1), "W": pd.offsets.Week(1),
@@ -32,6 +33,25 @@ def period_words(periods_per_year: int) -> tuple[str, str]:
     """``(noun, adjective)`` for one period of a history with `periods_per_year` periods: ``("day", "daily")``
     for daily data, ``("month", "monthly")`` for monthly; ``("period", "per-period")`` for any other count."""
     return _PERIOD_WORDS.get(int(periods_per_year), ("period", "per-period"))
+
+
+BUSINESS_DAYS = "business_days"  # field metadata key: "span" or "per_year" (see `business_days`)
+
+
+def business_days(default: int | float, *, per_year: bool = False, static_field: bool = False) -> Any:
+    """Declare a dataclass field (a strategy's or a generator config's) whose default counts business days
+    (252 a year): a window, a lag, a rebalancing period or a warm-up (a span), or with ``per_year=True`` an
+    annualisation factor (periods in a year); ``static_field=True`` also makes a strategy's field static.
+
+    Why: a default chosen for daily data means something else on weekly or monthly data (a 252-close
+    lookback is 21 years of months). A run on data of another frequency names every such field left at its
+    default, what it spans there and the value of the same span (`stressgen.day_defaults`), rather than
+    change it silently. A window that counts closes whatever their frequency (``every = 1``) is not one.
+    """
+    meta = {BUSINESS_DAYS: "per_year" if per_year else "span"}
+    if static_field:
+        meta["static"] = True
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def future_dates(end: pd.Timestamp, freq: str, periods: int) -> pd.DatetimeIndex:

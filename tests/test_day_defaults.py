@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from stressgen import generators
 from stressgen.day_defaults import day_defaults, day_defaults_note
 from stressgen.strategy import StepStrategy, business_days, grid
 from strategies import BUILTIN
@@ -68,3 +69,12 @@ def test_the_note_names_each_span_in_years_of_the_data():
     text = day_defaults_note("vt", day_defaults(BUILTIN["vol_target"](), 52), 52)
     assert "periods_per_year = 252 annualises as if a year held 252 weeks; it holds 52 (set periods_per_year = 52)" \
         in text
+
+
+@pytest.mark.parametrize("family", sorted(generators.available()))
+def test_every_generator_names_its_warm_up_prefix(family):
+    config = generators.get(family).config_type()
+    assert day_defaults(config, 252) == ()
+    # 504 closes: two years of business days, 104 weeks
+    assert _found(config, 52)["history_days"] == (504, "span", 104)
+    assert "history_days" not in _found(dataclasses.replace(config, history_days=104), 52)

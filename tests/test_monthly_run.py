@@ -41,7 +41,7 @@ def test_the_calendar_and_annualisation_are_monthly(run):
 def test_every_sentence_about_the_worlds_says_months(run):
     result, _, out = run
     # the strategy windows' note is about defaults counted in business days (the next test)
-    about_worlds = [v for k, v in result.conventions.items() if k != "strategy_windows"]
+    about_worlds = [v for k, v in result.conventions.items() if k != "business_day_defaults"]
     text = " ".join([*about_worlds, *(c.message for c in result.plausibility.checks)])
     assert "monthly log returns" in text and "12-month" in text
     assert "daily" not in text and "-day" not in text and " days" not in text
@@ -54,10 +54,15 @@ def test_every_sentence_about_the_worlds_says_months(run):
 
 def test_a_window_left_at_its_business_day_default_is_named_with_its_span_in_months(run):
     result, _, out = run
-    note = result.conventions["strategy_windows"]
-    assert note.startswith("equal_weight: ") and "monthly_rebalance" not in note
+    note = result.conventions["business_day_defaults"]
+    generator, strategy = note.split(" | ")
+    # the worlds' warm-up prefix: 504 closes are two years of business days and 42 years of months
+    assert generator.startswith("[generator] bootstrap: ")
+    assert generator.endswith("history_days = 504 spans 42 years of months, history_days = 24 the 2 it spans on "
+                              "business days")
+    assert strategy.startswith("equal_weight: ") and "monthly_rebalance" not in note
     # every = 21 closes: 21 months, 1.75 years, where 1 month is the 21 business days the default meant
-    assert "every = 21 spans 1.75 years of months, every = 1 the 0.0833 it spans on business days" in note
+    assert strategy.endswith("every = 21 spans 1.75 years of months, every = 1 the 0.0833 it spans on business days")
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["conventions"]["strategy_windows"] == note
+    assert summary["conventions"]["business_day_defaults"] == note
     assert "every = 21 spans 1.75 years of months" in (out / "report.html").read_text()

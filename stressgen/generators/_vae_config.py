@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError
+from ..types import business_days
 from . import _levels as lv
 from . import _vae_nn as nn
 from ._base import check_sizes
@@ -75,7 +76,7 @@ class VaeConfig:
     beta: float = 1.0
     val_fraction: float = 0.15
     sample_block: int = 128
-    history_days: int = 504
+    history_days: int = business_days(504)  # two years of business days; a run names it on other data
     train: TrainConfig = TrainConfig(steps=3000, batch_size=256, learning_rate=1e-3, eval_every=100,
                                      patience=5, steps_per_call=20)
 

@@ -55,7 +55,7 @@ from flax import struct
 
 from .. import rng
 from ..errors import ConfigError, InsufficientHistoryError
-from ..types import MarketData, Scenarios
+from ..types import MarketData, Scenarios, business_days
 from . import _bootstrap_regime as br
 from . import _tables as tb
 from ._base import (AbstractGenerator, HistoryContext, check_digest, check_sizes, config_from_dict, config_to_dict,
@@ -89,7 +89,7 @@ class BootstrapConfig:
     """
 
     mean_block: float | None = None
-    history_days: int = 504
+    history_days: int = business_days(504)  # two years of business days; a run names it on other data
     matching: str = "state"
     neighbours: int | None = None
     decay: float = 0.94

@@ -69,7 +69,7 @@ import numpy as np
 from flax import nnx, struct
 
 from ..errors import ConfigError, InsufficientHistoryError, ModelFileError
-from ..types import MarketData, Scenarios
+from ..types import MarketData, Scenarios, business_days
 from . import _gan_start
 from . import _gan_train as gt
 from . import _gan_tails as margins
@@ -145,7 +145,7 @@ class GanConfig:
     max_delta: float = _tails.MAX_DELTA
     tail_index: float = 4.0
     sample_block: int = 1024
-    history_days: int = 504
+    history_days: int = business_days(504)  # two years of business days; a run names it on other data
     start: str = "match"
     filter_days: int | None = None
     train: TrainConfig = DEFAULT_TRAIN

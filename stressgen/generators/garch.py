@@ -52,7 +52,7 @@ from flax import struct
 
 from ..errors import ConfigError, ModelFileError
 from ..numerics import hill_index, tail_count
-from ..types import MarketData, Scenarios
+from ..types import MarketData, Scenarios, business_days
 from . import _garch_conditions as gc
 from . import _garch_draws as gd
 from . import _garch_fit as gf
@@ -130,7 +130,7 @@ class GarchConfig:
     max_persistence: float = 0.999
     tail_index: float | None = 4.0
     tails: str = "gpd"
-    history_days: int = 504
+    history_days: int = business_days(504)  # two years of business days; a run names it on other data
     fhs_matching: str = "year"
     level: str = "drawn"
     neighbours: int | None = None

@@ -37,7 +37,7 @@ import pandas as pd
 from flax import struct
 
 from ..errors import ConfigError, ModelFileError, UnknownAssetError
-from ..types import MarketData, Scenarios
+from ..types import MarketData, Scenarios, business_days
 from . import _regime_em as em
 from . import _regime_fit as rf
 from . import _regime_sim as sim
@@ -99,7 +99,7 @@ class RegimeConfig:
     cov_prior_days: float | None = None
     dof_min: float = 5.0
     dof_max: float = 200.0
-    history_days: int = 504
+    history_days: int = business_days(504)  # two years of business days; a run names it on other data
 
     def __post_init__(self) -> None:
         k = self.n_regimes
