@@ -169,8 +169,8 @@ class VolTargetState(NamedTuple):
 class VolTarget(StepStrategy):
     """Volatility-targeting overlay for any step strategy: scales the inner strategy's weights by
     ``min(target / realised vol, max_leverage)``, the realised vol being an EWMA estimate of the inner
-    portfolio's daily returns (annualised with `periods_per_year`). Rescales every `every` closes and
-    whenever the inner strategy trades.
+    portfolio's returns (annualised with the data's periods per year, `obs.periods_per_year`, unless
+    `periods_per_year` is set). Rescales every `every` closes and whenever the inner strategy trades.
 
     Parameters:
         inner: the wrapped step strategy (its own parameters stay its own).
@@ -181,7 +181,8 @@ class VolTarget(StepStrategy):
         max_gross: cap on the output's ``sum(|weights|)``: the inner strategy's drifted holdings can sum to a
             little more than its traded gross (costs are paid from cash), and scaling them must not breach
             the engine's cap.
-        periods_per_year: annualisation factor.
+        periods_per_year: annualisation factor; None (default): the data's (252 on business days, 52 on
+            weekly data, 12 on monthly), as the run's own annualisation.
     """
 
     inner: Any = dataclasses.field(default_factory=lambda: _default_inner())
@@ -190,7 +191,7 @@ class VolTarget(StepStrategy):
     max_leverage: float = 1.0
     every: int = 1
     max_gross: float = 1.0
-    periods_per_year: int = business_days(252, per_year=True, static_field=True)  # a convention, not swept
+    periods_per_year: int | None = static(None)  # a convention, not a parameter to sweep
 
     def __post_init__(self):
         check_windows(type(self).__name__, every=self.every)
@@ -207,7 +208,8 @@ class VolTarget(StepStrategy):
         inner_state, out = self.inner.step(inner_state, obs.replace(holdings=holdings))
         w, trade = (out.weights, out.trade) if isinstance(out, Rebalance) else (out, True)
         w_inner = jnp.where(trade, w, holdings)
-        ann = ind.ewma_std(vol) * jnp.sqrt(float(self.periods_per_year))
+        ppy = obs.periods_per_year if self.periods_per_year is None else self.periods_per_year
+        ann = ind.ewma_std(vol) * jnp.sqrt(float(ppy))
         scale = jnp.where(ann > 0, jnp.minimum(self.target / jnp.where(ann > 0, ann, 1.0), self.max_leverage),
                           self.max_leverage)
         rescale = (obs.t % self.every == 0) | trade

@@ -130,6 +130,8 @@ class Obs:
             and at close 0: P&L counts only on the synthetic horizon).
         pnl: the portfolio's simple return over day t (0 in the warm-up).
         peak: the highest equity so far (`drawdown` is ``1 - equity / peak``).
+        periods_per_year: closes in a year of the data (`BacktestConfig.periods_per_year`: 252 for business
+            days, 52 weekly, 12 monthly), for a strategy that annualises.
     """
 
     log_return: jax.Array
@@ -143,6 +145,7 @@ class Obs:
     peak: jax.Array
     _tape: Tape = dataclasses.field(repr=False)
     _calendar: jax.Array | None = dataclasses.field(default=None, repr=False)  # [closes, 6] int32, see calendar
+    periods_per_year: int = 252  # the run's (`BacktestConfig.periods_per_year`): a Python int, part of the program
 
     @property
     def drawdown(self) -> jax.Array:

@@ -33,12 +33,10 @@ def test_a_span_never_shrinks_below_one_close():
     assert _found(BUILTIN["ma_crossover"](), 12) == {"fast": (10, "span", 1), "slow": (50, "span", 2)}
 
 
-def test_nested_defaults_and_the_annualisation():
+def test_nested_defaults():
     found = _found(BUILTIN["vol_target"](), 12)
-    assert found == {"inner.every": (21, "span", 1), "span": (40, "span", 2),
-                     "periods_per_year": (252, "per_year", 12)}
-    # every = 1 counts closes at any frequency: not declared, not named
-    assert "every" not in found
+    # every = 1 counts closes at any frequency, and periods_per_year follows the data: neither is named
+    assert found == {"inner.every": (21, "span", 1), "span": (40, "span", 2)}
 
 
 def test_fields_the_user_set_are_theirs_even_at_the_default_value():
@@ -50,25 +48,26 @@ def test_fields_the_user_set_are_theirs_even_at_the_default_value():
     assert set(_found(grid(ts(), lookback=[6, 252]), 12)) == {"skip", "every"}  # not every row at 252
 
 
+@dataclasses.dataclass(frozen=True)
+class Plugin(StepStrategy):
+    window: int = business_days(63)
+    per_year: int = business_days(252, per_year=True, static_field=True)
+    n: int = 63  # not declared: not checked
+
+    def init(self, n_assets):
+        return ()
+
+
 def test_a_plugin_declares_its_own_fields():
-    @dataclasses.dataclass(frozen=True)
-    class Plugin(StepStrategy):
-        window: int = business_days(63)
-        n: int = 63  # not declared: not checked
-
-        def init(self, n_assets):
-            return ()
-
-    assert _found(Plugin(), 52) == {"window": (63, "span", 13)}
+    assert _found(Plugin(), 52) == {"window": (63, "span", 13), "per_year": (252, "per_year", 52)}
 
 
 def test_the_note_names_each_span_in_years_of_the_data():
     text = day_defaults_note("mom", day_defaults(BUILTIN["ts_momentum"](), 12), 12)
     assert text.startswith("mom: defaults counted in business days, left as they are on this monthly data: ")
     assert "lookback = 252 spans 21 years of months, lookback = 12 the 1 it spans on business days" in text
-    text = day_defaults_note("vt", day_defaults(BUILTIN["vol_target"](), 52), 52)
-    assert "periods_per_year = 252 annualises as if a year held 252 weeks; it holds 52 (set periods_per_year = 52)" \
-        in text
+    text = day_defaults_note("plugin", day_defaults(Plugin(), 52), 52)
+    assert "per_year = 252 annualises as if a year held 252 weeks; it holds 52 (set per_year = 52)" in text
 
 
 @pytest.mark.parametrize("family", sorted(generators.available()))

@@ -90,7 +90,7 @@ def history_tape(history: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]
 
 
 def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets: int, name: str,
-              calendar: jax.Array | None = None) -> tuple[Any, jax.Array, jax.Array]:
+              calendar: jax.Array | None = None, periods_per_year: int = 252) -> tuple[Any, jax.Array, jax.Array]:
     """Run a step strategy over the real history (one world: it is the same for every world).
 
     Returns ``(state, queued decisions [lag + 1, assets], their trade flags [lag + 1])``.
@@ -110,7 +110,7 @@ def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets
              x: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[tuple[Any, jax.Array, jax.Array], None]:
         st, qw, qt = c
         r, lp, t = x
-        obs = Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, one, zero, one, tape, calendar)
+        obs = Obs(r, jnp.expm1(r), lp, zeros, t, t + n_hist, one, zero, one, tape, calendar, periods_per_year)
         st, out = step_result(strategy.step(st, obs), name)
         w, trade = as_target(out, n_assets, name)
         qw, qt = _push(qw, qt, w, trade)
@@ -144,7 +144,7 @@ def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: ja
 def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, extra: Any,
          tape: Tape, num: jax.Array, long_only: bool, name: str, trace: bool, n_hist: int,
          reducer: Reducer | None, rates: jax.Array | None = None,
-         calendar: jax.Array | None = None) -> tuple[_Carry, dict[str, jax.Array]]:
+         calendar: jax.Array | None = None, periods_per_year: int = 252) -> tuple[_Carry, dict[str, jax.Array]]:
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t.
 
     `rates` are per-asset cost rates ``[assets]`` (None: the one rate ``num[0]`` for every asset)."""
@@ -169,7 +169,7 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
     pnl = jnp.where(carry.equity > 0, gross - 1.0, 0.0)
     peak = jnp.maximum(carry.peak, equity)
     if tier == STEP:
-        obs = Obs(r, R, lp, h, t, t + n_hist, equity, pnl, peak, tape, calendar)
+        obs = Obs(r, R, lp, h, t, t + n_hist, equity, pnl, peak, tape, calendar, periods_per_year)
         strat, out = step_result(strategy.step(carry.strat, obs), name)
         new_w, new_trade = as_target(out, n_assets, name)
     else:
@@ -188,7 +188,8 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
 
 def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, num: jax.Array, *, lag: int,
              long_only: bool, mode: str, reducer: Reducer | None, rates: jax.Array | None = None,
-             calendar: jax.Array | None = None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+             calendar: jax.Array | None = None, periods_per_year: int = 252
+             ) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """The whole backtest for ``[params]`` strategies x ``[worlds]`` worlds (call inside `jax.jit`).
 
     Args:
@@ -203,6 +204,7 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
         rates: ``[assets]`` per-asset cost rates, or None (``num[0]`` for every asset).
         calendar: ``[max(hist, 1) + time, 6]`` int32 calendar rows (see `calendar_table`), or None when the
             scenarios carry no dates (`Obs.calendar` then refuses).
+        periods_per_year: the data's closes in a year, which `Obs` carries (static: part of the program).
     Returns:
         ``(packed, daily)``; arrays lead with ``[params, worlds]``; `packed` is the reducer's final state
         (`Reducer.pack`, ``[params, rows, worlds]``; None without a reducer) that `Reducer.finalize` turns
@@ -227,7 +229,7 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
         """Carry for one parameter set, broadcast over worlds; plus the horizon's decision inputs."""
         bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
         if tier == STEP:
-            st, qw, qt = warm_step(s, history, lag, n_assets, name, calendar)
+            st, qw, qt = warm_step(s, history, lag, n_assets, name, calendar, periods_per_year)
             extra = None
             st = jax.tree_util.tree_map(bcast, st) if shared is None else \
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
@@ -248,7 +250,8 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
 
     leaves = jax.tree_util.tree_leaves(strategy)
     n_params = leaves[0].shape[0] if leaves else 1  # a strategy without leaves still runs as one set
-    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, reducer, rates, calendar)
+    common = (tape, horizon, n_probe, tier, num, long_only, name, trace, mode, n_hist, reducer, rates, calendar,
+              periods_per_year)
     try:
         return _loop(init_params, strategy, n_params, shared_mask(tier, strategy, n_assets), *common)
     except _NotShared:
@@ -278,7 +281,7 @@ def shared_mask(tier: str, strategy: Any, n_assets: int) -> Any:
 def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, n_params: int, mask: Any,
           tape: Tape, horizon: int, n_probe: int, tier: str, num: jax.Array, long_only: bool, name: str,
           trace: bool, mode: str, n_hist: int, reducer: Reducer | None, rates: jax.Array | None,
-          calendar: jax.Array | None) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+          calendar: jax.Array | None, periods_per_year: int) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     # the horizon's decisions come out [time, params, worlds, ...], as the day loop reads them
     if n_params == 1:  # one set: its fields stay scalars (a window is one shift of every world, see lag_array)
         carry, extra = init_params(jax.tree_util.tree_map(lambda x: x[0], strategy), mask)
@@ -299,7 +302,8 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
 
     def world_day(s: Any, c: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, e: Any,
                   tp: Tape) -> tuple[_Carry, dict[str, jax.Array]]:
-        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer, rates, calendar)
+        return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer, rates, calendar,
+                    periods_per_year)
 
     try:
         per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))

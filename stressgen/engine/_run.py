@@ -98,9 +98,11 @@ class Inputs(NamedTuple):
 # xla_cpu_use_fusion_emitters=False) compiled the quickstart's 21 programs in 9.2 s of CPU instead of 14.5 and
 # ran MinimumVariance 2.5x faster, but ran the one-asset MA crossover 3x slower (96-126 -> 40-42 M world-days/s
 # at 10,000 worlds): measured, not adopted.
-@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices"))
+@functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices",
+                                             "periods_per_year"))
 def _program(tier: str, strategy: Any, returns: jax.Array, inputs: Inputs, *, lag: int, long_only: bool, mode: str,
-             reducer: Reducer | None, n_devices: int = 1) -> tuple[jax.Array | None, dict[str, jax.Array]]:
+             reducer: Reducer | None, n_devices: int = 1, periods_per_year: int = 252
+             ) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
 
     The daily outputs lead with ``[params, worlds]`` and the reducer's packed state ends with ``[worlds]``,
@@ -111,7 +113,8 @@ def _program(tier: str, strategy: Any, returns: jax.Array, inputs: Inputs, *, la
     """
     def run(s: Any, r: jax.Array, x: Inputs) -> tuple[jax.Array | None, dict[str, jax.Array]]:
         packed, daily = simulate(tier, s, r, x.history, x.num, lag=lag, long_only=long_only, mode=mode,
-                                 reducer=reducer, rates=x.rates, calendar=x.calendar)
+                                 reducer=reducer, rates=x.rates, calendar=x.calendar,
+                                 periods_per_year=periods_per_year)
         return packed, _pack_probe(daily)
 
     if n_devices == 1:
@@ -312,7 +315,7 @@ def trace_world(strategy: Any, scenarios: Scenarios, config: BacktestConfig,
     returns = jnp.asarray(scenarios.log_returns[worlds])
     with _one_at_a_time(_uses_lapack(tier, batched, scenarios, inputs)):
         _, daily = _program(tier, batched, returns, inputs, lag=config.lag, long_only=config.long_only,
-                            mode="trace", reducer=None)
+                            mode="trace", reducer=None, periods_per_year=config.periods_per_year)
         out = {k: np.asarray(v) for k, v in daily.items() if k != "probe"}
     out["decision"], out["decision_trade"] = _decisions(daily)
     return out
@@ -406,7 +409,8 @@ def backtest(strategy: Any, scenarios: Scenarios, config: BacktestConfig = Backt
         pending = None
         for start in range(0, n, size):
             out = _program(tier, batched, _place(returns, start, size, mesh), inputs, lag=config.lag,
-                           long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev)
+                           long_only=config.long_only, mode=mode, reducer=reducer, n_devices=n_dev,
+                           periods_per_year=config.periods_per_year)
             if start == 0:
                 parts.append(finish(start, out))
                 continue

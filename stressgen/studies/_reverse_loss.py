@@ -88,7 +88,7 @@ class StrategyLoss:
         held, history, num, rates, calendar = arrays
         _, daily = simulate(self.tier, held, log_returns[None], history, num, lag=self.config.lag,
                             long_only=self.config.long_only, mode="full", reducer=None, rates=rates,
-                            calendar=calendar)
+                            calendar=calendar, periods_per_year=self.config.periods_per_year)
         return 1.0 - daily["equity"][0, 0, -1]
 
     def exact(self, log_returns: np.ndarray | jax.Array) -> np.ndarray:

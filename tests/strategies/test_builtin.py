@@ -78,6 +78,27 @@ def test_vol_target_scales_down_and_composes():
     assert np.asarray(low.pnl).std() < 0.5 * np.asarray(full.pnl).std()
 
 
+def test_vol_target_annualises_with_the_data_periods_per_year():
+    """Unset, `periods_per_year` is the run's (`BacktestConfig`, from the data's frequency): the scale is
+    target / (EWMA SD x sqrt(periods per year)), so on monthly data it is sqrt(252 / 12) times the daily one."""
+    from stressgen.engine import trace_world
+
+    s = _scen()
+    inner = strategies.EqualWeight(every=1)
+    follows = strategies.VolTarget(inner=inner, target=0.01, max_leverage=100.0)
+    monthly, daily = BacktestConfig(periods_per_year=12), BacktestConfig(periods_per_year=252)
+    np.testing.assert_array_equal(np.asarray(backtest(follows, s, monthly).pnl),
+                                  np.asarray(backtest(dataclasses.replace(follows, periods_per_year=12), s,
+                                                      monthly).pnl))
+    np.testing.assert_array_equal(np.asarray(backtest(follows, s, daily).pnl),
+                                  np.asarray(backtest(dataclasses.replace(follows, periods_per_year=252), s,
+                                                      daily).pnl))
+    w12 = trace_world(follows, s, monthly)["decision"][0, 0]
+    w252 = trace_world(follows, s, daily)["decision"][0, 0]
+    assert 0 < w12.sum(-1).max() < 1.0  # below the caps: the ratio is the annualisation's alone
+    np.testing.assert_allclose(w12, w252 * np.sqrt(252 / 12), rtol=1e-5)
+
+
 def test_grid_over_windows_runs_as_one_program():
     g = grid(strategies.MACrossover(), fast=[5, 10], slow=[20, 40])
     # windows are traced leaves (the tape serves any lag), so the four sets share one program
