@@ -72,20 +72,23 @@ def _walk(obj: Any, prefix: str, skip: frozenset[str], ppy: int) -> Iterable[Day
             yield from _walk(value, f"{prefix}{f.name}.", frozenset(), ppy)
             continue
         kind = f.metadata.get(BUSINESS_DAYS)
-        if kind is None or not _is_default(value, _default(f)):
+        if kind is None:
             continue
-        default = float(_default(f))
-        same = float(ppy) if kind == "per_year" else max(1.0, round(default * ppy / _DAYS))
-        yield DayDefault(path=f"{prefix}{f.name}", value=default, kind=kind, same=same)
+        default = _default(f)
+        if not _is_default(value, default):
+            continue
+        same = float(ppy) if kind == "per_year" else max(1.0, round(float(default) * ppy / _DAYS))
+        yield DayDefault(path=f"{prefix}{f.name}", value=float(default), kind=kind, same=same)
 
 
-def day_defaults(strategy: Any, periods_per_year: int, *, set_fields: Iterable[str] = ()) -> tuple[DayDefault, ...]:
-    """The fields of `strategy` (an instance or a `ParamGrid`) left at a default counted in business days,
-    on data with `periods_per_year` periods a year; none on business-daily data. `set_fields`: top-level
-    fields the user set (a spec's params and grid), never reported even where they equal the default."""
+def day_defaults(obj: Any, periods_per_year: int, *, set_fields: Iterable[str] = ()) -> tuple[DayDefault, ...]:
+    """The fields of `obj` (a strategy, a `ParamGrid` or a generator config) left at a default counted in
+    business days, on data with `periods_per_year` periods a year; none on business-daily data. `set_fields`:
+    top-level fields the user set (a spec's params and grid), never reported even where they equal the
+    default."""
     if int(periods_per_year) == _DAYS:
         return ()
-    obj = user_strategy(strategy.strategy if isinstance(strategy, ParamGrid) else strategy)
+    obj = user_strategy(obj.strategy if isinstance(obj, ParamGrid) else obj)
     if not dataclasses.is_dataclass(obj):
         return ()
     return tuple(_walk(obj, "", frozenset(set_fields), int(periods_per_year)))

@@ -115,17 +115,12 @@ def day_default_notes(spec: RunSpec, plans: tuple[StrategyPlan, ...], ppy: int) 
     """One line for the generator's config and one per strategy with windows left at defaults counted in
     business days, on data of another frequency (`stressgen.day_defaults`); the fields a strategy's spec sets
     (params and grid) are its choice. A saved model's config is the model's: not named."""
-    notes = []
-    config = spec.generator.config
-    if spec.generator.model is None and config is not None:
-        found = day_defaults(config, ppy)
-        if found:
-            notes.append(day_defaults_note(f"[generator] {spec.generator.family}", found, ppy))
-    for plan in plans:
-        found = day_defaults(plan.built, ppy, set_fields=(*plan.spec.params, *plan.spec.grid))
-        if found:
-            notes.append(day_defaults_note(plan.spec.name, found, ppy))
-    return tuple(notes)
+    gen = spec.generator
+    subjects = [(f"[generator] {gen.family}", gen.config, ())] if gen.model is None and gen.config is not None \
+        else []
+    subjects += [(plan.spec.name, plan.built, (*plan.spec.params, *plan.spec.grid)) for plan in plans]
+    found = [(name, day_defaults(obj, ppy, set_fields=fixed)) for name, obj, fixed in subjects]
+    return tuple(day_defaults_note(name, rows, ppy) for name, rows in found if rows)
 
 
 def _conventions(spec: RunSpec, ppy: int, n_worlds: int, windows: tuple[str, ...] = ()) -> dict[str, str]:

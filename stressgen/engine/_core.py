@@ -90,7 +90,7 @@ def history_tape(history: jax.Array | np.ndarray) -> tuple[jax.Array, jax.Array]
 
 
 def warm_step(strategy: Any, history: jax.Array | np.ndarray, lag: int, n_assets: int, name: str,
-              calendar: jax.Array | None = None, periods_per_year: int = 252) -> tuple[Any, jax.Array, jax.Array]:
+              calendar: jax.Array | None = None, *, periods_per_year: int) -> tuple[Any, jax.Array, jax.Array]:
     """Run a step strategy over the real history (one world: it is the same for every world).
 
     Returns ``(state, queued decisions [lag + 1, assets], their trade flags [lag + 1])``.
@@ -144,7 +144,7 @@ def vector_decisions(strategy: Any, history: jax.Array | np.ndarray, returns: ja
 def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, extra: Any,
          tape: Tape, num: jax.Array, long_only: bool, name: str, trace: bool, n_hist: int,
          reducer: Reducer | None, rates: jax.Array | None = None,
-         calendar: jax.Array | None = None, periods_per_year: int = 252) -> tuple[_Carry, dict[str, jax.Array]]:
+         calendar: jax.Array | None = None, *, periods_per_year: int) -> tuple[_Carry, dict[str, jax.Array]]:
     """One world, one parameter set, one day: execute at close t-1, earn day t, decide at close t.
 
     `rates` are per-asset cost rates ``[assets]`` (None: the one rate ``num[0]`` for every asset)."""
@@ -188,7 +188,7 @@ def _day(strategy: Any, tier: str, carry: _Carry, r: jax.Array, lp: jax.Array, t
 
 def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, num: jax.Array, *, lag: int,
              long_only: bool, mode: str, reducer: Reducer | None, rates: jax.Array | None = None,
-             calendar: jax.Array | None = None, periods_per_year: int = 252
+             calendar: jax.Array | None = None, periods_per_year: int
              ) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """The whole backtest for ``[params]`` strategies x ``[worlds]`` worlds (call inside `jax.jit`).
 
@@ -229,7 +229,7 @@ def simulate(tier: str, strategy: Any, returns: jax.Array, history: jax.Array, n
         """Carry for one parameter set, broadcast over worlds; plus the horizon's decision inputs."""
         bcast = lambda x: jnp.broadcast_to(x, (n_worlds,) + jnp.shape(x))  # noqa: E731
         if tier == STEP:
-            st, qw, qt = warm_step(s, history, lag, n_assets, name, calendar, periods_per_year)
+            st, qw, qt = warm_step(s, history, lag, n_assets, name, calendar, periods_per_year=periods_per_year)
             extra = None
             st = jax.tree_util.tree_map(bcast, st) if shared is None else \
                 jax.tree_util.tree_map(lambda x, m: x if m else bcast(x), st, shared)
@@ -303,7 +303,7 @@ def _loop(init_params: Callable[[Any, Any], tuple[_Carry, Any]], strategy: Any, 
     def world_day(s: Any, c: _Carry, r: jax.Array, lp: jax.Array, t: jax.Array, e: Any,
                   tp: Tape) -> tuple[_Carry, dict[str, jax.Array]]:
         return _day(s, tier, c, r, lp, t, e, tp, num, long_only, name, trace, n_hist, reducer, rates, calendar,
-                    periods_per_year)
+                    periods_per_year=periods_per_year)
 
     try:
         per_world = jax.vmap(world_day, in_axes=(None, axes, 0, 0, None, 0, tape_axes), out_axes=(axes, 0))

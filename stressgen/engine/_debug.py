@@ -51,7 +51,8 @@ def debug_run(strategy: Any, scenarios: Scenarios, config: BacktestConfig, world
         lps = cumsum_array(r, hist_lp[-1])  # the compiled run's tape, to the last bit
         tape = Tape(hist_r, hist_lp, r, lps)
         if tier == STEP:
-            st, qw, qt = warm_step(base, history, lag, n_assets, name, inputs.calendar, config.periods_per_year)
+            st, qw, qt = warm_step(base, history, lag, n_assets, name, inputs.calendar,
+                                   periods_per_year=config.periods_per_year)
             extras = [None] * r.shape[0]
         else:
             dw, dt = (a[:, 0] for a in vector_decisions(base, history, r[None], name))
@@ -68,7 +69,7 @@ def debug_run(strategy: Any, scenarios: Scenarios, config: BacktestConfig, world
             t = jnp.int32(i + 1)
             carry, out = _day(base, tier, carry, r[i], lps[i], t, extras[i], tape, num,
                               config.long_only, name, False, n_hist, reducer, inputs.rates, inputs.calendar,
-                              config.periods_per_year)
+                              periods_per_year=config.periods_per_year)
             if reducer is not None:  # a batch of one parameter set and one world
                 batch = reducer.batch_update(batch, Day(t, *(out[k][None, None] for k in
                                                              ("pnl", "equity", "turnover", "costs"))))

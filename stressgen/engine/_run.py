@@ -101,7 +101,7 @@ class Inputs(NamedTuple):
 @functools.partial(jax.jit, static_argnames=("tier", "lag", "long_only", "mode", "reducer", "n_devices",
                                              "periods_per_year"))
 def _program(tier: str, strategy: Any, returns: jax.Array, inputs: Inputs, *, lag: int, long_only: bool, mode: str,
-             reducer: Reducer | None, n_devices: int = 1, periods_per_year: int = 252
+             reducer: Reducer | None, periods_per_year: int, n_devices: int = 1
              ) -> tuple[jax.Array | None, dict[str, jax.Array]]:
     """`simulate` on one device, or on `n_devices` devices each running its own slice of the worlds.
 
