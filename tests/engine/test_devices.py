@@ -109,7 +109,7 @@ def test_split_program_has_no_cross_device_traffic(mode):
                                                 reducer)
     mesh = devices.world_mesh(2)
     text = _run._program.lower(tier, batched, _run._place(jnp.asarray(scen.log_returns), 0, 8, mesh), inputs,
-                               lag=0, long_only=True, mode=mode, reducer=reducer,
+                               lag=0, long_only=True, mode=mode, reducer=reducer, periods_per_year=252,
                                n_devices=2).compile().as_text()
     for op in ("collective-permute", "all-gather", "all-reduce", "all-to-all", "reduce-scatter"):
         assert op not in text, op
